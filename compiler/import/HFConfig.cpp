@@ -1,0 +1,345 @@
+//===- HFConfig.cpp - Hugging Face config.json of Llama/Mixtral -----------===//
+//
+// Defaults follow transformers' LlamaConfig and MixtralConfig, so a config
+// that loads in transformers means the same model here. Fields that would
+// change the computation in ways moec does not implement (rope scaling,
+// biases, sliding windows, other activations) are rejected, not ignored.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/import/HFConfig.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Location.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <cmath>
+#include <cstdio>
+
+using namespace mlir;
+using namespace mlir::moe;
+namespace json = llvm::json;
+
+namespace {
+/// Largest size accepted for one dimension, and for counts of layers and
+/// experts: far above any real model, far below int64 overflow in products.
+constexpr int64_t kMaxDim = int64_t(1) << 24;
+constexpr int64_t kMaxCount = int64_t(1) << 16;
+
+struct ArchitectureInfo {
+  StringRef name;
+  StringRef modelType;
+  Architecture architecture;
+};
+constexpr ArchitectureInfo kArchitectures[] = {
+    {"LlamaForCausalLM", "llama", Architecture::Llama},
+    {"MixtralForCausalLM", "mixtral", Architecture::Mixtral},
+};
+
+/// Reads typed, validated fields of one parsed config and reports errors at
+/// the line and column where the field appears in the file.
+class ConfigReader {
+public:
+  ConfigReader(StringRef path, StringRef text, const json::Object &object,
+               MLIRContext *context)
+      : path(path), text(text), object(object), context(context) {}
+
+  Location locationOf(StringRef key) const {
+    std::string quoted = ("\"" + key + "\"").str();
+    size_t at = text.find(quoted);
+    // A key mentioned inside a string value is rare enough in configs to
+    // accept; a missing key points at the start of the file.
+    if (at == StringRef::npos)
+      at = 0;
+    StringRef before = text.take_front(at);
+    unsigned line = 1 + before.count('\n');
+    unsigned column = 1 + at - (before.rfind('\n') + 1);
+    return FileLineColLoc::get(context, path, line, column);
+  }
+
+  InFlightDiagnostic error(StringRef key) const {
+    return emitError(locationOf(key)) << "field '" << key << "': ";
+  }
+
+  /// The field, or nullptr when absent or JSON null.
+  const json::Value *find(StringRef key) const {
+    const json::Value *value = object.get(key);
+    return value && value->kind() != json::Value::Null ? value : nullptr;
+  }
+
+  FailureOr<int64_t> size(StringRef key, std::optional<int64_t> fallback,
+                          int64_t maximum = kMaxDim) const {
+    const json::Value *value = find(key);
+    if (!value) {
+      if (fallback)
+        return *fallback;
+      return error(key) << "required field is missing";
+    }
+    std::optional<int64_t> number = value->getAsInteger();
+    if (!number)
+      return error(key) << "expected an integer, got " << describe(*value);
+    if (*number <= 0 || *number > maximum)
+      return error(key) << "must be in [1, " << maximum << "], got " << *number;
+    return *number;
+  }
+
+  /// A finite number > `exclusiveMinimum` (or >= 0 when `allowZero`).
+  FailureOr<double> number(StringRef key, double fallback,
+                           bool allowZero = false) const {
+    const json::Value *value = find(key);
+    if (!value)
+      return fallback;
+    std::optional<double> number = value->getAsNumber();
+    if (!number)
+      return error(key) << "expected a number, got " << describe(*value);
+    if (!std::isfinite(*number) || *number < 0 || (!allowZero && *number == 0))
+      return error(key) << "must be " << (allowZero ? ">= 0" : "> 0")
+                        << ", got " << *number;
+    return *number;
+  }
+
+  FailureOr<bool> boolean(StringRef key, bool fallback) const {
+    const json::Value *value = find(key);
+    if (!value)
+      return fallback;
+    std::optional<bool> flag = value->getAsBoolean();
+    if (!flag)
+      return error(key) << "expected true or false, got " << describe(*value);
+    return *flag;
+  }
+
+  FailureOr<std::optional<StringRef>> string(StringRef key) const {
+    const json::Value *value = find(key);
+    if (!value)
+      return std::optional<StringRef>();
+    std::optional<StringRef> string = value->getAsString();
+    if (!string)
+      return error(key) << "expected a string, got " << describe(*value);
+    return string;
+  }
+
+  static std::string describe(const json::Value &value) {
+    switch (value.kind()) {
+    case json::Value::Null:
+      return "null";
+    case json::Value::Boolean:
+      return "a boolean";
+    case json::Value::Number:
+      return "a number";
+    case json::Value::String:
+      return "a string";
+    case json::Value::Array:
+      return "an array";
+    case json::Value::Object:
+      return "an object";
+    }
+    return "a value";
+  }
+
+private:
+  StringRef path;
+  StringRef text;
+  const json::Object &object;
+  MLIRContext *context;
+};
+
+/// Picks the architecture from `architectures[0]`, else from `model_type`.
+FailureOr<const ArchitectureInfo *>
+readArchitecture(const ConfigReader &reader) {
+  auto unsupported = [&](StringRef key, StringRef name) {
+    return reader.error(key) << "unsupported architecture '" << name
+                             << "'; supported: " << supportedArchitectures();
+  };
+  if (const json::Value *list = reader.find("architectures")) {
+    const json::Array *names = list->getAsArray();
+    if (!names || names->empty() || !(*names)[0].getAsString())
+      return reader.error("architectures")
+                 << "expected a non-empty array of strings, got "
+                 << ConfigReader::describe(*list);
+    StringRef name = *(*names)[0].getAsString();
+    for (const ArchitectureInfo &info : kArchitectures)
+      if (info.name == name)
+        return &info;
+    return unsupported("architectures", name);
+  }
+  FailureOr<std::optional<StringRef>> modelType = reader.string("model_type");
+  if (failed(modelType))
+    return failure();
+  if (!*modelType)
+    return reader.error("architectures")
+               << "required field is missing (and there is no model_type)";
+  for (const ArchitectureInfo &info : kArchitectures)
+    if (info.modelType == **modelType)
+      return &info;
+  return unsupported("model_type", **modelType);
+}
+
+/// Rejects fields that would change the model in ways moec does not
+/// implement, so that a config is never silently misread.
+LogicalResult rejectUnsupportedFeatures(const ConfigReader &reader) {
+  FailureOr<std::optional<StringRef>> act = reader.string("hidden_act");
+  if (failed(act))
+    return failure();
+  if (*act && **act != "silu")
+    return reader.error("hidden_act")
+           << "only \"silu\" (SwiGLU) is supported, got \"" << **act << "\"";
+  if (reader.find("rope_scaling"))
+    return reader.error("rope_scaling")
+           << "rope scaling is not supported; it must be null or absent";
+  if (reader.find("sliding_window"))
+    return reader.error("sliding_window")
+           << "sliding-window attention is not supported; it must be null or "
+              "absent";
+  for (StringRef key : {"attention_bias", "mlp_bias"}) {
+    FailureOr<bool> bias = reader.boolean(key, false);
+    if (failed(bias))
+      return failure();
+    if (*bias)
+      return reader.error(key) << "biases are not supported; it must be false";
+  }
+  return success();
+}
+
+LogicalResult readDtype(const ConfigReader &reader, HFConfig &config) {
+  // transformers >= 4.56 writes `dtype`; older versions `torch_dtype`.
+  StringRef key = reader.find("torch_dtype") ? "torch_dtype" : "dtype";
+  FailureOr<std::optional<StringRef>> dtype = reader.string(key);
+  if (failed(dtype))
+    return failure();
+  config.torchDtype = dtype->value_or("float32").str();
+  if (config.torchDtype != "float32" && config.torchDtype != "bfloat16" &&
+      config.torchDtype != "float16")
+    return reader.error(key) << "expected \"float32\", \"bfloat16\" or "
+                                "\"float16\", got \""
+                             << config.torchDtype << "\"";
+  return success();
+}
+
+/// Turns llvm::json's "[line:col, byte=N]: message" into a located error.
+LogicalResult reportJsonError(StringRef path, llvm::Error error,
+                              MLIRContext *context) {
+  std::string message = llvm::toString(std::move(error));
+  unsigned line = 0, column = 0, byte = 0;
+  int consumed = 0;
+  if (std::sscanf(message.c_str(), "[%u:%u, byte=%u]: %n", &line, &column,
+                  &byte, &consumed) == 3 &&
+      consumed > 0)
+    message = message.substr(consumed);
+  return emitError(FileLineColLoc::get(context, path, line, column))
+         << "malformed JSON: " << message;
+}
+} // namespace
+
+StringRef moe::supportedArchitectures() {
+  return "LlamaForCausalLM, MixtralForCausalLM";
+}
+
+FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
+                                       MLIRContext *context) {
+  llvm::Expected<json::Value> parsed = json::parse(text);
+  if (!parsed)
+    return reportJsonError(path, parsed.takeError(), context);
+  const json::Object *root = parsed->getAsObject();
+  if (!root)
+    return emitError(FileLineColLoc::get(context, path, 1, 1))
+               << "expected a JSON object at the top level, got "
+               << ConfigReader::describe(*parsed);
+
+  ConfigReader reader(path, text, *root, context);
+  HFConfig config;
+  config.path = path.str();
+  FailureOr<const ArchitectureInfo *> arch = readArchitecture(reader);
+  if (failed(arch))
+    return failure();
+  config.architecture = (*arch)->architecture;
+  config.architectureName = (*arch)->name.str();
+  bool mixtral = config.isMoe();
+
+  if (failed(rejectUnsupportedFeatures(reader)) ||
+      failed(readDtype(reader, config)))
+    return failure();
+
+  auto read = [](auto result, auto &field) {
+    if (failed(result))
+      return false;
+    field = *result;
+    return true;
+  };
+  bool ok =
+      read(reader.size("vocab_size", std::nullopt), config.vocabSize) &&
+      read(reader.size("hidden_size", std::nullopt), config.hiddenSize) &&
+      read(reader.size("intermediate_size", std::nullopt),
+           config.intermediateSize) &&
+      read(reader.size("num_hidden_layers", std::nullopt, kMaxCount),
+           config.numLayers) &&
+      read(reader.size("num_attention_heads", std::nullopt, kMaxCount),
+           config.numHeads) &&
+      read(reader.size("num_key_value_heads", config.numHeads, kMaxCount),
+           config.numKvHeads) &&
+      read(reader.size("max_position_embeddings",
+                       mixtral ? 4096 * 32 : 2048),
+           config.maxPositionEmbeddings) &&
+      read(reader.number("rms_norm_eps", mixtral ? 1e-5 : 1e-6),
+           config.rmsNormEps) &&
+      read(reader.number("rope_theta", mixtral ? 1e6 : 1e4),
+           config.ropeTheta) &&
+      read(reader.number("initializer_range", 0.02, /*allowZero=*/true),
+           config.initializerRange) &&
+      read(reader.boolean("tie_word_embeddings", false),
+           config.tieWordEmbeddings);
+  if (!ok)
+    return failure();
+
+  if (config.numHeads % config.numKvHeads != 0)
+    return reader.error("num_key_value_heads")
+               << "num_key_value_heads (" << config.numKvHeads
+               << ") must divide num_attention_heads (" << config.numHeads
+               << ")";
+  if (reader.find("head_dim")) {
+    if (!read(reader.size("head_dim", std::nullopt), config.headDim))
+      return failure();
+  } else {
+    if (config.hiddenSize % config.numHeads != 0)
+      return reader.error("hidden_size")
+                 << "hidden_size (" << config.hiddenSize
+                 << ") is not divisible by num_attention_heads ("
+                 << config.numHeads << ")";
+    config.headDim = config.hiddenSize / config.numHeads;
+  }
+  if (config.headDim % 2 != 0)
+    return reader.error(reader.find("head_dim") ? "head_dim" : "hidden_size")
+               << "the head dimension (" << config.headDim
+               << ") must be even for rotary embeddings";
+
+  if (mixtral) {
+    ok = read(reader.size("num_local_experts", 8, kMaxCount),
+              config.numExperts) &&
+         read(reader.size("num_experts_per_tok", 2, kMaxCount),
+              config.expertsPerToken) &&
+         read(reader.number("router_aux_loss_coef", 0.001, /*allowZero=*/true),
+              config.routerAuxLossCoef);
+    if (!ok)
+      return failure();
+    if (config.expertsPerToken > config.numExperts)
+      return reader.error("num_experts_per_tok")
+                 << "num_experts_per_tok (" << config.expertsPerToken
+                 << ") must not exceed num_local_experts ("
+                 << config.numExperts << ")";
+  }
+  return config;
+}
+
+FailureOr<HFConfig> moe::loadHFConfig(StringRef path, MLIRContext *context) {
+  llvm::SmallString<256> file(path);
+  if (llvm::sys::fs::is_directory(file))
+    llvm::sys::path::append(file, "config.json");
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFile(file, /*IsText=*/true);
+  if (!buffer)
+    return emitError(FileLineColLoc::get(context, file, 0, 0))
+               << "cannot read: " << buffer.getError().message();
+  return parseHFConfig(file, (*buffer)->getBuffer(), context);
+}

@@ -1,0 +1,291 @@
+//===- MoeOps.cpp - moe operation verifiers -------------------------------===//
+//
+// One verifier per op, checking every rule on shapes, dtypes and attributes
+// that can be decided statically. Messages name the operand and both sizes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/moe/MoeOps.h"
+#include "dialects/moe/ShapeChecks.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+/// All but the last dimension: the token dimensions of an activation.
+ArrayRef<int64_t> leadingDims(Type type) { return shapeOf(type).drop_back(); }
+int64_t lastDim(Type type) { return shapeOf(type).back(); }
+
+SmallVector<int64_t> withLast(ArrayRef<int64_t> leading, int64_t last) {
+  SmallVector<int64_t> dims(leading);
+  dims.push_back(last);
+  return dims;
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParamOp::verify() {
+  if (!getTensorType().hasStaticShape())
+    return emitOpError() << "parameter type must have a static shape, got "
+                         << getType();
+  return success();
+}
+
+LogicalResult
+ReadParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto param = symbolTable.lookupNearestSymbolFrom<ParamOp>(*this, getNameAttr());
+  if (!param)
+    return emitOpError() << getNameAttr() << " does not name a moe.param";
+  if (param.getType() != getType())
+    return emitOpError() << "result type " << getType()
+                         << " does not match the declared type "
+                         << param.getType() << " of " << getNameAttr();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer layers
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  Type table = getTable().getType(), ids = getIds().getType(),
+       result = getType();
+  if (failed(checkRank(*this, "table", table, 2)) ||
+      failed(checkMinRank(*this, "ids", ids, 1)) ||
+      failed(checkSameElementType(*this, "result", result, "table", table)))
+    return failure();
+  return checkDims(*this, "result shape", shapeOf(result),
+                   "the ids shape plus the table width",
+                   withLast(shapeOf(ids), shapeOf(table)[1]));
+}
+
+LogicalResult RMSNormOp::verify() {
+  Type input = getInput().getType(), weight = getWeight().getType();
+  if (failed(checkMinRank(*this, "input", input, 1)) ||
+      failed(checkRank(*this, "weight", weight, 1)) ||
+      failed(checkSameElementType(*this, "weight", weight, "input", input)) ||
+      failed(checkSize(*this, "weight size", shapeOf(weight)[0],
+                       "the input width", lastDim(input))))
+    return failure();
+  if (!(getEpsilon().convertToDouble() > 0))
+    return emitOpError() << "epsilon must be > 0, got "
+                         << getEpsilon().convertToDouble();
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  Type input = getInput().getType(), weight = getWeight().getType(),
+       result = getType();
+  if (failed(checkMinRank(*this, "input", input, 1)) ||
+      failed(checkRank(*this, "weight", weight, 2)) ||
+      failed(checkSameElementType(*this, "weight", weight, "input", input)) ||
+      failed(checkSameElementType(*this, "result", result, "input", input)) ||
+      failed(checkSize(*this, "weight dim 1 (in)", shapeOf(weight)[1],
+                       "the input width", lastDim(input))))
+    return failure();
+  return checkDims(*this, "result shape", shapeOf(result),
+                   "the input's leading dims plus weight dim 0 (out)",
+                   withLast(leadingDims(input), shapeOf(weight)[0]));
+}
+
+/// Shared by rope and attention: activations are [B, S, heads * head_dim].
+static LogicalResult checkHeads(Operation *op, StringRef what, Type type,
+                                int64_t numHeads) {
+  if (failed(checkRank(op, what, type, 3)) ||
+      failed(checkAtLeast(op, "num_heads", numHeads, 1)))
+    return failure();
+  int64_t width = lastDim(type);
+  if (!ShapedType::isDynamic(width) && width % numHeads != 0)
+    return op->emitOpError() << what << " width " << width
+                             << " is not divisible by num_heads " << numHeads;
+  return success();
+}
+
+LogicalResult RopeOp::verify() {
+  Type input = getInput().getType();
+  if (failed(checkHeads(*this, "input", input, getNumHeads())))
+    return failure();
+  int64_t width = lastDim(input);
+  if (!ShapedType::isDynamic(width) && (width / getNumHeads()) % 2 != 0)
+    return emitOpError() << "head width " << width / getNumHeads()
+                         << " must be even to rotate pairs";
+  if (!(getTheta().convertToDouble() > 0))
+    return emitOpError() << "theta must be > 0, got "
+                         << getTheta().convertToDouble();
+  if (Value positions = getPositions())
+    return checkDims(*this, "positions shape", shapeOf(positions.getType()),
+                     "the input's [batch, sequence]", leadingDims(input));
+  return success();
+}
+
+int64_t AttentionOp::getHeadDim() {
+  return lastDim(getQuery().getType()) / getNumHeads();
+}
+
+LogicalResult AttentionOp::verify() {
+  Type query = getQuery().getType(), key = getKey().getType();
+  if (failed(checkHeads(*this, "query", query, getNumHeads())) ||
+      failed(checkHeads(*this, "key", key, getNumKvHeads())))
+    return failure();
+  if (getNumHeads() % getNumKvHeads() != 0)
+    return emitOpError() << "num_kv_heads " << getNumKvHeads()
+                         << " must divide num_heads " << getNumHeads();
+  if (failed(checkSameElementType(*this, "key", key, "query", query)) ||
+      failed(checkDims(*this, "key [batch, sequence]", leadingDims(key),
+                       "the query's", leadingDims(query))))
+    return failure();
+  if (!ShapedType::isDynamic(lastDim(query)) &&
+      failed(checkSize(*this, "key width", lastDim(key),
+                       "num_kv_heads * head_dim",
+                       getNumKvHeads() * getHeadDim())))
+    return failure();
+  if (std::optional<APFloat> scale = getScale();
+      scale && !(scale->convertToDouble() > 0))
+    return emitOpError() << "scale must be > 0, got "
+                         << scale->convertToDouble();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of Experts
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouterOp::verify() {
+  Type input = getInput().getType(), weight = getWeight().getType();
+  if (failed(checkMinRank(*this, "input", input, 1)) ||
+      failed(checkRank(*this, "weight", weight, 2)) ||
+      failed(checkSameElementType(*this, "weight", weight, "input", input)) ||
+      failed(checkSize(*this, "weight dim 1", shapeOf(weight)[1],
+                       "the input width", lastDim(input))))
+    return failure();
+  int64_t numExperts = shapeOf(weight)[0];
+  if (getTopK() < 1 || getTopK() > numExperts)
+    return emitOpError() << "top_k " << getTopK()
+                         << " must be in [1, number of experts = "
+                         << numExperts << "]";
+  ArrayRef<int64_t> tokens = leadingDims(input);
+  if (failed(checkDims(*this, "logits shape", shapeOf(getLogits().getType()),
+                       "the input's leading dims plus experts",
+                       withLast(tokens, numExperts))))
+    return failure();
+  SmallVector<int64_t> topk = withLast(tokens, getTopK());
+  if (failed(checkDims(*this, "weights shape", shapeOf(getWeights().getType()),
+                       "the input's leading dims plus top_k", topk)))
+    return failure();
+  return checkDims(*this, "indices shape", shapeOf(getIndices().getType()),
+                   "the input's leading dims plus top_k", topk);
+}
+
+LogicalResult DispatchOp::verify() {
+  Type input = getInput().getType(), indices = getIndices().getType();
+  if (failed(checkMinRank(*this, "input", input, 1)) ||
+      failed(checkAtLeast(*this, "num_experts", getNumExperts(), 1)) ||
+      failed(checkRank(*this, "indices", indices,
+                       llvm::cast<RankedTensorType>(input).getRank())) ||
+      failed(checkDims(*this, "indices leading dims", leadingDims(indices),
+                       "the input's", leadingDims(input))))
+    return failure();
+  int64_t rows = ShapedType::kDynamic;
+  if (int64_t tokens = productOrDynamic(leadingDims(input));
+      !ShapedType::isDynamic(tokens) && !ShapedType::isDynamic(lastDim(indices)))
+    rows = tokens * lastDim(indices);
+  Type grouped = getGrouped().getType();
+  if (failed(checkSameElementType(*this, "grouped", grouped, "input", input)) ||
+      failed(checkDims(*this, "grouped shape", shapeOf(grouped),
+                       "[tokens * top_k, input width]",
+                       {rows, lastDim(input)})) ||
+      failed(checkDims(*this, "counts shape", shapeOf(getCounts().getType()),
+                       "[num_experts]", {getNumExperts()})))
+    return failure();
+  return checkDims(*this, "source_slots shape",
+                   shapeOf(getSourceSlots().getType()), "[grouped rows]",
+                   {shapeOf(grouped)[0]});
+}
+
+LogicalResult ExpertMLPOp::verify() {
+  Type input = getInput().getType(), gate = getGate().getType(),
+       up = getUp().getType(), down = getDown().getType();
+  if (failed(checkRank(*this, "input", input, 2)) ||
+      failed(checkRank(*this, "gate", gate, 3)))
+    return failure();
+  if (gate != up)
+    return emitOpError() << "up type " << up << " must equal gate type "
+                         << gate;
+  ArrayRef<int64_t> g = shapeOf(gate);
+  int64_t experts = g[0], width = g[1], model = g[2];
+  if (failed(checkSameElementType(*this, "gate", gate, "input", input)) ||
+      failed(checkSameElementType(*this, "down", down, "input", input)) ||
+      failed(checkSize(*this, "gate dim 2", model, "the input width",
+                       shapeOf(input)[1])) ||
+      failed(checkDims(*this, "down shape", shapeOf(down),
+                       "[experts, model width, expert width] from gate",
+                       {experts, model, width})))
+    return failure();
+  return checkDims(*this, "counts shape", shapeOf(getCounts().getType()),
+                   "[experts]", {experts});
+}
+
+LogicalResult CombineOp::verify() {
+  Type input = getInput().getType(), weights = getWeights().getType(),
+       slots = getSourceSlots().getType();
+  if (failed(checkRank(*this, "input", input, 2)) ||
+      failed(checkMinRank(*this, "weights", weights, 1)) ||
+      failed(checkRank(*this, "source_slots", slots, 1)) ||
+      failed(checkSameElementType(*this, "result", getType(), "input", input)) ||
+      failed(checkSize(*this, "source_slots size", shapeOf(slots)[0],
+                       "the input rows", shapeOf(input)[0])))
+    return failure();
+  int64_t tokens = productOrDynamic(leadingDims(weights));
+  if (!ShapedType::isDynamic(tokens) && !ShapedType::isDynamic(lastDim(weights)) &&
+      failed(checkSize(*this, "input rows", shapeOf(input)[0],
+                       "tokens * top_k", tokens * lastDim(weights))))
+    return failure();
+  return checkDims(*this, "result shape", shapeOf(getType()),
+                   "the weights' leading dims plus the input width",
+                   withLast(leadingDims(weights), shapeOf(input)[1]));
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+LogicalResult CrossEntropyOp::verify() {
+  Type logits = getLogits().getType();
+  if (failed(checkMinRank(*this, "logits", logits, 1)))
+    return failure();
+  return checkDims(*this, "labels shape", shapeOf(getLabels().getType()),
+                   "the logits' leading dims", leadingDims(logits));
+}
+
+LogicalResult LoadBalancingLossOp::verify() {
+  if (getRouterLogits().empty())
+    return emitOpError() << "needs the router logits of at least one layer";
+  int64_t numExperts = ShapedType::kDynamic;
+  for (auto [i, logits] : llvm::enumerate(getRouterLogits())) {
+    if (failed(checkMinRank(*this, "router logits", logits.getType(), 1)))
+      return failure();
+    int64_t experts = lastDim(logits.getType());
+    if (i == 0)
+      numExperts = experts;
+    else if (failed(checkSize(*this, "experts of router logits #" +
+                                         std::to_string(i),
+                              experts, "the experts of #0", numExperts)))
+      return failure();
+  }
+  if (ShapedType::isDynamic(numExperts))
+    return emitOpError() << "router logits must have a static expert count";
+  if (getTopK() < 1 || getTopK() > numExperts)
+    return emitOpError() << "top_k " << getTopK()
+                         << " must be in [1, number of experts = "
+                         << numExperts << "]";
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/moe/MoeOps.cpp.inc"

@@ -1,0 +1,403 @@
+//===- MoeOps.td - moe operations --------------------------*- tablegen -*-===//
+//
+// Shapes use these names: B batch, S sequence, D model width, F expert or FFN
+// width, V vocabulary, E experts, K experts per token, H heads, Dh head width,
+// T = tokens x K grouped rows. Leading (batch, sequence) dimensions may be
+// dynamic; verifiers check every relation whose sizes are static.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_OPS_TD
+#define MOE_OPS_TD
+
+include "MoeDialect.td"
+include "MoeAttrs.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Moe_Float : AnyTypeOf<[F32, BF16, F16]>;
+def Moe_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
+def Moe_IndexTensor : RankedTensorOf<[I32, I64]>;
+// A signed 64-bit integer attribute: I64Attr reads back unsigned, which would
+// turn a bad negative size into a huge one in the verifiers' messages.
+def Moe_I64Attr : SignlessIntegerAttrBase<I64, "64-bit signless integer attribute"> {
+  let returnType = "int64_t";
+  let convertFromStorage = "$_self.getValue().getSExtValue()";
+  let constBuilderCall =
+      "$_builder.getIntegerAttr($_builder.getIntegerType(64), $0)";
+}
+def Moe_ScalarLoss : 0DTensorOf<[F32]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getF32Type())">;
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+def Moe_ParamOp : Moe_Op<"param", [Symbol, HasParent<"ModuleOp">]> {
+  let summary = "declare a named model parameter";
+  let description = [{
+    Declares one parameter of the model: its name (the Hugging Face checkpoint
+    name), its shape and dtype, and how it is initialised when no checkpoint
+    provides it. Read it inside a function with `moe.read_param`.
+
+    Example:
+    ```mlir
+    moe.param @"model.norm.weight" : tensor<512xf32> init #moe.constant<1.0>
+    moe.param @"lm_head.weight" : tensor<256x512xbf16>
+        init #moe.normal<mean = 0.0, std = 0.02>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<Moe_FloatTensor>:$type,
+                       Moe_InitializerAttr:$init);
+  let assemblyFormat = "$sym_name `:` $type `init` $init attr-dict";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+def Moe_ReadParamOp : Moe_Op<"read_param",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "read a parameter's value";
+  let description = [{
+    Yields the value of the `moe.param` named by `name`; the result type must
+    equal the declared type.
+
+    Example:
+    ```mlir
+    %w = moe.read_param @"model.norm.weight" : tensor<512xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$name);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer layers
+//===----------------------------------------------------------------------===//
+
+def Moe_EmbeddingOp : Moe_Op<"embedding", [Pure]> {
+  let summary = "look up token embeddings";
+  let description = [{
+    `result[b, s, :] = table[ids[b, s], :]`. Ids outside `[0, V)` are a run-time
+    error.
+
+    Example:
+    ```mlir
+    %h = moe.embedding %table[%ids]
+        : (tensor<256x64xf32>, tensor<?x?xi32>) -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$table, Moe_IndexTensor:$ids);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$table `[` $ids `]` attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Moe_RMSNormOp : Moe_Op<"rms_norm",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "root-mean-square normalisation over the last dimension";
+  let description = [{
+    `result = input / sqrt(mean(input^2, -1) + epsilon) * weight`, computed in
+    fp32 whatever the storage type (as Hugging Face Llama does).
+
+    Example:
+    ```mlir
+    %n = moe.rms_norm %h, %w {epsilon = 1.0e-05 : f64}
+        : tensor<?x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+                       F64Attr:$epsilon);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
+  let hasVerifier = 1;
+}
+
+def Moe_LinearOp : Moe_Op<"linear", [Pure]> {
+  let summary = "linear layer with the weight stored [out, in]";
+  let description = [{
+    `result[..., o] = sum_i input[..., i] * weight[o, i]`, the layout of
+    `torch.nn.Linear` and of Hugging Face checkpoints. No bias (Llama and
+    Mixtral have none). Input and weight share the element type.
+
+    Example:
+    ```mlir
+    %q = moe.linear %x, %wq
+        : (tensor<?x?x64xf32>, tensor<96x64xf32>) -> tensor<?x?x96xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Moe_RopeOp : Moe_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding";
+  let description = [{
+    Rotates each head of `input` ([B, S, H * Dh], heads contiguous) by the
+    angle `position * theta^(-2i / Dh)`, pairing element `i` with `i + Dh/2`
+    (the Hugging Face `rotate_half` convention). Positions are `0 .. S-1`
+    unless a `positions` tensor [B, S] is given (decoding with a cache).
+
+    Example:
+    ```mlir
+    %qr = moe.rope %q {num_heads = 4 : i64, theta = 1.0e+04 : f64}
+        : tensor<?x?x96xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input,
+                       Optional<Moe_IndexTensor>:$positions,
+                       Moe_I64Attr:$num_heads, F64Attr:$theta);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`positions` $positions^ `:` type($positions))? attr-dict `:`
+    type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Moe_AttentionOp : Moe_Op<"attention",
+    [Pure, AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
+  let summary = "scaled dot-product self-attention with grouped KV heads";
+  let description = [{
+    `query` is [B, S, H * Dh], `key` and `value` are [B, S, Hkv * Dh] with H a
+    multiple of Hkv: query head `h` attends with KV head `h / (H / Hkv)`.
+    Scores are scaled by `scale` (default `1 / sqrt(Dh)`); with `causal`
+    position `s` sees positions `<= s` only.
+
+    Example:
+    ```mlir
+    %a = moe.attention %q, %k, %v
+        {num_heads = 4 : i64, num_kv_heads = 2 : i64, causal}
+        : tensor<?x?x96xf32>, tensor<?x?x48xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$query, Moe_FloatTensor:$key,
+                       Moe_FloatTensor:$value, Moe_I64Attr:$num_heads,
+                       Moe_I64Attr:$num_kv_heads, UnitAttr:$causal,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getHeadDim();
+  }];
+}
+
+class Moe_ElementwiseOp<string mnemonic, list<Trait> traits = []>
+    : Moe_Op<mnemonic, !listconcat(traits,
+          [Pure, Elementwise, SameOperandsAndResultType])> {
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` type($result)";
+}
+
+def Moe_AddOp : Moe_ElementwiseOp<"add", [Commutative]> {
+  let summary = "elementwise sum (the residual connection)";
+  let description = [{
+    Example: `%r = moe.add %h, %a : tensor<?x?x64xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$lhs, Moe_FloatTensor:$rhs);
+}
+
+def Moe_MulOp : Moe_ElementwiseOp<"mul", [Commutative]> {
+  let summary = "elementwise product";
+  let description = [{
+    Example: `%p = moe.mul %a, %b : tensor<?x?x64xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$lhs, Moe_FloatTensor:$rhs);
+}
+
+def Moe_SiluOp : Moe_ElementwiseOp<"silu"> {
+  let summary = "SiLU activation, x * sigmoid(x)";
+  let description = [{
+    Example: `%s = moe.silu %x : tensor<?x?x176xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$input);
+}
+
+def Moe_SwigluOp : Moe_ElementwiseOp<"swiglu"> {
+  let summary = "gated SiLU, silu(gate) * up";
+  let description = [{
+    The gating of Llama's MLP: `down(swiglu(gate(x), up(x)))`.
+
+    Example: `%s = moe.swiglu %gate, %up : tensor<?x?x176xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$gate, Moe_FloatTensor:$up);
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of Experts
+//===----------------------------------------------------------------------===//
+
+def Moe_RouterOp : Moe_Op<"router", [Pure]> {
+  let summary = "score experts and pick the top-k per token";
+  let description = [{
+    For every token of `input` [..., D]: `logits = input @ weight^T` with
+    `weight` [E, D]; `probs = softmax(logits)`; `indices` are the `top_k`
+    experts of highest probability (ties to the lower index) and `weights`
+    their probabilities, divided by their sum when `normalize` is set
+    (Mixtral) or left as they are (Qwen2-MoE's `norm_topk_prob = false`).
+    The logits are a result so that the load-balancing loss can use them.
+
+    Example:
+    ```mlir
+    %logits, %w, %idx = moe.router %x, %gate {top_k = 2 : i64, normalize}
+        : (tensor<?x?x64xf32>, tensor<4x64xf32>)
+        -> (tensor<?x?x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2xi32>)
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+                       Moe_I64Attr:$top_k, UnitAttr:$normalize);
+  let results = (outs Moe_FloatTensor:$logits, Moe_FloatTensor:$weights,
+                      Moe_IndexTensor:$indices);
+  let assemblyFormat =
+      "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Moe_DispatchOp : Moe_Op<"dispatch", [Pure]> {
+  let summary = "group token copies by expert (dropless)";
+  let description = [{
+    Every token of `input` [..., D] is copied once for each of its K chosen
+    experts (`indices` [..., K]). The T = tokens x K copies are laid out
+    grouped by expert, in ascending expert order and, within an expert, in
+    token order: `grouped` [T, D]. `counts` [E] holds how many rows each expert
+    received (a run-time value: nothing is dropped or padded) and
+    `source_slots` [T] the slot each grouped row came from
+    (`token * K + k`), which `moe.combine` uses to undo the permutation.
+
+    Example:
+    ```mlir
+    %g, %counts, %slots = moe.dispatch %x, %idx {num_experts = 4 : i64}
+        : (tensor<?x?x64xf32>, tensor<?x?x2xi32>)
+        -> (tensor<?x64xf32>, tensor<4xi64>, tensor<?xi32>)
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_IndexTensor:$indices,
+                       Moe_I64Attr:$num_experts);
+  let results = (outs Moe_FloatTensor:$grouped, Moe_IndexTensor:$counts,
+                      Moe_IndexTensor:$source_slots);
+  let assemblyFormat =
+      "$input `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Moe_ExpertMLPOp : Moe_Op<"expert_mlp",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "SwiGLU MLP of each expert over its group of rows";
+  let description = [{
+    `input` [T, D] holds rows grouped by expert as `moe.dispatch` lays them
+    out, `counts` [E] the size of each group. Rows of group e go through
+    expert e: `down[e] @ (silu(gate[e] @ x) * up[e] @ x)`, with `gate` and `up`
+    [E, F, D] and `down` [E, D, F] (Mixtral's w1, w3, w2 stacked over experts).
+
+    Example:
+    ```mlir
+    %y = moe.expert_mlp %g, %counts, %w1, %w3, %w2
+        : tensor<?x64xf32>, tensor<4xi64>,
+          tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_IndexTensor:$counts,
+                       Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
+                       Moe_FloatTensor:$down);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $counts `,` $gate `,` $up `,` $down attr-dict `:`
+    type($input) `,` type($counts) `,` type($gate) `,` type($up) `,`
+    type($down)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumExperts() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getGate().getType())
+          .getDimSize(0);
+    }
+  }];
+}
+
+def Moe_CombineOp : Moe_Op<"combine", [Pure]> {
+  let summary = "weighted un-permute of expert outputs back to tokens";
+  let description = [{
+    `result[t] = sum_k weights[t, k] * input[row of slot t * K + k]`, where
+    `source_slots` (from `moe.dispatch`) names the slot of each row of `input`
+    [T, D]. The result has the token shape of `weights` [..., K] with D
+    appended.
+
+    Example:
+    ```mlir
+    %o = moe.combine %y, %w, %slots
+        : (tensor<?x64xf32>, tensor<?x?x2xf32>, tensor<?xi32>)
+        -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weights,
+                       Moe_IndexTensor:$source_slots);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+def Moe_CrossEntropyOp : Moe_Op<"cross_entropy", [Pure]> {
+  let summary = "mean token cross-entropy of logits against labels";
+  let description = [{
+    `logits` [..., V], `labels` [...]: the mean over positions whose label is
+    not `ignore_index` of `logsumexp(logits) - logits[label]`, in fp32. For
+    next-token prediction the labels are the inputs shifted by one, with the
+    last position ignored.
+
+    Example:
+    ```mlir
+    %ce = moe.cross_entropy %logits, %labels {ignore_index = -100 : i64}
+        : tensor<?x?x256xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$labels,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
+  let results = (outs Moe_ScalarLoss:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` type($logits) `,` type($labels)
+  }];
+  let hasVerifier = 1;
+}
+
+def Moe_LoadBalancingLossOp : Moe_Op<"load_balancing_loss", [Pure]> {
+  let summary = "Switch/Mixtral auxiliary loss over the routers of all layers";
+  let description = [{
+    The router logits of every MoE layer (each [..., E]) are taken together as
+    one set of tokens. With `f_e` the fraction of (token, top-k slot)
+    assignments that go to expert e and `P_e` the mean softmax probability of
+    e, the loss is `E * sum_e f_e * P_e` (about `top_k` when routing is
+    balanced). The caller scales it by `router_aux_loss_coef`.
+
+    Example:
+    ```mlir
+    %aux = moe.load_balancing_loss %l0, %l1 {top_k = 2 : i64}
+        : tensor<?x?x4xf32>, tensor<?x?x4xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Moe_FloatTensor>:$router_logits,
+                       Moe_I64Attr:$top_k);
+  let results = (outs Moe_ScalarLoss:$loss);
+  let assemblyFormat = "$router_logits attr-dict `:` type($router_logits)";
+  let hasVerifier = 1;
+}
+
+#endif // MOE_OPS_TD
