@@ -1,0 +1,90 @@
+// Round trip of every moe op: custom form, printed again, and through the
+// generic form (which also exercises the properties encoding).
+// RUN: moe-opt %s | moe-opt | FileCheck %s
+// RUN: moe-opt %s --mlir-print-op-generic | moe-opt | FileCheck %s
+
+// CHECK: moe.param @embed : tensor<256x64xf32> init #moe.normal<mean = 0.000000e+00, std = 2.000000e-02>
+moe.param @embed : tensor<256x64xf32> init #moe.normal<mean = 0.0, std = 0.02>
+// CHECK: moe.param @norm : tensor<64xbf16> init #moe.constant<1.000000e+00>
+moe.param @norm : tensor<64xbf16> init #moe.constant<1.0>
+// CHECK: moe.param @"experts.*.w1" : tensor<4x128x64xf32> init #moe.normal<mean = 1.000000e-01, std = 0.000000e+00>
+moe.param @"experts.*.w1" : tensor<4x128x64xf32> init #moe.normal<mean = 0.1, std = 0.0>
+
+// CHECK-LABEL: func.func @params
+func.func @params() -> (tensor<256x64xf32>, tensor<64xbf16>) {
+  // CHECK: %[[E:.*]] = moe.read_param @embed : tensor<256x64xf32>
+  %e = moe.read_param @embed : tensor<256x64xf32>
+  // CHECK: %[[N:.*]] = moe.read_param @norm : tensor<64xbf16>
+  %n = moe.read_param @norm : tensor<64xbf16>
+  // CHECK: return %[[E]], %[[N]]
+  return %e, %n : tensor<256x64xf32>, tensor<64xbf16>
+}
+
+// CHECK-LABEL: func.func @layers
+// CHECK-SAME: (%[[TABLE:.*]]: tensor<256x64xf32>, %[[IDS:.*]]: tensor<?x?xi32>, %[[NW:.*]]: tensor<64xf32>, %[[W:.*]]: tensor<96x64xf32>, %[[POS:.*]]: tensor<?x?xi64>
+func.func @layers(%table: tensor<256x64xf32>, %ids: tensor<?x?xi32>,
+                  %nw: tensor<64xf32>, %w: tensor<96x64xf32>,
+                  %pos: tensor<?x?xi64>, %k: tensor<?x?x48xf32>)
+    -> tensor<?x?x96xf32> {
+  // CHECK: %[[H:.*]] = moe.embedding %[[TABLE]][%[[IDS]]] : (tensor<256x64xf32>, tensor<?x?xi32>) -> tensor<?x?x64xf32>
+  %h = moe.embedding %table[%ids] : (tensor<256x64xf32>, tensor<?x?xi32>) -> tensor<?x?x64xf32>
+  // CHECK: %[[N:.*]] = moe.rms_norm %[[H]], %[[NW]] {epsilon = 1.000000e-05 : f64} : tensor<?x?x64xf32>, tensor<64xf32>
+  %n = moe.rms_norm %h, %nw {epsilon = 1.0e-05 : f64} : tensor<?x?x64xf32>, tensor<64xf32>
+  // CHECK: %[[Q:.*]] = moe.linear %[[N]], %[[W]] : (tensor<?x?x64xf32>, tensor<96x64xf32>) -> tensor<?x?x96xf32>
+  %q = moe.linear %n, %w : (tensor<?x?x64xf32>, tensor<96x64xf32>) -> tensor<?x?x96xf32>
+  // CHECK: %[[QR:.*]] = moe.rope %[[Q]] {num_heads = 4 : i64, theta = 1.000000e+04 : f64} : tensor<?x?x96xf32>
+  %qr = moe.rope %q {num_heads = 4 : i64, theta = 1.0e+04 : f64} : tensor<?x?x96xf32>
+  // CHECK: moe.rope %[[QR]] positions %[[POS]] : tensor<?x?xi64> {num_heads = 4 : i64, theta = 5.000000e+05 : f64} : tensor<?x?x96xf32>
+  %qp = moe.rope %qr positions %pos : tensor<?x?xi64> {num_heads = 4 : i64, theta = 5.0e+05 : f64} : tensor<?x?x96xf32>
+  // CHECK: moe.attention %{{.*}}, %{{.*}}, %{{.*}} {causal, num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<?x?x96xf32>, tensor<?x?x48xf32>
+  %a = moe.attention %qp, %k, %k {num_heads = 4 : i64, num_kv_heads = 2 : i64, causal} : tensor<?x?x96xf32>, tensor<?x?x48xf32>
+  // CHECK: moe.attention {{.*}} {num_heads = 4 : i64, num_kv_heads = 4 : i64, scale = 1.250000e-01 : f64} : tensor<?x?x96xf32>, tensor<?x?x96xf32>
+  %b = moe.attention %a, %a, %a {num_heads = 4 : i64, num_kv_heads = 4 : i64, scale = 0.125 : f64} : tensor<?x?x96xf32>, tensor<?x?x96xf32>
+  // CHECK: moe.add {{.*}} : tensor<?x?x96xf32>
+  %s = moe.add %a, %b : tensor<?x?x96xf32>
+  // CHECK: moe.mul {{.*}} : tensor<?x?x96xf32>
+  %m = moe.mul %s, %q : tensor<?x?x96xf32>
+  // CHECK: moe.silu {{.*}} : tensor<?x?x96xf32>
+  %si = moe.silu %m : tensor<?x?x96xf32>
+  // CHECK: moe.swiglu {{.*}} : tensor<?x?x96xf32>
+  %sw = moe.swiglu %si, %m : tensor<?x?x96xf32>
+  return %sw : tensor<?x?x96xf32>
+}
+
+// CHECK-LABEL: func.func @moe_block
+func.func @moe_block(%x: tensor<?x?x64xf32>, %gate: tensor<4x64xf32>,
+                     %w1: tensor<4x128x64xf32>, %w3: tensor<4x128x64xf32>,
+                     %w2: tensor<4x64x128xf32>) -> tensor<?x?x64xf32> {
+  // CHECK: %[[L:.*]], %[[W:.*]], %[[I:.*]] = moe.router %{{.*}}, %{{.*}} {normalize, top_k = 2 : i64} : (tensor<?x?x64xf32>, tensor<4x64xf32>) -> (tensor<?x?x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2xi32>)
+  %logits, %w, %idx = moe.router %x, %gate {top_k = 2 : i64, normalize} : (tensor<?x?x64xf32>, tensor<4x64xf32>) -> (tensor<?x?x4xf32>, tensor<?x?x2xf32>, tensor<?x?x2xi32>)
+  // CHECK: %[[G:.*]], %[[C:.*]], %[[S:.*]] = moe.dispatch %{{.*}}, %[[I]] {num_experts = 4 : i64} : (tensor<?x?x64xf32>, tensor<?x?x2xi32>) -> (tensor<?x64xf32>, tensor<4xi64>, tensor<?xi32>)
+  %g, %counts, %slots = moe.dispatch %x, %idx {num_experts = 4 : i64} : (tensor<?x?x64xf32>, tensor<?x?x2xi32>) -> (tensor<?x64xf32>, tensor<4xi64>, tensor<?xi32>)
+  // CHECK: %[[Y:.*]] = moe.expert_mlp %[[G]], %[[C]], %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x64xf32>, tensor<4xi64>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>
+  %y = moe.expert_mlp %g, %counts, %w1, %w3, %w2 : tensor<?x64xf32>, tensor<4xi64>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>
+  // CHECK: moe.combine %[[Y]], %[[W]], %[[S]] : (tensor<?x64xf32>, tensor<?x?x2xf32>, tensor<?xi32>) -> tensor<?x?x64xf32>
+  %o = moe.combine %y, %w, %slots : (tensor<?x64xf32>, tensor<?x?x2xf32>, tensor<?xi32>) -> tensor<?x?x64xf32>
+  return %o : tensor<?x?x64xf32>
+}
+
+// CHECK-LABEL: func.func @static_moe_block
+func.func @static_moe_block(%x: tensor<2x3x64xbf16>, %gate: tensor<4x64xbf16>)
+    -> (tensor<6x64xbf16>, tensor<4xi64>) {
+  // CHECK: moe.router {{.*}} {top_k = 1 : i64} : (tensor<2x3x64xbf16>, tensor<4x64xbf16>) -> (tensor<2x3x4xbf16>, tensor<2x3x1xbf16>, tensor<2x3x1xi64>)
+  %logits, %w, %idx = moe.router %x, %gate {top_k = 1 : i64} : (tensor<2x3x64xbf16>, tensor<4x64xbf16>) -> (tensor<2x3x4xbf16>, tensor<2x3x1xbf16>, tensor<2x3x1xi64>)
+  // CHECK: moe.dispatch {{.*}} -> (tensor<6x64xbf16>, tensor<4xi64>, tensor<6xi32>)
+  %g, %counts, %slots = moe.dispatch %x, %idx {num_experts = 4 : i64} : (tensor<2x3x64xbf16>, tensor<2x3x1xi64>) -> (tensor<6x64xbf16>, tensor<4xi64>, tensor<6xi32>)
+  return %g, %counts : tensor<6x64xbf16>, tensor<4xi64>
+}
+
+// CHECK-LABEL: func.func @losses
+func.func @losses(%logits: tensor<?x?x256xf32>, %labels: tensor<?x?xi32>,
+                  %r0: tensor<?x?x4xf32>, %r1: tensor<8x4xf32>)
+    -> (tensor<f32>, tensor<f32>) {
+  // CHECK: moe.cross_entropy %{{.*}}, %{{.*}} {ignore_index = -1 : i64} : tensor<?x?x256xf32>, tensor<?x?xi32>
+  %ce = moe.cross_entropy %logits, %labels {ignore_index = -1 : i64} : tensor<?x?x256xf32>, tensor<?x?xi32>
+  // CHECK: moe.cross_entropy %{{.*}}, %{{.*}} : tensor<?x?x256xf32>, tensor<?x?xi32>
+  %ce2 = moe.cross_entropy %logits, %labels : tensor<?x?x256xf32>, tensor<?x?xi32>
+  // CHECK: moe.load_balancing_loss %{{.*}}, %{{.*}} {top_k = 2 : i64} : tensor<?x?x4xf32>, tensor<8x4xf32>
+  %aux = moe.load_balancing_loss %r0, %r1 {top_k = 2 : i64} : tensor<?x?x4xf32>, tensor<8x4xf32>
+  return %ce, %aux : tensor<f32>, tensor<f32>
+}

@@ -1,0 +1,22 @@
+# lit configuration of moec's compiler tests: one directory per concern
+# (dialect, import, passes, plugin), FileCheck against the tools in build/bin.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "moec"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moec_obj_root, "tests", "lit")
+
+config.substitutions.append(("%models", os.path.join(config.moec_src_root, "models")))
+config.substitutions.append(("%moec_libs", config.moec_libs_dir))
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+llvm_config.add_tool_substitutions(
+    ["moec", "moe-opt"], [config.moec_tools_dir])
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
