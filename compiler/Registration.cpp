@@ -18,4 +18,5 @@ void mlir::moe::registerAllMoecPasses() {
   registerCSEPass();
   registerSymbolDCEPass();
   registerInlinerPass();
+  registerPrintOpStatsPass();
 }
