@@ -10,6 +10,10 @@ packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools
   # shared libraries
   libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  # runtime: oneDNN GEMMs (OpenMP), the FlatBuffers artifact
+  libdnnl-dev libflatbuffers-dev flatbuffers-compiler
+  # independent reference for end-to-end tests (run with /usr/bin/python3)
+  python3-torch python3-numpy
   # lit runs on python3
   python3
 )
