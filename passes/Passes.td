@@ -21,4 +21,20 @@ def MoePrintModelStats : Pass<"moe-print-stats", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoeSpecializeShapes : Pass<"moe-specialize-shapes", "::mlir::ModuleOp"> {
+  let summary = "fix batch and sequence length, making every shape static";
+  let description = [{
+    Gives the token ids argument of `@forward` the static shape
+    [batch, seq] and propagates static shapes through every op of the
+    function (the grouped rows of a dropless MoE become batch * seq * top_k),
+    updating the function type. Ops whose shapes were already static keep
+    them; a static size that disagrees with the new one is an error.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"1", "batch size">,
+    Option<"seq", "seq", "int64_t", /*default=*/"128", "sequence length">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // MOE_PASSES_TD

@@ -1,0 +1,122 @@
+//===- BufferPlan.cpp - activation memory planning ------------------------===//
+
+#include "compiler/artifact/BufferPlan.h"
+
+#include "dialects/moe/MoeOps.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+constexpr int64_t kAlignment = 64; // a cache line; enough for AVX-512 loads
+
+int64_t alignUp(int64_t bytes) {
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+/// Free ranges of the arena keyed by offset, merged with their neighbours.
+class FreeList {
+public:
+  /// Best fit among free ranges, else the end of the arena (which grows).
+  int64_t allocate(int64_t bytes) {
+    auto best = free.end();
+    for (auto it = free.begin(); it != free.end(); ++it)
+      if (it->second >= bytes &&
+          (best == free.end() || it->second < best->second))
+        best = it;
+    if (best == free.end()) {
+      // Extend a free range that ends the arena rather than skipping it.
+      if (!free.empty() && std::prev(free.end())->first +
+                                   std::prev(free.end())->second == end) {
+        auto last = std::prev(free.end());
+        int64_t offset = last->first;
+        end = offset + bytes;
+        free.erase(last);
+        return offset;
+      }
+      int64_t offset = end;
+      end += bytes;
+      return offset;
+    }
+    int64_t offset = best->first, size = best->second;
+    free.erase(best);
+    if (size > bytes)
+      free[offset + bytes] = size - bytes;
+    return offset;
+  }
+
+  void release(int64_t offset, int64_t bytes) {
+    auto [it, inserted] = free.emplace(offset, bytes);
+    (void)inserted;
+    auto next = std::next(it);
+    if (next != free.end() && it->first + it->second == next->first) {
+      it->second += next->second;
+      free.erase(next);
+    }
+    if (it != free.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second == it->first) {
+        prev->second += it->second;
+        free.erase(it);
+      }
+    }
+  }
+
+  int64_t size() const { return end; }
+
+private:
+  std::map<int64_t, int64_t> free;
+  int64_t end = 0;
+};
+} // namespace
+
+int64_t moe::storageBytes(Type elementType) {
+  if (llvm::isa<FloatType>(elementType))
+    return 4;
+  return std::max<int64_t>(1, elementType.getIntOrFloatBitWidth() / 8);
+}
+
+FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
+  // Program order, and the last position at which each value is read.
+  llvm::DenseMap<Operation *, int64_t> position;
+  int64_t index = 0;
+  function.walk([&](Operation *op) { position[op] = index++; });
+  auto lastUse = [&](Value value) {
+    int64_t last = position[value.getDefiningOp()];
+    for (Operation *user : value.getUsers())
+      last = std::max(last, position[user]);
+    return last;
+  };
+
+  BufferPlan plan;
+  FreeList arena;
+  std::multimap<int64_t, Value> dying; // last use -> value
+  for (Operation &op : function.getBody().front()) {
+    int64_t here = position[&op];
+    // Values whose last reader ran before this op are free again.
+    while (!dying.empty() && dying.begin()->first < here) {
+      BufferSlot slot = plan.slots[dying.begin()->second];
+      arena.release(slot.offset, alignUp(slot.bytes));
+      dying.erase(dying.begin());
+    }
+    if (isa<ReadParamOp>(op) || op.getNumResults() == 0)
+      continue;
+    for (Value result : op.getResults()) {
+      auto type = llvm::dyn_cast<RankedTensorType>(result.getType());
+      if (!type || !type.hasStaticShape())
+        return op.emitOpError()
+               << "result type " << result.getType()
+               << " is not a static tensor; run moe-specialize-shapes first";
+      int64_t bytes =
+          type.getNumElements() * storageBytes(type.getElementType());
+      BufferSlot slot{arena.allocate(alignUp(bytes)), bytes};
+      plan.slots[result] = slot;
+      plan.unplannedBytes += alignUp(bytes);
+      dying.emplace(lastUse(result), result);
+    }
+  }
+  plan.arenaBytes = arena.size();
+  return plan;
+}

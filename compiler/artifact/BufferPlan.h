@@ -1,0 +1,40 @@
+//===- BufferPlan.h - activation memory planning ----------------*- C++ -*-===//
+//
+// Places every activation of a static-shaped function in one arena, reusing
+// the memory of values whose last use has passed (liveness in program
+// order, best-fit over a coalescing free list).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_ARTIFACT_BUFFERPLAN_H
+#define MOEC_ARTIFACT_BUFFERPLAN_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+
+namespace mlir::moe {
+
+struct BufferSlot {
+  int64_t offset = 0;
+  int64_t bytes = 0;
+};
+
+struct BufferPlan {
+  /// Where each planned value lives (results of ops other than read_param).
+  llvm::DenseMap<Value, BufferSlot> slots;
+  /// Peak arena size with reuse.
+  int64_t arenaBytes = 0;
+  /// What the same values would take without reuse, for reports.
+  int64_t unplannedBytes = 0;
+};
+
+/// Bytes of one element as the runtime stores activations: floating-point
+/// values in fp32 (compute is fp32-accumulated whatever the weights' dtype).
+int64_t storageBytes(Type elementType);
+
+/// Plans `function`, whose values must all have static shapes.
+FailureOr<BufferPlan> planBuffers(func::FuncOp function);
+
+} // namespace mlir::moe
+
+#endif // MOEC_ARTIFACT_BUFFERPLAN_H

@@ -1,0 +1,290 @@
+//===- WriteArtifact.cpp - serialise a compiled model to .moex ------------===//
+//
+// One walk over @forward: parameters become the parameter table, the token
+// ids the program input, every other op one kernel whose operands and
+// results index the value table. The buffer plan gives arena offsets.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/artifact/WriteArtifact.h"
+
+#include "compiler/artifact/BufferPlan.h"
+#include "dialects/moe/MoeOps.h"
+#include "runtime/artifact/Artifact.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/JSON.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+namespace fb = moert::fb;
+
+namespace {
+FailureOr<fb::DType> dtypeOf(Type type, Location loc) {
+  Type element = getElementTypeOrSelf(type);
+  if (element.isF32())
+    return fb::DType::F32;
+  if (element.isBF16())
+    return fb::DType::BF16;
+  if (element.isF16())
+    return fb::DType::F16;
+  if (element.isInteger(32))
+    return fb::DType::I32;
+  if (element.isInteger(64))
+    return fb::DType::I64;
+  return emitError(loc) << "no artifact dtype for " << element;
+}
+
+/// Activations are stored in fp32 whatever their IR float type.
+fb::DType activationDtype(fb::DType dtype) {
+  return dtype == fb::DType::BF16 || dtype == fb::DType::F16 ? fb::DType::F32
+                                                             : dtype;
+}
+
+/// "moe.linear at model.layers.0.self_attn (config.json:1:1)".
+std::string describeLocation(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << op->getName();
+  if (auto name = llvm::dyn_cast<NameLoc>(op->getLoc()))
+    os << " at " << name.getName().getValue();
+  if (auto file = op->getLoc()->findInstanceOf<FileLineColLoc>())
+    os << " (" << file.getFilename().getValue() << ":" << file.getLine()
+       << ":" << file.getColumn() << ")";
+  return text;
+}
+
+struct KernelInfo {
+  fb::OpKind op;
+  std::string name;
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
+};
+
+/// The op kind, the kernel chosen for it, and its attributes.
+FailureOr<KernelInfo> kernelFor(Operation *op) {
+  auto weightSuffix = [](Value weight) -> std::string {
+    Type element = getElementTypeOrSelf(weight.getType());
+    return element.isBF16() ? ".bf16" : element.isF16() ? ".f16" : ".f32";
+  };
+  using Info = FailureOr<KernelInfo>;
+  return llvm::TypeSwitch<Operation *, Info>(op)
+      .Case([&](EmbeddingOp e) -> Info {
+        return KernelInfo{fb::OpKind::Embedding,
+                          "cpu.embedding" + weightSuffix(e.getTable()), {}, {}};
+      })
+      .Case([&](RMSNormOp n) -> Info {
+        return KernelInfo{fb::OpKind::RmsNorm, "cpu.rms_norm",
+                          {}, {n.getEpsilon().convertToDouble()}};
+      })
+      .Case([&](LinearOp l) -> Info {
+        return KernelInfo{fb::OpKind::Linear,
+                          "cpu.linear.onednn" + weightSuffix(l.getWeight()),
+                          {}, {}};
+      })
+      .Case([&](RopeOp r) -> Info {
+        return KernelInfo{fb::OpKind::Rope, "cpu.rope", {r.getNumHeads()},
+                          {r.getTheta().convertToDouble()}};
+      })
+      .Case([&](AttentionOp a) -> Info {
+        double scale = a.getScale() ? a.getScale()->convertToDouble()
+                                    : 1.0 / std::sqrt(double(a.getHeadDim()));
+        return KernelInfo{fb::OpKind::Attention, "cpu.attention.causal_gqa",
+                          {a.getNumHeads(), a.getNumKvHeads(), a.getCausal()},
+                          {scale}};
+      })
+      .Case([&](AddOp) -> Info {
+        return KernelInfo{fb::OpKind::Add, "cpu.add", {}, {}};
+      })
+      .Case([&](MulOp) -> Info {
+        return KernelInfo{fb::OpKind::Mul, "cpu.mul", {}, {}};
+      })
+      .Case([&](SiluOp) -> Info {
+        return KernelInfo{fb::OpKind::Silu, "cpu.silu", {}, {}};
+      })
+      .Case([&](SwigluOp) -> Info {
+        return KernelInfo{fb::OpKind::Swiglu, "cpu.swiglu", {}, {}};
+      })
+      .Case([&](RouterOp r) -> Info {
+        return KernelInfo{fb::OpKind::Router,
+                          "cpu.router.topk_softmax" + weightSuffix(r.getWeight()),
+                          {r.getTopK(), r.getNormalize()}, {}};
+      })
+      .Case([&](DispatchOp d) -> Info {
+        return KernelInfo{fb::OpKind::Dispatch, "cpu.dispatch.counting_sort",
+                          {d.getNumExperts()}, {}};
+      })
+      .Case([&](ExpertMLPOp m) -> Info {
+        return KernelInfo{fb::OpKind::ExpertMlp,
+                          "cpu.expert_mlp.onednn" + weightSuffix(m.getGate()),
+                          {}, {}};
+      })
+      .Case([&](CombineOp) -> Info {
+        return KernelInfo{fb::OpKind::Combine, "cpu.combine", {}, {}};
+      })
+      .Case([&](CrossEntropyOp c) -> Info {
+        return KernelInfo{fb::OpKind::CrossEntropy, "cpu.cross_entropy",
+                          {c.getIgnoreIndex()}, {}};
+      })
+      .Case([&](LoadBalancingLossOp l) -> Info {
+        return KernelInfo{fb::OpKind::LoadBalancingLoss,
+                          "cpu.load_balancing_loss", {l.getTopK()}, {}};
+      })
+      .Default([](Operation *other) -> Info {
+        return other->emitOpError() << "has no runtime kernel";
+      });
+}
+
+std::string configJson(ModuleOp module) {
+  auto config = module->getAttrOfType<DictionaryAttr>("moe.hf_config");
+  if (!config)
+    return "{}";
+  llvm::json::Object object;
+  for (NamedAttribute field : config) {
+    StringRef key = field.getName().getValue();
+    Attribute value = field.getValue();
+    if (auto i = llvm::dyn_cast<IntegerAttr>(value))
+      object[key] = i.getType().isInteger(1) ? llvm::json::Value(bool(i.getInt()))
+                                             : llvm::json::Value(i.getInt());
+    else if (auto b = llvm::dyn_cast<BoolAttr>(value))
+      object[key] = b.getValue();
+    else if (auto f = llvm::dyn_cast<FloatAttr>(value))
+      object[key] = f.getValueAsDouble();
+    else if (auto s = llvm::dyn_cast<StringAttr>(value))
+      object[key] = s.getValue();
+  }
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(std::move(object));
+  return text;
+}
+} // namespace
+
+FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return module.emitError() << "no function @forward to compile";
+  FailureOr<BufferPlan> plan = planBuffers(forward);
+  if (failed(plan))
+    return failure();
+
+  flatbuffers::FlatBufferBuilder builder(1 << 16);
+  ArtifactSummary summary;
+  summary.arenaBytes = plan->arenaBytes;
+  summary.unplannedBytes = plan->unplannedBytes;
+
+  // Parameters, in declaration order.
+  llvm::DenseMap<StringAttr, int32_t> paramIndex;
+  std::vector<flatbuffers::Offset<fb::Param>> params;
+  for (ParamOp param : module.getOps<ParamOp>()) {
+    FailureOr<fb::DType> dtype = dtypeOf(param.getType(), param.getLoc());
+    if (failed(dtype))
+      return failure();
+    auto shape = param.getTensorType().getShape();
+    flatbuffers::Offset<fb::Init> init;
+    if (auto normal = llvm::dyn_cast<NormalInitAttr>(param.getInit()))
+      init = fb::CreateInit(builder, fb::InitKind::Normal,
+                            normal.getMean().convertToDouble(),
+                            normal.getStd().convertToDouble(), 0.0);
+    else
+      init = fb::CreateInit(
+          builder, fb::InitKind::Constant, 0.0, 0.0,
+          llvm::cast<ConstantInitAttr>(param.getInit()).getValue().convertToDouble());
+    paramIndex[param.getSymNameAttr()] = params.size();
+    params.push_back(fb::CreateParam(
+        builder, builder.CreateString(param.getSymName().str()), *dtype,
+        builder.CreateVector(std::vector<int64_t>(shape.begin(), shape.end())),
+        init));
+    summary.params += param.getTensorType().getNumElements();
+    summary.paramBytes +=
+        param.getTensorType().getNumElements() *
+        param.getTensorType().getElementType().getIntOrFloatBitWidth() / 8;
+  }
+
+  // Values: the input, parameters as read, then every planned result.
+  std::vector<flatbuffers::Offset<fb::Value>> values;
+  llvm::DenseMap<Value, int32_t> valueIds;
+  auto addValue = [&](Value value, fb::ValueKind kind, int32_t index,
+                      BufferSlot slot) -> LogicalResult {
+    auto type = llvm::cast<RankedTensorType>(value.getType());
+    FailureOr<fb::DType> dtype = dtypeOf(type, value.getLoc());
+    if (failed(dtype))
+      return failure();
+    if (kind == fb::ValueKind::Arena)
+      *dtype = activationDtype(*dtype);
+    auto shape = type.getShape();
+    valueIds[value] = values.size();
+    values.push_back(fb::CreateValue(
+        builder, kind, *dtype,
+        builder.CreateVector(std::vector<int64_t>(shape.begin(), shape.end())),
+        index, slot.offset, slot.bytes));
+    return success();
+  };
+
+  std::vector<int32_t> inputs;
+  for (BlockArgument argument : forward.getArguments()) {
+    if (failed(addValue(argument, fb::ValueKind::Input, inputs.size(), {})))
+      return failure();
+    inputs.push_back(valueIds[argument]);
+  }
+
+  std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+  std::vector<int32_t> outputs;
+  for (Operation &op : forward.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (Value result : ret.getOperands())
+        outputs.push_back(valueIds.lookup(result));
+      continue;
+    }
+    if (auto read = dyn_cast<ReadParamOp>(op)) {
+      if (failed(addValue(read, fb::ValueKind::Param,
+                          paramIndex.lookup(read.getNameAttr().getAttr()), {})))
+        return failure();
+      continue;
+    }
+    FailureOr<KernelInfo> info = kernelFor(&op);
+    if (failed(info))
+      return failure();
+    std::vector<int32_t> operands, results;
+    for (Value operand : op.getOperands()) {
+      if (!valueIds.count(operand))
+        return op.emitOpError() << "reads a value the artifact cannot hold";
+      operands.push_back(valueIds[operand]);
+    }
+    for (Value result : op.getResults()) {
+      if (failed(addValue(result, fb::ValueKind::Arena, 0,
+                          plan->slots.lookup(result))))
+        return failure();
+      results.push_back(valueIds[result]);
+    }
+    kernels.push_back(fb::CreateKernel(
+        builder, info->op, builder.CreateString(info->name),
+        builder.CreateVector(operands), builder.CreateVector(results),
+        builder.CreateVector(info->ints), builder.CreateVector(info->floats),
+        builder.CreateString(describeLocation(&op))));
+  }
+  summary.kernels = kernels.size();
+
+  auto tokensShape =
+      llvm::cast<RankedTensorType>(forward.getArgument(0).getType()).getShape();
+  auto program = fb::CreateProgram(
+      builder, builder.CreateString("forward"), builder.CreateVector(inputs),
+      builder.CreateVector(outputs), builder.CreateVector(kernels));
+  auto model = fb::CreateModel(
+      builder, moert::kFormatVersion, builder.CreateString("moec"),
+      tokensShape[0], tokensShape[1], builder.CreateString(configJson(module)),
+      builder.CreateVector(params), builder.CreateVector(values),
+      plan->arenaBytes, program);
+  fb::FinishModelBuffer(builder, model);
+
+  llvm::Error written = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+    os.write(reinterpret_cast<const char *>(builder.GetBufferPointer()),
+             builder.GetSize());
+    return llvm::Error::success();
+  });
+  if (written)
+    return module.emitError() << "cannot write " << path << ": "
+                              << llvm::toString(std::move(written));
+  return summary;
+}

@@ -1,0 +1,26 @@
+//===- WriteArtifact.h - serialise a compiled model to .moex ----*- C++ -*-===//
+
+#ifndef MOEC_ARTIFACT_WRITEARTIFACT_H
+#define MOEC_ARTIFACT_WRITEARTIFACT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::moe {
+
+struct ArtifactSummary {
+  int64_t params = 0;
+  int64_t paramBytes = 0;
+  int64_t kernels = 0;
+  int64_t arenaBytes = 0;
+  int64_t unplannedBytes = 0;
+};
+
+/// Writes `module` (with a static-shaped @forward, after
+/// moe-specialize-shapes) to `path` atomically: a temporary file renamed
+/// into place. Reports problems as diagnostics on the offending op.
+FailureOr<ArtifactSummary> writeArtifact(ModuleOp module, StringRef path);
+
+} // namespace mlir::moe
+
+#endif // MOEC_ARTIFACT_WRITEARTIFACT_H

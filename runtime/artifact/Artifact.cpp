@@ -1,0 +1,206 @@
+//===- Artifact.cpp - load and verify a .moex artifact --------------------===//
+
+#include "runtime/artifact/Artifact.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <fstream>
+#include <iterator>
+
+namespace moert {
+namespace {
+
+absl::Status invalid(const std::string &path, const std::string &message) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
+}
+
+/// Operand count range of each op (results are checked by the executor).
+std::pair<size_t, size_t> operandArity(fb::OpKind op) {
+  switch (op) {
+  case fb::OpKind::Silu:
+    return {1, 1};
+  case fb::OpKind::Rope:
+    return {1, 2};
+  case fb::OpKind::Attention:
+  case fb::OpKind::Combine:
+    return {3, 3};
+  case fb::OpKind::ExpertMlp:
+    return {5, 5};
+  case fb::OpKind::LoadBalancingLoss:
+    return {1, 1u << 16};
+  default:
+    return {2, 2};
+  }
+}
+
+absl::Status checkValue(const fb::Model &model, const fb::Value &value,
+                        size_t id, const std::string &path) {
+  std::string what = absl::StrCat("value #", id);
+  if (value.dtype() > fb::DType::MAX)
+    return invalid(path, absl::StrCat(what, " has an unknown dtype"));
+  int64_t count = numElements(*value.shape());
+  if (count < 0 || count > (int64_t(1) << 50))
+    return invalid(path, absl::StrCat(what, " has too many elements"));
+  int64_t bytes = count * int64_t(dtypeSize(fromSchema(value.dtype())));
+  switch (value.kind()) {
+  case fb::ValueKind::Param: {
+    if (value.index() < 0 || size_t(value.index()) >= model.params()->size())
+      return invalid(path, absl::StrCat(what, " names parameter #",
+                                        value.index(), " of ",
+                                        model.params()->size()));
+    const fb::Param &param = *model.params()->Get(value.index());
+    if (param.shape()->size() != value.shape()->size() ||
+        !std::equal(param.shape()->begin(), param.shape()->end(),
+                    value.shape()->begin()) ||
+        param.dtype() != value.dtype())
+      return invalid(path, absl::StrCat(what, " disagrees with parameter '",
+                                        param.name()->str(), "'"));
+    return absl::OkStatus();
+  }
+  case fb::ValueKind::Input:
+    if (value.index() < 0 ||
+        size_t(value.index()) >= model.forward()->inputs()->size())
+      return invalid(path, absl::StrCat(what, " names input #", value.index()));
+    return absl::OkStatus();
+  case fb::ValueKind::Arena:
+    if (value.bytes() != bytes || value.offset() < 0 ||
+        value.offset() > model.arena_bytes() - value.bytes())
+      return invalid(path, absl::StrCat(what, " [", value.offset(), ", +",
+                                        value.bytes(),
+                                        ") does not fit its shape in the "
+                                        "arena of ",
+                                        model.arena_bytes(), " bytes"));
+    return absl::OkStatus();
+  }
+  return invalid(path, absl::StrCat(what, " has an unknown kind"));
+}
+
+absl::Status checkModel(const fb::Model &model, const std::string &path) {
+  if (model.format_version() != kFormatVersion)
+    return invalid(path, absl::StrCat("format version ",
+                                      model.format_version(),
+                                      " is not the supported version ",
+                                      kFormatVersion,
+                                      "; recompile the model with this moec"));
+  if (model.batch() < 1 || model.seq() < 1 || model.arena_bytes() < 0)
+    return invalid(path, "batch, seq and arena size must be positive");
+  for (size_t i = 0; i < model.params()->size(); ++i) {
+    const fb::Param &param = *model.params()->Get(i);
+    if (param.dtype() > fb::DType::MAX ||
+        param.init()->kind() > fb::InitKind::MAX)
+      return invalid(path, absl::StrCat("parameter '", param.name()->str(),
+                                        "' has an unknown dtype or init"));
+    int64_t count = numElements(*param.shape());
+    if (count < 0 || count > (int64_t(1) << 50))
+      return invalid(path, absl::StrCat("parameter '", param.name()->str(),
+                                        "' has a bad shape"));
+  }
+  const auto &values = *model.values();
+  for (size_t i = 0; i < values.size(); ++i)
+    if (absl::Status status = checkValue(model, *values.Get(i), i, path);
+        !status.ok())
+      return status;
+
+  const fb::Program &program = *model.forward();
+  auto checkIds = [&](const flatbuffers::Vector<int32_t> &ids,
+                      const std::string &what) -> absl::Status {
+    for (int32_t id : ids)
+      if (id < 0 || size_t(id) >= values.size())
+        return invalid(path, absl::StrCat(what, " names value #", id, " of ",
+                                          values.size()));
+    return absl::OkStatus();
+  };
+  if (auto status = checkIds(*program.inputs(), "an input"); !status.ok())
+    return status;
+  if (auto status = checkIds(*program.outputs(), "an output"); !status.ok())
+    return status;
+  for (size_t i = 0; i < program.kernels()->size(); ++i) {
+    const fb::Kernel &kernel = *program.kernels()->Get(i);
+    std::string what =
+        absl::StrCat("kernel #", i, " (", kernel.location()->str(), ")");
+    if (kernel.op() > fb::OpKind::MAX)
+      return invalid(path, absl::StrCat(what, " has an unknown op"));
+    auto [least, most] = operandArity(kernel.op());
+    if (kernel.operands()->size() < least || kernel.operands()->size() > most)
+      return invalid(path, absl::StrCat(what, " has ",
+                                        kernel.operands()->size(),
+                                        " operands"));
+    if (auto status = checkIds(*kernel.operands(), what); !status.ok())
+      return status;
+    if (auto status = checkIds(*kernel.results(), what); !status.ok())
+      return status;
+    for (int32_t id : *kernel.results())
+      if (values.Get(id)->kind() != fb::ValueKind::Arena)
+        return invalid(path, absl::StrCat(what, " writes value #", id,
+                                          ", which is not in the arena"));
+  }
+  return absl::OkStatus();
+}
+} // namespace
+
+DType fromSchema(fb::DType type) {
+  switch (type) {
+  case fb::DType::F32:
+    return DType::kF32;
+  case fb::DType::BF16:
+    return DType::kBF16;
+  case fb::DType::F16:
+    return DType::kF16;
+  case fb::DType::I32:
+    return DType::kI32;
+  case fb::DType::I64:
+    return DType::kI64;
+  }
+  return DType::kF32;
+}
+
+fb::DType toSchema(DType type) {
+  switch (type) {
+  case DType::kF32:
+    return fb::DType::F32;
+  case DType::kBF16:
+    return fb::DType::BF16;
+  case DType::kF16:
+    return fb::DType::F16;
+  case DType::kI32:
+    return fb::DType::I32;
+  case DType::kI64:
+    return fb::DType::I64;
+  }
+  return fb::DType::F32;
+}
+
+int64_t numElements(const flatbuffers::Vector<int64_t> &shape) {
+  int64_t count = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(count, d, &count))
+      return -1;
+  return count;
+}
+
+absl::StatusOr<Artifact> Artifact::fromBytes(std::vector<uint8_t> bytes,
+                                             const std::string &name) {
+  if (bytes.size() < 8 || !fb::ModelBufferHasIdentifier(bytes.data()))
+    return invalid(name, "not a .moex artifact (missing the MOEX identifier)");
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (!fb::VerifyModelBuffer(verifier))
+    return invalid(name, "corrupted artifact: the FlatBuffers verifier "
+                         "rejected it (truncated or damaged file)");
+  Artifact artifact(std::move(bytes), name);
+  if (absl::Status status = checkModel(artifact.model(), name); !status.ok())
+    return status;
+  return artifact;
+}
+
+absl::StatusOr<Artifact> Artifact::load(const std::string &path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open the artifact"));
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
+                             std::istreambuf_iterator<char>());
+  if (file.bad())
+    return absl::DataLossError(absl::StrCat(path, ": read error"));
+  return fromBytes(std::move(bytes), path);
+}
+
+} // namespace moert
