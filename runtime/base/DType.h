@@ -27,7 +27,7 @@ constexpr size_t dtypeSize(DType type) {
 }
 
 /// The safetensors name of a dtype ("F32", "BF16", ...).
-constexpr std::string_view dtypeName(DType type) {
+constexpr const char *dtypeName(DType type) {
   switch (type) {
   case DType::kF32:
     return "F32";
@@ -43,6 +43,8 @@ constexpr std::string_view dtypeName(DType type) {
   return "?";
 }
 
+// Debian's Abseil predates C++17's string_view: names are C strings so that
+// they go into absl::StrCat directly.
 inline std::optional<DType> dtypeFromName(std::string_view name) {
   for (DType type : {DType::kF32, DType::kBF16, DType::kF16, DType::kI32,
                      DType::kI64})

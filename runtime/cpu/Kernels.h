@@ -1,0 +1,102 @@
+//===- Kernels.h - the CPU backend's kernels --------------------*- C++ -*-===//
+//
+// Row-major contiguous buffers. Activations are fp32; weights are fp32,
+// bf16 or f16 (stored as uint16_t) and say so with a DType. Kernels run on
+// the OpenMP threads of the process and give the same result for any thread
+// count (no order-dependent reductions across threads).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CPU_KERNELS_H
+#define MOERT_CPU_KERNELS_H
+
+#include "runtime/base/DType.h"
+
+#include "absl/status/status.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace moert::cpu {
+
+/// A weight tensor: data in `dtype`.
+struct Weight {
+  const void *data;
+  DType dtype;
+};
+
+/// y[M, N] = x[M, K] * w[N, K]^T (the torch.nn.Linear layout), through
+/// oneDNN: f32 x f32, or bf16 x bf16 with fp32 accumulation when the weight
+/// is bf16 (x is rounded to bf16 on the way in).
+absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
+                    float *y);
+
+/// Whether bf16 GEMMs run natively here (AVX512-BF16 or AMX).
+bool bf16MatmulIsNative();
+
+/// y = x / sqrt(mean(x^2) + eps) * w over rows of width d.
+void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
+             float *y);
+
+/// Rotary embedding of x [B, S, heads * headDim] in place (HF rotate_half
+/// pairing i with i + headDim/2). positions: [B, S] int32/int64 or null for
+/// 0..S-1.
+void rope(float *x, int64_t batch, int64_t seq, int64_t heads,
+          int64_t headDim, double theta, const void *positions,
+          DType positionsType);
+
+/// Scaled dot-product attention: q [B, S, H*Dh], k and v [B, S, Hkv*Dh],
+/// query head h reads KV head h / (H / Hkv).
+void attention(const float *q, const float *k, const float *v, int64_t batch,
+               int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+               bool causal, double scale, float *out);
+
+void add(const float *a, const float *b, int64_t n, float *out);
+void mul(const float *a, const float *b, int64_t n, float *out);
+void silu(const float *x, int64_t n, float *out);
+/// out = silu(gate) * up.
+void swiglu(const float *gate, const float *up, int64_t n, float *out);
+
+/// out[i] = table[ids[i]]; ids outside [0, vocab) are an error naming the
+/// position.
+absl::Status embedding(Weight table, int64_t vocab, int64_t d,
+                       const int32_t *ids, int64_t n, float *out);
+
+/// Softmax over E logits per token, top-k (ties to the lower index, ordered
+/// by descending probability), weights renormalised to sum 1 if `normalize`.
+void routerTopK(const float *logits, int64_t tokens, int64_t experts,
+                int64_t k, bool normalize, float *weights, int32_t *indices);
+
+/// Groups the tokens x k copies of x [tokens, d] by expert (stable counting
+/// sort: ascending expert, then slot token*k + j). counts [E], sourceSlots
+/// [tokens*k] give each row's slot.
+absl::Status dispatch(const float *x, const int32_t *indices, int64_t tokens,
+                      int64_t k, int64_t experts, int64_t d, float *grouped,
+                      int64_t *counts, int32_t *sourceSlots);
+
+/// SwiGLU MLP of each expert over its rows of grouped [rows, d]:
+/// out = (silu(x w1[e]^T) * (x w3[e]^T)) w2[e]^T, w1/w3 [E, F, D], w2 [E, D, F].
+absl::Status expertMlp(const float *grouped, const int64_t *counts,
+                       int64_t experts, int64_t d, int64_t f, Weight w1,
+                       Weight w3, Weight w2, float *out);
+
+/// out[t] = sum_j weights[t, j] * y[row holding slot t*k + j].
+absl::Status combine(const float *y, const float *weights,
+                     const int32_t *sourceSlots, int64_t tokens, int64_t k,
+                     int64_t d, float *out);
+
+/// Mean of logsumexp(logits) - logits[label] over labels != ignoreIndex.
+absl::Status crossEntropy(const float *logits, const int32_t *labels,
+                          int64_t rows, int64_t vocab, int64_t ignoreIndex,
+                          float *loss);
+
+/// E * sum_e f_e * P_e over the router logits of all layers together, with
+/// f_e = (top-k assignments to e) / tokens (as transformers computes it, so
+/// balanced routing gives about k) and P_e the mean probability of e.
+void loadBalancingLoss(const std::vector<const float *> &logits,
+                       const std::vector<int64_t> &tokens, int64_t experts,
+                       int64_t k, float *loss);
+
+} // namespace moert::cpu
+
+#endif // MOERT_CPU_KERNELS_H

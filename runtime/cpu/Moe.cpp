@@ -1,0 +1,196 @@
+//===- Moe.cpp - dropless routing, grouped experts, combine ---------------===//
+//
+// Dispatch is a stable counting sort, so the grouped layout (and with it
+// every expert GEMM and the combine order) depends only on the routing, never
+// on thread timing.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/Kernels.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace moert::cpu {
+
+void routerTopK(const float *logits, int64_t tokens, int64_t experts,
+                int64_t k, bool normalize, float *weights, int32_t *indices) {
+#pragma omp parallel
+  {
+    std::vector<float> probs(experts);
+    std::vector<int32_t> order(experts);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      const float *row = logits + t * experts;
+      float best = *std::max_element(row, row + experts);
+      double total = 0;
+      for (int64_t e = 0; e < experts; ++e) {
+        probs[e] = std::exp(row[e] - best);
+        total += probs[e];
+      }
+      for (int64_t e = 0; e < experts; ++e)
+        probs[e] = float(probs[e] / total);
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int32_t a, int32_t b) {
+                          return probs[a] > probs[b] ||
+                                 (probs[a] == probs[b] && a < b);
+                        });
+      double chosen = 0;
+      for (int64_t j = 0; j < k; ++j)
+        chosen += probs[order[j]];
+      for (int64_t j = 0; j < k; ++j) {
+        indices[t * k + j] = order[j];
+        weights[t * k + j] =
+            normalize ? float(probs[order[j]] / chosen) : probs[order[j]];
+      }
+    }
+  }
+}
+
+absl::Status dispatch(const float *x, const int32_t *indices, int64_t tokens,
+                      int64_t k, int64_t experts, int64_t d, float *grouped,
+                      int64_t *counts, int32_t *sourceSlots) {
+  int64_t slots = tokens * k;
+  std::fill(counts, counts + experts, 0);
+  for (int64_t s = 0; s < slots; ++s) {
+    if (indices[s] < 0 || indices[s] >= experts)
+      return absl::InvalidArgumentError(
+          absl::StrCat("expert index ", indices[s], " of slot ", s,
+                       " is outside [0, ", experts, ")"));
+    ++counts[indices[s]];
+  }
+  std::vector<int64_t> next(experts, 0);
+  for (int64_t e = 1; e < experts; ++e)
+    next[e] = next[e - 1] + counts[e - 1];
+  for (int64_t s = 0; s < slots; ++s)
+    sourceSlots[next[indices[s]]++] = int32_t(s);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < slots; ++r)
+    std::memcpy(grouped + r * d, x + (sourceSlots[r] / k) * d,
+                d * sizeof(float));
+  return absl::OkStatus();
+}
+
+absl::Status expertMlp(const float *grouped, const int64_t *counts,
+                       int64_t experts, int64_t d, int64_t f, Weight w1,
+                       Weight w3, Weight w2, float *out) {
+  size_t elementBytes = dtypeSize(w1.dtype);
+  auto slice = [&](Weight w, int64_t e) {
+    return Weight{static_cast<const uint8_t *>(w.data) + e * f * d * elementBytes,
+                  w.dtype};
+  };
+  int64_t most = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    most = std::max(most, counts[e]);
+  std::vector<float> gate(most * f), up(most * f);
+  int64_t row = 0;
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t rows = counts[e];
+    if (rows == 0)
+      continue;
+    const float *x = grouped + row * d;
+    if (auto s = linear(x, rows, d, slice(w1, e), f, gate.data()); !s.ok())
+      return s;
+    if (auto s = linear(x, rows, d, slice(w3, e), f, up.data()); !s.ok())
+      return s;
+    swiglu(gate.data(), up.data(), rows * f, gate.data());
+    if (auto s = linear(gate.data(), rows, f, slice(w2, e), d, out + row * d);
+        !s.ok())
+      return s;
+    row += rows;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status combine(const float *y, const float *weights,
+                     const int32_t *sourceSlots, int64_t tokens, int64_t k,
+                     int64_t d, float *out) {
+  int64_t slots = tokens * k;
+  std::vector<int64_t> rowOfSlot(slots, -1);
+  for (int64_t r = 0; r < slots; ++r) {
+    int32_t slot = sourceSlots[r];
+    if (slot < 0 || slot >= slots || rowOfSlot[slot] != -1)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "source slots are not a permutation of [0, ", slots, ")"));
+    rowOfSlot[slot] = r;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tokens; ++t) {
+    float *row = out + t * d;
+    std::fill(row, row + d, 0.0f);
+    for (int64_t j = 0; j < k; ++j) {
+      float w = weights[t * k + j];
+      const float *source = y + rowOfSlot[t * k + j] * d;
+      for (int64_t i = 0; i < d; ++i)
+        row[i] += w * source[i];
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status crossEntropy(const float *logits, const int32_t *labels,
+                          int64_t rows, int64_t vocab, int64_t ignoreIndex,
+                          float *loss) {
+  std::vector<double> perRow(rows, 0.0);
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    if (labels[r] < 0 || labels[r] >= vocab)
+      return absl::InvalidArgumentError(
+          absl::StrCat("label ", labels[r], " at position ", r,
+                       " is outside the vocabulary [0, ", vocab, ")"));
+    ++counted;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    const float *row = logits + r * vocab;
+    float best = *std::max_element(row, row + vocab);
+    double total = 0;
+    for (int64_t v = 0; v < vocab; ++v)
+      total += std::exp(double(row[v]) - best);
+    perRow[r] = best + std::log(total) - row[labels[r]];
+  }
+  double sum = 0;
+  for (double value : perRow) // fixed order: thread-count independent
+    sum += value;
+  *loss = counted ? float(sum / counted) : 0.0f;
+  return absl::OkStatus();
+}
+
+void loadBalancingLoss(const std::vector<const float *> &logits,
+                       const std::vector<int64_t> &tokens, int64_t experts,
+                       int64_t k, float *loss) {
+  std::vector<double> fraction(experts, 0.0), probability(experts, 0.0);
+  std::vector<float> weights(k);
+  std::vector<int32_t> chosen(k);
+  std::vector<double> probs(experts);
+  int64_t total = 0;
+  for (size_t layer = 0; layer < logits.size(); ++layer)
+    for (int64_t t = 0; t < tokens[layer]; ++t) {
+      const float *row = logits[layer] + t * experts;
+      float best = *std::max_element(row, row + experts);
+      double sum = 0;
+      for (int64_t e = 0; e < experts; ++e)
+        sum += probs[e] = std::exp(double(row[e]) - best);
+      for (int64_t e = 0; e < experts; ++e)
+        probability[e] += probs[e] / sum;
+      routerTopK(row, 1, experts, k, false, weights.data(), chosen.data());
+      for (int32_t e : chosen)
+        fraction[e] += 1;
+      ++total;
+    }
+  double value = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    value += (fraction[e] / total) * (probability[e] / total);
+  *loss = total ? float(experts * value) : 0.0f;
+}
+
+} // namespace moert::cpu

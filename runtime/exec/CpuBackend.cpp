@@ -1,0 +1,191 @@
+//===- CpuBackend.cpp - the CPU backend -----------------------------------===//
+//
+// Host memory, synchronous streams (a launch has finished when enqueue
+// returns), and one case per op that hands the bound tensors to the kernels
+// of runtime/cpu.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/Kernels.h"
+#include "runtime/exec/Backend.h"
+#include "runtime/exec/LaunchChecks.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace moert {
+namespace {
+
+class HostBuffer : public DeviceBuffer {
+public:
+  explicit HostBuffer(size_t bytes)
+      : bytes_(bytes),
+        data_(static_cast<uint8_t *>(std::aligned_alloc(64, roundUp(bytes)))) {}
+  ~HostBuffer() override { std::free(data_); }
+  void *data() override { return data_; }
+  size_t size() const override { return bytes_; }
+  bool valid() const { return data_ != nullptr; }
+
+private:
+  static size_t roundUp(size_t bytes) { return (std::max<size_t>(bytes, 1) + 63) / 64 * 64; }
+  size_t bytes_;
+  uint8_t *data_;
+};
+
+class HostStream : public Stream {
+public:
+  absl::Status synchronize() override { return absl::OkStatus(); }
+};
+
+int64_t attr(const KernelLaunch &launch, size_t i) {
+  return launch.kernel->int_attrs()->Get(i);
+}
+double floatAttr(const KernelLaunch &launch, size_t i) {
+  return launch.kernel->float_attrs()->Get(i);
+}
+cpu::Weight weight(const TensorRef &t) { return {t.data, t.dtype}; }
+int64_t lastDim(const TensorRef &t) { return t.shape.back(); }
+int64_t rows(const TensorRef &t) { return t.numElements() / lastDim(t); }
+
+class CpuBackend : public Backend {
+public:
+  std::string_view name() const override { return "cpu"; }
+  bool sharesHostMemory() const override { return true; }
+
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>>
+  allocate(size_t bytes) override {
+    auto buffer = std::make_unique<HostBuffer>(bytes);
+    if (!buffer->valid())
+      return absl::ResourceExhaustedError(
+          "cannot allocate " + std::to_string(bytes) + " bytes");
+    return std::unique_ptr<DeviceBuffer>(std::move(buffer));
+  }
+  std::unique_ptr<Stream> createStream() override {
+    return std::make_unique<HostStream>();
+  }
+  absl::Status copyToDevice(const void *host, void *device, size_t bytes,
+                            Stream &) override {
+    std::memcpy(device, host, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status copyToHost(const void *device, void *host, size_t bytes,
+                          Stream &) override {
+    std::memcpy(host, device, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status prepare(const KernelLaunch &launch) override {
+    return checkLaunch(launch);
+  }
+  absl::Status launch(const KernelLaunch &launch, Stream &) override;
+};
+
+absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
+  const auto &in = l.operands;
+  const TensorRef &out = l.results[0];
+  switch (l.kernel->op()) {
+  case fb::OpKind::Embedding:
+    return cpu::embedding(weight(in[0]), in[0].shape[0], in[0].shape[1],
+                          in[1].as<int32_t>(), in[1].numElements(),
+                          out.as<float>());
+  case fb::OpKind::RmsNorm:
+    cpu::rmsNorm(in[0].as<float>(), weight(in[1]), rows(in[0]), lastDim(in[0]),
+                 floatAttr(l, 0), out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Linear:
+    return cpu::linear(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
+                       weight(in[1]), in[1].shape[0], out.as<float>());
+  case fb::OpKind::Rope: {
+    int64_t heads = attr(l, 0);
+    if (out.data != in[0].data)
+      std::memcpy(out.data, in[0].data, in[0].numElements() * sizeof(float));
+    cpu::rope(out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
+              lastDim(in[0]) / heads, floatAttr(l, 0),
+              in.size() > 1 ? in[1].data : nullptr,
+              in.size() > 1 ? in[1].dtype : DType::kI32);
+    return absl::OkStatus();
+  }
+  case fb::OpKind::Attention: {
+    int64_t heads = attr(l, 0);
+    cpu::attention(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(),
+                   in[0].shape[0], in[0].shape[1], heads, attr(l, 1),
+                   lastDim(in[0]) / heads, attr(l, 2) != 0, floatAttr(l, 0),
+                   out.as<float>());
+    return absl::OkStatus();
+  }
+  case fb::OpKind::Add:
+    cpu::add(in[0].as<float>(), in[1].as<float>(), out.numElements(),
+             out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Mul:
+    cpu::mul(in[0].as<float>(), in[1].as<float>(), out.numElements(),
+             out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Silu:
+    cpu::silu(in[0].as<float>(), out.numElements(), out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Swiglu:
+    cpu::swiglu(in[0].as<float>(), in[1].as<float>(), out.numElements(),
+                out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Router: {
+    int64_t tokens = rows(in[0]), experts = in[1].shape[0];
+    float *logits = l.results[0].as<float>();
+    if (auto status = cpu::linear(in[0].as<float>(), tokens, lastDim(in[0]),
+                                  weight(in[1]), experts, logits);
+        !status.ok())
+      return status;
+    cpu::routerTopK(logits, tokens, experts, attr(l, 0), attr(l, 1) != 0,
+                    l.results[1].as<float>(), l.results[2].as<int32_t>());
+    return absl::OkStatus();
+  }
+  case fb::OpKind::Dispatch:
+    return cpu::dispatch(in[0].as<float>(), in[1].as<int32_t>(), rows(in[0]),
+                         lastDim(in[1]), attr(l, 0), lastDim(in[0]),
+                         out.as<float>(), l.results[1].as<int64_t>(),
+                         l.results[2].as<int32_t>());
+  case fb::OpKind::ExpertMlp: {
+    const TensorRef &gate = in[2];
+    // Counts come from a dispatch of this run; check them before trusting.
+    const int64_t *counts = in[1].as<int64_t>();
+    int64_t total = 0;
+    for (int64_t e = 0; e < gate.shape[0]; ++e) {
+      if (counts[e] < 0)
+        return absl::InvalidArgumentError("negative expert row count");
+      total += counts[e];
+    }
+    if (total != in[0].shape[0])
+      return absl::InvalidArgumentError("expert row counts do not sum to the "
+                                        "grouped rows");
+    return cpu::expertMlp(in[0].as<float>(), counts, gate.shape[0],
+                          gate.shape[2], gate.shape[1], weight(in[2]),
+                          weight(in[3]), weight(in[4]), out.as<float>());
+  }
+  case fb::OpKind::Combine:
+    return cpu::combine(in[0].as<float>(), in[1].as<float>(),
+                        in[2].as<int32_t>(), rows(in[1]), lastDim(in[1]),
+                        lastDim(in[0]), out.as<float>());
+  case fb::OpKind::CrossEntropy:
+    return cpu::crossEntropy(in[0].as<float>(), in[1].as<int32_t>(),
+                             rows(in[0]), lastDim(in[0]), attr(l, 0),
+                             out.as<float>());
+  case fb::OpKind::LoadBalancingLoss: {
+    std::vector<const float *> logits;
+    std::vector<int64_t> tokens;
+    for (const TensorRef &t : in) {
+      logits.push_back(t.as<float>());
+      tokens.push_back(rows(t));
+    }
+    cpu::loadBalancingLoss(logits, tokens, lastDim(in[0]), attr(l, 0),
+                           out.as<float>());
+    return absl::OkStatus();
+  }
+  }
+  return absl::UnimplementedError("no CPU kernel for this op");
+}
+} // namespace
+
+std::unique_ptr<Backend> createCpuBackend() {
+  return std::make_unique<CpuBackend>();
+}
+
+} // namespace moert

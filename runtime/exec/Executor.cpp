@@ -1,0 +1,141 @@
+//===- Executor.cpp - run an artifact's program on a backend --------------===//
+
+#include "runtime/exec/Executor.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace moert {
+
+absl::StatusOr<std::unique_ptr<Executor>>
+Executor::create(const Artifact &artifact, const Weights &weights,
+                 Backend &backend) {
+  const fb::Model &model = artifact.model();
+  if (weights.size() != model.params()->size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        artifact.path(), ": the weights hold ", weights.size(),
+        " parameters but the artifact declares ", model.params()->size()));
+  const fb::Program &program = *model.forward();
+  if (program.inputs()->size() != 1 || program.outputs()->size() != 1)
+    return absl::InvalidArgumentError(absl::StrCat(
+        artifact.path(), ": forward must map token ids to logits"));
+  std::unique_ptr<Executor> executor(new Executor(model, backend));
+  if (absl::Status status = executor->bind(weights); !status.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(artifact.path(), ": ", status.message()));
+  return executor;
+}
+
+absl::Status Executor::bind(const Weights &weights) {
+  stream_ = backend_.createStream();
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> arena =
+      backend_.allocate(std::max<int64_t>(model_.arena_bytes(), 1));
+  if (!arena.ok())
+    return arena.status();
+  arena_ = std::move(*arena);
+
+  const fb::Value &tokens = *model_.values()->Get(model_.forward()->inputs()->Get(0));
+  if (tokens.dtype() != fb::DType::I32 || tokens.shape()->size() != 2 ||
+      tokens.shape()->Get(0) != model_.batch() ||
+      tokens.shape()->Get(1) != model_.seq())
+    return absl::InvalidArgumentError(
+        "the program input must be int32 token ids [batch, seq]");
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> input =
+      backend_.allocate(model_.batch() * model_.seq() * sizeof(int32_t));
+  if (!input.ok())
+    return input.status();
+  input_ = std::move(*input);
+
+  // Parameters are used in place where the backend shares host memory and
+  // uploaded once otherwise.
+  std::vector<void *> params(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (backend_.sharesHostMemory()) {
+      params[i] = const_cast<void *>(weights.data(i));
+      continue;
+    }
+    const fb::Param &param = *model_.params()->Get(i);
+    size_t bytes = numElements(*param.shape()) *
+                   dtypeSize(fromSchema(param.dtype()));
+    absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer = backend_.allocate(bytes);
+    if (!buffer.ok())
+      return buffer.status();
+    if (auto status = backend_.copyToDevice(weights.data(i), (*buffer)->data(),
+                                            bytes, *stream_);
+        !status.ok())
+      return status;
+    params[i] = (*buffer)->data();
+    uploadedParams_.push_back(std::move(*buffer));
+  }
+
+  for (const fb::Value *value : *model_.values()) {
+    TensorRef ref;
+    ref.dtype = fromSchema(value->dtype());
+    ref.shape.assign(value->shape()->begin(), value->shape()->end());
+    switch (value->kind()) {
+    case fb::ValueKind::Param:
+      ref.data = params[value->index()];
+      break;
+    case fb::ValueKind::Input:
+      ref.data = input_->data();
+      break;
+    case fb::ValueKind::Arena:
+      ref.data = static_cast<uint8_t *>(arena_->data()) + value->offset();
+      break;
+    }
+    values_.push_back(std::move(ref));
+  }
+
+  const TensorRef &logits = values_[model_.forward()->outputs()->Get(0)];
+  if (logits.dtype != DType::kF32 || logits.shape.size() != 3 ||
+      logits.shape[0] != model_.batch() || logits.shape[1] != model_.seq())
+    return absl::InvalidArgumentError(
+        "the program output must be fp32 logits [batch, seq, vocab]");
+  vocab_ = logits.shape[2];
+
+  for (const fb::Kernel *kernel : *model_.forward()->kernels()) {
+    KernelLaunch launch;
+    launch.kernel = kernel;
+    for (int32_t id : *kernel->operands())
+      launch.operands.push_back(values_[id]);
+    for (int32_t id : *kernel->results())
+      launch.results.push_back(values_[id]);
+    if (absl::Status status = backend_.prepare(launch); !status.ok())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kernel ", kernel->kernel()->str(), " (", kernel->location()->str(),
+          "): ", status.message()));
+    launches_.push_back(std::move(launch));
+  }
+  return stream_->synchronize();
+}
+
+absl::Status Executor::forward(const std::vector<int32_t> &tokens,
+                               std::vector<float> &logits) {
+  size_t count = size_t(batch() * seq());
+  if (tokens.size() != count)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected ", count, " token ids (batch ", batch(), " x seq ", seq(),
+        "), got ", tokens.size()));
+  for (size_t i = 0; i < count; ++i)
+    if (tokens[i] < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", tokens[i], " at position ", i,
+                       " is negative"));
+  if (auto status = backend_.copyToDevice(tokens.data(), input_->data(),
+                                          count * sizeof(int32_t), *stream_);
+      !status.ok())
+    return status;
+  for (const KernelLaunch &launch : launches_)
+    if (absl::Status status = backend_.launch(launch, *stream_); !status.ok())
+      return absl::Status(status.code(),
+                          absl::StrCat(launch.kernel->location()->str(), ": ",
+                                       status.message()));
+  const TensorRef &out = values_[model_.forward()->outputs()->Get(0)];
+  logits.resize(out.numElements());
+  if (auto status = backend_.copyToHost(out.data, logits.data(),
+                                        logits.size() * sizeof(float), *stream_);
+      !status.ok())
+    return status;
+  return stream_->synchronize();
+}
+
+} // namespace moert

@@ -1,0 +1,322 @@
+//===- LaunchChecks.cpp - shape rules every backend enforces --------------===//
+//
+// The compiler's verifiers already hold for a well-formed artifact; these
+// checks make sure a damaged or hand-edited one is refused before a kernel
+// reads or writes out of bounds. They are backend-independent.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/exec/LaunchChecks.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace moert {
+namespace {
+
+using Shape = std::vector<int64_t>;
+
+std::string str(const Shape &shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+absl::Status bad(const std::string &message) {
+  return absl::InvalidArgumentError(message);
+}
+
+Shape leading(const TensorRef &t) {
+  return Shape(t.shape.begin(), t.shape.end() - (t.shape.empty() ? 0 : 1));
+}
+
+Shape withLast(Shape shape, int64_t last) {
+  shape.push_back(last);
+  return shape;
+}
+
+int64_t product(const Shape &shape) {
+  int64_t count = 1;
+  for (int64_t d : shape)
+    count *= d;
+  return count;
+}
+
+/// Accumulates the first broken rule.
+class Checker {
+public:
+  explicit Checker(const KernelLaunch &launch) : launch(launch) {}
+
+  const TensorRef &operand(size_t i) { return launch.operands[i]; }
+  const TensorRef &result(size_t i) { return launch.results[i]; }
+
+  void counts(size_t operands, size_t results) {
+    if (launch.operands.size() != operands || launch.results.size() != results)
+      fail(absl::StrCat("expects ", operands, " operands and ", results,
+                        " results, got ", launch.operands.size(), " and ",
+                        launch.results.size()));
+  }
+  void rank(const TensorRef &t, const char *what, size_t least,
+            size_t most = 8) {
+    if (t.shape.size() < least || t.shape.size() > most)
+      fail(absl::StrCat(what, " has rank ", t.shape.size()));
+  }
+  void shape(const TensorRef &t, const char *what, const Shape &expected) {
+    if (t.shape != expected)
+      fail(absl::StrCat(what, " has shape ", str(t.shape), ", expected ",
+                        str(expected)));
+  }
+  void dtype(const TensorRef &t, const char *what, bool ok) {
+    if (!ok)
+      fail(absl::StrCat(what, " has an unsupported dtype ", dtypeName(t.dtype)));
+  }
+  void rule(bool ok, const std::string &message) {
+    if (!ok)
+      fail(message);
+  }
+  void ints(size_t count) {
+    auto *attrs = launch.kernel->int_attrs();
+    rule(attrs && attrs->size() >= count,
+         absl::StrCat("needs ", count, " integer attributes"));
+  }
+  void floats(size_t count) {
+    auto *attrs = launch.kernel->float_attrs();
+    rule(attrs && attrs->size() >= count,
+         absl::StrCat("needs ", count, " float attributes"));
+  }
+  int64_t intAttr(size_t i) {
+    auto *attrs = launch.kernel->int_attrs();
+    return attrs && i < attrs->size() ? attrs->Get(i) : 0;
+  }
+
+  bool ok() const { return status.ok(); }
+  absl::Status done() { return status; }
+
+private:
+  void fail(const std::string &message) {
+    if (status.ok())
+      status = bad(message);
+  }
+  const KernelLaunch &launch;
+  absl::Status status;
+};
+
+bool isWeight(DType t) {
+  return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16;
+}
+bool isInt(DType t) { return t == DType::kI32 || t == DType::kI64; }
+
+} // namespace
+
+absl::Status checkLaunch(const KernelLaunch &launch) {
+  Checker c(launch);
+  auto f32 = [](DType t) { return t == DType::kF32; };
+  switch (launch.kernel->op()) {
+  case fb::OpKind::Embedding:
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "table", 2, 2);
+    c.dtype(c.operand(0), "table", isWeight(c.operand(0).dtype));
+    c.dtype(c.operand(1), "ids", c.operand(1).dtype == DType::kI32);
+    if (c.ok())
+      c.shape(c.result(0), "result", withLast(c.operand(1).shape, c.operand(0).shape[1]));
+    break;
+  case fb::OpKind::RmsNorm:
+    c.counts(2, 1);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "input", 1);
+    c.dtype(c.operand(1), "weight", isWeight(c.operand(1).dtype));
+    if (c.ok()) {
+      c.shape(c.operand(1), "weight", {c.operand(0).shape.back()});
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    }
+    break;
+  case fb::OpKind::Linear:
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "input", 1);
+    c.rank(c.operand(1), "weight", 2, 2);
+    c.dtype(c.operand(1), "weight", isWeight(c.operand(1).dtype));
+    if (c.ok()) {
+      c.rule(c.operand(1).shape[1] == c.operand(0).shape.back(),
+             "weight and input widths differ");
+      c.shape(c.result(0), "result",
+              withLast(leading(c.operand(0)), c.operand(1).shape[0]));
+    }
+    break;
+  case fb::OpKind::Rope: {
+    c.rule(launch.operands.size() == 1 || launch.operands.size() == 2,
+           "expects 1 or 2 operands");
+    c.rule(launch.results.size() == 1, "expects 1 result");
+    c.ints(1);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0);
+    c.rank(x, "input", 3, 3);
+    int64_t heads = c.intAttr(0);
+    c.rule(c.ok() && heads > 0 && x.shape[2] % heads == 0 &&
+               (x.shape[2] / heads) % 2 == 0,
+           "width is not heads x an even head dim");
+    if (launch.operands.size() == 2 && c.ok()) {
+      c.dtype(c.operand(1), "positions", isInt(c.operand(1).dtype));
+      c.shape(c.operand(1), "positions", {x.shape[0], x.shape[1]});
+    }
+    if (c.ok())
+      c.shape(c.result(0), "result", x.shape);
+    break;
+  }
+  case fb::OpKind::Attention: {
+    c.counts(3, 1);
+    c.ints(3);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    const TensorRef &q = c.operand(0), &k = c.operand(1);
+    c.rank(q, "query", 3, 3);
+    c.rank(k, "key", 3, 3);
+    int64_t heads = c.intAttr(0), kvHeads = c.intAttr(1);
+    c.rule(c.ok() && heads > 0 && kvHeads > 0 && heads % kvHeads == 0 &&
+               q.shape[2] % heads == 0,
+           "bad head counts");
+    if (!c.ok())
+      break;
+    int64_t headDim = q.shape[2] / heads;
+    c.shape(k, "key", {q.shape[0], q.shape[1], kvHeads * headDim});
+    c.shape(c.operand(2), "value", k.shape);
+    c.shape(c.result(0), "result", q.shape);
+    break;
+  }
+  case fb::OpKind::Add:
+  case fb::OpKind::Mul:
+  case fb::OpKind::Swiglu:
+    c.counts(2, 1);
+    if (c.ok()) {
+      c.shape(c.operand(1), "rhs", c.operand(0).shape);
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    }
+    break;
+  case fb::OpKind::Silu:
+    c.counts(1, 1);
+    if (c.ok())
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    break;
+  case fb::OpKind::Router: {
+    c.counts(2, 3);
+    c.ints(2);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0), &w = c.operand(1);
+    c.rank(x, "input", 1);
+    c.rank(w, "weight", 2, 2);
+    c.dtype(w, "weight", isWeight(w.dtype));
+    if (!c.ok())
+      break;
+    int64_t experts = w.shape[0], k = c.intAttr(0);
+    c.rule(w.shape[1] == x.shape.back(), "weight and input widths differ");
+    c.rule(k >= 1 && k <= experts, "top_k outside [1, experts]");
+    c.shape(c.result(0), "logits", withLast(leading(x), experts));
+    c.shape(c.result(1), "weights", withLast(leading(x), k));
+    c.shape(c.result(2), "indices", withLast(leading(x), k));
+    c.dtype(c.result(2), "indices", c.result(2).dtype == DType::kI32);
+    break;
+  }
+  case fb::OpKind::Dispatch: {
+    c.counts(2, 3);
+    c.ints(1);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0), &idx = c.operand(1);
+    c.rank(x, "input", 1);
+    c.dtype(idx, "indices", idx.dtype == DType::kI32);
+    if (!c.ok())
+      break;
+    c.rule(leading(idx) == leading(x), "indices and input token dims differ");
+    int64_t rows = product(idx.shape);
+    c.shape(c.result(0), "grouped", {rows, x.shape.back()});
+    c.shape(c.result(1), "counts", {c.intAttr(0)});
+    c.dtype(c.result(1), "counts", c.result(1).dtype == DType::kI64);
+    c.shape(c.result(2), "source_slots", {rows});
+    c.dtype(c.result(2), "source_slots", c.result(2).dtype == DType::kI32);
+    break;
+  }
+  case fb::OpKind::ExpertMlp: {
+    c.counts(5, 1);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0), &gate = c.operand(2);
+    c.rank(x, "input", 2, 2);
+    c.rank(gate, "gate", 3, 3);
+    c.dtype(gate, "gate", isWeight(gate.dtype));
+    if (!c.ok())
+      break;
+    int64_t experts = gate.shape[0], width = gate.shape[1];
+    c.rule(gate.shape[2] == x.shape[1], "gate and input widths differ");
+    c.shape(c.operand(1), "counts", {experts});
+    c.dtype(c.operand(1), "counts", c.operand(1).dtype == DType::kI64);
+    c.shape(c.operand(3), "up", gate.shape);
+    c.shape(c.operand(4), "down", {experts, x.shape[1], width});
+    c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
+           "expert weights differ in dtype");
+    c.shape(c.result(0), "result", x.shape);
+    break;
+  }
+  case fb::OpKind::Combine: {
+    c.counts(3, 1);
+    if (!c.ok())
+      break;
+    const TensorRef &y = c.operand(0), &w = c.operand(1);
+    c.rank(y, "input", 2, 2);
+    c.rank(w, "weights", 1);
+    if (!c.ok())
+      break;
+    c.rule(product(w.shape) == y.shape[0], "input rows != tokens x top_k");
+    c.shape(c.operand(2), "source_slots", {y.shape[0]});
+    c.dtype(c.operand(2), "source_slots", c.operand(2).dtype == DType::kI32);
+    c.shape(c.result(0), "result", withLast(leading(w), y.shape[1]));
+    break;
+  }
+  case fb::OpKind::CrossEntropy:
+    c.counts(2, 1);
+    c.ints(1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "logits", 1);
+    c.dtype(c.operand(1), "labels", c.operand(1).dtype == DType::kI32);
+    if (c.ok())
+      c.shape(c.operand(1), "labels", leading(c.operand(0)));
+    c.shape(c.result(0), "loss", {});
+    break;
+  case fb::OpKind::LoadBalancingLoss: {
+    c.rule(!launch.operands.empty() && launch.results.size() == 1,
+           "expects router logits and one result");
+    c.ints(1);
+    if (!c.ok())
+      break;
+    int64_t experts = -1;
+    for (const TensorRef &logits : launch.operands) {
+      c.rank(logits, "router logits", 1);
+      if (!c.ok())
+        break;
+      if (experts < 0)
+        experts = logits.shape.back();
+      c.rule(logits.shape.back() == experts, "router logits differ in experts");
+    }
+    c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= experts,
+           "top_k outside [1, experts]");
+    c.shape(c.result(0), "loss", {});
+    break;
+  }
+  }
+  if (!c.ok())
+    return c.done();
+  // Activations are fp32 everywhere (weights may be bf16/f16).
+  for (const TensorRef &result : launch.results)
+    if (!f32(result.dtype) && !isInt(result.dtype))
+      return bad("results must be fp32 or integer");
+  return absl::OkStatus();
+}
+
+} // namespace moert

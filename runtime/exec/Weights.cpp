@@ -1,0 +1,254 @@
+//===- Weights.cpp - a model's parameters, loaded or initialised ----------===//
+
+#include "runtime/exec/Weights.h"
+
+#include "runtime/base/Float16.h"
+#include "runtime/checkpoint/Init.h"
+#include "runtime/checkpoint/Safetensors.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <unistd.h>
+
+namespace moert {
+namespace {
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+float loadFloat(const uint8_t *data, DType type, int64_t i) {
+  switch (type) {
+  case DType::kF32: {
+    float value;
+    std::memcpy(&value, data + 4 * i, 4);
+    return value;
+  }
+  case DType::kBF16: {
+    uint16_t bits;
+    std::memcpy(&bits, data + 2 * i, 2);
+    return bf16ToFloat(bits);
+  }
+  case DType::kF16: {
+    uint16_t bits;
+    std::memcpy(&bits, data + 2 * i, 2);
+    return f16ToFloat(bits);
+  }
+  default:
+    return 0;
+  }
+}
+
+void storeFloat(uint8_t *data, DType type, int64_t i, float value) {
+  switch (type) {
+  case DType::kF32:
+    std::memcpy(data + 4 * i, &value, 4);
+    return;
+  case DType::kBF16: {
+    uint16_t bits = floatToBf16(value);
+    std::memcpy(data + 2 * i, &bits, 2);
+    return;
+  }
+  case DType::kF16: {
+    uint16_t bits = floatToF16(value);
+    std::memcpy(data + 2 * i, &bits, 2);
+    return;
+  }
+  default:
+    return;
+  }
+}
+
+bool isFloat(DType type) {
+  return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16;
+}
+
+/// Converts `count` elements; same-dtype copies are plain memcpy.
+void convert(const uint8_t *source, DType from, uint8_t *target, DType to,
+             int64_t count) {
+  if (from == to) {
+    std::memcpy(target, source, count * dtypeSize(from));
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i)
+    storeFloat(target, to, i, loadFloat(source, from, i));
+}
+
+std::vector<int64_t> shapeOf(const fb::Param &param) {
+  return {param.shape()->begin(), param.shape()->end()};
+}
+
+bool isStacked(const fb::Param &param) {
+  return param.name()->string_view().find('*') != std::string_view::npos;
+}
+} // namespace
+
+std::string expertName(const std::string &stackedName, int64_t expert) {
+  std::string name = stackedName;
+  size_t star = name.find('*');
+  if (star != std::string::npos)
+    name.replace(star, 1, std::to_string(expert));
+  return name;
+}
+
+absl::StatusOr<Weights> Weights::fromCheckpoint(const fb::Model &model,
+                                                const std::string &dir) {
+  absl::StatusOr<HfCheckpoint> opened = HfCheckpoint::open(dir);
+  if (!opened.ok())
+    return opened.status();
+  Weights weights;
+  weights.checkpoint_ = std::make_shared<HfCheckpoint>(std::move(*opened));
+  const HfCheckpoint &checkpoint = *weights.checkpoint_;
+  std::set<std::string> used;
+
+  // The checkpoint tensor `name`, checked against the shape the model needs.
+  auto lookup = [&](const std::string &name, const std::vector<int64_t> &shape)
+      -> absl::StatusOr<const TensorView *> {
+    const TensorView *tensor = checkpoint.find(name);
+    if (!tensor)
+      return absl::NotFoundError(
+          absl::StrCat(dir, ": tensor '", name,
+                       "' is missing from the checkpoint (the model needs ",
+                       shapeString(shape), ")"));
+    used.insert(name);
+    if (tensor->shape != shape)
+      return absl::InvalidArgumentError(absl::StrCat(
+          checkpoint.describe(name), ": tensor '", name, "' has shape ",
+          shapeString(tensor->shape), " but the model needs ",
+          shapeString(shape)));
+    if (!isFloat(tensor->dtype))
+      return absl::InvalidArgumentError(
+          absl::StrCat(checkpoint.describe(name), ": tensor '", name,
+                       "' has dtype ", dtypeName(tensor->dtype),
+                       "; expected F32, BF16 or F16"));
+    return tensor;
+  };
+
+  for (const fb::Param *param : *model.params()) {
+    DType type = fromSchema(param->dtype());
+    std::vector<int64_t> shape = shapeOf(*param);
+    int64_t count = numElements(*param->shape());
+    std::string name = param->name()->str();
+    bool stacked = isStacked(*param);
+    int64_t parts = stacked ? shape[0] : 1;
+    std::vector<int64_t> partShape(shape.begin() + (stacked ? 1 : 0),
+                                   shape.end());
+    std::vector<const TensorView *> tensors;
+    for (int64_t part = 0; part < parts; ++part) {
+      absl::StatusOr<const TensorView *> tensor =
+          lookup(stacked ? expertName(name, part) : name, partShape);
+      if (!tensor.ok())
+        return tensor.status();
+      tensors.push_back(*tensor);
+    }
+    // Used in place when nothing needs converting or gathering.
+    if (!stacked && tensors[0]->dtype == type) {
+      weights.pointers_.push_back(tensors[0]->data);
+      continue;
+    }
+    std::vector<uint8_t> storage(count * dtypeSize(type));
+    int64_t perPart = parts ? count / parts : 0;
+    for (int64_t part = 0; part < parts; ++part)
+      convert(tensors[part]->data, tensors[part]->dtype,
+              storage.data() + part * perPart * dtypeSize(type), type, perPart);
+    weights.owned_.push_back(std::move(storage));
+    weights.pointers_.push_back(weights.owned_.back().data());
+  }
+
+  for (const std::string &name : checkpoint.names())
+    if (!used.count(name))
+      return absl::InvalidArgumentError(
+          absl::StrCat(checkpoint.describe(name), ": tensor '", name,
+                       "' is not a parameter of the model"));
+  return weights;
+}
+
+absl::StatusOr<Weights> Weights::initialise(const fb::Model &model,
+                                            uint64_t seed) {
+  Weights weights;
+  for (const fb::Param *param : *model.params()) {
+    DType type = fromSchema(param->dtype());
+    std::vector<int64_t> shape = shapeOf(*param);
+    int64_t count = numElements(*param->shape());
+    bool stacked = isStacked(*param);
+    int64_t parts = stacked ? std::max<int64_t>(shape[0], 1) : 1;
+    int64_t perPart = count / parts;
+    std::vector<float> values(count);
+    const fb::Init &init = *param->init();
+    for (int64_t part = 0; part < parts; ++part) {
+      float *out = values.data() + part * perPart;
+      std::string name = stacked ? expertName(param->name()->str(), part)
+                                 : param->name()->str();
+      if (init.kind() == fb::InitKind::Normal)
+        fillNormal(out, perPart, float(init.mean()), float(init.std()), seed,
+                   keyOf(name));
+      else
+        std::fill(out, out + perPart, float(init.value()));
+    }
+    std::vector<uint8_t> storage(count * dtypeSize(type));
+    convert(reinterpret_cast<const uint8_t *>(values.data()), DType::kF32,
+            storage.data(), type, count);
+    weights.owned_.push_back(std::move(storage));
+    weights.pointers_.push_back(weights.owned_.back().data());
+  }
+  return weights;
+}
+
+absl::Status Weights::save(const fb::Model &model,
+                           const std::string &dir) const {
+  namespace fs = std::filesystem;
+  std::string staging = absl::StrCat(dir, ".tmp-", getpid());
+  std::error_code error;
+  fs::remove_all(staging, error);
+  if (!fs::create_directories(staging, error))
+    return absl::InternalError(
+        absl::StrCat(staging, ": cannot create: ", error.message()));
+  auto fail = [&](absl::Status status) {
+    fs::remove_all(staging, error);
+    return status;
+  };
+
+  std::vector<TensorToWrite> tensors;
+  for (size_t i = 0; i < model.params()->size(); ++i) {
+    const fb::Param &param = *model.params()->Get(i);
+    DType type = fromSchema(param.dtype());
+    std::vector<int64_t> shape = shapeOf(param);
+    if (!isStacked(param)) {
+      tensors.push_back({param.name()->str(), type, shape, pointers_[i]});
+      continue;
+    }
+    std::vector<int64_t> expertShape(shape.begin() + 1, shape.end());
+    int64_t perExpert = numElements(*param.shape()) / std::max<int64_t>(shape[0], 1);
+    for (int64_t e = 0; e < shape[0]; ++e)
+      tensors.push_back(
+          {expertName(param.name()->str(), e), type, expertShape,
+           static_cast<const uint8_t *>(pointers_[i]) +
+               e * perExpert * dtypeSize(type)});
+  }
+  if (auto status =
+          writeSafetensors(staging + "/model.safetensors", tensors, {{"format", "pt"}});
+      !status.ok())
+    return fail(status);
+  {
+    std::ofstream config(staging + "/config.json");
+    config << (model.config_json() ? model.config_json()->str() : "{}") << "\n";
+    if (!config)
+      return fail(absl::InternalError(
+          absl::StrCat(staging, "/config.json: write failed")));
+  }
+  fs::remove_all(dir, error);
+  fs::rename(staging, dir, error);
+  if (error)
+    return fail(absl::InternalError(
+        absl::StrCat(dir, ": cannot move the checkpoint into place: ",
+                     error.message())));
+  return absl::OkStatus();
+}
+
+} // namespace moert

@@ -1,0 +1,55 @@
+//===- Weights.h - a model's parameters, loaded or initialised --*- C++ -*-===//
+
+#ifndef MOERT_EXEC_WEIGHTS_H
+#define MOERT_EXEC_WEIGHTS_H
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/checkpoint/HfCheckpoint.h"
+
+#include "absl/status/statusor.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// Host memory for every parameter of an artifact, in the artifact's dtypes.
+/// A parameter whose checkpoint tensor already has the right dtype and
+/// layout points into the memory-mapped checkpoint (no copy).
+class Weights {
+public:
+  /// Binds the parameters to the tensors of a Hugging Face checkpoint
+  /// directory: names must match exactly (a `*` in a parameter name gathers
+  /// the per-expert tensors 0..E-1), shapes must agree, F32/BF16/F16 convert
+  /// to the parameter's dtype. Missing, extra or mis-shaped tensors are
+  /// errors naming the tensor.
+  static absl::StatusOr<Weights> fromCheckpoint(const fb::Model &model,
+                                                const std::string &dir);
+  /// Draws every parameter from its initialiser, reproducibly from `seed`
+  /// (counter-based: independent of thread count; each expert of a stacked
+  /// parameter is keyed by its own checkpoint name).
+  static absl::StatusOr<Weights> initialise(const fb::Model &model,
+                                            uint64_t seed);
+
+  /// The bytes of parameter `index`, laid out as the artifact says.
+  const void *data(size_t index) const { return pointers_[index]; }
+  size_t size() const { return pointers_.size(); }
+
+  /// Writes a Hugging Face checkpoint directory (config.json from the
+  /// artifact, model.safetensors with per-expert tensors unstacked),
+  /// atomically: into DIR.tmp-PID, then renamed.
+  absl::Status save(const fb::Model &model, const std::string &dir) const;
+
+private:
+  std::vector<const void *> pointers_;
+  std::vector<std::vector<uint8_t>> owned_;
+  std::shared_ptr<HfCheckpoint> checkpoint_; // keeps mapped memory alive
+};
+
+/// The checkpoint name of expert `expert` of a stacked parameter name.
+std::string expertName(const std::string &stackedName, int64_t expert);
+
+} // namespace moert
+
+#endif // MOERT_EXEC_WEIGHTS_H

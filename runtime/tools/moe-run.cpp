@@ -1,0 +1,161 @@
+//===- moe-run.cpp - run a compiled model -----------------------------------===//
+//
+//   moe-run MODEL.moex [--weights DIR | --seed N] --tokens FILE
+//           [--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]
+//
+// Loads and verifies the artifact, binds weights from a Hugging Face
+// checkpoint directory (or draws them from the artifact's initialisers),
+// runs the forward pass on the CPU and prints the next token of each
+// sequence. Every error is one line on stderr and exit status 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/checkpoint/Safetensors.h"
+#include "runtime/exec/Backend.h"
+#include "runtime/exec/Executor.h"
+#include "runtime/exec/TokenFile.h"
+#include "runtime/exec/Weights.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+ABSL_FLAG(std::string, weights, "",
+          "Hugging Face checkpoint directory (config.json + model.safetensors "
+          "or shards); without it weights are drawn from the initialisers");
+ABSL_FLAG(uint64_t, seed, 0, "seed of the initialisers when --weights is absent");
+ABSL_FLAG(std::string, tokens, "",
+          "token ids: one sequence per line, whitespace separated");
+ABSL_FLAG(std::string, logits_out, "",
+          "write fp32 logits [batch, seq, vocab] as tensor 'logits'");
+ABSL_FLAG(int, repeat, 1, "run the forward pass N times; prints the median");
+ABSL_FLAG(std::string, save_weights, "",
+          "write the bound weights as a Hugging Face checkpoint directory");
+
+namespace {
+int fail(const absl::Status &status) {
+  std::cerr << "moe-run: error: " << status.message() << "\n";
+  return 1;
+}
+
+/// Zeroes the logits of padding positions past each sequence's end and
+/// writes [batch, longest sequence, vocab].
+absl::Status writeLogits(const std::string &path, const moert::TokenBatch &batch,
+                         const std::vector<float> &logits, int64_t seq,
+                         int64_t vocab) {
+  int64_t longest = 0;
+  for (const auto &sequence : batch.sequences)
+    longest = std::max<int64_t>(longest, sequence.size());
+  std::vector<float> out(batch.sequences.size() * longest * vocab, 0.0f);
+  for (size_t b = 0; b < batch.sequences.size(); ++b)
+    std::copy_n(logits.begin() + b * seq * vocab,
+                batch.sequences[b].size() * vocab,
+                out.begin() + b * longest * vocab);
+  return moert::writeSafetensors(
+      path, {{"logits", moert::DType::kF32,
+              {int64_t(batch.sequences.size()), longest, vocab}, out.data()}});
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  absl::SetProgramUsageMessage(
+      "moe-run MODEL.moex [--weights DIR | --seed N] --tokens FILE "
+      "[--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]");
+  // The command-line contract spells flags with dashes (--logits-out); absl
+  // names them with underscores.
+  std::vector<std::string> spelled(argv, argv + argc);
+  std::vector<char *> args;
+  for (std::string &arg : spelled) {
+    if (arg.rfind("--", 0) == 0)
+      std::replace(arg.begin() + 2,
+                   arg.begin() + std::min(arg.find('='), arg.size()), '-', '_');
+    args.push_back(arg.data());
+  }
+  std::vector<char *> positional =
+      absl::ParseCommandLine(int(args.size()), args.data());
+  if (positional.size() != 2)
+    return fail(absl::InvalidArgumentError(
+        "expected one artifact (MODEL.moex); see --help"));
+
+  absl::StatusOr<moert::Artifact> artifact = moert::Artifact::load(positional[1]);
+  if (!artifact.ok())
+    return fail(artifact.status());
+  const moert::fb::Model &model = artifact->model();
+
+  std::string weightsDir = absl::GetFlag(FLAGS_weights);
+  absl::StatusOr<moert::Weights> weights =
+      weightsDir.empty()
+          ? moert::Weights::initialise(model, absl::GetFlag(FLAGS_seed))
+          : moert::Weights::fromCheckpoint(model, weightsDir);
+  if (!weights.ok())
+    return fail(weights.status());
+  if (std::string dir = absl::GetFlag(FLAGS_save_weights); !dir.empty()) {
+    if (auto status = weights->save(model, dir); !status.ok())
+      return fail(status);
+    std::cout << "weights saved: " << dir << "\n";
+  }
+
+  std::string tokensPath = absl::GetFlag(FLAGS_tokens);
+  if (tokensPath.empty()) {
+    if (!absl::GetFlag(FLAGS_save_weights).empty())
+      return 0; // only asked to write weights
+    return fail(absl::InvalidArgumentError("--tokens FILE is required"));
+  }
+
+  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend();
+  absl::StatusOr<std::unique_ptr<moert::Executor>> executor =
+      moert::Executor::create(*artifact, *weights, *backend);
+  if (!executor.ok())
+    return fail(executor.status());
+  moert::Executor &run = **executor;
+
+  absl::StatusOr<moert::TokenBatch> batch = moert::readTokenFile(
+      tokensPath, run.batch(), run.seq(), run.vocab());
+  if (!batch.ok())
+    return fail(batch.status());
+  std::vector<int32_t> ids = batch->padded(run.seq());
+
+  int repeat = absl::GetFlag(FLAGS_repeat);
+  if (repeat < 1)
+    return fail(absl::InvalidArgumentError("--repeat must be >= 1"));
+  std::vector<float> logits;
+  std::vector<double> millis;
+  for (int r = 0; r < repeat; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    if (auto status = run.forward(ids, logits); !status.ok())
+      return fail(status);
+    millis.push_back(std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - start)
+                         .count());
+  }
+
+  int64_t vocab = run.vocab();
+  for (size_t b = 0; b < batch->sequences.size(); ++b) {
+    const float *last =
+        logits.data() + (b * run.seq() + batch->sequences[b].size() - 1) * vocab;
+    int64_t next = std::max_element(last, last + vocab) - last;
+    std::cout << "sequence " << b << ": next token " << next << "\n";
+  }
+  if (repeat > 1) {
+    std::sort(millis.begin(), millis.end());
+    size_t middle = millis.size() / 2;
+    double median = millis.size() % 2
+                        ? millis[middle]
+                        : (millis[middle - 1] + millis[middle]) / 2;
+    std::printf("forward_ms_median: %.3f\n", median);
+  }
+  if (std::string out = absl::GetFlag(FLAGS_logits_out); !out.empty()) {
+    if (auto status = writeLogits(out, *batch, logits, run.seq(), vocab);
+        !status.ok())
+      return fail(status);
+    std::cout << "logits: " << out << "\n";
+  }
+  return 0;
+}
