@@ -97,8 +97,33 @@ std::string expertName(const std::string &stackedName, int64_t expert) {
   return name;
 }
 
+namespace {
+/// Runs `build`, turning an allocation failure (a model too large for this
+/// machine) into a status instead of an abort.
+template <typename Build>
+absl::StatusOr<Weights> guardAllocation(const char *what, Build build) {
+  try {
+    return build();
+  } catch (const std::bad_alloc &) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("not enough memory to hold the weights ", what));
+  }
+}
+} // namespace
+
 absl::StatusOr<Weights> Weights::fromCheckpoint(const fb::Model &model,
                                                 const std::string &dir) {
+  return guardAllocation("of the checkpoint", [&] { return load(model, dir); });
+}
+
+absl::StatusOr<Weights> Weights::initialise(const fb::Model &model,
+                                            uint64_t seed) {
+  return guardAllocation("to initialise",
+                         [&] { return draw(model, seed); });
+}
+
+absl::StatusOr<Weights> Weights::load(const fb::Model &model,
+                                      const std::string &dir) {
   absl::StatusOr<HfCheckpoint> opened = HfCheckpoint::open(dir);
   if (!opened.ok())
     return opened.status();
@@ -169,8 +194,7 @@ absl::StatusOr<Weights> Weights::fromCheckpoint(const fb::Model &model,
   return weights;
 }
 
-absl::StatusOr<Weights> Weights::initialise(const fb::Model &model,
-                                            uint64_t seed) {
+absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
   Weights weights;
   for (const fb::Param *param : *model.params()) {
     DType type = fromSchema(param->dtype());

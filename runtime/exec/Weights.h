@@ -42,6 +42,10 @@ public:
   absl::Status save(const fb::Model &model, const std::string &dir) const;
 
 private:
+  static absl::StatusOr<Weights> load(const fb::Model &model,
+                                      const std::string &dir);
+  static absl::StatusOr<Weights> draw(const fb::Model &model, uint64_t seed);
+
   std::vector<const void *> pointers_;
   std::vector<std::vector<uint8_t>> owned_;
   std::shared_ptr<HfCheckpoint> checkpoint_; // keeps mapped memory alive
