@@ -140,11 +140,17 @@ std::string configJson(ModuleOp module) {
   auto config = module->getAttrOfType<DictionaryAttr>("moe.hf_config");
   if (!config)
     return "{}";
-  llvm::json::Object object;
+  // Written as a Hugging Face config.json, so that a checkpoint saved by the
+  // runtime loads in transformers and in moec alike.
+  llvm::json::Object object{{"hidden_act", "silu"}};
   for (NamedAttribute field : config) {
     StringRef key = field.getName().getValue();
     Attribute value = field.getValue();
-    if (auto i = llvm::dyn_cast<IntegerAttr>(value))
+    if (key == "architecture") {
+      StringRef name = llvm::cast<StringAttr>(value).getValue();
+      object["architectures"] = llvm::json::Array{name};
+      object["model_type"] = name == "MixtralForCausalLM" ? "mixtral" : "llama";
+    } else if (auto i = llvm::dyn_cast<IntegerAttr>(value))
       object[key] = i.getType().isInteger(1) ? llvm::json::Value(bool(i.getInt()))
                                              : llvm::json::Value(i.getInt());
     else if (auto b = llvm::dyn_cast<BoolAttr>(value))
