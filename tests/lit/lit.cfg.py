@@ -9,6 +9,7 @@ config.name = "moec"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.substitutions.append(("%python", "/usr/bin/python3"))
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moec_obj_root, "tests", "lit")
 
@@ -18,5 +19,5 @@ config.substitutions.append(("%moec_libs", config.moec_libs_dir))
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(
-    ["moec", "moe-opt"], [config.moec_tools_dir])
+    ["moec", "moe-opt", "moe-run"], [config.moec_tools_dir])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
