@@ -31,6 +31,11 @@ struct Weight {
 absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
                     float *y);
 
+/// As linear, for an x already in bf16 and a bf16 weight; needs
+/// bf16MatmulIsNative(). Lets a caller convert x once for several GEMMs.
+absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
+                        int64_t n, float *y);
+
 /// Whether bf16 GEMMs run natively here (AVX512-BF16 or AMX).
 bool bf16MatmulIsNative();
 

@@ -95,6 +95,13 @@ bool bf16MatmulIsNative() {
   return native;
 }
 
+absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
+                        int64_t n, float *y) {
+  if (m == 0 || n == 0)
+    return absl::OkStatus();
+  return run(x, w.data, y, m, k, n, dt::bf16);
+}
+
 absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
                     float *y) {
   if (m == 0 || n == 0)

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/Float16.h"
 #include "runtime/cpu/Kernels.h"
 
 #include "absl/strings/str_cat.h"
@@ -76,6 +77,43 @@ absl::Status dispatch(const float *x, const int32_t *indices, int64_t tokens,
   return absl::OkStatus();
 }
 
+namespace {
+/// The bf16 path: rows are rounded to bf16 once for both the gate and up
+/// GEMMs, and the SwiGLU writes the down GEMM's bf16 input directly.
+absl::Status expertMlpBf16(const float *grouped, const int64_t *counts,
+                           int64_t experts, int64_t d, int64_t f, Weight w1,
+                           Weight w3, Weight w2, float *out,
+                           std::vector<float> &gate, std::vector<float> &up) {
+  int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
+  std::vector<uint16_t> x(rows * d), hidden(gate.size());
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < rows * d; ++i)
+    x[i] = floatToBf16(grouped[i]);
+  auto slice = [&](Weight w, int64_t e) {
+    return Weight{static_cast<const uint16_t *>(w.data) + e * f * d, w.dtype};
+  };
+  int64_t row = 0;
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t n = counts[e];
+    if (n == 0)
+      continue;
+    const uint16_t *rowsIn = x.data() + row * d;
+    if (auto s = linearBf16(rowsIn, n, d, slice(w1, e), f, gate.data()); !s.ok())
+      return s;
+    if (auto s = linearBf16(rowsIn, n, d, slice(w3, e), f, up.data()); !s.ok())
+      return s;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n * f; ++i)
+      hidden[i] = floatToBf16(gate[i] / (1.0f + std::exp(-gate[i])) * up[i]);
+    if (auto s = linearBf16(hidden.data(), n, f, slice(w2, e), d, out + row * d);
+        !s.ok())
+      return s;
+    row += n;
+  }
+  return absl::OkStatus();
+}
+} // namespace
+
 absl::Status expertMlp(const float *grouped, const int64_t *counts,
                        int64_t experts, int64_t d, int64_t f, Weight w1,
                        Weight w3, Weight w2, float *out) {
@@ -88,6 +126,9 @@ absl::Status expertMlp(const float *grouped, const int64_t *counts,
   for (int64_t e = 0; e < experts; ++e)
     most = std::max(most, counts[e]);
   std::vector<float> gate(most * f), up(most * f);
+  if (w1.dtype == DType::kBF16 && bf16MatmulIsNative())
+    return expertMlpBf16(grouped, counts, experts, d, f, w1, w3, w2, out,
+                         gate, up);
   int64_t row = 0;
   for (int64_t e = 0; e < experts; ++e) {
     int64_t rows = counts[e];

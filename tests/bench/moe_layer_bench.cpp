@@ -1,0 +1,139 @@
+//===- moe_layer_bench.cpp - MoE layer forward on the CPU -----------------===//
+//
+// Times one dropless MoE layer (router GEMM + top-k, dispatch, grouped
+// SwiGLU experts, combine) with the runtime's kernels, and a plain oneDNN
+// GEMM of the expert's shape on all tokens as the machine's GEMM rate.
+//
+//   moe_layer_bench [--tokens 4096] [--d 512] [--ffn 1408] [--experts 8]
+//                   [--top-k 2] [--repeat 20] [--dtype f32|bf16]
+//
+// Prints `name: value` lines; medians over --repeat runs after one warm-up.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/base/Float16.h"
+#include "runtime/cpu/Kernels.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <omp.h>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moert;
+
+namespace {
+double medianMillis(int repeat, const std::function<void()> &body) {
+  body(); // warm-up: primitive creation, page faults
+  std::vector<double> times;
+  for (int r = 0; r < repeat; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    body();
+    times.push_back(std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+  }
+  std::sort(times.begin(), times.end());
+  size_t m = times.size() / 2;
+  return times.size() % 2 ? times[m] : (times[m - 1] + times[m]) / 2;
+}
+
+struct WeightStorage {
+  std::vector<float> f32;
+  std::vector<uint16_t> bf16;
+  cpu::Weight as(DType type) const {
+    return type == DType::kBF16 ? cpu::Weight{bf16.data(), DType::kBF16}
+                                : cpu::Weight{f32.data(), DType::kF32};
+  }
+};
+
+WeightStorage randomWeights(size_t n, std::mt19937 &gen, float std) {
+  std::normal_distribution<float> normal(0.0f, std);
+  WeightStorage w;
+  w.f32.resize(n);
+  w.bf16.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    w.bf16[i] = floatToBf16(w.f32[i] = normal(gen));
+  return w;
+}
+
+bool check(const absl::Status &status) {
+  if (!status.ok())
+    std::fprintf(stderr, "moe_layer_bench: error: %s\n",
+                 std::string(status.message()).c_str());
+  return status.ok();
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  int64_t tokens = 4096, d = 512, ffn = 1408, experts = 8, k = 2;
+  int repeat = 20;
+  std::string dtype = "f32";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    const char *value = argv[i + 1];
+    if (flag == "--tokens") tokens = std::atoll(value);
+    else if (flag == "--d") d = std::atoll(value);
+    else if (flag == "--ffn") ffn = std::atoll(value);
+    else if (flag == "--experts") experts = std::atoll(value);
+    else if (flag == "--top-k") k = std::atoll(value);
+    else if (flag == "--repeat") repeat = std::atoi(value);
+    else if (flag == "--dtype") dtype = value;
+    else {
+      std::fprintf(stderr, "moe_layer_bench: error: unknown flag %s\n", flag.c_str());
+      return 1;
+    }
+  }
+  DType type = dtype == "bf16" ? DType::kBF16 : DType::kF32;
+
+  std::mt19937 gen(1234);
+  WeightStorage router = randomWeights(experts * d, gen, 0.02f);
+  WeightStorage w1 = randomWeights(experts * ffn * d, gen, 0.02f);
+  WeightStorage w3 = randomWeights(experts * ffn * d, gen, 0.02f);
+  WeightStorage w2 = randomWeights(experts * d * ffn, gen, 0.02f);
+  std::vector<float> x = randomWeights(tokens * d, gen, 1.0f).f32;
+
+  std::vector<float> logits(tokens * experts), weights(tokens * k),
+      grouped(tokens * k * d), expertOut(tokens * k * d), out(tokens * d);
+  std::vector<int32_t> indices(tokens * k), slots(tokens * k);
+  std::vector<int64_t> counts(experts);
+  bool ok = true;
+  double layerMs = medianMillis(repeat, [&] {
+    ok = ok && check(cpu::linear(x.data(), tokens, d, router.as(type), experts,
+                                 logits.data()));
+    cpu::routerTopK(logits.data(), tokens, experts, k, true, weights.data(),
+                    indices.data());
+    ok = ok && check(cpu::dispatch(x.data(), indices.data(), tokens, k, experts,
+                                   d, grouped.data(), counts.data(), slots.data()));
+    ok = ok && check(cpu::expertMlp(grouped.data(), counts.data(), experts, d,
+                                    ffn, w1.as(type), w3.as(type), w2.as(type),
+                                    expertOut.data()));
+    ok = ok && check(cpu::combine(expertOut.data(), weights.data(), slots.data(),
+                                  tokens, k, d, out.data()));
+  });
+  if (!ok)
+    return 1;
+
+  // The machine's GEMM rate at the expert shape, all tokens in one call.
+  std::vector<float> gemmOut(tokens * ffn);
+  double gemmMs = medianMillis(repeat, [&] {
+    ok = ok && check(cpu::linear(x.data(), tokens, d, w1.as(type), ffn,
+                                 gemmOut.data()));
+  });
+  if (!ok)
+    return 1;
+
+  double layerFlops = double(tokens) * (2.0 * d * experts + k * 3 * 2.0 * d * ffn);
+  double gemmFlops = 2.0 * tokens * d * ffn;
+  std::printf("dtype: %s\nthreads: %d\nbf16_gemm_native: %d\n", dtype.c_str(),
+              omp_get_max_threads(), int(cpu::bf16MatmulIsNative()));
+  std::printf("moe_layer_ms_median: %.3f\n", layerMs);
+  std::printf("moe_layer_gflops: %.1f\n", layerFlops / layerMs / 1e6);
+  std::printf("onednn_gemm_gflops: %.1f\n", gemmFlops / gemmMs / 1e6);
+  return 0;
+}
