@@ -82,6 +82,7 @@ struct SpecializeShapesPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    int64_t batch = this->batch, seq = this->seq;
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
     if (!forward) {
       module.emitError() << "no function @forward to specialise";

@@ -18,3 +18,12 @@ for model in drop-upcycling-8x1.5b tiny-mixtral; do
   echo "-- statistics"
   "$bin/moec" stats "out/$model.mlir"
 done
+
+echo "== compile and run tiny-mixtral on the CPU"
+"$bin/moec" compile models/tiny-mixtral -o out/tiny-mixtral.moex --batch 2 --seq 32
+printf '%s\n' "72 101 108 108 111 44 32 119 111 114 108 100" \
+              "77 105 120 116 117 114 101 32 111 102 32 101 120 112 101 114 116 115" \
+  > out/tokens.txt
+"$bin/moe-run" out/tiny-mixtral.moex --seed 1234 --tokens out/tokens.txt \
+  --logits-out out/tiny-mixtral.logits.safetensors --repeat 10 \
+  --save-weights out/tiny-mixtral-random

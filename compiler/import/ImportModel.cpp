@@ -87,50 +87,50 @@ Value ModelBuilder::attention(Value x, const std::string &prefix) {
   Location loc = at(prefix);
   auto project = [&](StringRef name, int64_t out) -> Value {
     Value w = matrix(prefix + "." + name + ".weight", {out, d});
-    return LinearOp::create(body, loc, activation(out), x, w);
+    return LinearOp::create(body, at(prefix + "." + name), activation(out), x,
+                            w);
   };
   Value q = project("q_proj", qWidth);
   Value k = project("k_proj", kvWidth);
   Value v = project("v_proj", kvWidth);
   llvm::APFloat theta(config.ropeTheta);
-  q = RopeOp::create(body, loc, q.getType(), q, /*positions=*/Value(),
+  Location rotary = at(prefix + ".rotary_emb");
+  q = RopeOp::create(body, rotary, q.getType(), q, /*positions=*/Value(),
                      config.numHeads, theta);
-  k = RopeOp::create(body, loc, k.getType(), k, /*positions=*/Value(),
+  k = RopeOp::create(body, rotary, k.getType(), k, /*positions=*/Value(),
                      config.numKvHeads, theta);
   Value a = AttentionOp::create(body, loc, q.getType(), q, k, v,
                                 config.numHeads, config.numKvHeads,
                                 /*causal=*/true, /*scale=*/FloatAttr());
   Value wo = matrix(prefix + ".o_proj.weight", {d, qWidth});
-  return LinearOp::create(body, loc, activation(d), a, wo);
+  return LinearOp::create(body, at(prefix + ".o_proj"), activation(d), a, wo);
 }
 
 Value ModelBuilder::denseMlp(Value x, const std::string &prefix) {
   int64_t d = config.hiddenSize, f = config.intermediateSize;
-  Location loc = at(prefix);
-  Value gate = LinearOp::create(body, loc, activation(f), x,
-                                matrix(prefix + ".gate_proj.weight", {f, d}));
-  Value up = LinearOp::create(body, loc, activation(f), x,
+  Value gate = LinearOp::create(body, at(prefix + ".gate_proj"), activation(f),
+                                x, matrix(prefix + ".gate_proj.weight", {f, d}));
+  Value up = LinearOp::create(body, at(prefix + ".up_proj"), activation(f), x,
                               matrix(prefix + ".up_proj.weight", {f, d}));
-  Value hidden = SwigluOp::create(body, loc, gate, up);
-  return LinearOp::create(body, loc, activation(d), hidden,
-                          matrix(prefix + ".down_proj.weight", {d, f}));
+  Value hidden = SwigluOp::create(body, at(prefix + ".act_fn"), gate, up);
+  return LinearOp::create(body, at(prefix + ".down_proj"), activation(d),
+                          hidden, matrix(prefix + ".down_proj.weight", {d, f}));
 }
 
 Value ModelBuilder::sparseMoe(Value x, const std::string &prefix) {
   int64_t d = config.hiddenSize, f = config.intermediateSize;
   int64_t e = config.numExperts, k = config.expertsPerToken;
   int64_t dyn = ShapedType::kDynamic;
-  Location loc = at(prefix);
   Type i32 = body.getI32Type();
 
   Value router = matrix(prefix + ".gate.weight", {e, d});
   auto route = RouterOp::create(
-      body, loc,
+      body, at(prefix + ".gate"),
       TypeRange{tensor({dyn, dyn, e}), tensor({dyn, dyn, k}),
                 RankedTensorType::get({dyn, dyn, k}, i32)},
       x, router, k, /*normalize=*/true);
   auto dispatch = DispatchOp::create(
-      body, loc,
+      body, at(prefix + ".dispatch"),
       TypeRange{tensor({dyn, d}),
                 RankedTensorType::get({e}, body.getI64Type()),
                 RankedTensorType::get({dyn}, i32)},
@@ -141,10 +141,12 @@ Value ModelBuilder::sparseMoe(Value x, const std::string &prefix) {
   Value w1 = matrix(experts + "w1.weight", {e, f, d});
   Value w3 = matrix(experts + "w3.weight", {e, f, d});
   Value w2 = matrix(experts + "w2.weight", {e, d, f});
-  Value y = ExpertMLPOp::create(body, loc, dispatch.getGrouped().getType(),
+  Value y = ExpertMLPOp::create(body, at(prefix + ".experts"),
+                                dispatch.getGrouped().getType(),
                                 dispatch.getGrouped(), dispatch.getCounts(),
                                 w1, w3, w2);
-  return CombineOp::create(body, loc, activation(d), y, route.getWeights(),
+  return CombineOp::create(body, at(prefix + ".combine"), activation(d), y,
+                           route.getWeights(),
                            dispatch.getSourceSlots());
 }
 

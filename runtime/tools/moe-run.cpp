@@ -2,6 +2,7 @@
 //
 //   moe-run MODEL.moex [--weights DIR | --seed N] --tokens FILE
 //           [--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]
+//   moe-run MODEL.moex --list-kernels
 //
 // Loads and verifies the artifact, binds weights from a Hugging Face
 // checkpoint directory (or draws them from the artifact's initialisers),
@@ -36,6 +37,9 @@ ABSL_FLAG(std::string, tokens, "",
 ABSL_FLAG(std::string, logits_out, "",
           "write fp32 logits [batch, seq, vocab] as tensor 'logits'");
 ABSL_FLAG(int, repeat, 1, "run the forward pass N times; prints the median");
+ABSL_FLAG(bool, list_kernels, false,
+          "print the artifact's schedule: each kernel, the op and source "
+          "location it came from, and its operand shapes; then exit");
 ABSL_FLAG(std::string, save_weights, "",
           "write the bound weights as a Hugging Face checkpoint directory");
 
@@ -61,6 +65,27 @@ absl::Status writeLogits(const std::string &path, const moert::TokenBatch &batch
   return moert::writeSafetensors(
       path, {{"logits", moert::DType::kF32,
               {int64_t(batch.sequences.size()), longest, vocab}, out.data()}});
+}
+void listKernels(const moert::fb::Model &model) {
+  std::cout << "batch " << model.batch() << ", seq " << model.seq() << ", "
+            << model.params()->size() << " parameters, activation arena "
+            << model.arena_bytes() << " bytes\n";
+  auto shapes = [&](const flatbuffers::Vector<int32_t> &ids) {
+    std::string text;
+    for (int32_t id : ids) {
+      const moert::fb::Value &value = *model.values()->Get(id);
+      text += text.empty() ? "[" : " [";
+      for (size_t i = 0; i < value.shape()->size(); ++i)
+        text += (i ? "x" : "") + std::to_string(value.shape()->Get(i));
+      text += "]";
+    }
+    return text;
+  };
+  int index = 0;
+  for (const moert::fb::Kernel *kernel : *model.forward()->kernels())
+    std::cout << "#" << index++ << " " << kernel->kernel()->str() << " <- "
+              << kernel->location()->str() << " : " << shapes(*kernel->operands())
+              << " -> " << shapes(*kernel->results()) << "\n";
 }
 } // namespace
 
@@ -88,6 +113,10 @@ int main(int argc, char **argv) {
   if (!artifact.ok())
     return fail(artifact.status());
   const moert::fb::Model &model = artifact->model();
+  if (absl::GetFlag(FLAGS_list_kernels)) {
+    listKernels(model);
+    return 0;
+  }
 
   std::string weightsDir = absl::GetFlag(FLAGS_weights);
   absl::StatusOr<moert::Weights> weights =
