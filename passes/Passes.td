@@ -37,4 +37,51 @@ def MoeSpecializeShapes : Pass<"moe-specialize-shapes", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def MoeUpcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
+  let summary = "turn dense FFNs into Mixture-of-Experts blocks (Drop-Upcycling)";
+  let description = [{
+    Rewrites the SwiGLU FFN of each selected layer of `@forward` into a
+    dropless MoE block (router, dispatch, expert MLPs, combine) with
+    `experts` experts and `top-k` routing, and emits `@initialize`: the
+    program that derives the new parameters from the dense model's FFN
+    weights, which it takes as arguments (each tagged `moe.source` with its
+    checkpoint name). Every other parameter keeps its name and is loaded from
+    the dense checkpoint unchanged.
+
+    Methods (Nakamura et al., ICLR 2025, and its baselines):
+    - `drop`: each expert copies the dense matrices, then for a random subset
+      of floor(ratio * d_ff) intermediate neurons (rows of gate/up, columns
+      of down) the values are re-drawn from Normal(mean, std) of that slice
+      of the dense matrix;
+    - `naive`: every expert is an exact copy (Sparse Upcycling);
+    - `noise`: the same index selection, Normal(0, 0.02) noise added;
+    - `scratch`: the MoE structure only; no `@initialize`, every parameter
+      is drawn from its initialiser.
+    Index sets are drawn per matrix (`per-matrix`, as the released code does)
+    or once per expert for its three matrices (`shared`, as the paper's text
+    says). Routers are drawn from centred uniform noise with std 0.02
+    (`uniform`, the published runs) or Normal(0, 0.02) (`normal`). Random
+    streams are keyed by `seed` and the parameter's name, so every expert is
+    reproducible on its own.
+  }];
+  let options = [
+    Option<"experts", "experts", "int64_t", /*default=*/"8", "experts per MoE layer">,
+    Option<"topK", "top-k", "int64_t", /*default=*/"2", "experts per token">,
+    Option<"layers", "layers", "std::string", /*default=*/"\"all\"",
+           "all | every-other (layers 1, 3, 5, ...) | a comma-separated list">,
+    Option<"method", "method", "std::string", /*default=*/"\"drop\"",
+           "drop | naive | noise | scratch">,
+    Option<"ratio", "ratio", "double", /*default=*/"0.5",
+           "fraction of intermediate neurons re-initialised, in [0, 1]">,
+    Option<"indexSets", "index-sets", "std::string", /*default=*/"\"per-matrix\"",
+           "per-matrix | shared">,
+    Option<"routerInit", "router-init", "std::string", /*default=*/"\"uniform\"",
+           "uniform (centred, std 0.02) | normal (std 0.02)">,
+    Option<"seed", "seed", "int64_t", /*default=*/"1234", "random seed">,
+    Option<"auxLossCoef", "aux-loss-coef", "double", /*default=*/"0.02",
+           "router_aux_loss_coef of the MoE config">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // MOE_PASSES_TD

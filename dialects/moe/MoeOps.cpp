@@ -287,5 +287,96 @@ LogicalResult LoadBalancingLossOp::verify() {
   return success();
 }
 
+
+//===----------------------------------------------------------------------===//
+// Initialisation programs
+//===----------------------------------------------------------------------===//
+
+LogicalResult RandomIndicesOp::verify() {
+  if (failed(checkAtLeast(*this, "range", getRange(), 1)) ||
+      failed(checkAtLeast(*this, "count", getCount(), 0)))
+    return failure();
+  if (getCount() > getRange())
+    return emitOpError() << "count " << getCount()
+                         << " exceeds the range " << getRange();
+  return checkDims(*this, "result shape", shapeOf(getType()), "[count]",
+                   {getCount()});
+}
+
+/// Shared by the ops that act on chosen rows (axis 0) or columns (axis 1).
+static LogicalResult checkSlice(Operation *op, Value input, Value indices,
+                                int64_t axis) {
+  if (failed(checkRank(op, "input", input.getType(), 2)))
+    return failure();
+  if (axis != 0 && axis != 1)
+    return op->emitOpError() << "axis must be 0 (rows) or 1 (columns), got "
+                             << axis;
+  int64_t chosen = shapeOf(indices.getType())[0];
+  int64_t available = shapeOf(input.getType())[axis];
+  if (!ShapedType::isDynamic(chosen) && !ShapedType::isDynamic(available) &&
+      chosen > available)
+    return op->emitOpError() << chosen << " indices exceed the " << available
+                             << (axis == 0 ? " rows" : " columns")
+                             << " of the input";
+  return success();
+}
+
+LogicalResult SliceMomentsOp::verify() {
+  return checkSlice(*this, getInput(), getIndices(), getAxis());
+}
+
+LogicalResult ResampleSliceOp::verify() {
+  return checkSlice(*this, getInput(), getIndices(), getAxis());
+}
+
+LogicalResult AddNoiseSliceOp::verify() {
+  if (!(getStd().convertToDouble() >= 0))
+    return emitOpError() << "std must be >= 0, got "
+                         << getStd().convertToDouble();
+  return checkSlice(*this, getInput(), getIndices(), getAxis());
+}
+
+LogicalResult RandomTensorOp::verify() {
+  if (getDistribution() != "normal" && getDistribution() != "centered_uniform")
+    return emitOpError() << "distribution must be \"normal\" or "
+                            "\"centered_uniform\", got \""
+                         << getDistribution() << "\"";
+  if (!(getStd().convertToDouble() >= 0))
+    return emitOpError() << "std must be >= 0, got "
+                         << getStd().convertToDouble();
+  if (!getType().hasStaticShape())
+    return emitOpError() << "result must have a static shape, got "
+                         << getType();
+  return success();
+}
+
+LogicalResult StackOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "needs at least one input";
+  Type first = getInputs().front().getType();
+  for (auto [i, input] : llvm::enumerate(getInputs()))
+    if (input.getType() != first)
+      return emitOpError() << "input #" << i << " has type " << input.getType()
+                           << " but input #0 has " << first;
+  SmallVector<int64_t> expected = {int64_t(getInputs().size())};
+  llvm::append_range(expected, shapeOf(first));
+  if (failed(checkSameElementType(*this, "result", getType(), "inputs", first)))
+    return failure();
+  return checkDims(*this, "result shape", shapeOf(getType()),
+                   "[inputs, input shape...]", expected);
+}
+
+LogicalResult
+WriteParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto param = symbolTable.lookupNearestSymbolFrom<ParamOp>(*this, getNameAttr());
+  if (!param)
+    return emitOpError() << getNameAttr() << " does not name a moe.param";
+  if (param.getType() != getValue().getType())
+    return emitOpError() << "value type " << getValue().getType()
+                         << " does not match the declared type "
+                         << param.getType() << " of " << getNameAttr();
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/moe/MoeOps.cpp.inc"

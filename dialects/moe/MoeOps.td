@@ -400,4 +400,165 @@ def Moe_LoadBalancingLossOp : Moe_Op<"load_balancing_loss", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Initialisation programs
+//
+// Ops that derive parameters from other tensors (for Drop-Upcycling: the
+// experts from a dense FFN). Randomness is counter-based: every op draws from
+// the stream named by (`seed`, `stream`), element by element, so results do
+// not depend on thread count, on op order, or on which experts a rank holds.
+//===----------------------------------------------------------------------===//
+
+def Moe_RandomIndicesOp : Moe_Op<"random_indices", [Pure]> {
+  let summary = "a uniformly random subset of [0, range), sorted";
+  let description = [{
+    Chooses `count` distinct indices of `[0, range)` uniformly at random from
+    the stream (`seed`, `stream`) and returns them in ascending order.
+    Drop-Upcycling uses it to pick the intermediate neurons of an expert to
+    re-initialise.
+
+    Example:
+    ```mlir
+    %idx = moe.random_indices {count = 64 : i64, range = 128 : i64,
+        seed = 1234 : i64, stream = "model.layers.0.block_sparse_moe.experts.3"}
+        : tensor<64xi64>
+    ```
+  }];
+  let arguments = (ins Moe_I64Attr:$count, Moe_I64Attr:$range,
+                       Moe_I64Attr:$seed, StrAttr:$stream);
+  let results = (outs 1DTensorOf<[I64]>:$indices);
+  let assemblyFormat = "attr-dict `:` type($indices)";
+  let hasVerifier = 1;
+}
+
+def Moe_SliceMomentsOp : Moe_Op<"slice_moments", [Pure]> {
+  let summary = "one mean and one unbiased std over the chosen rows or columns";
+  let description = [{
+    The scalar mean and the unbiased standard deviation of all elements of
+    `input` [R, C] in the rows (`axis = 0`) or columns (`axis = 1`) named by
+    `indices`, computed in fp64. With fewer than two elements chosen the
+    std is 0 (and with none the mean too).
+
+    Example:
+    ```mlir
+    %mean, %std = moe.slice_moments %w, %idx {axis = 0 : i64}
+        : tensor<128x64xf32>, tensor<64xi64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, 1DTensorOf<[I64]>:$indices,
+                       Moe_I64Attr:$axis);
+  let results = (outs Moe_ScalarLoss:$mean, Moe_ScalarLoss:$std);
+  let assemblyFormat =
+      "$input `,` $indices attr-dict `:` type($input) `,` type($indices)";
+  let hasVerifier = 1;
+}
+
+def Moe_ResampleSliceOp : Moe_Op<"resample_slice",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "replace the chosen rows or columns with Normal(mean, std) draws";
+  let description = [{
+    A copy of `input` [R, C] whose rows (`axis = 0`) or columns (`axis = 1`)
+    named by `indices` hold fresh samples of Normal(`mean`, `std`) from the
+    stream (`seed`, `stream`). Drop-Upcycling's re-initialisation.
+
+    Example:
+    ```mlir
+    %new = moe.resample_slice %w, %idx, %mean, %std
+        {axis = 0 : i64, seed = 1234 : i64, stream = "experts.3.w1"}
+        : tensor<128x64xf32>, tensor<64xi64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, 1DTensorOf<[I64]>:$indices,
+                       Moe_ScalarLoss:$mean, Moe_ScalarLoss:$std,
+                       Moe_I64Attr:$axis, Moe_I64Attr:$seed, StrAttr:$stream);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $indices `,` $mean `,` $std attr-dict `:` type($input) `,`
+    type($indices)
+  }];
+  let hasVerifier = 1;
+}
+
+def Moe_AddNoiseSliceOp : Moe_Op<"add_noise_slice",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "add Normal(0, std) noise to the chosen rows or columns";
+  let description = [{
+    A copy of `input` [R, C] with Normal(0, `std`) noise from the stream
+    (`seed`, `stream`) added to the rows (`axis = 0`) or columns
+    (`axis = 1`) named by `indices`: the random-noise upcycling baseline.
+
+    Example:
+    ```mlir
+    %new = moe.add_noise_slice %w, %idx
+        {axis = 1 : i64, std = 0.02 : f64, seed = 7 : i64, stream = "e3.w2"}
+        : tensor<64x128xf32>, tensor<64xi64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, 1DTensorOf<[I64]>:$indices,
+                       Moe_I64Attr:$axis, F64Attr:$std, Moe_I64Attr:$seed,
+                       StrAttr:$stream);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $indices attr-dict `:` type($input) `,` type($indices)";
+  let hasVerifier = 1;
+}
+
+def Moe_RandomTensorOp : Moe_Op<"random_tensor", [Pure]> {
+  let summary = "a tensor of random draws";
+  let description = [{
+    Draws every element from the stream (`seed`, `stream`): `normal` gives
+    Normal(0, `std`); `centered_uniform` gives uniform draws shifted by their
+    sample mean and scaled to standard deviation `std`,
+    `(u - mean(u)) * std * sqrt(12)` with u ~ U[0, 1) (how the published
+    Drop-Upcycling runs initialised routers).
+
+    Example:
+    ```mlir
+    %router = moe.random_tensor {distribution = "centered_uniform",
+        std = 0.02 : f64, seed = 1234 : i64, stream = "model.layers.0.gate"}
+        : tensor<8x64xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$distribution, F64Attr:$std,
+                       Moe_I64Attr:$seed, StrAttr:$stream);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Moe_StackOp : Moe_Op<"stack", [Pure]> {
+  let summary = "stack equally shaped tensors along a new leading dimension";
+  let description = [{
+    `result[i] = inputs[i]`: builds a stacked expert parameter [E, ...] from
+    the E experts' matrices.
+
+    Example:
+    ```mlir
+    %w1 = moe.stack %e0, %e1 : tensor<128x64xf32> -> tensor<2x128x64xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Moe_FloatTensor>:$inputs);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Moe_WriteParamOp : Moe_Op<"write_param",
+    [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "set a parameter's value";
+  let description = [{
+    Stores `value` as the value of the `moe.param` named by `name`; the types
+    must match. Initialisation programs end by writing every parameter they
+    derive.
+
+    Example:
+    ```mlir
+    moe.write_param @"model.layers.0.block_sparse_moe.gate.weight" = %router
+        : tensor<8x64xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$name, Moe_FloatTensor:$value);
+  let assemblyFormat = "$name `=` $value attr-dict `:` type($value)";
+}
+
 #endif // MOE_OPS_TD

@@ -574,3 +574,124 @@ func.func @f(%a: tensor<f32>) {
   %0 = moe.load_balancing_loss %a {top_k = 1 : i64} : tensor<f32>
   return
 }
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{count 7 exceeds the range 6}}
+  %0 = moe.random_indices {count = 7 : i64, range = 6 : i64, seed = 1 : i64, stream = "s"} : tensor<7xi64>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{range must be >= 1, got 0}}
+  %0 = moe.random_indices {count = 2 : i64, range = 0 : i64, seed = 1 : i64, stream = "s"} : tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{result shape [3] must equal [count] [2]}}
+  %0 = moe.random_indices {count = 2 : i64, range = 6 : i64, seed = 1 : i64, stream = "s"} : tensor<3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<6x8x2xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{input must have rank 2}}
+  %m, %s = moe.slice_moments %w, %i {axis = 0 : i64} : tensor<6x8x2xf32>, tensor<3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<6x8xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{axis must be 0 (rows) or 1 (columns), got 2}}
+  %m, %s = moe.slice_moments %w, %i {axis = 2 : i64} : tensor<6x8xf32>, tensor<3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<6x8xf32>, %i: tensor<9xi64>) {
+  // expected-error @+1 {{9 indices exceed the 8 columns of the input}}
+  %m, %s = moe.slice_moments %w, %i {axis = 1 : i64} : tensor<6x8xf32>, tensor<9xi64>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<6x8xf32>, %i: tensor<7xi64>, %m: tensor<f32>) {
+  // expected-error @+1 {{7 indices exceed the 6 rows of the input}}
+  %0 = moe.resample_slice %w, %i, %m, %m {axis = 0 : i64, seed = 1 : i64, stream = "s"} : tensor<6x8xf32>, tensor<7xi64>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<6x8xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{std must be >= 0, got -1}}
+  %0 = moe.add_noise_slice %w, %i {axis = 0 : i64, std = -1.0 : f64, seed = 1 : i64, stream = "s"} : tensor<6x8xf32>, tensor<3xi64>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{distribution must be "normal" or "centered_uniform", got "cauchy"}}
+  %0 = moe.random_tensor {distribution = "cauchy", std = 0.02 : f64, seed = 1 : i64, stream = "s"} : tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{result must have a static shape}}
+  %0 = moe.random_tensor {distribution = "normal", std = 0.02 : f64, seed = 1 : i64, stream = "s"} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<6x8xf32>, %b: tensor<6x7xf32>) {
+  // expected-error @+1 {{input #1 has type 'tensor<6x7xf32>' but input #0 has 'tensor<6x8xf32>'}}
+  %0 = moe.stack %a, %b : tensor<6x8xf32>, tensor<6x7xf32> -> tensor<2x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<6x8xf32>) {
+  // expected-error @+1 {{result shape [3, 6, 8] must equal [inputs, input shape...] [2, 6, 8]}}
+  %0 = moe.stack %a, %a : tensor<6x8xf32>, tensor<6x8xf32> -> tensor<3x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{needs at least one input}}
+  %0 = "moe.stack"() : () -> tensor<0x6xf32>
+  return
+}
+
+// -----
+
+func.func @f(%v: tensor<4xf32>) {
+  // expected-error @+1 {{@nowhere does not name a moe.param}}
+  moe.write_param @nowhere = %v : tensor<4xf32>
+  return
+}
+
+// -----
+
+moe.param @p : tensor<4xf32> init #moe.constant<0.0>
+func.func @f(%v: tensor<8xf32>) {
+  // expected-error @+1 {{value type 'tensor<8xf32>' does not match the declared type 'tensor<4xf32>' of @p}}
+  moe.write_param @p = %v : tensor<8xf32>
+  return
+}

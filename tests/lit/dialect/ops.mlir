@@ -88,3 +88,27 @@ func.func @losses(%logits: tensor<?x?x256xf32>, %labels: tensor<?x?xi32>,
   %aux = moe.load_balancing_loss %r0, %r1 {top_k = 2 : i64} : tensor<?x?x4xf32>, tensor<8x4xf32>
   return %ce, %aux : tensor<f32>, tensor<f32>
 }
+
+// CHECK-LABEL: func.func @initialisation
+func.func @initialisation(%w: tensor<6x8xf32>, %d: tensor<8x6xbf16>) -> tensor<2x6x8xf32> {
+  // CHECK: %[[I:.*]] = moe.random_indices {count = 3 : i64, range = 6 : i64, seed = 7 : i64, stream = "e0.w1"} : tensor<3xi64>
+  %i = moe.random_indices {count = 3 : i64, range = 6 : i64, seed = 7 : i64, stream = "e0.w1"} : tensor<3xi64>
+  // CHECK: %[[M:.*]], %[[S:.*]] = moe.slice_moments %{{.*}}, %[[I]] {axis = 0 : i64} : tensor<6x8xf32>, tensor<3xi64>
+  %mean, %std = moe.slice_moments %w, %i {axis = 0 : i64} : tensor<6x8xf32>, tensor<3xi64>
+  // CHECK: %[[R:.*]] = moe.resample_slice %{{.*}}, %[[I]], %[[M]], %[[S]] {axis = 0 : i64, seed = 7 : i64, stream = "e0.w1.values"} : tensor<6x8xf32>, tensor<3xi64>
+  %r = moe.resample_slice %w, %i, %mean, %std {axis = 0 : i64, seed = 7 : i64, stream = "e0.w1.values"} : tensor<6x8xf32>, tensor<3xi64>
+  // CHECK: moe.add_noise_slice %{{.*}}, %[[I]] {axis = 1 : i64, seed = 7 : i64, std = 2.000000e-02 : f64, stream = "e0.w2"} : tensor<8x6xbf16>, tensor<3xi64>
+  %n = moe.add_noise_slice %d, %i {axis = 1 : i64, std = 0.02 : f64, seed = 7 : i64, stream = "e0.w2"} : tensor<8x6xbf16>, tensor<3xi64>
+  // CHECK: moe.random_tensor {distribution = "centered_uniform", seed = 7 : i64, std = 2.000000e-02 : f64, stream = "gate"} : tensor<2x8xf32>
+  %g = moe.random_tensor {distribution = "centered_uniform", std = 0.02 : f64, seed = 7 : i64, stream = "gate"} : tensor<2x8xf32>
+  // CHECK: %[[ST:.*]] = moe.stack %[[R]], %{{.*}} : tensor<6x8xf32>, tensor<6x8xf32> -> tensor<2x6x8xf32>
+  %s = moe.stack %r, %w : tensor<6x8xf32>, tensor<6x8xf32> -> tensor<2x6x8xf32>
+  return %s : tensor<2x6x8xf32>
+}
+
+// CHECK-LABEL: func.func @write
+func.func @write(%v: tensor<4x128x64xf32>) {
+  // CHECK: moe.write_param @"experts.*.w1" = %{{.*}} : tensor<4x128x64xf32>
+  moe.write_param @"experts.*.w1" = %v : tensor<4x128x64xf32>
+  return
+}

@@ -1,0 +1,398 @@
+//===- Upcycle.cpp - the moe-upcycle pass (Drop-Upcycling) ----------------===//
+//
+// Finds each dense SwiGLU FFN of @forward by its Hugging Face parameter names
+// (model.layers.{i}.mlp.{gate,up,down}_proj.weight), replaces it with a
+// dropless MoE block whose parameters carry Mixtral's names, and writes the
+// program that derives those parameters from the dense ones (@initialize).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/moe/MoeOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MOEUPCYCLE
+#include "passes/Passes.h.inc"
+
+namespace {
+/// One dense FFN of @forward: its three linear ops and their weights.
+struct DenseFfn {
+  int64_t layer;
+  Value input;
+  LinearOp gate, up, down;
+  SwigluOp swiglu;
+  ReadParamOp gateWeight, upWeight, downWeight;
+};
+
+/// The layer index of `model.layers.{i}.mlp.{name}.weight`, if that is what
+/// `weight` reads.
+std::optional<int64_t> denseLayerOf(Value weight, StringRef name) {
+  auto read = weight.getDefiningOp<ReadParamOp>();
+  if (!read)
+    return std::nullopt;
+  StringRef param = read.getName();
+  if (!param.consume_front("model.layers.") ||
+      !param.consume_back((".mlp." + name + ".weight").str()))
+    return std::nullopt;
+  int64_t layer;
+  if (param.getAsInteger(10, layer))
+    return std::nullopt;
+  return layer;
+}
+
+/// down(swiglu(gate(x), up(x))) with the Llama parameter names, or nothing.
+std::optional<DenseFfn> matchDenseFfn(LinearOp down) {
+  std::optional<int64_t> layer = denseLayerOf(down.getWeight(), "down_proj");
+  auto swiglu = down.getInput().getDefiningOp<SwigluOp>();
+  if (!layer || !swiglu)
+    return std::nullopt;
+  auto gate = swiglu.getGate().getDefiningOp<LinearOp>();
+  auto up = swiglu.getUp().getDefiningOp<LinearOp>();
+  if (!gate || !up || gate.getInput() != up.getInput() ||
+      denseLayerOf(gate.getWeight(), "gate_proj") != layer ||
+      denseLayerOf(up.getWeight(), "up_proj") != layer)
+    return std::nullopt;
+  return DenseFfn{*layer,
+                  gate.getInput(),
+                  gate,
+                  up,
+                  down,
+                  swiglu,
+                  gate.getWeight().getDefiningOp<ReadParamOp>(),
+                  up.getWeight().getDefiningOp<ReadParamOp>(),
+                  down.getWeight().getDefiningOp<ReadParamOp>()};
+}
+
+RankedTensorType typeOf(Value value) {
+  return llvm::cast<RankedTensorType>(value.getType());
+}
+
+struct UpcyclePass : impl::MoeUpcycleBase<UpcyclePass> {
+  using Base::Base;
+
+  void runOnOperation() override;
+
+private:
+  LogicalResult checkOptions(ModuleOp module);
+  FailureOr<std::set<int64_t>> selectLayers(ModuleOp module,
+                                            int64_t numLayers);
+  void rewriteFfn(ModuleOp module, DenseFfn ffn);
+  void emitInitialize(ModuleOp module, ArrayRef<DenseFfn> ffns);
+  Value deriveExpertMatrix(OpBuilder &b, Location loc, Value dense,
+                           int64_t axis, const std::string &name,
+                           const std::string &indexStream);
+  void updateConfig(ModuleOp module, int64_t numLayers,
+                    const std::set<int64_t> &moeLayers);
+};
+
+LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
+  auto fail = [&](const Twine &message) {
+    return module.emitError() << "moe-upcycle: " << message;
+  };
+  int64_t numExperts = experts, k = topK;
+  if (numExperts < 1)
+    return fail("experts must be >= 1, got " + Twine(numExperts));
+  if (k < 1 || k > numExperts)
+    return fail("top-k must be in [1, experts = " + Twine(numExperts) +
+                "], got " + Twine(k));
+  if (!(ratio >= 0.0 && ratio <= 1.0))
+    return module.emitError() << "moe-upcycle: ratio must be in [0, 1], got "
+                              << double(ratio);
+  if (!llvm::is_contained({"drop", "naive", "noise", "scratch"}, method))
+    return fail("method must be drop, naive, noise or scratch, got '" +
+                method + "'");
+  if (!llvm::is_contained({"per-matrix", "shared"}, indexSets))
+    return fail("index-sets must be per-matrix or shared, got '" + indexSets +
+                "'");
+  if (!llvm::is_contained({"uniform", "normal"}, routerInit))
+    return fail("router-init must be uniform or normal, got '" + routerInit +
+                "'");
+  if (!(auxLossCoef >= 0.0))
+    return fail("aux-loss-coef must be >= 0");
+  return success();
+}
+
+FailureOr<std::set<int64_t>> UpcyclePass::selectLayers(ModuleOp module,
+                                                       int64_t numLayers) {
+  std::set<int64_t> chosen;
+  StringRef spec = layers;
+  if (spec == "all" || spec == "every-other") {
+    for (int64_t i = spec == "all" ? 0 : 1; i < numLayers;
+         i += spec == "all" ? 1 : 2)
+      chosen.insert(i);
+    return chosen;
+  }
+  SmallVector<StringRef> parts;
+  spec.split(parts, ',');
+  for (StringRef part : parts) {
+    int64_t layer;
+    if (part.trim().getAsInteger(10, layer) || layer < 0 || layer >= numLayers)
+      return module.emitError()
+             << "moe-upcycle: layers must be all, every-other or a list of "
+                "layer indices in [0, "
+             << numLayers << "), got '" << spec << "'";
+    chosen.insert(layer);
+  }
+  return chosen;
+}
+
+void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
+  MLIRContext *context = module.getContext();
+  std::string prefix =
+      "model.layers." + std::to_string(ffn.layer) + ".block_sparse_moe";
+  RankedTensorType gateType = typeOf(ffn.gateWeight);
+  Type element = gateType.getElementType();
+  int64_t f = gateType.getDimSize(0), d = gateType.getDimSize(1);
+  int64_t e = experts, k = topK, dyn = ShapedType::kDynamic;
+
+  // Parameters: the router and the stacked experts replace the dense three,
+  // at the place of the dense gate_proj in the parameter table.
+  auto denseParam = module.lookupSymbol<ParamOp>(ffn.gateWeight.getNameAttr());
+  OpBuilder params(denseParam);
+  Attribute init = denseParam.getInit();
+  auto declare = [&](const std::string &name, ArrayRef<int64_t> shape) {
+    ParamOp::create(params, denseParam.getLoc(), name,
+                    RankedTensorType::get(shape, element), init);
+  };
+  declare(prefix + ".gate.weight", {e, d});
+  declare(prefix + ".experts.*.w1.weight", {e, f, d});
+  declare(prefix + ".experts.*.w3.weight", {e, f, d});
+  declare(prefix + ".experts.*.w2.weight", {e, d, f});
+
+  // The computation, built where the dense down projection was.
+  OpBuilder b(ffn.down);
+  auto at = [&](StringRef suffix) {
+    return NameLoc::get(StringAttr::get(context, prefix + suffix),
+                        ffn.down.getLoc());
+  };
+  auto read = [&](const std::string &name, ArrayRef<int64_t> shape) -> Value {
+    return ReadParamOp::create(b, at(""), RankedTensorType::get(shape, element),
+                               name);
+  };
+  SmallVector<int64_t> tokens(typeOf(ffn.input).getShape().drop_back());
+  auto withLast = [&](int64_t last, Type type) {
+    SmallVector<int64_t> shape(tokens);
+    shape.push_back(last);
+    return RankedTensorType::get(shape, type);
+  };
+  Type i32 = b.getI32Type();
+  Value routerWeight = read(prefix + ".gate.weight", {e, d});
+  auto route = RouterOp::create(
+      b, at(".gate"),
+      TypeRange{withLast(e, element), withLast(k, element), withLast(k, i32)},
+      ffn.input, routerWeight, k, /*normalize=*/true);
+  auto dispatch = DispatchOp::create(
+      b, at(".dispatch"),
+      TypeRange{RankedTensorType::get({dyn, d}, element),
+                RankedTensorType::get({e}, b.getI64Type()),
+                RankedTensorType::get({dyn}, i32)},
+      ffn.input, route.getIndices(), e);
+  Value w1 = read(prefix + ".experts.*.w1.weight", {e, f, d});
+  Value w3 = read(prefix + ".experts.*.w3.weight", {e, f, d});
+  Value w2 = read(prefix + ".experts.*.w2.weight", {e, d, f});
+  Value y = ExpertMLPOp::create(b, at(".experts"),
+                                dispatch.getGrouped().getType(),
+                                dispatch.getGrouped(), dispatch.getCounts(),
+                                w1, w3, w2);
+  Value combined = CombineOp::create(b, at(".combine"), ffn.down.getType(), y,
+                                     route.getWeights(),
+                                     dispatch.getSourceSlots());
+  ffn.down.getResult().replaceAllUsesWith(combined);
+
+  // The dense ops and their reads go; the dense declarations too, once
+  // nothing reads them (@initialize takes them as arguments instead).
+  for (Operation *op : {ffn.down.getOperation(), ffn.swiglu.getOperation(),
+                        ffn.gate.getOperation(), ffn.up.getOperation()})
+    op->erase();
+  for (ReadParamOp weight : {ffn.gateWeight, ffn.upWeight, ffn.downWeight}) {
+    StringAttr name = weight.getNameAttr().getAttr();
+    if (weight->use_empty())
+      weight->erase();
+    auto param = module.lookupSymbol<ParamOp>(name);
+    bool stillRead = false;
+    module.walk([&](ReadParamOp other) {
+      stillRead |= other.getNameAttr().getAttr() == name;
+    });
+    if (param && !stillRead)
+      param->erase();
+  }
+}
+
+Value UpcyclePass::deriveExpertMatrix(OpBuilder &b, Location loc, Value dense,
+                                      int64_t axis, const std::string &name,
+                                      const std::string &indexStream) {
+  if (method == "naive")
+    return dense;
+  int64_t width = typeOf(dense).getDimSize(axis);
+  int64_t count = static_cast<int64_t>(std::floor(ratio * double(width)));
+  if (count == 0) // r = 0: statistics of an empty slice are undefined; copy
+    return dense;
+  Value indices = RandomIndicesOp::create(
+      b, loc, RankedTensorType::get({count}, b.getI64Type()), count, width,
+      seed, indexStream);
+  if (method == "noise")
+    return AddNoiseSliceOp::create(b, loc, dense.getType(), dense, indices,
+                                   axis, llvm::APFloat(0.02), seed,
+                                   name + ".noise");
+  auto moments = SliceMomentsOp::create(b, loc, dense, indices, axis);
+  return ResampleSliceOp::create(b, loc, dense.getType(), dense, indices,
+                                 moments.getMean(), moments.getStd(), axis,
+                                 seed, name + ".values");
+}
+
+void UpcyclePass::emitInitialize(ModuleOp module, ArrayRef<DenseFfn> ffns) {
+  MLIRContext *context = module.getContext();
+  SmallVector<Type> inputs;
+  SmallVector<std::string> sources;
+  for (DenseFfn ffn : ffns)
+    for (ReadParamOp weight : {ffn.gateWeight, ffn.upWeight, ffn.downWeight}) {
+      inputs.push_back(weight.getType());
+      sources.push_back(weight.getName().str());
+    }
+  OpBuilder b(context);
+  b.setInsertionPointToEnd(module.getBody());
+  Location loc = NameLoc::get(StringAttr::get(context, "initialize"),
+                              module.getLoc());
+  auto init = func::FuncOp::create(b, loc, "initialize",
+                                   FunctionType::get(context, inputs, {}));
+  for (auto [i, source] : llvm::enumerate(sources))
+    init.setArgAttr(i, "moe.source", b.getStringAttr(source));
+  b.setInsertionPointToStart(init.addEntryBlock());
+
+  for (auto [n, ffn] : llvm::enumerate(ffns)) {
+    std::string prefix =
+        "model.layers." + std::to_string(ffn.layer) + ".block_sparse_moe";
+    Value dense[3] = {init.getArgument(3 * n), init.getArgument(3 * n + 1),
+                      init.getArgument(3 * n + 2)};
+    // w1 <- gate_proj and w3 <- up_proj (rows are neurons), w2 <- down_proj
+    // (columns are neurons).
+    const char *matrices[3] = {"w1", "w3", "w2"};
+    const int64_t axes[3] = {0, 0, 1};
+    for (int m = 0; m < 3; ++m) {
+      SmallVector<Value> perExpert;
+      for (int64_t e = 0; e < experts; ++e) {
+        std::string expert = prefix + ".experts." + std::to_string(e);
+        std::string name = expert + "." + matrices[m] + ".weight";
+        std::string indexStream =
+            indexSets == "shared" ? expert + ".indices" : name + ".indices";
+        Location at = NameLoc::get(StringAttr::get(context, name), loc);
+        perExpert.push_back(deriveExpertMatrix(
+            b, at, dense[m], axes[m], name, indexStream));
+      }
+      RankedTensorType one = typeOf(perExpert.front());
+      SmallVector<int64_t> shape = {int64_t(experts)};
+      llvm::append_range(shape, one.getShape());
+      std::string stacked = prefix + ".experts.*." + matrices[m] + ".weight";
+      Value all = StackOp::create(
+          b, loc, RankedTensorType::get(shape, one.getElementType()), perExpert);
+      WriteParamOp::create(b, loc, stacked, all);
+    }
+    std::string router = prefix + ".gate.weight";
+    RankedTensorType gateType = typeOf(dense[0]);
+    Value weights = RandomTensorOp::create(
+        b, NameLoc::get(StringAttr::get(context, router), loc),
+        RankedTensorType::get({int64_t(experts), gateType.getDimSize(1)},
+                              gateType.getElementType()),
+        routerInit == "uniform" ? "centered_uniform" : "normal",
+        llvm::APFloat(0.02), seed, router);
+    WriteParamOp::create(b, loc, router, weights);
+  }
+  func::ReturnOp::create(b, loc);
+}
+
+void UpcyclePass::updateConfig(ModuleOp module, int64_t numLayers,
+                               const std::set<int64_t> &moeLayers) {
+  Builder b(module.getContext());
+  NamedAttrList config;
+  if (auto old = module->getAttrOfType<DictionaryAttr>("moe.hf_config"))
+    config.append(old.getValue());
+  config.set("architecture", b.getStringAttr("MixtralForCausalLM"));
+  config.set("num_local_experts", b.getI64IntegerAttr(experts));
+  config.set("num_experts_per_tok", b.getI64IntegerAttr(topK));
+  config.set("router_aux_loss_coef", b.getF64FloatAttr(auxLossCoef));
+  if (int64_t(moeLayers.size()) != numLayers) {
+    // Qwen2-MoE's name for the layers that keep a dense FFN.
+    SmallVector<Attribute> dense;
+    for (int64_t i = 0; i < numLayers; ++i)
+      if (!moeLayers.count(i))
+        dense.push_back(b.getI64IntegerAttr(i));
+    config.set("mlp_only_layers", b.getArrayAttr(dense));
+  }
+  module->setAttr("moe.hf_config", config.getDictionary(module.getContext()));
+  module->setAttr(
+      "moe.upcycling",
+      b.getDictionaryAttr({
+          b.getNamedAttr("method", b.getStringAttr(method)),
+          b.getNamedAttr("ratio", b.getF64FloatAttr(ratio)),
+          b.getNamedAttr("index_sets", b.getStringAttr(indexSets)),
+          b.getNamedAttr("router_init", b.getStringAttr(routerInit)),
+          b.getNamedAttr("seed", b.getI64IntegerAttr(seed)),
+          b.getNamedAttr("layers", b.getStringAttr(layers)),
+      }));
+}
+
+void UpcyclePass::runOnOperation() {
+  ModuleOp module = getOperation();
+  if (failed(checkOptions(module)))
+    return signalPassFailure();
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward) {
+    module.emitError() << "moe-upcycle: no function @forward";
+    return signalPassFailure();
+  }
+  if (!forward.getOps<DispatchOp>().empty() ||
+      module.lookupSymbol("initialize")) {
+    module.emitError() << "moe-upcycle: the model is already a Mixture of "
+                          "Experts; upcycling needs a dense source";
+    return signalPassFailure();
+  }
+
+  std::map<int64_t, DenseFfn> ffns;
+  forward.walk([&](LinearOp down) {
+    if (std::optional<DenseFfn> ffn = matchDenseFfn(down))
+      ffns.emplace(ffn->layer, *ffn);
+  });
+  // Layers are counted by attention blocks (a layer may already lack a dense
+  // FFN), or by the FFNs themselves in an attention-free graph.
+  int64_t numLayers = 0;
+  forward.walk([&](AttentionOp) { ++numLayers; });
+  if (!ffns.empty())
+    numLayers = std::max(numLayers, ffns.rbegin()->first + 1);
+  if (ffns.empty()) {
+    module.emitError() << "moe-upcycle: found no dense FFN "
+                          "(model.layers.{i}.mlp.{gate,up,down}_proj.weight) "
+                          "in @forward";
+    return signalPassFailure();
+  }
+  FailureOr<std::set<int64_t>> chosen = selectLayers(module, numLayers);
+  if (failed(chosen))
+    return signalPassFailure();
+
+  SmallVector<DenseFfn> selected;
+  for (int64_t layer : *chosen) {
+    auto it = ffns.find(layer);
+    if (it == ffns.end()) {
+      module.emitError() << "moe-upcycle: layer " << layer
+                         << " has no dense FFN to upcycle";
+      return signalPassFailure();
+    }
+    selected.push_back(it->second);
+  }
+  // @initialize reads the dense weights before the rewrite drops them.
+  if (method != "scratch")
+    emitInitialize(module, selected);
+  for (DenseFfn ffn : selected)
+    rewriteFfn(module, ffn);
+  updateConfig(module, numLayers, *chosen);
+}
+} // namespace
+} // namespace mlir::moe

@@ -1,0 +1,98 @@
+//===- AttentionTest.cpp - grouped-query attention ------------------------===//
+
+#include "runtime/cpu/Kernels.h"
+#include "tests/runtime/cpu/KernelTestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace moert::cpu::testing {
+namespace {
+
+struct Problem {
+  int64_t batch, seq, heads, kvHeads, headDim;
+  bool causal;
+};
+
+std::vector<double> naiveAttention(const Problem &p, const std::vector<float> &q,
+                                   const std::vector<float> &k,
+                                   const std::vector<float> &v, double scale) {
+  std::vector<double> out(q.size(), 0.0);
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < p.heads; ++h)
+      for (int64_t i = 0; i < p.seq; ++i) {
+        int64_t g = h / (p.heads / p.kvHeads);
+        int64_t visible = p.causal ? i + 1 : p.seq;
+        std::vector<double> probs(visible);
+        double best = -1e300, total = 0;
+        for (int64_t j = 0; j < visible; ++j) {
+          double dot = 0;
+          for (int64_t t = 0; t < p.headDim; ++t)
+            dot += double(q[((b * p.seq + i) * p.heads + h) * p.headDim + t]) *
+                   k[((b * p.seq + j) * p.kvHeads + g) * p.headDim + t];
+          best = std::max(best, probs[j] = dot * scale);
+        }
+        for (double &value : probs)
+          total += value = std::exp(value - best);
+        for (int64_t j = 0; j < visible; ++j)
+          for (int64_t t = 0; t < p.headDim; ++t)
+            out[((b * p.seq + i) * p.heads + h) * p.headDim + t] +=
+                probs[j] / total *
+                v[((b * p.seq + j) * p.kvHeads + g) * p.headDim + t];
+      }
+  return out;
+}
+
+std::vector<float> run(const Problem &p, const std::vector<float> &q,
+                       const std::vector<float> &k, const std::vector<float> &v,
+                       double scale) {
+  std::vector<float> out(q.size());
+  attention(q.data(), k.data(), v.data(), p.batch, p.seq, p.heads, p.kvHeads,
+            p.headDim, p.causal, scale, out.data());
+  return out;
+}
+
+TEST(AttentionTest, MatchesReference) {
+  for (Problem p : {Problem{2, 13, 6, 2, 12, true}, Problem{2, 13, 6, 2, 12, false},
+                    Problem{1, 1, 3, 3, 5, true}, Problem{3, 7, 4, 1, 9, true}}) {
+    auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 1, 2.0f);
+    auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 2, 2.0f);
+    auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 3);
+    double scale = 1.0 / std::sqrt(double(p.headDim));
+    EXPECT_LE(relativeError(run(p, q, k, v, scale), naiveAttention(p, q, k, v, scale)),
+              1e-5)
+        << "B=" << p.batch << " S=" << p.seq << " H=" << p.heads
+        << " Hkv=" << p.kvHeads << " causal=" << p.causal;
+  }
+}
+
+TEST(AttentionTest, ScoresBeyondExpRangeStayFinite) {
+  // Integer q and k make the scores exact in fp32, up to 4 * 8 * 8 = 256:
+  // exp(256) overflows unless the row maximum is subtracted first.
+  Problem p{1, 5, 2, 1, 4, true};
+  auto integers = [](size_t n, unsigned seed) {
+    std::vector<float> values = randomVector(n, seed, 4.0f);
+    for (float &value : values)
+      value = std::clamp(std::round(value), -8.0f, 8.0f);
+    return values;
+  };
+  auto q = integers(p.seq * p.heads * p.headDim, 4);
+  auto k = integers(p.seq * p.kvHeads * p.headDim, 5);
+  auto v = randomVector(p.seq * p.kvHeads * p.headDim, 6);
+  EXPECT_LE(relativeError(run(p, q, k, v, 1.0), naiveAttention(p, q, k, v, 1.0)),
+            1e-5);
+}
+
+TEST(AttentionTest, SameResultOnOneAndTwoThreads) {
+  Problem p{2, 13, 6, 2, 12, true};
+  auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 7);
+  auto kv = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 8);
+  std::vector<float> one, two;
+  withThreads(1, [&] { one = run(p, q, kv, kv, 0.3); });
+  withThreads(2, [&] { two = run(p, q, kv, kv, 0.3); });
+  EXPECT_EQ(one, two);
+}
+
+} // namespace
+} // namespace moert::cpu::testing
