@@ -2,85 +2,130 @@
 
 #include "runtime/checkpoint/HfCheckpoint.h"
 
-#include "absl/strings/str_cat.h"
+#include "runtime/checkpoint/Messages.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 namespace moert {
+using checkpoint_messages::quotedName;
+
+namespace {
+namespace fs = std::filesystem;
+
+/// model.safetensors.index.json: shard files in first-mention order and the
+/// shard each tensor is listed in.
+struct ShardIndex {
+  std::vector<std::string> shards;
+  std::map<std::string, std::string> shardOf;
+};
+
+absl::StatusOr<ShardIndex> readIndex(const std::string &dir,
+                                     const std::string &indexPath) {
+  std::ifstream in(indexPath, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat(indexPath, ": cannot read"));
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception &error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(indexPath, ": malformed JSON: ", error.what()));
+  }
+  if (!index.is_object() || !index.contains("weight_map") ||
+      !index["weight_map"].is_object())
+    return absl::InvalidArgumentError(
+        absl::StrCat(indexPath, ": field 'weight_map' must be an object"));
+
+  ShardIndex result;
+  for (const auto &[tensor, shard] : index["weight_map"].items()) {
+    std::string where = absl::StrCat(indexPath, ": weight_map tensor ",
+                                     quotedName(tensor), ": ");
+    if (!shard.is_string())
+      return absl::InvalidArgumentError(where + "shard is not a file name");
+    std::string file = shard.get<std::string>();
+    // Shards live in the directory itself: no paths, no escaping it.
+    if (file.empty() || file == "." || file == ".." ||
+        file.find('/') != std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat(where, "shard ",
+                                                     quotedName(file),
+                                                     " is not a file name "
+                                                     "in the directory"));
+    std::error_code error;
+    if (!fs::is_regular_file(dir + "/" + file, error))
+      return absl::NotFoundError(absl::StrCat(where, "shard ", quotedName(file),
+                                              " does not exist in ", dir));
+    result.shardOf[tensor] = file;
+    if (std::find(result.shards.begin(), result.shards.end(), file) ==
+        result.shards.end())
+      result.shards.push_back(file);
+  }
+  return result;
+}
+} // namespace
 
 absl::StatusOr<HfCheckpoint> HfCheckpoint::open(const std::string &dir) {
-  namespace fs = std::filesystem;
-  HfCheckpoint checkpoint;
   std::string single = dir + "/model.safetensors";
   std::string indexPath = dir + "/model.safetensors.index.json";
-  std::vector<std::string> shards;
-  std::map<std::string, std::string> expected; // tensor -> shard (index only)
-  if (fs::exists(single)) {
-    shards.push_back("model.safetensors");
-  } else if (fs::exists(indexPath)) {
-    std::ifstream in(indexPath);
-    nlohmann::json index;
-    try {
-      index = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception &error) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(indexPath, ": malformed JSON: ", error.what()));
-    }
-    if (!index.is_object() || !index.contains("weight_map") ||
-        !index["weight_map"].is_object())
-      return absl::InvalidArgumentError(
-          absl::StrCat(indexPath, ": field 'weight_map' must be an object"));
-    for (auto &[tensor, shard] : index["weight_map"].items()) {
-      if (!shard.is_string())
-        return absl::InvalidArgumentError(absl::StrCat(
-            indexPath, ": weight_map '", tensor, "' is not a file name"));
-      std::string file = shard.get<std::string>();
-      if (file.find('/') != std::string::npos)
-        return absl::InvalidArgumentError(absl::StrCat(
-            indexPath, ": weight_map '", tensor, "' points outside the "
-            "directory: ", file));
-      expected[tensor] = file;
-      if (std::find(shards.begin(), shards.end(), file) == shards.end())
-        shards.push_back(file);
-    }
+  std::error_code error;
+  ShardIndex index;
+  bool indexed = false;
+  if (fs::exists(single, error)) {
+    index.shards.push_back("model.safetensors");
+  } else if (fs::exists(indexPath, error)) {
+    absl::StatusOr<ShardIndex> read = readIndex(dir, indexPath);
+    if (!read.ok())
+      return read.status();
+    index = std::move(*read);
+    indexed = true;
   } else {
     return absl::NotFoundError(absl::StrCat(
         dir, ": no model.safetensors or model.safetensors.index.json"));
   }
 
-  for (const std::string &shard : shards) {
+  HfCheckpoint checkpoint;
+  for (const std::string &shard : index.shards) {
     absl::StatusOr<SafetensorsFile> file =
         SafetensorsFile::open(dir + "/" + shard);
     if (!file.ok())
       return file.status();
     checkpoint.files_.push_back(std::move(*file));
   }
+  // Views keep their addresses when files_ moves (vectors move their
+  // buffers), so the index may point at them.
   for (size_t f = 0; f < checkpoint.files_.size(); ++f)
     for (const TensorView &tensor : checkpoint.files_[f].tensors()) {
       auto [it, inserted] =
           checkpoint.index_.try_emplace(tensor.name, f, &tensor);
       if (!inserted)
         return absl::InvalidArgumentError(absl::StrCat(
-            dir, ": tensor '", tensor.name, "' is in both ",
+            dir, ": tensor ", quotedName(tensor.name), " is in both ",
             checkpoint.files_[it->second.first].path(), " and ",
             checkpoint.files_[f].path()));
-      if (!expected.empty()) {
-        auto listed = expected.find(tensor.name);
-        if (listed == expected.end() || dir + "/" + listed->second !=
-                                            checkpoint.files_[f].path())
-          return absl::InvalidArgumentError(absl::StrCat(
-              checkpoint.files_[f].path(), ": tensor '", tensor.name,
-              "' is not listed for this file in model.safetensors.index.json"));
-      }
     }
-  for (const auto &[tensor, shard] : expected)
+  if (!indexed)
+    return checkpoint;
+
+  for (const auto &[name, where] : checkpoint.index_) {
+    auto listed = index.shardOf.find(name);
+    if (listed == index.shardOf.end() ||
+        index.shards[where.first] != listed->second)
+      return absl::InvalidArgumentError(absl::StrCat(
+          checkpoint.files_[where.first].path(), ": tensor ", quotedName(name),
+          listed == index.shardOf.end()
+              ? " is not listed in model.safetensors.index.json"
+              : absl::StrCat(" is listed in model.safetensors.index.json "
+                             "for ",
+                             listed->second)));
+  }
+  for (const auto &[tensor, shard] : index.shardOf)
     if (!checkpoint.index_.count(tensor))
       return absl::InvalidArgumentError(
-          absl::StrCat(dir, "/", shard, ": tensor '", tensor,
-                       "' is listed in the index but not in the file"));
+          absl::StrCat(dir, "/", shard, ": tensor ", quotedName(tensor),
+                       " is listed in the index but not in the file"));
   return checkpoint;
 }
 
@@ -91,6 +136,7 @@ const TensorView *HfCheckpoint::find(std::string_view name) const {
 
 std::vector<std::string> HfCheckpoint::names() const {
   std::vector<std::string> names;
+  names.reserve(index_.size());
   for (const auto &[name, where] : index_)
     names.push_back(name);
   return names;

@@ -10,10 +10,17 @@
 namespace moert {
 
 /// The tensors of a directory holding `model.safetensors`, or the shards
-/// listed in `model.safetensors.index.json`.
+/// listed in `model.safetensors.index.json`. Every shard is opened once and
+/// must hold exactly the tensors the index lists for it; no tensor may be in
+/// two shards. Move-only, like the files it maps.
 class HfCheckpoint {
 public:
   static absl::StatusOr<HfCheckpoint> open(const std::string &dir);
+
+  HfCheckpoint(HfCheckpoint &&) = default;
+  HfCheckpoint &operator=(HfCheckpoint &&) = default;
+  HfCheckpoint(const HfCheckpoint &) = delete;
+  HfCheckpoint &operator=(const HfCheckpoint &) = delete;
 
   const TensorView *find(std::string_view name) const;
   /// All tensor names, sorted.
@@ -22,8 +29,12 @@ public:
   std::string describe(std::string_view name) const;
 
 private:
+  HfCheckpoint() = default;
+
   std::vector<SafetensorsFile> files_;
-  std::map<std::string, std::pair<size_t, const TensorView *>, std::less<>> index_;
+  // name -> (index in files_, view inside that file)
+  std::map<std::string, std::pair<size_t, const TensorView *>, std::less<>>
+      index_;
 };
 
 } // namespace moert

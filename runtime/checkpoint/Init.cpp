@@ -2,12 +2,16 @@
 
 #include "runtime/checkpoint/Init.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace moert {
 namespace {
-/// Counter of element i: (i, key-independent stream word, seed) so streams
-/// of different seeds never overlap.
+// Below this a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = int64_t(1) << 14;
+
+/// Counter of element i: its index in the low words, the seed in the high
+/// ones, so streams of different seeds never overlap.
 std::array<uint32_t, 4> counterOf(uint64_t index, uint64_t seed) {
   return {uint32_t(index), uint32_t(index >> 32), uint32_t(seed),
           uint32_t(seed >> 32)};
@@ -47,26 +51,40 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr,
   return ctr;
 }
 
+double standardNormalAt(uint64_t seed, uint64_t key, uint64_t index) {
+  auto r = philox4x32(counterOf(index, seed), keyWords(key));
+  // Box-Muller on one block per element keeps element i self-contained.
+  double radius = std::sqrt(-2.0 * std::log(openUniform(r[0], r[1])));
+  double angle = 2.0 * M_PI * openUniform(r[2], r[3]);
+  return radius * std::cos(angle);
+}
+
+uint64_t randomBitsAt(uint64_t seed, uint64_t key, uint64_t index) {
+  auto r = philox4x32(counterOf(index, seed), keyWords(key));
+  return (uint64_t(r[0]) << 32) | r[1];
+}
+
 void fillNormal(float *out, int64_t n, float mean, float std, uint64_t seed,
                 uint64_t key, int64_t firstIndex) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    auto r = philox4x32(counterOf(uint64_t(firstIndex + i), seed), keyWords(key));
-    // Box-Muller on one block per element keeps element i self-contained.
-    double radius = std::sqrt(-2.0 * std::log(openUniform(r[0], r[1])));
-    double angle = 2.0 * M_PI * openUniform(r[2], r[3]);
-    out[i] = float(mean + std * radius * std::cos(angle));
-  }
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = float(mean + std * standardNormalAt(seed, key,
+                                                 uint64_t(firstIndex + i)));
 }
 
 void fillUniform(float *out, int64_t n, uint64_t seed, uint64_t key,
                  int64_t firstIndex) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    auto r = philox4x32(counterOf(uint64_t(firstIndex + i), seed), keyWords(key));
-    float value = float(r[0] >> 8) * (1.0f / 16777216.0f); // 24 bits: [0, 1)
-    out[i] = value;
+    auto r =
+        philox4x32(counterOf(uint64_t(firstIndex + i), seed), keyWords(key));
+    out[i] = float(r[0] >> 8) * (1.0f / 16777216.0f); // 24 bits: [0, 1)
   }
+}
+
+void fillConstant(float *out, int64_t n, float value) {
+  if (n > 0)
+    std::fill(out, out + n, value);
 }
 
 } // namespace moert

@@ -1,14 +1,19 @@
-//===- Safetensors.cpp - read and write .safetensors files ----------------===//
+//===- Safetensors.cpp - map and validate a .safetensors file -------------===//
+//
+// Layout: 8-byte little-endian header length N, N bytes of JSON, then the
+// data; data_offsets are relative to the start of the data. Nothing is
+// handed out until every entry has been checked against the file's size.
+//
+//===----------------------------------------------------------------------===//
 
 #include "runtime/checkpoint/Safetensors.h"
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "runtime/checkpoint/Messages.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,15 +21,100 @@
 #include <unistd.h>
 
 namespace moert {
+using checkpoint_messages::quotedName;
+using checkpoint_messages::shapeString;
+
 namespace {
-constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20; // as the reference
+// The reference implementation's limit: a larger header is damage.
+constexpr uint64_t kMaxHeaderBytes = uint64_t(100) << 20;
 
 absl::Status invalid(const std::string &path, const std::string &message) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
 }
 
-std::string shapeString(const std::vector<int64_t> &shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+/// `value` as JSON text, cut short: a damaged field may be megabytes long.
+std::string excerpt(const nlohmann::json &value) {
+  constexpr size_t kMaxChars = 64;
+  // ASCII only, so cutting cannot split a character; parsed input is valid
+  // UTF-8, so dump() cannot throw.
+  std::string text = value.dump(-1, ' ', /*ensure_ascii=*/true);
+  if (text.size() > kMaxChars)
+    text = text.substr(0, kMaxChars) + "...";
+  return text;
+}
+
+/// The checked view of one header entry. `data` is the start of the data
+/// section, `dataBytes` its size.
+absl::StatusOr<TensorView> parseTensor(const std::string &path,
+                                       const std::string &name,
+                                       const nlohmann::json &entry,
+                                       const uint8_t *data,
+                                       uint64_t dataBytes) {
+  std::string where = absl::StrCat("tensor ", quotedName(name), ": ");
+  if (!entry.is_object())
+    return invalid(path, where + "entry is not a JSON object");
+  for (const char *field : {"dtype", "shape", "data_offsets"})
+    if (!entry.contains(field))
+      return invalid(path, absl::StrCat(where, "field '", field,
+                                        "' is missing (needs dtype, shape "
+                                        "and data_offsets)"));
+  const nlohmann::json &dtype = entry["dtype"], &shape = entry["shape"],
+                       &offsets = entry["data_offsets"];
+
+  if (!dtype.is_string())
+    return invalid(path, where + "field 'dtype' is not a string");
+  std::string dtypeText = dtype.get<std::string>();
+  std::optional<DType> type = dtypeFromName(dtypeText);
+  if (!type)
+    return invalid(path,
+                   absl::StrCat(where, "unsupported dtype ",
+                                absl::Utf8SafeCEscape(dtypeText),
+                                " (supported: F32, BF16, F16, I32, I64)"));
+
+  TensorView view;
+  view.name = name;
+  view.dtype = *type;
+  if (!shape.is_array())
+    return invalid(path, where + "field 'shape' is not an array");
+  // Elements times element size must fit in 64 bits: otherwise a huge shape
+  // could wrap around to match a small byte range.
+  uint64_t bytesNeeded = dtypeSize(*type);
+  for (const nlohmann::json &dim : shape) {
+    if (!dim.is_number_unsigned())
+      return invalid(path,
+                     absl::StrCat(where, "field 'shape' holds ", excerpt(dim),
+                                  ", not a non-negative integer"));
+    uint64_t extent = dim.get<uint64_t>();
+    if (extent > uint64_t(INT64_MAX) ||
+        __builtin_mul_overflow(bytesNeeded, extent, &bytesNeeded))
+      return invalid(path, absl::StrCat(where, "field 'shape' ", excerpt(shape),
+                                        " overflows 64 bits of bytes"));
+    view.shape.push_back(int64_t(extent));
+  }
+
+  if (!offsets.is_array() || offsets.size() != 2 ||
+      !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    return invalid(path, absl::StrCat(where, "field 'data_offsets' is ",
+                                      excerpt(offsets),
+                                      ", not [begin, end] of non-negative "
+                                      "integers"));
+  uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+  if (begin > end)
+    return invalid(path, absl::StrCat(where, "data_offsets [", begin, ", ", end,
+                                      "] begin after they end"));
+  if (end > dataBytes)
+    return invalid(path, absl::StrCat(where, "data_offsets [", begin, ", ", end,
+                                      "] fall outside the ", dataBytes,
+                                      " bytes of data"));
+  if (end - begin != bytesNeeded)
+    return invalid(path,
+                   absl::StrCat(where, "data_offsets [", begin, ", ", end,
+                                "] hold ", end - begin, " bytes but shape ",
+                                shapeString(view.shape), " of ",
+                                dtypeName(*type), " needs ", bytesNeeded));
+  view.data = data + begin;
+  view.bytes = size_t(end - begin);
+  return view;
 }
 } // namespace
 
@@ -36,6 +126,12 @@ struct SafetensorsFile::Mapping {
       munmap(address, size);
   }
 };
+
+SafetensorsFile::SafetensorsFile() = default;
+SafetensorsFile::SafetensorsFile(SafetensorsFile &&) noexcept = default;
+SafetensorsFile &
+SafetensorsFile::operator=(SafetensorsFile &&) noexcept = default;
+SafetensorsFile::~SafetensorsFile() = default;
 
 absl::StatusOr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   SafetensorsFile file;
@@ -49,19 +145,21 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
     ::close(fd);
     return invalid(path, "not a regular file");
   }
-  size_t size = size_t(info.st_size);
+  uint64_t size = uint64_t(info.st_size);
   if (size < 8) {
     ::close(fd);
     return invalid(path, absl::StrCat("truncated: ", size,
                                       " bytes, shorter than the 8-byte header "
                                       "length"));
   }
-  file.mapping_ = std::make_shared<Mapping>();
-  file.mapping_->size = size;
-  file.mapping_->address = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  file.mapping_ = std::make_unique<Mapping>();
+  file.mapping_->size = size_t(size);
+  file.mapping_->address =
+      mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
+  int mapError = errno;
   ::close(fd);
   if (file.mapping_->address == MAP_FAILED)
-    return invalid(path, absl::StrCat("cannot map: ", std::strerror(errno)));
+    return invalid(path, absl::StrCat("cannot map: ", std::strerror(mapError)));
   const uint8_t *bytes = static_cast<const uint8_t *>(file.mapping_->address);
 
   uint64_t headerBytes = 0;
@@ -70,143 +168,69 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   if (headerBytes > kMaxHeaderBytes || headerBytes > size - 8)
     return invalid(path, absl::StrCat("header length ", headerBytes,
                                       " does not fit in the file of ", size,
-                                      " bytes"));
+                                      " bytes (limit ", kMaxHeaderBytes, ")"));
   const uint8_t *data = bytes + 8 + headerBytes;
   uint64_t dataBytes = size - 8 - headerBytes;
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + headerBytes);
+    header = nlohmann::json::parse(bytes + 8, data);
   } catch (const nlohmann::json::exception &error) {
+    // nlohmann escapes control characters in what(): still one line.
     return invalid(path, absl::StrCat("malformed header JSON: ", error.what()));
   }
   if (!header.is_object())
-    return invalid(path, "the header is not a JSON object");
+    return invalid(path, absl::StrCat("the header is not a JSON object "
+                                      "(found ",
+                                      header.type_name(), ")"));
 
-  for (auto &[name, entry] : header.items()) {
+  for (const auto &[name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object())
-        return invalid(path, "__metadata__ is not an object");
-      for (auto &[key, value] : entry.items()) {
+        return invalid(path, "field '__metadata__' is not an object");
+      for (const auto &[key, value] : entry.items()) {
         if (!value.is_string())
-          return invalid(path, absl::StrCat("__metadata__ '", key,
-                                            "' is not a string"));
+          return invalid(path, absl::StrCat("__metadata__ ", quotedName(key),
+                                            " is not a string"));
         file.metadata_[key] = value.get<std::string>();
       }
       continue;
     }
-    std::string where = absl::StrCat("tensor '", name, "': ");
-    if (!entry.is_object() || !entry.contains("dtype") ||
-        !entry.contains("shape") || !entry.contains("data_offsets"))
-      return invalid(path, where + "needs dtype, shape and data_offsets");
-    const auto &dtype = entry["dtype"], &shape = entry["shape"],
-               &offsets = entry["data_offsets"];
-    if (!dtype.is_string())
-      return invalid(path, where + "dtype is not a string");
-    std::optional<DType> type = dtypeFromName(dtype.get<std::string>());
-    if (!type)
-      return invalid(path, absl::StrCat(where, "unsupported dtype ",
-                                        dtype.get<std::string>(),
-                                        " (supported: F32, BF16, F16, I32, I64)"));
-    TensorView view;
-    view.name = name;
-    view.dtype = *type;
-    if (!shape.is_array())
-      return invalid(path, where + "shape is not an array");
-    uint64_t count = 1;
-    for (const auto &dim : shape) {
-      if (!dim.is_number_unsigned())
-        return invalid(path, where + "shape holds a negative or non-integer "
-                                     "dimension");
-      uint64_t d = dim.get<uint64_t>();
-      if (d > (uint64_t(1) << 40) || __builtin_mul_overflow(count, d, &count))
-        return invalid(path, where + "shape is too large");
-      view.shape.push_back(int64_t(d));
-    }
-    if (!offsets.is_array() || offsets.size() != 2 ||
-        !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-      return invalid(path, where + "data_offsets must be [begin, end]");
-    uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
-    if (begin > end || end > dataBytes)
-      return invalid(path, absl::StrCat(where, "data_offsets [", begin, ", ",
-                                        end, "] fall outside the ", dataBytes,
-                                        " bytes of data"));
-    uint64_t needed = count * dtypeSize(*type);
-    if (end - begin != needed)
-      return invalid(path, absl::StrCat(where, "data_offsets [", begin, ", ",
-                                        end, "] hold ", end - begin,
-                                        " bytes but shape ",
-                                        shapeString(view.shape), " of ",
-                                        dtypeName(*type), " needs ", needed));
-    view.data = data + begin;
-    view.bytes = end - begin;
-    file.tensors_.push_back(std::move(view));
+    absl::StatusOr<TensorView> view =
+        parseTensor(path, name, entry, data, dataBytes);
+    if (!view.ok())
+      return view.status();
+    file.tensors_.push_back(std::move(*view));
   }
 
-  std::sort(file.tensors_.begin(), file.tensors_.end(),
-            [](const TensorView &a, const TensorView &b) { return a.data < b.data; });
-  for (size_t i = 1; i < file.tensors_.size(); ++i) {
-    const TensorView &prev = file.tensors_[i - 1], &next = file.tensors_[i];
-    if (prev.data + prev.bytes > next.data)
-      return invalid(path, absl::StrCat("tensors '", prev.name, "' and '",
-                                        next.name, "' overlap"));
+  // File order; header.items() is sorted by name, so ties (empty tensors at
+  // one offset) keep name order.
+  std::stable_sort(
+      file.tensors_.begin(), file.tensors_.end(),
+      [](const TensorView &a, const TensorView &b) { return a.data < b.data; });
+  // Empty tensors own no bytes, so they cannot overlap anything. Among the
+  // others, sorted and disjoint so far, the last one ends furthest.
+  const TensorView *previous = nullptr;
+  for (const TensorView &next : file.tensors_) {
+    if (next.bytes == 0)
+      continue;
+    if (previous && previous->data + previous->bytes > next.data)
+      return invalid(
+          path, absl::StrCat("tensors ", quotedName(previous->name), " [",
+                             previous->data - data, ", ",
+                             previous->data + previous->bytes - data, "] and ",
+                             quotedName(next.name), " [", next.data - data,
+                             ", ", next.data + next.bytes - data, "] overlap"));
+    previous = &next;
   }
+  for (size_t i = 0; i < file.tensors_.size(); ++i)
+    file.byName_.emplace(file.tensors_[i].name, i);
   return file;
 }
 
 const TensorView *SafetensorsFile::find(std::string_view name) const {
-  for (const TensorView &tensor : tensors_)
-    if (tensor.name == name)
-      return &tensor;
-  return nullptr;
-}
-
-absl::Status writeSafetensors(const std::string &path,
-                              const std::vector<TensorToWrite> &tensors,
-                              const std::map<std::string, std::string> &metadata) {
-  // nlohmann's ordered_json keeps the tensors in the order given.
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty())
-    header["__metadata__"] = metadata;
-  uint64_t offset = 0;
-  std::vector<uint64_t> sizes;
-  for (const TensorToWrite &tensor : tensors) {
-    if (header.contains(tensor.name))
-      return invalid(path, absl::StrCat("tensor '", tensor.name,
-                                        "' is written twice"));
-    uint64_t count = 1;
-    for (int64_t d : tensor.shape)
-      count *= uint64_t(d);
-    uint64_t bytes = count * dtypeSize(tensor.dtype);
-    header[tensor.name] = {{"dtype", dtypeName(tensor.dtype)},
-                           {"shape", tensor.shape},
-                           {"data_offsets", {offset, offset + bytes}}};
-    sizes.push_back(bytes);
-    offset += bytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-
-  std::string temporary = absl::StrCat(path, ".tmp-", getpid());
-  FILE *out = std::fopen(temporary.c_str(), "wb");
-  if (!out)
-    return absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot write: ", std::strerror(errno)));
-  uint8_t length[8];
-  for (int i = 0; i < 8; ++i)
-    length[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
-  bool ok = std::fwrite(length, 1, 8, out) == 8 &&
-            std::fwrite(text.data(), 1, text.size(), out) == text.size();
-  for (size_t i = 0; ok && i < tensors.size(); ++i)
-    ok = sizes[i] == 0 ||
-         std::fwrite(tensors[i].data, 1, sizes[i], out) == sizes[i];
-  ok = (std::fclose(out) == 0) && ok;
-  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return absl::InternalError(
-        absl::StrCat(path, ": write failed: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  auto it = byName_.find(name);
+  return it == byName_.end() ? nullptr : &tensors_[it->second];
 }
 
 } // namespace moert

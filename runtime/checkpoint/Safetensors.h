@@ -21,6 +21,7 @@
 
 namespace moert {
 
+/// One tensor of a mapped file; `data` points into the mapping.
 struct TensorView {
   std::string name;
   DType dtype = DType::kF32;
@@ -29,24 +30,38 @@ struct TensorView {
   size_t bytes = 0;
 };
 
+/// A mapped, validated .safetensors file. Move-only: the views (and their
+/// addresses) stay valid across moves, for as long as some owner lives.
 class SafetensorsFile {
 public:
-  /// Maps and validates `path`; errors name the file and the tensor.
+  /// Maps and validates `path`; errors are one line naming the file and the
+  /// tensor or field at fault.
   static absl::StatusOr<SafetensorsFile> open(const std::string &path);
 
+  SafetensorsFile(SafetensorsFile &&) noexcept;
+  SafetensorsFile &operator=(SafetensorsFile &&) noexcept;
+  SafetensorsFile(const SafetensorsFile &) = delete;
+  SafetensorsFile &operator=(const SafetensorsFile &) = delete;
+  ~SafetensorsFile();
+
   const TensorView *find(std::string_view name) const;
-  /// Tensors in the order of their data.
+  /// All tensors, in the order of their data in the file.
   const std::vector<TensorView> &tensors() const { return tensors_; }
+  auto begin() const { return tensors_.begin(); }
+  auto end() const { return tensors_.end(); }
   const std::map<std::string, std::string> &metadata() const {
     return metadata_;
   }
   const std::string &path() const { return path_; }
 
 private:
+  SafetensorsFile();
+
   struct Mapping;
-  std::shared_ptr<Mapping> mapping_;
+  std::unique_ptr<Mapping> mapping_;
   std::string path_;
   std::vector<TensorView> tensors_;
+  std::map<std::string, size_t, std::less<>> byName_; // index in tensors_
   std::map<std::string, std::string> metadata_;
 };
 
@@ -54,14 +69,17 @@ struct TensorToWrite {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  const void *data = nullptr;
+  const void *data = nullptr; // may be null only for empty tensors
 };
 
-/// Writes `tensors` in order (header padded to 8 bytes, as the reference
-/// implementation does) to `path`, atomically.
-absl::Status writeSafetensors(const std::string &path,
-                              const std::vector<TensorToWrite> &tensors,
-                              const std::map<std::string, std::string> &metadata = {});
+/// Writes `tensors` in the given order (header padded with spaces to a
+/// multiple of 8 bytes, as the reference implementation does) to
+/// `path + ".tmp-<pid>"`, then renames it to `path`: a file with the final
+/// name is always complete. Errors name the path and leave no file behind.
+absl::Status
+writeSafetensors(const std::string &path,
+                 const std::vector<TensorToWrite> &tensors,
+                 const std::map<std::string, std::string> &metadata = {});
 
 } // namespace moert
 
