@@ -60,6 +60,7 @@ struct KernelInfo {
   std::string name;
   std::vector<int64_t> ints;
   std::vector<double> floats;
+  std::string stream = {};
 };
 
 /// The op kind, the kernel chosen for it, and its attributes.
@@ -131,6 +132,35 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::LoadBalancingLoss,
                           "cpu.load_balancing_loss", {l.getTopK()}, {}};
       })
+      .Case([&](RandomIndicesOp r) -> Info {
+        return KernelInfo{fb::OpKind::RandomIndices, "cpu.random_indices",
+                          {r.getCount(), r.getRange(), r.getSeed()}, {},
+                          r.getStream().str()};
+      })
+      .Case([&](SliceMomentsOp m) -> Info {
+        return KernelInfo{fb::OpKind::SliceMoments, "cpu.slice_moments",
+                          {m.getAxis()}, {}};
+      })
+      .Case([&](ResampleSliceOp r) -> Info {
+        return KernelInfo{fb::OpKind::ResampleSlice, "cpu.resample_slice",
+                          {r.getAxis(), r.getSeed()}, {}, r.getStream().str()};
+      })
+      .Case([&](AddNoiseSliceOp n) -> Info {
+        return KernelInfo{fb::OpKind::AddNoiseSlice, "cpu.add_noise_slice",
+                          {n.getAxis(), n.getSeed()},
+                          {n.getStd().convertToDouble()}, n.getStream().str()};
+      })
+      .Case([&](RandomTensorOp r) -> Info {
+        return KernelInfo{fb::OpKind::RandomTensor, "cpu.random_tensor",
+                          {r.getSeed(), r.getDistribution() == "centered_uniform"},
+                          {r.getStd().convertToDouble()}, r.getStream().str()};
+      })
+      .Case([&](StackOp) -> Info {
+        return KernelInfo{fb::OpKind::Stack, "cpu.stack", {}, {}};
+      })
+      .Case([&](WriteParamOp) -> Info {
+        return KernelInfo{fb::OpKind::WriteParam, "cpu.write_param", {}, {}};
+      })
       .Default([](Operation *other) -> Info {
         return other->emitOpError() << "has no runtime kernel";
       });
@@ -167,22 +197,35 @@ std::string configJson(ModuleOp module) {
 }
 } // namespace
 
-FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  if (!forward)
-    return module.emitError() << "no function @forward to compile";
-  FailureOr<BufferPlan> plan = planBuffers(forward);
-  if (failed(plan))
-    return failure();
+namespace {
+/// Builds the artifact: the parameter table, then one program per function
+/// over a shared value table.
+class ArtifactBuilder {
+public:
+  explicit ArtifactBuilder(ModuleOp module) : module(module), builder(1 << 16) {}
 
-  flatbuffers::FlatBufferBuilder builder(1 << 16);
-  ArtifactSummary summary;
-  summary.arenaBytes = plan->arenaBytes;
-  summary.unplannedBytes = plan->unplannedBytes;
+  LogicalResult addParams(ArtifactSummary &summary);
+  /// Writes `function` as a program. Block arguments become program inputs
+  /// (forward) or source tensors named by their `moe.source` attribute
+  /// (initialize).
+  FailureOr<flatbuffers::Offset<fb::Program>>
+  addProgram(func::FuncOp function, const BufferPlan &plan, bool sourced);
 
-  // Parameters, in declaration order.
+  ModuleOp module;
+  flatbuffers::FlatBufferBuilder builder;
   llvm::DenseMap<StringAttr, int32_t> paramIndex;
   std::vector<flatbuffers::Offset<fb::Param>> params;
+  std::vector<flatbuffers::Offset<fb::Value>> values;
+  std::vector<std::string> sources;
+  int64_t kernels = 0;
+
+private:
+  LogicalResult addValue(Value value, fb::ValueKind kind, int32_t index,
+                         BufferSlot slot);
+  llvm::DenseMap<Value, int32_t> valueIds;
+};
+
+LogicalResult ArtifactBuilder::addParams(ArtifactSummary &summary) {
   for (ParamOp param : module.getOps<ParamOp>()) {
     FailureOr<fb::DType> dtype = dtypeOf(param.getType(), param.getLoc());
     if (failed(dtype))
@@ -207,37 +250,52 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
         param.getTensorType().getNumElements() *
         param.getTensorType().getElementType().getIntOrFloatBitWidth() / 8;
   }
+  return success();
+}
 
-  // Values: the input, parameters as read, then every planned result.
-  std::vector<flatbuffers::Offset<fb::Value>> values;
-  llvm::DenseMap<Value, int32_t> valueIds;
-  auto addValue = [&](Value value, fb::ValueKind kind, int32_t index,
-                      BufferSlot slot) -> LogicalResult {
-    auto type = llvm::cast<RankedTensorType>(value.getType());
-    FailureOr<fb::DType> dtype = dtypeOf(type, value.getLoc());
-    if (failed(dtype))
-      return failure();
-    if (kind == fb::ValueKind::Arena)
-      *dtype = activationDtype(*dtype);
-    auto shape = type.getShape();
-    valueIds[value] = values.size();
-    values.push_back(fb::CreateValue(
-        builder, kind, *dtype,
-        builder.CreateVector(std::vector<int64_t>(shape.begin(), shape.end())),
-        index, slot.offset, slot.bytes));
-    return success();
-  };
+LogicalResult ArtifactBuilder::addValue(Value value, fb::ValueKind kind,
+                                        int32_t index, BufferSlot slot) {
+  auto type = llvm::cast<RankedTensorType>(value.getType());
+  FailureOr<fb::DType> dtype = dtypeOf(type, value.getLoc());
+  if (failed(dtype))
+    return failure();
+  // Activations and source tensors are fp32 in the runtime.
+  if (kind == fb::ValueKind::Arena || kind == fb::ValueKind::Source)
+    *dtype = activationDtype(*dtype);
+  auto shape = type.getShape();
+  valueIds[value] = values.size();
+  values.push_back(fb::CreateValue(
+      builder, kind, *dtype,
+      builder.CreateVector(std::vector<int64_t>(shape.begin(), shape.end())),
+      index, slot.offset, slot.bytes));
+  return success();
+}
 
+FailureOr<flatbuffers::Offset<fb::Program>>
+ArtifactBuilder::addProgram(func::FuncOp function, const BufferPlan &plan,
+                            bool sourced) {
   std::vector<int32_t> inputs;
-  for (BlockArgument argument : forward.getArguments()) {
-    if (failed(addValue(argument, fb::ValueKind::Input, inputs.size(), {})))
+  for (BlockArgument argument : function.getArguments()) {
+    if (sourced) {
+      auto name = function.getArgAttrOfType<StringAttr>(argument.getArgNumber(),
+                                                        "moe.source");
+      if (!name)
+        return function.emitError()
+               << "argument #" << argument.getArgNumber()
+               << " has no moe.source naming its checkpoint tensor";
+      if (failed(addValue(argument, fb::ValueKind::Source, sources.size(), {})))
+        return failure();
+      sources.push_back(name.str());
+    } else if (failed(addValue(argument, fb::ValueKind::Input, inputs.size(),
+                               {}))) {
       return failure();
+    }
     inputs.push_back(valueIds[argument]);
   }
 
-  std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+  std::vector<flatbuffers::Offset<fb::Kernel>> kernelList;
   std::vector<int32_t> outputs;
-  for (Operation &op : forward.getBody().front()) {
+  for (Operation &op : function.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (Value result : ret.getOperands())
         outputs.push_back(valueIds.lookup(result));
@@ -252,6 +310,8 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
     FailureOr<KernelInfo> info = kernelFor(&op);
     if (failed(info))
       return failure();
+    if (auto write = dyn_cast<WriteParamOp>(op))
+      info->ints = {paramIndex.lookup(write.getNameAttr().getAttr())};
     std::vector<int32_t> operands, results;
     for (Value operand : op.getOperands()) {
       if (!valueIds.count(operand))
@@ -260,28 +320,70 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
     }
     for (Value result : op.getResults()) {
       if (failed(addValue(result, fb::ValueKind::Arena, 0,
-                          plan->slots.lookup(result))))
+                          plan.slots.lookup(result))))
         return failure();
       results.push_back(valueIds[result]);
     }
-    kernels.push_back(fb::CreateKernel(
+    kernelList.push_back(fb::CreateKernel(
         builder, info->op, builder.CreateString(info->name),
         builder.CreateVector(operands), builder.CreateVector(results),
         builder.CreateVector(info->ints), builder.CreateVector(info->floats),
-        builder.CreateString(describeLocation(&op))));
+        builder.CreateString(describeLocation(&op)),
+        info->stream.empty() ? 0 : builder.CreateString(info->stream)));
   }
-  summary.kernels = kernels.size();
+  kernels += kernelList.size();
+  return fb::CreateProgram(builder, builder.CreateString(function.getName().str()),
+                           builder.CreateVector(inputs),
+                           builder.CreateVector(outputs),
+                           builder.CreateVector(kernelList));
+}
+} // namespace
 
+FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return module.emitError() << "no function @forward to compile";
+  auto initialize = module.lookupSymbol<func::FuncOp>("initialize");
+  FailureOr<BufferPlan> plan = planBuffers(forward);
+  if (failed(plan))
+    return failure();
+  FailureOr<BufferPlan> initPlan =
+      initialize ? planBuffers(initialize) : BufferPlan();
+  if (failed(initPlan))
+    return failure();
+
+  // The two programs run at different times and share one arena.
+  ArtifactSummary summary;
+  summary.arenaBytes = plan->arenaBytes;
+  summary.unplannedBytes = plan->unplannedBytes;
+  summary.initArenaBytes = initPlan->arenaBytes;
+  ArtifactBuilder artifact(module);
+  if (failed(artifact.addParams(summary)))
+    return failure();
+  auto program = artifact.addProgram(forward, *plan, /*sourced=*/false);
+  if (failed(program))
+    return failure();
+  flatbuffers::Offset<fb::Program> initProgram;
+  if (initialize) {
+    auto written = artifact.addProgram(initialize, *initPlan, /*sourced=*/true);
+    if (failed(written))
+      return failure();
+    initProgram = *written;
+  }
+  summary.kernels = artifact.kernels;
+
+  flatbuffers::FlatBufferBuilder &builder = artifact.builder;
   auto tokensShape =
       llvm::cast<RankedTensorType>(forward.getArgument(0).getType()).getShape();
-  auto program = fb::CreateProgram(
-      builder, builder.CreateString("forward"), builder.CreateVector(inputs),
-      builder.CreateVector(outputs), builder.CreateVector(kernels));
+  std::vector<flatbuffers::Offset<flatbuffers::String>> sourceNames;
+  for (const std::string &name : artifact.sources)
+    sourceNames.push_back(builder.CreateString(name));
   auto model = fb::CreateModel(
       builder, moert::kFormatVersion, builder.CreateString("moec"),
       tokensShape[0], tokensShape[1], builder.CreateString(configJson(module)),
-      builder.CreateVector(params), builder.CreateVector(values),
-      plan->arenaBytes, program);
+      builder.CreateVector(artifact.params), builder.CreateVector(artifact.values),
+      std::max(plan->arenaBytes, initPlan->arenaBytes), *program, initProgram,
+      initialize ? builder.CreateVector(sourceNames) : 0);
   fb::FinishModelBuffer(builder, model);
 
   llvm::Error written = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {

@@ -14,6 +14,8 @@ struct ArtifactSummary {
   int64_t kernels = 0;
   int64_t arenaBytes = 0;
   int64_t unplannedBytes = 0;
+  /// Arena the initialisation program needs (0 without one).
+  int64_t initArenaBytes = 0;
 };
 
 /// Writes `module` (with a static-shaped @forward, after

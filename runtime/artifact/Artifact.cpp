@@ -27,7 +27,15 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::ExpertMlp:
     return {5, 5};
   case fb::OpKind::LoadBalancingLoss:
+  case fb::OpKind::Stack:
     return {1, 1u << 16};
+  case fb::OpKind::RandomIndices:
+  case fb::OpKind::RandomTensor:
+    return {0, 0};
+  case fb::OpKind::WriteParam:
+    return {1, 1};
+  case fb::OpKind::ResampleSlice:
+    return {4, 4};
   default:
     return {2, 2};
   }
@@ -57,6 +65,12 @@ absl::Status checkValue(const fb::Model &model, const fb::Value &value,
                                         param.name()->str(), "'"));
     return absl::OkStatus();
   }
+  case fb::ValueKind::Source:
+    if (!model.sources() || value.index() < 0 ||
+        size_t(value.index()) >= model.sources()->size())
+      return invalid(path, absl::StrCat(what, " names source tensor #",
+                                        value.index()));
+    return absl::OkStatus();
   case fb::ValueKind::Input:
     if (value.index() < 0 ||
         size_t(value.index()) >= model.forward()->inputs()->size())
@@ -101,7 +115,6 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
         !status.ok())
       return status;
 
-  const fb::Program &program = *model.forward();
   auto checkIds = [&](const flatbuffers::Vector<int32_t> &ids,
                       const std::string &what) -> absl::Status {
     for (int32_t id : ids)
@@ -110,30 +123,37 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
                                           values.size()));
     return absl::OkStatus();
   };
-  if (auto status = checkIds(*program.inputs(), "an input"); !status.ok())
-    return status;
-  if (auto status = checkIds(*program.outputs(), "an output"); !status.ok())
-    return status;
-  for (size_t i = 0; i < program.kernels()->size(); ++i) {
-    const fb::Kernel &kernel = *program.kernels()->Get(i);
-    std::string what =
-        absl::StrCat("kernel #", i, " (", kernel.location()->str(), ")");
-    if (kernel.op() > fb::OpKind::MAX)
-      return invalid(path, absl::StrCat(what, " has an unknown op"));
-    auto [least, most] = operandArity(kernel.op());
-    if (kernel.operands()->size() < least || kernel.operands()->size() > most)
-      return invalid(path, absl::StrCat(what, " has ",
-                                        kernel.operands()->size(),
-                                        " operands"));
-    if (auto status = checkIds(*kernel.operands(), what); !status.ok())
+  auto checkProgram = [&](const fb::Program &program) -> absl::Status {
+    if (auto status = checkIds(*program.inputs(), "an input"); !status.ok())
       return status;
-    if (auto status = checkIds(*kernel.results(), what); !status.ok())
+    if (auto status = checkIds(*program.outputs(), "an output"); !status.ok())
       return status;
-    for (int32_t id : *kernel.results())
-      if (values.Get(id)->kind() != fb::ValueKind::Arena)
-        return invalid(path, absl::StrCat(what, " writes value #", id,
-                                          ", which is not in the arena"));
-  }
+    for (size_t i = 0; i < program.kernels()->size(); ++i) {
+      const fb::Kernel &kernel = *program.kernels()->Get(i);
+      std::string what =
+          absl::StrCat("kernel #", i, " (", kernel.location()->str(), ")");
+      if (kernel.op() > fb::OpKind::MAX)
+        return invalid(path, absl::StrCat(what, " has an unknown op"));
+      auto [least, most] = operandArity(kernel.op());
+      if (kernel.operands()->size() < least || kernel.operands()->size() > most)
+        return invalid(path, absl::StrCat(what, " has ",
+                                          kernel.operands()->size(),
+                                          " operands"));
+      if (auto status = checkIds(*kernel.operands(), what); !status.ok())
+        return status;
+      if (auto status = checkIds(*kernel.results(), what); !status.ok())
+        return status;
+      for (int32_t id : *kernel.results())
+        if (values.Get(id)->kind() != fb::ValueKind::Arena)
+          return invalid(path, absl::StrCat(what, " writes value #", id,
+                                            ", which is not in the arena"));
+    }
+    return absl::OkStatus();
+  };
+  for (const fb::Program *program : {model.forward(), model.initialize()})
+    if (program)
+      if (auto status = checkProgram(*program); !status.ok())
+        return status;
   return absl::OkStatus();
 }
 } // namespace

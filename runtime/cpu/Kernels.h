@@ -67,8 +67,9 @@ void swiglu(const float *gate, const float *up, int64_t n, float *out);
 absl::Status embedding(Weight table, int64_t vocab, int64_t d,
                        const int32_t *ids, int64_t n, float *out);
 
-/// Softmax over E logits per token, top-k (ties to the lower index, ordered
-/// by descending probability), weights renormalised to sum 1 if `normalize`.
+/// Softmax over E logits per token (fp32), top-k (1 <= k <= E; ties to the
+/// lower index, ordered by descending probability as torch.topk), weights
+/// [tokens, k] renormalised to sum 1 if `normalize`, indices [tokens, k].
 void routerTopK(const float *logits, int64_t tokens, int64_t experts,
                 int64_t k, bool normalize, float *weights, int32_t *indices);
 
@@ -80,12 +81,15 @@ absl::Status dispatch(const float *x, const int32_t *indices, int64_t tokens,
                       int64_t *counts, int32_t *sourceSlots);
 
 /// SwiGLU MLP of each expert over its rows of grouped [rows, d]:
-/// out = (silu(x w1[e]^T) * (x w3[e]^T)) w2[e]^T, w1/w3 [E, F, D], w2 [E, D, F].
+/// out = (silu(x w1[e]^T) * (x w3[e]^T)) w2[e]^T, w1/w3 [E, F, D], w2 [E, D, F],
+/// all of one dtype. Experts with no rows are skipped; the scratch (2 x the
+/// largest count x F floats) is allocated here.
 absl::Status expertMlp(const float *grouped, const int64_t *counts,
                        int64_t experts, int64_t d, int64_t f, Weight w1,
                        Weight w3, Weight w2, float *out);
 
-/// out[t] = sum_j weights[t, j] * y[row holding slot t*k + j].
+/// out[t] = sum_j weights[t, j] * y[row holding slot t*k + j], summed in slot
+/// order; sourceSlots must be a permutation of [0, tokens*k).
 absl::Status combine(const float *y, const float *weights,
                      const int32_t *sourceSlots, int64_t tokens, int64_t k,
                      int64_t d, float *out);
@@ -101,6 +105,35 @@ absl::Status crossEntropy(const float *logits, const int32_t *labels,
 void loadBalancingLoss(const std::vector<const float *> &logits,
                        const std::vector<int64_t> &tokens, int64_t experts,
                        int64_t k, float *loss);
+
+//===----------------------------------------------------------------------===//
+// Initialisation programs (Drop-Upcycling). Random draws come from the
+// counter-based stream (seed, keyOf(stream)), element by element.
+//===----------------------------------------------------------------------===//
+
+/// `count` distinct indices of [0, range), uniformly at random, ascending.
+void randomIndices(int64_t count, int64_t range, uint64_t seed,
+                   uint64_t key, int64_t *out);
+
+/// Mean and unbiased std (fp64) of the rows (axis 0) or columns (axis 1)
+/// `indices` of x [rows, cols]; std is 0 with fewer than two elements.
+absl::Status sliceMoments(const float *x, int64_t rows, int64_t cols,
+                          const int64_t *indices, int64_t count, int64_t axis,
+                          float *mean, float *std);
+
+/// out = x with the chosen rows/columns redrawn from Normal(mean, std)
+/// (`noise` false) or with Normal(0, std) added (`noise` true). Element
+/// (r, c) uses stream element r * cols + c, so results do not depend on
+/// which other slices are chosen.
+absl::Status redrawSlice(const float *x, int64_t rows, int64_t cols,
+                         const int64_t *indices, int64_t count, int64_t axis,
+                         float mean, float std, bool noise, uint64_t seed,
+                         uint64_t key, float *out);
+
+/// n draws of Normal(0, std), or (centered) uniform draws shifted by their
+/// sample mean and scaled to std: (u - mean(u)) * std * sqrt(12).
+void randomTensor(int64_t n, double std, bool centeredUniform, uint64_t seed,
+                  uint64_t key, float *out);
 
 } // namespace moert::cpu
 

@@ -8,6 +8,7 @@
 
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/WeightElement.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -115,13 +116,13 @@ absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
       xb[i] = floatToBf16(x[i]);
     return run(xb.data(), w.data, y, m, k, n, dt::bf16);
   }
-  // No native bf16 GEMM (or f16 weights): widen the weights to fp32.
+  // No native bf16 GEMM (or f16 weights): widen the weights to fp32. This is
+  // done per call, not cached by address: a freed weight buffer whose address
+  // is reused would otherwise be served stale.
   std::vector<float> wide(size_t(n * k));
-  const uint16_t *bits = static_cast<const uint16_t *>(w.data);
-  bool isBf16 = w.dtype == DType::kBF16;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n * k; ++i)
-    wide[i] = isBf16 ? bf16ToFloat(bits[i]) : f16ToFloat(bits[i]);
+    wide[i] = weightElement(w, i);
   return run(x, wide.data(), y, m, k, n, dt::f32);
 }
 

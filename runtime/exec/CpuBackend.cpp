@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/Float16.h"
+#include "runtime/checkpoint/Init.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/LaunchChecks.h"
@@ -44,6 +46,21 @@ double floatAttr(const KernelLaunch &launch, size_t i) {
   return launch.kernel->float_attrs()->Get(i);
 }
 cpu::Weight weight(const TensorRef &t) { return {t.data, t.dtype}; }
+std::string stream(const KernelLaunch &launch) {
+  return launch.kernel->stream() ? launch.kernel->stream()->str() : "";
+}
+
+/// Stores fp32 values as `type` (f32, bf16 or f16), rounding to nearest even.
+void convertFloats(const float *source, void *target, DType type, int64_t n) {
+  if (type == DType::kF32) {
+    std::memcpy(target, source, n * sizeof(float));
+    return;
+  }
+  uint16_t *bits = static_cast<uint16_t *>(target);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    bits[i] = type == DType::kBF16 ? floatToBf16(source[i]) : floatToF16(source[i]);
+}
 int64_t lastDim(const TensorRef &t) { return t.shape.back(); }
 int64_t rows(const TensorRef &t) { return t.numElements() / lastDim(t); }
 
@@ -179,6 +196,42 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                            out.as<float>());
     return absl::OkStatus();
   }
+  case fb::OpKind::RandomIndices:
+    cpu::randomIndices(attr(l, 0), attr(l, 1), uint64_t(attr(l, 2)),
+                       keyOf(stream(l)), out.as<int64_t>());
+    return absl::OkStatus();
+  case fb::OpKind::SliceMoments:
+    return cpu::sliceMoments(in[0].as<float>(), in[0].shape[0], in[0].shape[1],
+                             in[1].as<int64_t>(), in[1].shape[0], attr(l, 0),
+                             l.results[0].as<float>(), l.results[1].as<float>());
+  case fb::OpKind::ResampleSlice:
+    return cpu::redrawSlice(in[0].as<float>(), in[0].shape[0], in[0].shape[1],
+                            in[1].as<int64_t>(), in[1].shape[0], attr(l, 0),
+                            *in[2].as<float>(), *in[3].as<float>(),
+                            /*noise=*/false, uint64_t(attr(l, 1)),
+                            keyOf(stream(l)), out.as<float>());
+  case fb::OpKind::AddNoiseSlice:
+    return cpu::redrawSlice(in[0].as<float>(), in[0].shape[0], in[0].shape[1],
+                            in[1].as<int64_t>(), in[1].shape[0], attr(l, 0),
+                            0.0f, float(floatAttr(l, 0)), /*noise=*/true,
+                            uint64_t(attr(l, 1)), keyOf(stream(l)),
+                            out.as<float>());
+  case fb::OpKind::RandomTensor:
+    cpu::randomTensor(out.numElements(), floatAttr(l, 0), attr(l, 1) != 0,
+                      uint64_t(attr(l, 0)), keyOf(stream(l)), out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Stack: {
+    uint8_t *target = out.as<uint8_t>();
+    for (const TensorRef &input : in) {
+      size_t bytes = input.numElements() * sizeof(float);
+      std::memcpy(target, input.data, bytes);
+      target += bytes;
+    }
+    return absl::OkStatus();
+  }
+  case fb::OpKind::WriteParam:
+    convertFloats(in[0].as<float>(), out.data, out.dtype, out.numElements());
+    return absl::OkStatus();
   }
   return absl::UnimplementedError("no CPU kernel for this op");
 }

@@ -81,6 +81,8 @@ absl::Status Executor::bind(const Weights &weights) {
     case fb::ValueKind::Arena:
       ref.data = static_cast<uint8_t *>(arena_->data()) + value->offset();
       break;
+    case fb::ValueKind::Source: // read by the initialisation program only
+      break;
     }
     values_.push_back(std::move(ref));
   }

@@ -309,6 +309,76 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
     c.shape(c.result(0), "loss", {});
     break;
   }
+  case fb::OpKind::RandomIndices:
+    c.counts(0, 1);
+    c.ints(3);
+    if (!c.ok())
+      break;
+    c.rule(c.intAttr(0) >= 0 && c.intAttr(0) <= c.intAttr(1),
+           "count outside [0, range]");
+    c.shape(c.result(0), "indices", {c.intAttr(0)});
+    c.dtype(c.result(0), "indices", c.result(0).dtype == DType::kI64);
+    break;
+  case fb::OpKind::SliceMoments:
+  case fb::OpKind::ResampleSlice:
+  case fb::OpKind::AddNoiseSlice: {
+    bool moments = launch.kernel->op() == fb::OpKind::SliceMoments;
+    c.counts(moments ? 2 : launch.kernel->op() == fb::OpKind::ResampleSlice ? 4 : 2,
+             moments ? 2 : 1);
+    c.ints(moments ? 1 : 2);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0), &indices = c.operand(1);
+    c.rank(x, "input", 2, 2);
+    c.rank(indices, "indices", 1, 1);
+    c.dtype(x, "input", f32(x.dtype));
+    c.dtype(indices, "indices", indices.dtype == DType::kI64);
+    int64_t axis = c.intAttr(0);
+    c.rule(axis == 0 || axis == 1, "axis must be 0 or 1");
+    if (!c.ok())
+      break;
+    c.rule(indices.shape[0] <= x.shape[axis], "more indices than the axis holds");
+    if (moments) {
+      c.shape(c.result(0), "mean", {});
+      c.shape(c.result(1), "std", {});
+    } else {
+      if (launch.operands.size() == 4) {
+        c.shape(c.operand(2), "mean", {});
+        c.shape(c.operand(3), "std", {});
+      }
+      c.shape(c.result(0), "result", x.shape);
+    }
+    break;
+  }
+  case fb::OpKind::RandomTensor:
+    c.counts(0, 1);
+    c.ints(2);
+    c.floats(1);
+    break;
+  case fb::OpKind::Stack: {
+    c.rule(!launch.operands.empty() && launch.results.size() == 1,
+           "expects inputs and one result");
+    if (!c.ok())
+      break;
+    Shape shape = {int64_t(launch.operands.size())};
+    for (int64_t d : c.operand(0).shape)
+      shape.push_back(d);
+    for (const TensorRef &input : launch.operands) {
+      c.shape(input, "input", c.operand(0).shape);
+      c.dtype(input, "input", f32(input.dtype));
+    }
+    c.shape(c.result(0), "result", shape);
+    break;
+  }
+  case fb::OpKind::WriteParam:
+    c.counts(1, 1);
+    c.ints(1);
+    if (!c.ok())
+      break;
+    c.dtype(c.operand(0), "value", f32(c.operand(0).dtype));
+    c.dtype(c.result(0), "parameter", isWeight(c.result(0).dtype));
+    c.shape(c.result(0), "parameter", c.operand(0).shape);
+    return c.done(); // writes the parameter in its own dtype
   }
   if (!c.ok())
     return c.done();

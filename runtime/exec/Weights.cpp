@@ -113,7 +113,24 @@ absl::StatusOr<Weights> guardAllocation(const char *what, Build build) {
 
 absl::StatusOr<Weights> Weights::fromCheckpoint(const fb::Model &model,
                                                 const std::string &dir) {
-  return guardAllocation("of the checkpoint", [&] { return load(model, dir); });
+  return guardAllocation("of the checkpoint",
+                         [&] { return load(model, dir, /*derive=*/false); });
+}
+
+absl::StatusOr<Weights> Weights::forInitialization(const fb::Model &model,
+                                                   const std::string &dir) {
+  if (!model.initialize())
+    return absl::InvalidArgumentError(
+        "the artifact has no initialisation program (compile an upcycled "
+        "model to derive its weights from a dense checkpoint)");
+  return guardAllocation("of the checkpoint",
+                         [&] { return load(model, dir, /*derive=*/true); });
+}
+
+void Weights::own(std::vector<uint8_t> storage) {
+  owner_.push_back(int64_t(owned_.size()));
+  owned_.push_back(std::move(storage));
+  pointers_.push_back(owned_.back().data());
 }
 
 absl::StatusOr<Weights> Weights::initialise(const fb::Model &model,
@@ -123,7 +140,7 @@ absl::StatusOr<Weights> Weights::initialise(const fb::Model &model,
 }
 
 absl::StatusOr<Weights> Weights::load(const fb::Model &model,
-                                      const std::string &dir) {
+                                      const std::string &dir, bool derive) {
   absl::StatusOr<HfCheckpoint> opened = HfCheckpoint::open(dir);
   if (!opened.ok())
     return opened.status();
@@ -131,6 +148,24 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
   weights.checkpoint_ = std::make_shared<HfCheckpoint>(std::move(*opened));
   const HfCheckpoint &checkpoint = *weights.checkpoint_;
   std::set<std::string> used;
+  // Parameters the initialisation program writes, and the tensors it reads.
+  std::set<int64_t> derived;
+  if (derive) {
+    for (const fb::Kernel *kernel : *model.initialize()->kernels())
+      if (kernel->op() == fb::OpKind::WriteParam && kernel->int_attrs() &&
+          kernel->int_attrs()->size() == 1)
+        derived.insert(kernel->int_attrs()->Get(0));
+    if (model.sources())
+      for (const flatbuffers::String *name : *model.sources()) {
+        if (!checkpoint.find(name->string_view()))
+          return absl::NotFoundError(absl::StrCat(
+              dir, ": tensor '", name->str(),
+              "', a source of the initialisation program, is missing: "
+              "--init-from needs the dense checkpoint the model was "
+              "upcycled from"));
+        used.insert(name->str());
+      }
+  }
 
   // The checkpoint tensor `name`, checked against the shape the model needs.
   auto lookup = [&](const std::string &name, const std::vector<int64_t> &shape)
@@ -155,10 +190,15 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
     return tensor;
   };
 
-  for (const fb::Param *param : *model.params()) {
+  for (size_t index = 0; index < model.params()->size(); ++index) {
+    const fb::Param *param = model.params()->Get(index);
     DType type = fromSchema(param->dtype());
     std::vector<int64_t> shape = shapeOf(*param);
     int64_t count = numElements(*param->shape());
+    if (derived.count(int64_t(index))) { // written by the program
+      weights.own(std::vector<uint8_t>(count * dtypeSize(type)));
+      continue;
+    }
     std::string name = param->name()->str();
     bool stacked = isStacked(*param);
     int64_t parts = stacked ? shape[0] : 1;
@@ -174,6 +214,7 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
     }
     // Used in place when nothing needs converting or gathering.
     if (!stacked && tensors[0]->dtype == type) {
+      weights.owner_.push_back(-1);
       weights.pointers_.push_back(tensors[0]->data);
       continue;
     }
@@ -182,15 +223,15 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
     for (int64_t part = 0; part < parts; ++part)
       convert(tensors[part]->data, tensors[part]->dtype,
               storage.data() + part * perPart * dtypeSize(type), type, perPart);
-    weights.owned_.push_back(std::move(storage));
-    weights.pointers_.push_back(weights.owned_.back().data());
+    weights.own(std::move(storage));
   }
 
   for (const std::string &name : checkpoint.names())
     if (!used.count(name))
       return absl::InvalidArgumentError(
           absl::StrCat(checkpoint.describe(name), ": tensor '", name,
-                       "' is not a parameter of the model"));
+                       "' is not a parameter of the model",
+                       derive ? " nor a source of its initialisation" : ""));
   return weights;
 }
 
@@ -218,8 +259,7 @@ absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
     std::vector<uint8_t> storage(count * dtypeSize(type));
     convert(reinterpret_cast<const uint8_t *>(values.data()), DType::kF32,
             storage.data(), type, count);
-    weights.owned_.push_back(std::move(storage));
-    weights.pointers_.push_back(weights.owned_.back().data());
+    weights.own(std::move(storage));
   }
   return weights;
 }

@@ -26,6 +26,13 @@ public:
   /// errors naming the tensor.
   static absl::StatusOr<Weights> fromCheckpoint(const fb::Model &model,
                                                 const std::string &dir);
+  /// For an artifact with an initialisation program (an upcycled model):
+  /// binds the parameters that `dir` (the dense source checkpoint) holds by
+  /// name, keeps the checkpoint for the program's source tensors, and
+  /// reserves writable memory for the parameters the program derives. Every
+  /// checkpoint tensor must be a parameter or a source.
+  static absl::StatusOr<Weights> forInitialization(const fb::Model &model,
+                                                   const std::string &dir);
   /// Draws every parameter from its initialiser, reproducibly from `seed`
   /// (counter-based: independent of thread count; each expert of a stacked
   /// parameter is keyed by its own checkpoint name).
@@ -34,6 +41,13 @@ public:
 
   /// The bytes of parameter `index`, laid out as the artifact says.
   const void *data(size_t index) const { return pointers_[index]; }
+  /// Writable memory of a parameter the weights own (null for one used in
+  /// place from a checkpoint).
+  void *mutableData(size_t index) {
+    return owner_[index] < 0 ? nullptr : owned_[owner_[index]].data();
+  }
+  /// The checkpoint the weights were bound from, if any.
+  const HfCheckpoint *checkpoint() const { return checkpoint_.get(); }
   size_t size() const { return pointers_.size(); }
 
   /// Writes a Hugging Face checkpoint directory (config.json from the
@@ -43,11 +57,13 @@ public:
 
 private:
   static absl::StatusOr<Weights> load(const fb::Model &model,
-                                      const std::string &dir);
+                                      const std::string &dir, bool derive);
+  void own(std::vector<uint8_t> storage);
   static absl::StatusOr<Weights> draw(const fb::Model &model, uint64_t seed);
 
   std::vector<const void *> pointers_;
   std::vector<std::vector<uint8_t>> owned_;
+  std::vector<int64_t> owner_; // per parameter: index in owned_, or -1
   std::shared_ptr<HfCheckpoint> checkpoint_; // keeps mapped memory alive
 };
 

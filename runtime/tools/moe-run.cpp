@@ -1,6 +1,6 @@
 //===- moe-run.cpp - run a compiled model -----------------------------------===//
 //
-//   moe-run MODEL.moex [--weights DIR | --seed N] --tokens FILE
+//   moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] --tokens FILE
 //           [--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]
 //   moe-run MODEL.moex --list-kernels
 //
@@ -15,6 +15,7 @@
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Executor.h"
+#include "runtime/exec/Initialize.h"
 #include "runtime/exec/TokenFile.h"
 #include "runtime/exec/Weights.h"
 
@@ -31,6 +32,9 @@
 ABSL_FLAG(std::string, weights, "",
           "Hugging Face checkpoint directory (config.json + model.safetensors "
           "or shards); without it weights are drawn from the initialisers");
+ABSL_FLAG(std::string, init_from, "",
+          "dense Hugging Face checkpoint to derive an upcycled model's "
+          "weights from: runs the artifact's initialisation program");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the initialisers when --weights is absent");
 ABSL_FLAG(std::string, tokens, "",
           "token ids: one sequence per line, whitespace separated");
@@ -91,7 +95,8 @@ void listKernels(const moert::fb::Model &model) {
 
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(
-      "moe-run MODEL.moex [--weights DIR | --seed N] --tokens FILE "
+      "moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] "
+      "--tokens FILE "
       "[--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]");
   // The command-line contract spells flags with dashes (--logits-out); absl
   // names them with underscores.
@@ -118,13 +123,24 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend();
   std::string weightsDir = absl::GetFlag(FLAGS_weights);
+  std::string denseDir = absl::GetFlag(FLAGS_init_from);
+  if (!weightsDir.empty() && !denseDir.empty())
+    return fail(absl::InvalidArgumentError(
+        "--weights and --init-from exclude each other"));
   absl::StatusOr<moert::Weights> weights =
-      weightsDir.empty()
+      !denseDir.empty()
+          ? moert::Weights::forInitialization(model, denseDir)
+      : weightsDir.empty()
           ? moert::Weights::initialise(model, absl::GetFlag(FLAGS_seed))
           : moert::Weights::fromCheckpoint(model, weightsDir);
   if (!weights.ok())
     return fail(weights.status());
+  if (!denseDir.empty())
+    if (auto status = moert::runInitialization(*artifact, *weights, *backend);
+        !status.ok())
+      return fail(status);
   if (std::string dir = absl::GetFlag(FLAGS_save_weights); !dir.empty()) {
     if (auto status = weights->save(model, dir); !status.ok())
       return fail(status);
@@ -138,7 +154,6 @@ int main(int argc, char **argv) {
     return fail(absl::InvalidArgumentError("--tokens FILE is required"));
   }
 
-  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend();
   absl::StatusOr<std::unique_ptr<moert::Executor>> executor =
       moert::Executor::create(*artifact, *weights, *backend);
   if (!executor.ok())

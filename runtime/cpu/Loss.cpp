@@ -1,0 +1,81 @@
+//===- Loss.cpp - cross-entropy and the MoE load-balancing loss -----------===//
+//
+// Forward only. Per-row terms are summed in a fixed order in double, so the
+// losses do not depend on the thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/Kernels.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moert::cpu {
+
+absl::Status crossEntropy(const float *logits, const int32_t *labels,
+                          int64_t rows, int64_t vocab, int64_t ignoreIndex,
+                          float *loss) {
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    if (labels[r] < 0 || labels[r] >= vocab)
+      return absl::InvalidArgumentError(
+          absl::StrCat("label ", labels[r], " at position ", r,
+                       " is outside the vocabulary [0, ", vocab, ")"));
+    ++counted;
+  }
+  std::vector<double> perRow(rows, 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    const float *row = logits + r * vocab;
+    float best = *std::max_element(row, row + vocab);
+    double total = 0;
+    for (int64_t v = 0; v < vocab; ++v)
+      total += std::exp(double(row[v]) - best);
+    perRow[r] = best + std::log(total) - row[labels[r]];
+  }
+  double sum = 0;
+  for (double value : perRow)
+    sum += value;
+  *loss = counted ? float(sum / counted) : 0.0f;
+  return absl::OkStatus();
+}
+
+void loadBalancingLoss(const std::vector<const float *> &logits,
+                       const std::vector<int64_t> &tokens, int64_t experts,
+                       int64_t k, float *loss) {
+  std::vector<double> assignments(experts, 0.0), probability(experts, 0.0);
+  std::vector<double> probs(experts);
+  int64_t total = 0;
+  for (size_t layer = 0; layer < logits.size(); ++layer) {
+    int64_t n = tokens[layer];
+    // The same top-k as the routing itself, ties included.
+    std::vector<float> weights(n * k);
+    std::vector<int32_t> chosen(n * k);
+    routerTopK(logits[layer], n, experts, k, false, weights.data(),
+               chosen.data());
+    for (int32_t e : chosen)
+      assignments[e] += 1;
+    for (int64_t t = 0; t < n; ++t) {
+      const float *row = logits[layer] + t * experts;
+      float best = *std::max_element(row, row + experts);
+      double sum = 0;
+      for (int64_t e = 0; e < experts; ++e)
+        sum += probs[e] = std::exp(double(row[e]) - best);
+      for (int64_t e = 0; e < experts; ++e)
+        probability[e] += probs[e] / sum;
+    }
+    total += n;
+  }
+  double value = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    value += (assignments[e] / total) * (probability[e] / total);
+  *loss = total ? float(experts * value) : 0.0f;
+}
+
+} // namespace moert::cpu
