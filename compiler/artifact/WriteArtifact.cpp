@@ -189,6 +189,13 @@ std::string configJson(ModuleOp module) {
       object[key] = f.getValueAsDouble();
     else if (auto s = llvm::dyn_cast<StringAttr>(value))
       object[key] = s.getValue();
+    else if (auto list = llvm::dyn_cast<ArrayAttr>(value)) {
+      llvm::json::Array items;
+      for (Attribute item : list)
+        if (auto i = llvm::dyn_cast<IntegerAttr>(item))
+          items.push_back(i.getInt());
+      object[key] = std::move(items);
+    }
   }
   std::string text;
   llvm::raw_string_ostream os(text);

@@ -323,6 +323,21 @@ FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
               config.routerAuxLossCoef);
     if (!ok)
       return failure();
+    if (const json::Value *list = reader.find("mlp_only_layers")) {
+      const json::Array *layers = list->getAsArray();
+      if (!layers)
+        return reader.error("mlp_only_layers")
+               << "expected an array of layer indices, got "
+               << ConfigReader::describe(*list);
+      for (const json::Value &entry : *layers) {
+        std::optional<int64_t> layer = entry.getAsInteger();
+        if (!layer || *layer < 0 || *layer >= config.numLayers)
+          return reader.error("mlp_only_layers")
+                 << "entries must be layer indices in [0, " << config.numLayers
+                 << ")";
+        config.mlpOnlyLayers.push_back(*layer);
+      }
+    }
     if (config.expertsPerToken > config.numExperts)
       return reader.error("num_experts_per_tok")
                  << "num_experts_per_tok (" << config.expertsPerToken

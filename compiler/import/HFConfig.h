@@ -13,6 +13,7 @@
 #include "mlir/Support/LLVM.h"
 
 #include <string>
+#include <vector>
 
 namespace mlir::moe {
 
@@ -44,6 +45,9 @@ struct HFConfig {
   int64_t numExperts = 0;
   int64_t expertsPerToken = 0;
   double routerAuxLossCoef = 0;
+  /// Layers that keep a dense FFN in a MoE model (Qwen2-MoE's field; what
+  /// `moe-upcycle --layers` writes when not every layer becomes MoE).
+  std::vector<int64_t> mlpOnlyLayers;
 
   bool isMoe() const { return architecture == Architecture::Mixtral; }
 };

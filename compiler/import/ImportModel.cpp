@@ -173,8 +173,9 @@ void ModelBuilder::build(ModuleOp module) {
     h = AddOp::create(body, at(layer), h, attention(n, layer + ".self_attn"));
     n = rmsNorm(h, layer + ".post_attention_layernorm.weight",
                 at(layer + ".post_attention_layernorm"));
-    Value ffn = config.isMoe() ? sparseMoe(n, layer + ".block_sparse_moe")
-                               : denseMlp(n, layer + ".mlp");
+    bool sparse = config.isMoe() && !llvm::is_contained(config.mlpOnlyLayers, i);
+    Value ffn = sparse ? sparseMoe(n, layer + ".block_sparse_moe")
+                       : denseMlp(n, layer + ".mlp");
     h = AddOp::create(body, at(layer), h, ffn);
   }
   h = rmsNorm(h, "model.norm.weight", at("model.norm"));
@@ -217,6 +218,9 @@ DictionaryAttr configAttr(const HFConfig &config, Builder &b) {
         "num_experts_per_tok", b.getI64IntegerAttr(config.expertsPerToken)));
     fields.push_back(b.getNamedAttr(
         "router_aux_loss_coef", b.getF64FloatAttr(config.routerAuxLossCoef)));
+    if (!config.mlpOnlyLayers.empty())
+      fields.push_back(b.getNamedAttr(
+          "mlp_only_layers", b.getI64ArrayAttr(config.mlpOnlyLayers)));
   }
   return b.getDictionaryAttr(fields);
 }

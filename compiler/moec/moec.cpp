@@ -31,6 +31,9 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -59,6 +62,29 @@ cl::opt<int64_t> batchSize("batch", cl::desc("compile: batch size"),
                            cl::init(1));
 cl::opt<int64_t> seqLength("seq", cl::desc("compile: sequence length"),
                            cl::init(128));
+// upcycle: the options of the moe-upcycle pass.
+cl::opt<int64_t> numExperts("experts", cl::desc("upcycle: experts per layer"),
+                            cl::init(8));
+cl::opt<int64_t> topK("top-k", cl::desc("upcycle: experts per token"),
+                      cl::init(2));
+cl::opt<std::string> method("method",
+                            cl::desc("upcycle: drop | naive | noise | scratch"),
+                            cl::init("drop"));
+cl::opt<double> ratio("ratio",
+                      cl::desc("upcycle: fraction of neurons re-initialised"),
+                      cl::init(0.5));
+cl::opt<int64_t> seed("seed", cl::desc("upcycle: random seed"), cl::init(1234));
+cl::opt<std::string> indexSets("index-sets",
+                               cl::desc("upcycle: per-matrix | shared"),
+                               cl::init("per-matrix"));
+cl::opt<std::string> routerInit("router-init",
+                                cl::desc("upcycle: uniform | normal"),
+                                cl::init("uniform"));
+cl::opt<std::string> layers("layers",
+                            cl::desc("upcycle: all | every-other | a list"),
+                            cl::init("all"));
+
+const char *programPath = nullptr;
 
 constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
 
@@ -68,6 +94,11 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
       parameter counts and FLOPs per token, from an analysis of the module
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
       compile to an artifact for moe-run
+  moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
+      [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
+      [--index-sets per-matrix|shared] [--router-init uniform|normal]
+      [--layers all|every-other|LIST]
+      Drop-Upcycling: a dense Llama checkpoint to a Mixtral checkpoint
 
 PATH is a config.json, a directory holding one, or a .mlir file.
 )";
@@ -188,6 +219,80 @@ int runCompile(MLIRContext *context) {
   return 0;
 }
 
+/// Upcycles through the same pieces a user would chain by hand: import,
+/// moe-upcycle, an artifact whose initialisation program derives the experts,
+/// and moe-run executing it to write the checkpoint (atomically).
+int runUpcycle(MLIRContext *context) {
+  if (outputPath == "-") {
+    llvm::errs() << "moec upcycle: error: -o MOE_DIR is required\n";
+    return 1;
+  }
+  llvm::SmallString<256> denseDir(inputPath);
+  if (!llvm::sys::fs::is_directory(denseDir))
+    llvm::sys::path::remove_filename(denseDir);
+  if (denseDir.empty())
+    denseDir = ".";
+  FailureOr<moe::HFConfig> config = moe::loadHFConfig(denseDir, context);
+  if (failed(config))
+    return 1;
+  if (config->isMoe()) {
+    llvm::errs() << denseDir << ": error: the source is already a Mixture of "
+                 << "Experts (" << config->architectureName
+                 << "); upcycling needs a dense model\n";
+    return 1;
+  }
+  OwningOpRef<ModuleOp> module = moe::importModel(*config, context);
+  PassManager pm(context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  moe::MoeUpcycleOptions upcycle;
+  upcycle.experts = numExperts;
+  upcycle.topK = topK;
+  upcycle.method = method;
+  upcycle.ratio = ratio;
+  upcycle.seed = seed;
+  upcycle.indexSets = indexSets;
+  upcycle.routerInit = routerInit;
+  upcycle.layers = layers;
+  pm.addPass(moe::createMoeUpcycle(upcycle));
+  moe::MoeSpecializeShapesOptions shapes;
+  shapes.batch = 1;
+  shapes.seq = 1;
+  pm.addPass(moe::createMoeSpecializeShapes(shapes));
+  if (failed(pm.run(*module)))
+    return 1;
+
+  llvm::SmallString<256> artifact;
+  if (std::error_code error =
+          llvm::sys::fs::createTemporaryFile("moec-upcycle", "moex", artifact)) {
+    llvm::errs() << "moec upcycle: error: cannot create a temporary file: "
+                 << error.message() << "\n";
+    return 1;
+  }
+  llvm::scope_exit cleanup([&] { llvm::sys::fs::remove(artifact); });
+  if (failed(moe::writeArtifact(*module, artifact)))
+    return 1;
+
+  // moe-run sits next to moec.
+  std::string self = llvm::sys::fs::getMainExecutable(
+      programPath, reinterpret_cast<void *>(&runUpcycle));
+  llvm::SmallString<256> moeRun(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(moeRun, "moe-run");
+  llvm::SmallVector<llvm::StringRef> args = {moeRun, artifact, "--init-from",
+                                             denseDir, "--save-weights",
+                                             outputPath};
+  std::string message;
+  int status = llvm::sys::ExecuteAndWait(moeRun, args, std::nullopt, {}, 0, 0,
+                                         &message);
+  if (status != 0) {
+    if (!message.empty())
+      llvm::errs() << "moec upcycle: error: " << moeRun << ": " << message
+                   << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 int runStats(MLIRContext *context) {
   OwningOpRef<ModuleOp> module = loadModel(inputPath, context);
   if (!module)
@@ -205,11 +310,13 @@ int runStats(MLIRContext *context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  programPath = argv[0];
   StringRef command = argc > 1 ? StringRef(argv[1]) : StringRef();
   auto run = llvm::StringSwitch<int (*)(MLIRContext *)>(command)
                  .Case("import", runImport)
                  .Case("stats", runStats)
                  .Case("compile", runCompile)
+                 .Case("upcycle", runUpcycle)
                  .Default(nullptr);
   if (!run) {
     bool help = command == "--help" || command == "-h" || command == "help";
@@ -217,7 +324,7 @@ int main(int argc, char **argv) {
         << (help || command.empty()
                 ? std::string(kUsage)
                 : "moec: error: unknown command '" + command.str() +
-                      "'; expected import, stats or compile\n");
+                      "'; expected import, stats, compile or upcycle\n");
     return help ? 0 : 1;
   }
 
