@@ -27,3 +27,15 @@ printf '%s\n' "72 101 108 108 111 44 32 119 111 114 108 100" \
 "$bin/moe-run" out/tiny-mixtral.moex --seed 1234 --tokens out/tokens.txt \
   --logits-out out/tiny-mixtral.logits.safetensors --repeat 10 \
   --save-weights out/tiny-mixtral-random
+
+echo "== Drop-Upcycling: a dense tiny Llama into an 8-expert Mixtral, then run it"
+"$bin/moec" compile models/tiny-llama -o out/tiny-llama.moex --batch 2 --seq 32 > /dev/null
+"$bin/moe-run" out/tiny-llama.moex --seed 1234 --save-weights out/tiny-llama-dense \
+  --tokens out/tokens.txt
+rm -rf out/tiny-llama-upcycled
+"$bin/moec" upcycle out/tiny-llama-dense -o out/tiny-llama-upcycled \
+  --experts 8 --top-k 2 --method drop --ratio 0.5 --seed 1234
+"$bin/moec" stats out/tiny-llama-upcycled --seq-len 32 | grep -E "experts|params"
+"$bin/moec" compile out/tiny-llama-upcycled -o out/tiny-llama-upcycled.moex --batch 2 --seq 32 > /dev/null
+"$bin/moe-run" out/tiny-llama-upcycled.moex --weights out/tiny-llama-upcycled \
+  --tokens out/tokens.txt
