@@ -216,6 +216,9 @@ int runCompile(MLIRContext *context) {
                << "activation_peak_bytes: " << summary->arenaBytes << "\n"
                << "activation_bytes_without_reuse: "
                << summary->unplannedBytes << "\n";
+  if (summary->initArenaBytes > 0)
+    llvm::outs() << "initialization_peak_bytes: " << summary->initArenaBytes
+                 << "\n";
   return 0;
 }
 

@@ -72,6 +72,31 @@ struct TensorToWrite {
   const void *data = nullptr; // may be null only for empty tensors
 };
 
+/// Writes a safetensors file whose tensor data arrives piece by piece, in
+/// header order, so a checkpoint larger than memory can be produced. Nothing
+/// appears under the final name until finish() succeeds.
+class SafetensorsStream {
+public:
+  /// Writes the header for `tensors` (their data pointers are ignored
+  /// unless `requireData`).
+  static absl::StatusOr<std::unique_ptr<SafetensorsStream>>
+  create(const std::string &path, const std::vector<TensorToWrite> &tensors,
+         const std::map<std::string, std::string> &metadata = {},
+         bool requireData = true);
+  /// The next `bytes` of tensor data.
+  absl::Status append(const void *data, uint64_t bytes);
+  /// Flushes and renames into place; fails unless all data was appended.
+  absl::Status finish();
+  ~SafetensorsStream();
+
+private:
+  SafetensorsStream() = default;
+  std::string path_, temporary_;
+  int fd_ = -1;
+  uint64_t expected_ = 0, written_ = 0;
+  bool finished_ = false;
+};
+
 /// Writes `tensors` in the given order (header padded with spaces to a
 /// multiple of 8 bytes, as the reference implementation does) to
 /// `path + ".tmp-<pid>"`, then renames it to `path`: a file with the final

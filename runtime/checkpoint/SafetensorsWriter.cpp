@@ -60,16 +60,16 @@ bool writeAll(int fd, const void *data, uint64_t size) {
 }
 } // namespace
 
-absl::Status
-writeSafetensors(const std::string &path,
-                 const std::vector<TensorToWrite> &tensors,
-                 const std::map<std::string, std::string> &metadata) {
+absl::StatusOr<std::unique_ptr<SafetensorsStream>>
+SafetensorsStream::create(const std::string &path,
+                          const std::vector<TensorToWrite> &tensors,
+                          const std::map<std::string, std::string> &metadata,
+                          bool requireData) {
   // ordered_json keeps the tensors in the order given.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty())
     header["__metadata__"] = metadata;
   std::set<std::string> names;
-  std::vector<uint64_t> sizes;
   uint64_t offset = 0;
   for (const TensorToWrite &tensor : tensors) {
     if (tensor.name == "__metadata__")
@@ -77,13 +77,15 @@ writeSafetensors(const std::string &path,
     if (!names.insert(tensor.name).second)
       return invalid(path, absl::StrCat("tensor ", quotedName(tensor.name),
                                         " is written twice"));
-    absl::StatusOr<uint64_t> bytes = byteSize(path, tensor);
+    TensorToWrite shapeOnly = tensor;
+    if (!requireData)
+      shapeOnly.data = &tensor; // any non-null pointer: data comes later
+    absl::StatusOr<uint64_t> bytes = byteSize(path, shapeOnly);
     if (!bytes.ok())
       return bytes.status();
     header[tensor.name] = {{"dtype", dtypeName(tensor.dtype)},
                            {"shape", tensor.shape},
                            {"data_offsets", {offset, offset + *bytes}}};
-    sizes.push_back(*bytes);
     offset += *bytes;
   }
   std::string text;
@@ -98,33 +100,85 @@ writeSafetensors(const std::string &path,
   for (int i = 0; i < 8; ++i)
     length[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
 
-  std::string temporary = absl::StrCat(path, ".tmp-", getpid());
-  int fd =
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return absl::PermissionDeniedError(absl::StrCat(
-        path, ": cannot create ", temporary, ": ", std::strerror(errno)));
-  bool ok = writeAll(fd, length, 8) && writeAll(fd, text.data(), text.size());
-  for (size_t i = 0; ok && i < tensors.size(); ++i)
-    ok = writeAll(fd, tensors[i].data, sizes[i]);
+  std::unique_ptr<SafetensorsStream> stream(new SafetensorsStream());
+  stream->path_ = path;
+  stream->temporary_ = absl::StrCat(path, ".tmp-", getpid());
+  stream->expected_ = offset;
+  stream->fd_ = ::open(stream->temporary_.c_str(),
+                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (stream->fd_ < 0)
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot create ", stream->temporary_, ": ",
+                     std::strerror(errno)));
+  if (!writeAll(stream->fd_, length, 8) ||
+      !writeAll(stream->fd_, text.data(), text.size()))
+    return absl::InternalError(
+        absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+  return stream;
+}
+
+absl::Status SafetensorsStream::append(const void *data, uint64_t bytes) {
+  if (fd_ < 0 || written_ + bytes > expected_)
+    return absl::InternalError(
+        absl::StrCat(path_, ": more tensor data than the header announced"));
+  if (bytes > 0 && !writeAll(fd_, data, bytes))
+    return absl::InternalError(
+        absl::StrCat(path_, ": write failed: ", std::strerror(errno)));
+  written_ += bytes;
+  return absl::OkStatus();
+}
+
+absl::Status SafetensorsStream::finish() {
+  if (written_ != expected_)
+    return absl::InternalError(absl::StrCat(path_, ": ", written_, " of ",
+                                            expected_,
+                                            " bytes of tensor data written"));
   // fsync before rename: otherwise a crash may leave the final name on an
   // empty file.
-  ok = ok && ::fsync(fd) == 0;
+  bool ok = ::fsync(fd_) == 0;
   int error = ok ? 0 : errno;
-  if (::close(fd) != 0 && ok) {
+  if (::close(fd_) != 0 && ok) {
     error = errno;
     ok = false;
   }
-  if (ok && std::rename(temporary.c_str(), path.c_str()) != 0) {
+  fd_ = -1;
+  if (ok && std::rename(temporary_.c_str(), path_.c_str()) != 0) {
     error = errno;
     ok = false;
   }
   if (!ok) {
-    ::unlink(temporary.c_str());
+    ::unlink(temporary_.c_str());
     return absl::InternalError(
-        absl::StrCat(path, ": write failed: ", std::strerror(error)));
+        absl::StrCat(path_, ": write failed: ", std::strerror(error)));
   }
+  finished_ = true;
   return absl::OkStatus();
+}
+
+SafetensorsStream::~SafetensorsStream() {
+  if (fd_ >= 0)
+    ::close(fd_);
+  if (!finished_ && !temporary_.empty())
+    ::unlink(temporary_.c_str());
+}
+
+absl::Status
+writeSafetensors(const std::string &path,
+                 const std::vector<TensorToWrite> &tensors,
+                 const std::map<std::string, std::string> &metadata) {
+  absl::StatusOr<std::unique_ptr<SafetensorsStream>> stream =
+      SafetensorsStream::create(path, tensors, metadata);
+  if (!stream.ok())
+    return stream.status();
+  for (const TensorToWrite &tensor : tensors) {
+    uint64_t bytes = dtypeSize(tensor.dtype);
+    for (int64_t extent : tensor.shape)
+      bytes *= uint64_t(extent);
+    if (absl::Status status = (*stream)->append(tensor.data, bytes);
+        !status.ok())
+      return status;
+  }
+  return (*stream)->finish();
 }
 
 } // namespace moert

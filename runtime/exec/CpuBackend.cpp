@@ -6,7 +6,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/base/Float16.h"
 #include "runtime/checkpoint/Init.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Backend.h"
@@ -50,17 +49,6 @@ std::string stream(const KernelLaunch &launch) {
   return launch.kernel->stream() ? launch.kernel->stream()->str() : "";
 }
 
-/// Stores fp32 values as `type` (f32, bf16 or f16), rounding to nearest even.
-void convertFloats(const float *source, void *target, DType type, int64_t n) {
-  if (type == DType::kF32) {
-    std::memcpy(target, source, n * sizeof(float));
-    return;
-  }
-  uint16_t *bits = static_cast<uint16_t *>(target);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    bits[i] = type == DType::kBF16 ? floatToBf16(source[i]) : floatToF16(source[i]);
-}
 int64_t lastDim(const TensorRef &t) { return t.shape.back(); }
 int64_t rows(const TensorRef &t) { return t.numElements() / lastDim(t); }
 
@@ -229,9 +217,8 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     }
     return absl::OkStatus();
   }
-  case fb::OpKind::WriteParam:
-    convertFloats(in[0].as<float>(), out.data, out.dtype, out.numElements());
-    return absl::OkStatus();
+  case fb::OpKind::WriteParam: // a transfer the executor carries out
+    break;
   }
   return absl::UnimplementedError("no CPU kernel for this op");
 }

@@ -1,8 +1,8 @@
 //===- Initialize.cpp - run an artifact's initialisation program ----------===//
 //
-// Source tensors (the dense FFN weights) are widened to fp32 once; every op
-// of the program then runs as a kernel launch like those of `forward`, with
-// write_param launches storing into the parameters' own memory and dtype.
+// Every op of the program but write_param runs as a kernel launch like those
+// of `forward`; write_param hands the value to a sink (the weights in memory,
+// or a checkpoint being streamed to disk).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,103 +14,128 @@
 #include "absl/strings/str_join.h"
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace moert {
 namespace {
-std::vector<float> widen(const TensorView &tensor) {
-  size_t count = tensor.bytes / dtypeSize(tensor.dtype);
-  std::vector<float> values(count);
-  const uint8_t *data = tensor.data;
-  for (size_t i = 0; i < count; ++i) {
-    if (tensor.dtype == DType::kF32) {
-      std::memcpy(&values[i], data + 4 * i, 4);
-      continue;
-    }
-    uint16_t bits;
-    std::memcpy(&bits, data + 2 * i, 2);
-    values[i] = tensor.dtype == DType::kBF16 ? bf16ToFloat(bits) : f16ToFloat(bits);
+float floatAt(const uint8_t *data, DType type, int64_t i) {
+  if (type == DType::kF32) {
+    float value;
+    std::memcpy(&value, data + 4 * i, 4);
+    return value;
   }
-  return values;
+  uint16_t bits;
+  std::memcpy(&bits, data + 2 * i, 2);
+  return type == DType::kBF16 ? bf16ToFloat(bits) : f16ToFloat(bits);
+}
+
+void storeAs(const float *values, int64_t count, DType type, uint8_t *out) {
+  if (type == DType::kF32) {
+    std::memcpy(out, values, count * sizeof(float));
+    return;
+  }
+  uint16_t *bits = reinterpret_cast<uint16_t *>(out);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i)
+    bits[i] = type == DType::kBF16 ? floatToBf16(values[i]) : floatToF16(values[i]);
+}
+
+bool isFloat(DType type) {
+  return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16;
+}
+
+/// Lets the kernel drop a memory-mapped tensor's pages once read: they are
+/// clean file pages, read again from the file if ever needed.
+void release(const TensorView &tensor) {
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t begin = reinterpret_cast<uintptr_t>(tensor.data) & ~uintptr_t(page - 1);
+  uintptr_t end = reinterpret_cast<uintptr_t>(tensor.data) + tensor.bytes;
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+}
+
+std::vector<int64_t> shapeOf(const fb::Param &param) {
+  return {param.shape()->begin(), param.shape()->end()};
+}
+
+/// The parameters the program writes, in the order it writes them.
+std::vector<size_t> derivedParams(const fb::Model &model) {
+  std::vector<size_t> order;
+  for (const fb::Kernel *kernel : *model.initialize()->kernels())
+    if (kernel->op() == fb::OpKind::WriteParam && kernel->int_attrs() &&
+        kernel->int_attrs()->size() == 1 && kernel->int_attrs()->Get(0) >= 0 &&
+        size_t(kernel->int_attrs()->Get(0)) < model.params()->size())
+      order.push_back(size_t(kernel->int_attrs()->Get(0)));
+  return order;
 }
 } // namespace
 
-absl::Status runInitialization(const Artifact &artifact, Weights &weights,
-                               Backend &backend) {
+absl::Status runInitialization(const Artifact &artifact,
+                               const HfCheckpoint &source, Backend &backend,
+                               const ParamSink &sink) {
   const fb::Model &model = artifact.model();
   const fb::Program *program = model.initialize();
   if (!program)
     return absl::OkStatus();
-  const HfCheckpoint *checkpoint = weights.checkpoint();
-  if (!checkpoint || !model.sources())
+  if (!model.sources())
     return absl::InvalidArgumentError(
-        absl::StrCat(artifact.path(), ": the initialisation program needs the "
-                                      "source checkpoint"));
-
+        absl::StrCat(artifact.path(), ": the initialisation program has no "
+                                      "source table"));
   std::unique_ptr<Stream> stream = backend.createStream();
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> arena =
       backend.allocate(std::max<int64_t>(model.arena_bytes(), 1));
   if (!arena.ok())
     return arena.status();
 
-  // Source tensors, checked against what the program expects.
-  std::vector<std::vector<float>> sources(model.sources()->size());
   std::vector<TensorRef> values;
   for (const fb::Value *value : *model.values()) {
     TensorRef ref;
     ref.dtype = fromSchema(value->dtype());
     ref.shape.assign(value->shape()->begin(), value->shape()->end());
-    switch (value->kind()) {
-    case fb::ValueKind::Source: {
-      std::string name = model.sources()->Get(value->index())->str();
-      const TensorView *tensor = checkpoint->find(name);
-      if (!tensor)
-        return absl::NotFoundError(absl::StrCat(
-            "source tensor '", name, "' is missing from the checkpoint"));
-      if (tensor->shape != ref.shape ||
-          (tensor->dtype != DType::kF32 && tensor->dtype != DType::kBF16 &&
-           tensor->dtype != DType::kF16))
-        return absl::InvalidArgumentError(absl::StrCat(
-            checkpoint->describe(name), ": source tensor '", name,
-            "' has shape [", absl::StrJoin(tensor->shape, ", "), "] of ",
-            dtypeName(tensor->dtype), "; the program needs [",
-            absl::StrJoin(ref.shape, ", "), "] of a float type"));
-      sources[value->index()] = widen(*tensor);
-      ref.data = sources[value->index()].data();
-      break;
-    }
-    case fb::ValueKind::Arena:
+    if (value->kind() == fb::ValueKind::Arena)
       ref.data = static_cast<uint8_t *>((*arena)->data()) + value->offset();
-      break;
-    case fb::ValueKind::Param:
-      ref.data = const_cast<void *>(weights.data(value->index()));
-      break;
-    case fb::ValueKind::Input:
-      break;
-    }
     values.push_back(std::move(ref));
   }
 
-  for (const fb::Kernel *kernel : *program->kernels()) {
-    KernelLaunch launch;
-    launch.kernel = kernel;
-    for (int32_t id : *kernel->operands())
-      launch.operands.push_back(values[id]);
-    for (int32_t id : *kernel->results())
-      launch.results.push_back(values[id]);
-    if (kernel->op() == fb::OpKind::WriteParam) {
-      int64_t index = kernel->int_attrs() && kernel->int_attrs()->size() == 1
-                          ? kernel->int_attrs()->Get(0)
-                          : -1;
-      if (index < 0 || size_t(index) >= model.params()->size() ||
-          !weights.mutableData(index))
-        return absl::InvalidArgumentError(absl::StrCat(
-            artifact.path(), ": ", kernel->location()->str(),
-            " writes a parameter the program does not own"));
-      const fb::Param &param = *model.params()->Get(index);
-      launch.results.push_back(
-          {weights.mutableData(index), fromSchema(param.dtype()),
-           std::vector<int64_t>(param.shape()->begin(), param.shape()->end())});
-    }
+  // Sources are widened to fp32 just before their first reader and freed
+  // after their last.
+  const auto &kernels = *program->kernels();
+  std::map<int32_t, size_t> lastUse;
+  for (size_t k = 0; k < kernels.size(); ++k)
+    for (int32_t id : *kernels.Get(k)->operands())
+      if (model.values()->Get(id)->kind() == fb::ValueKind::Source)
+        lastUse[id] = k;
+  std::map<int32_t, std::vector<float>> widened;
+  auto widen = [&](int32_t id) -> absl::Status {
+    const fb::Value &value = *model.values()->Get(id);
+    std::string name = model.sources()->Get(value.index())->str();
+    const TensorView *tensor = source.find(name);
+    if (!tensor)
+      return absl::NotFoundError(absl::StrCat(
+          "source tensor '", name, "' is missing from the checkpoint"));
+    if (tensor->shape != values[id].shape || !isFloat(tensor->dtype))
+      return absl::InvalidArgumentError(absl::StrCat(
+          source.describe(name), ": source tensor '", name, "' has shape [",
+          absl::StrJoin(tensor->shape, ", "), "] of ",
+          dtypeName(tensor->dtype), "; the program needs [",
+          absl::StrJoin(values[id].shape, ", "), "] of a float type"));
+    std::vector<float> &data = widened[id];
+    data.resize(values[id].numElements());
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = floatAt(tensor->data, tensor->dtype, int64_t(i));
+    release(*tensor);
+    values[id].data = data.data();
+    return absl::OkStatus();
+  };
+
+  std::vector<float> host;
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const fb::Kernel *kernel = kernels.Get(k);
     auto where = [&](const absl::Status &status) {
       return absl::Status(status.code(),
                           absl::StrCat(artifact.path(), ": kernel ",
@@ -118,12 +143,219 @@ absl::Status runInitialization(const Artifact &artifact, Weights &weights,
                                        kernel->location()->str(),
                                        "): ", status.message()));
     };
-    if (absl::Status status = backend.prepare(launch); !status.ok())
-      return where(status);
-    if (absl::Status status = backend.launch(launch, *stream); !status.ok())
-      return where(status);
+    KernelLaunch launch;
+    launch.kernel = kernel;
+    for (int32_t id : *kernel->operands()) {
+      if (lastUse.count(id) && !widened.count(id))
+        if (absl::Status status = widen(id); !status.ok())
+          return status;
+      launch.operands.push_back(values[id]);
+    }
+    for (int32_t id : *kernel->results())
+      launch.results.push_back(values[id]);
+
+    if (kernel->op() == fb::OpKind::WriteParam) {
+      int64_t index = kernel->int_attrs() && kernel->int_attrs()->size() == 1
+                          ? kernel->int_attrs()->Get(0)
+                          : -1;
+      if (launch.operands.size() != 1 || index < 0 ||
+          size_t(index) >= model.params()->size() ||
+          launch.operands[0].dtype != DType::kF32 ||
+          launch.operands[0].shape != shapeOf(*model.params()->Get(index)))
+        return where(absl::InvalidArgumentError(
+            "writes a value that does not fit the parameter"));
+      const TensorRef &value = launch.operands[0];
+      const float *data = value.as<float>();
+      if (!backend.sharesHostMemory()) {
+        host.resize(value.numElements());
+        if (auto status = backend.copyToHost(value.data, host.data(),
+                                             host.size() * sizeof(float),
+                                             *stream);
+            !status.ok())
+          return where(status);
+        if (auto status = stream->synchronize(); !status.ok())
+          return where(status);
+        data = host.data();
+      }
+      if (absl::Status status = sink(size_t(index), data, value.numElements());
+          !status.ok())
+        return status;
+    } else {
+      if (absl::Status status = backend.prepare(launch); !status.ok())
+        return where(status);
+      if (absl::Status status = backend.launch(launch, *stream); !status.ok())
+        return where(status);
+    }
+    for (int32_t id : *kernel->operands())
+      if (auto last = lastUse.find(id); last != lastUse.end() && last->second == k)
+        widened.erase(id);
   }
   return stream->synchronize();
+}
+
+absl::Status runInitialization(const Artifact &artifact, Weights &weights,
+                               Backend &backend) {
+  const fb::Model &model = artifact.model();
+  if (!weights.checkpoint())
+    return absl::InvalidArgumentError(
+        absl::StrCat(artifact.path(), ": the initialisation program needs the "
+                                      "source checkpoint"));
+  return runInitialization(
+      artifact, *weights.checkpoint(), backend,
+      [&](size_t param, const float *values, int64_t count) -> absl::Status {
+        void *target = weights.mutableData(param);
+        if (!target)
+          return absl::InvalidArgumentError(absl::StrCat(
+              artifact.path(), ": the program writes parameter '",
+              model.params()->Get(param)->name()->str(),
+              "', which the weights do not own"));
+        storeAs(values, count, fromSchema(model.params()->Get(param)->dtype()),
+                static_cast<uint8_t *>(target));
+        return absl::OkStatus();
+      });
+}
+
+absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
+                                     const std::string &denseDir,
+                                     const std::string &outDir,
+                                     Backend &backend) {
+  namespace fs = std::filesystem;
+  const fb::Model &model = artifact.model();
+  if (!model.initialize())
+    return absl::InvalidArgumentError(
+        "the artifact has no initialisation program (compile an upcycled "
+        "model to derive its weights from a dense checkpoint)");
+  absl::StatusOr<HfCheckpoint> dense = HfCheckpoint::open(denseDir);
+  if (!dense.ok())
+    return dense.status();
+
+  // Output tensors: the copied parameters in table order, then the derived
+  // ones in the order the program writes them; experts unstacked.
+  std::vector<size_t> derived = derivedParams(model);
+  std::set<size_t> isDerived(derived.begin(), derived.end());
+  std::set<std::string> used;
+  if (model.sources())
+    for (const flatbuffers::String *name : *model.sources()) {
+      if (!dense->find(name->string_view()))
+        return absl::NotFoundError(absl::StrCat(
+            denseDir, ": tensor '", name->str(),
+            "', a source of the initialisation program, is missing: "
+            "--init-from needs the dense checkpoint the model was upcycled "
+            "from"));
+      used.insert(name->str());
+    }
+  std::vector<size_t> order;
+  for (size_t i = 0; i < model.params()->size(); ++i)
+    if (!isDerived.count(i))
+      order.push_back(i);
+  order.insert(order.end(), derived.begin(), derived.end());
+
+  std::vector<TensorToWrite> specs;
+  for (size_t index : order) {
+    const fb::Param &param = *model.params()->Get(index);
+    std::vector<int64_t> shape = shapeOf(param);
+    std::string name = param.name()->str();
+    DType type = fromSchema(param.dtype());
+    if (name.find('*') == std::string::npos) {
+      specs.push_back({name, type, shape, nullptr});
+      continue;
+    }
+    std::vector<int64_t> expertShape(shape.begin() + 1, shape.end());
+    for (int64_t e = 0; e < shape[0]; ++e)
+      specs.push_back({expertName(name, e), type, expertShape, nullptr});
+  }
+  // Every copied parameter must be in the checkpoint as it is, and every
+  // checkpoint tensor must be used.
+  for (size_t index : order) {
+    if (isDerived.count(index))
+      continue;
+    const fb::Param &param = *model.params()->Get(index);
+    std::string name = param.name()->str();
+    const TensorView *tensor = dense->find(name);
+    if (!tensor)
+      return absl::NotFoundError(absl::StrCat(
+          denseDir, ": tensor '", name, "' is missing from the checkpoint"));
+    if (tensor->shape != shapeOf(param) || !isFloat(tensor->dtype))
+      return absl::InvalidArgumentError(absl::StrCat(
+          dense->describe(name), ": tensor '", name, "' has shape [",
+          absl::StrJoin(tensor->shape, ", "), "] of ", dtypeName(tensor->dtype),
+          " but the model needs [", absl::StrJoin(shapeOf(param), ", "),
+          "] of a float type"));
+    used.insert(name);
+  }
+  for (const std::string &name : dense->names())
+    if (!used.count(name))
+      return absl::InvalidArgumentError(absl::StrCat(
+          dense->describe(name), ": tensor '", name,
+          "' is not a parameter of the model nor a source of its "
+          "initialisation"));
+
+  std::string staging = absl::StrCat(outDir, ".tmp-", getpid());
+  std::error_code error;
+  fs::remove_all(staging, error);
+  if (!fs::create_directories(staging, error))
+    return absl::InternalError(
+        absl::StrCat(staging, ": cannot create: ", error.message()));
+  auto fail = [&](absl::Status status) {
+    fs::remove_all(staging, error);
+    return status;
+  };
+  absl::StatusOr<std::unique_ptr<SafetensorsStream>> out =
+      SafetensorsStream::create(staging + "/model.safetensors", specs,
+                                {{"format", "pt"}}, /*requireData=*/false);
+  if (!out.ok())
+    return fail(out.status());
+
+  // Copied parameters, one at a time, converted where the dtype differs.
+  std::vector<uint8_t> buffer;
+  for (size_t index : order) {
+    if (isDerived.count(index))
+      continue;
+    const fb::Param &param = *model.params()->Get(index);
+    const TensorView &tensor = *dense->find(param.name()->string_view());
+    DType type = fromSchema(param.dtype());
+    absl::Status status;
+    if (tensor.dtype == type) {
+      status = (*out)->append(tensor.data, tensor.bytes);
+    } else {
+      int64_t count = int64_t(tensor.bytes / dtypeSize(tensor.dtype));
+      std::vector<float> wide(count);
+      for (int64_t i = 0; i < count; ++i)
+        wide[i] = floatAt(tensor.data, tensor.dtype, i);
+      buffer.resize(count * dtypeSize(type));
+      storeAs(wide.data(), count, type, buffer.data());
+      status = (*out)->append(buffer.data(), buffer.size());
+    }
+    release(tensor);
+    if (!status.ok())
+      return fail(status);
+  }
+  // Derived parameters, as the program produces them.
+  absl::Status derivedStatus = runInitialization(
+      artifact, *dense, backend,
+      [&](size_t param, const float *values, int64_t count) {
+        DType type = fromSchema(model.params()->Get(param)->dtype());
+        buffer.resize(count * dtypeSize(type));
+        storeAs(values, count, type, buffer.data());
+        return (*out)->append(buffer.data(), buffer.size());
+      });
+  if (!derivedStatus.ok())
+    return fail(derivedStatus);
+  if (absl::Status status = (*out)->finish(); !status.ok())
+    return fail(status);
+  {
+    std::ofstream config(staging + "/config.json");
+    config << (model.config_json() ? model.config_json()->str() : "{}") << "\n";
+    if (!config)
+      return fail(absl::InternalError(
+          absl::StrCat(staging, "/config.json: write failed")));
+  }
+  fs::remove_all(outDir, error);
+  fs::rename(staging, outDir, error);
+  if (error)
+    return fail(absl::InternalError(absl::StrCat(
+        outDir, ": cannot move the checkpoint into place: ", error.message())));
+  return absl::OkStatus();
 }
 
 } // namespace moert

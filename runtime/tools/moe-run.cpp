@@ -126,9 +126,20 @@ int main(int argc, char **argv) {
   std::unique_ptr<moert::Backend> backend = moert::createCpuBackend();
   std::string weightsDir = absl::GetFlag(FLAGS_weights);
   std::string denseDir = absl::GetFlag(FLAGS_init_from);
+  std::string saveDir = absl::GetFlag(FLAGS_save_weights);
+  std::string tokensPath = absl::GetFlag(FLAGS_tokens);
   if (!weightsDir.empty() && !denseDir.empty())
     return fail(absl::InvalidArgumentError(
         "--weights and --init-from exclude each other"));
+  // Only converting: stream the upcycled checkpoint tensor by tensor.
+  if (!denseDir.empty() && !saveDir.empty() && tokensPath.empty()) {
+    if (auto status = moert::writeUpcycledCheckpoint(*artifact, denseDir,
+                                                     saveDir, *backend);
+        !status.ok())
+      return fail(status);
+    std::cout << "weights saved: " << saveDir << "\n";
+    return 0;
+  }
   absl::StatusOr<moert::Weights> weights =
       !denseDir.empty()
           ? moert::Weights::forInitialization(model, denseDir)
@@ -141,15 +152,14 @@ int main(int argc, char **argv) {
     if (auto status = moert::runInitialization(*artifact, *weights, *backend);
         !status.ok())
       return fail(status);
-  if (std::string dir = absl::GetFlag(FLAGS_save_weights); !dir.empty()) {
-    if (auto status = weights->save(model, dir); !status.ok())
+  if (!saveDir.empty()) {
+    if (auto status = weights->save(model, saveDir); !status.ok())
       return fail(status);
-    std::cout << "weights saved: " << dir << "\n";
+    std::cout << "weights saved: " << saveDir << "\n";
   }
 
-  std::string tokensPath = absl::GetFlag(FLAGS_tokens);
   if (tokensPath.empty()) {
-    if (!absl::GetFlag(FLAGS_save_weights).empty())
+    if (!saveDir.empty())
       return 0; // only asked to write weights
     return fail(absl::InvalidArgumentError("--tokens FILE is required"));
   }
