@@ -7,7 +7,7 @@ packages=(
   # build
   cmake ninja-build g++ lld git
   # compiler side: LLVM/MLIR 22
-  llvm-22-dev libmlir-22-dev mlir-22-tools
+  llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   # shared libraries
   libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # runtime: oneDNN GEMMs (OpenMP), the FlatBuffers artifact

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 namespace moert {
 using checkpoint_messages::quotedName;
@@ -146,6 +147,38 @@ std::string HfCheckpoint::describe(std::string_view name) const {
   auto it = index_.find(name);
   return it == index_.end() ? std::string(name)
                             : files_[it->second.first].path();
+}
+
+absl::Status writeCheckpointDirectory(
+    const std::string &dir, const std::string &configJson,
+    const std::function<absl::Status(const std::string &path)> &writeTensors) {
+  namespace fs = std::filesystem;
+  std::string staging = absl::StrCat(dir, ".tmp-", getpid());
+  std::error_code error;
+  fs::remove_all(staging, error);
+  if (!fs::create_directories(staging, error))
+    return absl::InternalError(
+        absl::StrCat(staging, ": cannot create: ", error.message()));
+  auto fail = [&](absl::Status status) {
+    fs::remove_all(staging, error);
+    return status;
+  };
+  if (absl::Status status = writeTensors(staging + "/model.safetensors");
+      !status.ok())
+    return fail(status);
+  {
+    std::ofstream config(staging + "/config.json");
+    config << configJson << "\n";
+    if (!config.flush())
+      return fail(absl::InternalError(
+          absl::StrCat(staging, "/config.json: write failed")));
+  }
+  fs::remove_all(dir, error);
+  fs::rename(staging, dir, error);
+  if (error)
+    return fail(absl::InternalError(absl::StrCat(
+        dir, ": cannot move the checkpoint into place: ", error.message())));
+  return absl::OkStatus();
 }
 
 } // namespace moert

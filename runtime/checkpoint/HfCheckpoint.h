@@ -5,6 +5,7 @@
 
 #include "runtime/checkpoint/Safetensors.h"
 
+#include <functional>
 #include <map>
 
 namespace moert {
@@ -36,6 +37,14 @@ private:
   std::map<std::string, std::pair<size_t, const TensorView *>, std::less<>>
       index_;
 };
+
+/// Writes a Hugging Face checkpoint directory atomically: `writeTensors`
+/// writes model.safetensors at the path it is given inside a temporary
+/// directory, config.json gets `configJson`, then the directory is renamed to
+/// `dir` (replacing one that exists). On failure nothing is left behind.
+absl::Status writeCheckpointDirectory(
+    const std::string &dir, const std::string &configJson,
+    const std::function<absl::Status(const std::string &path)> &writeTensors);
 
 } // namespace moert
 

@@ -8,14 +8,12 @@
 
 #include "runtime/exec/Initialize.h"
 
-#include "runtime/base/Float16.h"
+#include "runtime/base/Convert.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sys/mman.h>
@@ -23,32 +21,6 @@
 
 namespace moert {
 namespace {
-float floatAt(const uint8_t *data, DType type, int64_t i) {
-  if (type == DType::kF32) {
-    float value;
-    std::memcpy(&value, data + 4 * i, 4);
-    return value;
-  }
-  uint16_t bits;
-  std::memcpy(&bits, data + 2 * i, 2);
-  return type == DType::kBF16 ? bf16ToFloat(bits) : f16ToFloat(bits);
-}
-
-void storeAs(const float *values, int64_t count, DType type, uint8_t *out) {
-  if (type == DType::kF32) {
-    std::memcpy(out, values, count * sizeof(float));
-    return;
-  }
-  uint16_t *bits = reinterpret_cast<uint16_t *>(out);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; ++i)
-    bits[i] = type == DType::kBF16 ? floatToBf16(values[i]) : floatToF16(values[i]);
-}
-
-bool isFloat(DType type) {
-  return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16;
-}
-
 /// Lets the kernel drop a memory-mapped tensor's pages once read: they are
 /// clean file pages, read again from the file if ever needed.
 void release(const TensorView &tensor) {
@@ -126,8 +98,8 @@ absl::Status runInitialization(const Artifact &artifact,
           absl::StrJoin(values[id].shape, ", "), "] of a float type"));
     std::vector<float> &data = widened[id];
     data.resize(values[id].numElements());
-    for (size_t i = 0; i < data.size(); ++i)
-      data[i] = floatAt(tensor->data, tensor->dtype, int64_t(i));
+    convertFloats(tensor->data, tensor->dtype, data.data(), DType::kF32,
+                  int64_t(data.size()));
     release(*tensor);
     values[id].data = data.data();
     return absl::OkStatus();
@@ -209,8 +181,8 @@ absl::Status runInitialization(const Artifact &artifact, Weights &weights,
               artifact.path(), ": the program writes parameter '",
               model.params()->Get(param)->name()->str(),
               "', which the weights do not own"));
-        storeAs(values, count, fromSchema(model.params()->Get(param)->dtype()),
-                static_cast<uint8_t *>(target));
+        convertFloats(values, DType::kF32, target,
+                      fromSchema(model.params()->Get(param)->dtype()), count);
         return absl::OkStatus();
       });
 }
@@ -219,7 +191,6 @@ absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
                                      const std::string &denseDir,
                                      const std::string &outDir,
                                      Backend &backend) {
-  namespace fs = std::filesystem;
   const fb::Model &model = artifact.model();
   if (!model.initialize())
     return absl::InvalidArgumentError(
@@ -290,72 +261,43 @@ absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
           "' is not a parameter of the model nor a source of its "
           "initialisation"));
 
-  std::string staging = absl::StrCat(outDir, ".tmp-", getpid());
-  std::error_code error;
-  fs::remove_all(staging, error);
-  if (!fs::create_directories(staging, error))
-    return absl::InternalError(
-        absl::StrCat(staging, ": cannot create: ", error.message()));
-  auto fail = [&](absl::Status status) {
-    fs::remove_all(staging, error);
-    return status;
-  };
-  absl::StatusOr<std::unique_ptr<SafetensorsStream>> out =
-      SafetensorsStream::create(staging + "/model.safetensors", specs,
-                                {{"format", "pt"}}, /*requireData=*/false);
-  if (!out.ok())
-    return fail(out.status());
-
-  // Copied parameters, one at a time, converted where the dtype differs.
-  std::vector<uint8_t> buffer;
-  for (size_t index : order) {
-    if (isDerived.count(index))
-      continue;
-    const fb::Param &param = *model.params()->Get(index);
-    const TensorView &tensor = *dense->find(param.name()->string_view());
-    DType type = fromSchema(param.dtype());
-    absl::Status status;
-    if (tensor.dtype == type) {
-      status = (*out)->append(tensor.data, tensor.bytes);
-    } else {
-      int64_t count = int64_t(tensor.bytes / dtypeSize(tensor.dtype));
-      std::vector<float> wide(count);
-      for (int64_t i = 0; i < count; ++i)
-        wide[i] = floatAt(tensor.data, tensor.dtype, i);
-      buffer.resize(count * dtypeSize(type));
-      storeAs(wide.data(), count, type, buffer.data());
-      status = (*out)->append(buffer.data(), buffer.size());
-    }
-    release(tensor);
-    if (!status.ok())
-      return fail(status);
-  }
-  // Derived parameters, as the program produces them.
-  absl::Status derivedStatus = runInitialization(
-      artifact, *dense, backend,
-      [&](size_t param, const float *values, int64_t count) {
-        DType type = fromSchema(model.params()->Get(param)->dtype());
-        buffer.resize(count * dtypeSize(type));
-        storeAs(values, count, type, buffer.data());
-        return (*out)->append(buffer.data(), buffer.size());
+  return writeCheckpointDirectory(
+      outDir, model.config_json() ? model.config_json()->str() : "{}",
+      [&](const std::string &path) -> absl::Status {
+        absl::StatusOr<std::unique_ptr<SafetensorsStream>> out =
+            SafetensorsStream::create(path, specs, {{"format", "pt"}},
+                                      /*requireData=*/false);
+        if (!out.ok())
+          return out.status();
+        // Copied parameters, one at a time, converted where dtypes differ.
+        std::vector<uint8_t> buffer;
+        for (size_t index : order) {
+          if (isDerived.count(index))
+            continue;
+          const fb::Param &param = *model.params()->Get(index);
+          const TensorView &tensor = *dense->find(param.name()->string_view());
+          DType type = fromSchema(param.dtype());
+          int64_t count = int64_t(tensor.bytes / dtypeSize(tensor.dtype));
+          buffer.resize(count * dtypeSize(type));
+          convertFloats(tensor.data, tensor.dtype, buffer.data(), type, count);
+          release(tensor);
+          if (absl::Status status = (*out)->append(buffer.data(), buffer.size());
+              !status.ok())
+            return status;
+        }
+        // Derived parameters, as the program produces them.
+        absl::Status derivedStatus = runInitialization(
+            artifact, *dense, backend,
+            [&](size_t param, const float *values, int64_t count) {
+              DType type = fromSchema(model.params()->Get(param)->dtype());
+              buffer.resize(count * dtypeSize(type));
+              convertFloats(values, DType::kF32, buffer.data(), type, count);
+              return (*out)->append(buffer.data(), buffer.size());
+            });
+        if (!derivedStatus.ok())
+          return derivedStatus;
+        return (*out)->finish();
       });
-  if (!derivedStatus.ok())
-    return fail(derivedStatus);
-  if (absl::Status status = (*out)->finish(); !status.ok())
-    return fail(status);
-  {
-    std::ofstream config(staging + "/config.json");
-    config << (model.config_json() ? model.config_json()->str() : "{}") << "\n";
-    if (!config)
-      return fail(absl::InternalError(
-          absl::StrCat(staging, "/config.json: write failed")));
-  }
-  fs::remove_all(outDir, error);
-  fs::rename(staging, outDir, error);
-  if (error)
-    return fail(absl::InternalError(absl::StrCat(
-        outDir, ": cannot move the checkpoint into place: ", error.message())));
-  return absl::OkStatus();
 }
 
 } // namespace moert

@@ -2,7 +2,7 @@
 
 #include "runtime/exec/Weights.h"
 
-#include "runtime/base/Float16.h"
+#include "runtime/base/Convert.h"
 #include "runtime/checkpoint/Init.h"
 #include "runtime/checkpoint/Safetensors.h"
 
@@ -10,8 +10,6 @@
 #include "absl/strings/str_join.h"
 
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <unistd.h>
 
@@ -20,64 +18,6 @@ namespace {
 
 std::string shapeString(const std::vector<int64_t> &shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-float loadFloat(const uint8_t *data, DType type, int64_t i) {
-  switch (type) {
-  case DType::kF32: {
-    float value;
-    std::memcpy(&value, data + 4 * i, 4);
-    return value;
-  }
-  case DType::kBF16: {
-    uint16_t bits;
-    std::memcpy(&bits, data + 2 * i, 2);
-    return bf16ToFloat(bits);
-  }
-  case DType::kF16: {
-    uint16_t bits;
-    std::memcpy(&bits, data + 2 * i, 2);
-    return f16ToFloat(bits);
-  }
-  default:
-    return 0;
-  }
-}
-
-void storeFloat(uint8_t *data, DType type, int64_t i, float value) {
-  switch (type) {
-  case DType::kF32:
-    std::memcpy(data + 4 * i, &value, 4);
-    return;
-  case DType::kBF16: {
-    uint16_t bits = floatToBf16(value);
-    std::memcpy(data + 2 * i, &bits, 2);
-    return;
-  }
-  case DType::kF16: {
-    uint16_t bits = floatToF16(value);
-    std::memcpy(data + 2 * i, &bits, 2);
-    return;
-  }
-  default:
-    return;
-  }
-}
-
-bool isFloat(DType type) {
-  return type == DType::kF32 || type == DType::kBF16 || type == DType::kF16;
-}
-
-/// Converts `count` elements; same-dtype copies are plain memcpy.
-void convert(const uint8_t *source, DType from, uint8_t *target, DType to,
-             int64_t count) {
-  if (from == to) {
-    std::memcpy(target, source, count * dtypeSize(from));
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; ++i)
-    storeFloat(target, to, i, loadFloat(source, from, i));
 }
 
 std::vector<int64_t> shapeOf(const fb::Param &param) {
@@ -221,7 +161,7 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
     std::vector<uint8_t> storage(count * dtypeSize(type));
     int64_t perPart = parts ? count / parts : 0;
     for (int64_t part = 0; part < parts; ++part)
-      convert(tensors[part]->data, tensors[part]->dtype,
+      convertFloats(tensors[part]->data, tensors[part]->dtype,
               storage.data() + part * perPart * dtypeSize(type), type, perPart);
     weights.own(std::move(storage));
   }
@@ -257,8 +197,7 @@ absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
         std::fill(out, out + perPart, float(init.value()));
     }
     std::vector<uint8_t> storage(count * dtypeSize(type));
-    convert(reinterpret_cast<const uint8_t *>(values.data()), DType::kF32,
-            storage.data(), type, count);
+    convertFloats(values.data(), DType::kF32, storage.data(), type, count);
     weights.own(std::move(storage));
   }
   return weights;
@@ -266,18 +205,6 @@ absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
 
 absl::Status Weights::save(const fb::Model &model,
                            const std::string &dir) const {
-  namespace fs = std::filesystem;
-  std::string staging = absl::StrCat(dir, ".tmp-", getpid());
-  std::error_code error;
-  fs::remove_all(staging, error);
-  if (!fs::create_directories(staging, error))
-    return absl::InternalError(
-        absl::StrCat(staging, ": cannot create: ", error.message()));
-  auto fail = [&](absl::Status status) {
-    fs::remove_all(staging, error);
-    return status;
-  };
-
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < model.params()->size(); ++i) {
     const fb::Param &param = *model.params()->Get(i);
@@ -295,24 +222,11 @@ absl::Status Weights::save(const fb::Model &model,
            static_cast<const uint8_t *>(pointers_[i]) +
                e * perExpert * dtypeSize(type)});
   }
-  if (auto status =
-          writeSafetensors(staging + "/model.safetensors", tensors, {{"format", "pt"}});
-      !status.ok())
-    return fail(status);
-  {
-    std::ofstream config(staging + "/config.json");
-    config << (model.config_json() ? model.config_json()->str() : "{}") << "\n";
-    if (!config)
-      return fail(absl::InternalError(
-          absl::StrCat(staging, "/config.json: write failed")));
-  }
-  fs::remove_all(dir, error);
-  fs::rename(staging, dir, error);
-  if (error)
-    return fail(absl::InternalError(
-        absl::StrCat(dir, ": cannot move the checkpoint into place: ",
-                     error.message())));
-  return absl::OkStatus();
+  return writeCheckpointDirectory(
+      dir, model.config_json() ? model.config_json()->str() : "{}",
+      [&](const std::string &path) {
+        return writeSafetensors(path, tensors, {{"format", "pt"}});
+      });
 }
 
 } // namespace moert
