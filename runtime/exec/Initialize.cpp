@@ -277,12 +277,17 @@ absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
           const fb::Param &param = *model.params()->Get(index);
           const TensorView &tensor = *dense->find(param.name()->string_view());
           DType type = fromSchema(param.dtype());
-          int64_t count = int64_t(tensor.bytes / dtypeSize(tensor.dtype));
-          buffer.resize(count * dtypeSize(type));
-          convertFloats(tensor.data, tensor.dtype, buffer.data(), type, count);
+          absl::Status status;
+          if (tensor.dtype == type) { // straight from the mapped file
+            status = (*out)->append(tensor.data, tensor.bytes);
+          } else {
+            int64_t count = int64_t(tensor.bytes / dtypeSize(tensor.dtype));
+            buffer.resize(count * dtypeSize(type));
+            convertFloats(tensor.data, tensor.dtype, buffer.data(), type, count);
+            status = (*out)->append(buffer.data(), buffer.size());
+          }
           release(tensor);
-          if (absl::Status status = (*out)->append(buffer.data(), buffer.size());
-              !status.ok())
+          if (!status.ok())
             return status;
         }
         // Derived parameters, as the program produces them.
