@@ -84,4 +84,37 @@ def MoeUpcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
+  let summary = "build the training step: forward, losses and backward";
+  let description = [{
+    Clones the static-shaped `@forward` (run `moe-specialize-shapes` first)
+    into `@train_step(ids, labels) -> (ce, aux, z, gradients...)`:
+    - `ce`, the mean next-token cross-entropy of the logits against `labels`
+      (positions labelled -100 are not predicted);
+    - `aux`, the Mixtral load-balancing loss over the router logits of all
+      layers together (0 for a dense model);
+    - `z`, the router z-loss (computed when `z-loss-coef` > 0, else 0);
+    - one gradient per parameter of `ce + aux-loss-coef * aux +
+      z-loss-coef * z`, in parameter order, each result tagged
+      `moe.gradient = @param`.
+    The backward pass walks the forward ops in reverse and asks each for its
+    vector-Jacobian product through `DifferentiableOpInterface`; gradients of
+    values with several uses are summed. With `recompute`, the cheap
+    per-token ops (rms_norm, swiglu, silu, mul) are computed again where the
+    backward pass needs their results, so those results need not stay alive
+    from the forward pass to the backward one.
+  }];
+  let options = [
+    Option<"auxLossCoef", "aux-loss-coef", "double", /*default=*/"-1.0",
+           "weight of the load-balancing loss; negative: the model config's "
+           "router_aux_loss_coef (0.02 when absent)">,
+    Option<"zLossCoef", "z-loss-coef", "double", /*default=*/"0.0",
+           "weight of the router z-loss">,
+    Option<"recompute", "recompute", "bool", /*default=*/"false",
+           "recompute per-token ops in the backward pass instead of keeping "
+           "their results">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // MOE_PASSES_TD

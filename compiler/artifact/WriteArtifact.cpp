@@ -63,12 +63,85 @@ struct KernelInfo {
   std::string stream = {};
 };
 
+std::string weightSuffix(Value weight) {
+  Type element = getElementTypeOrSelf(weight.getType());
+  return element.isBF16() ? ".bf16" : element.isF16() ? ".f16" : ".f32";
+}
+
+/// The kernels of the training ops.
+FailureOr<KernelInfo> gradKernelFor(Operation *op) {
+  using Info = FailureOr<KernelInfo>;
+  return llvm::TypeSwitch<Operation *, Info>(op)
+      .Case([&](FillOp f) -> Info {
+        return KernelInfo{fb::OpKind::Fill, "cpu.fill", {},
+                          {f.getValue().convertToDouble()}};
+      })
+      .Case([&](EmbeddingGradOp) -> Info {
+        return KernelInfo{fb::OpKind::EmbeddingGrad, "cpu.embedding_grad", {}, {}};
+      })
+      .Case([&](RMSNormGradOp n) -> Info {
+        return KernelInfo{fb::OpKind::RmsNormGrad, "cpu.rms_norm_grad", {},
+                          {n.getEpsilon().convertToDouble()}};
+      })
+      .Case([&](LinearGradInputOp l) -> Info {
+        return KernelInfo{fb::OpKind::LinearGradInput,
+                          "cpu.linear_grad_input.onednn" +
+                              weightSuffix(l.getWeight()),
+                          {}, {}};
+      })
+      .Case([&](LinearGradWeightOp) -> Info {
+        return KernelInfo{fb::OpKind::LinearGradWeight,
+                          "cpu.linear_grad_weight.onednn.f32", {}, {}};
+      })
+      .Case([&](AttentionGradOp a) -> Info {
+        return KernelInfo{fb::OpKind::AttentionGrad, "cpu.attention_grad",
+                          {a.getNumHeads(), a.getNumKvHeads(), a.getCausal()},
+                          {a.getScale().convertToDouble()}};
+      })
+      .Case([&](SiluGradOp) -> Info {
+        return KernelInfo{fb::OpKind::SiluGrad, "cpu.silu_grad", {}, {}};
+      })
+      .Case([&](SwigluGradOp) -> Info {
+        return KernelInfo{fb::OpKind::SwigluGrad, "cpu.swiglu_grad", {}, {}};
+      })
+      .Case([&](RouterGradOp r) -> Info {
+        return KernelInfo{fb::OpKind::RouterGrad, "cpu.router_grad",
+                          {r.getTopK(), r.getNormalize()}, {}};
+      })
+      .Case([&](DispatchGradOp d) -> Info {
+        return KernelInfo{fb::OpKind::DispatchGrad, "cpu.dispatch_grad",
+                          {d.getTopK()}, {}};
+      })
+      .Case([&](ExpertMLPGradOp m) -> Info {
+        return KernelInfo{fb::OpKind::ExpertMlpGrad,
+                          "cpu.expert_mlp_grad.onednn" + weightSuffix(m.getGate()),
+                          {}, {}};
+      })
+      .Case([&](CombineGradOp) -> Info {
+        return KernelInfo{fb::OpKind::CombineGrad, "cpu.combine_grad", {}, {}};
+      })
+      .Case([&](CrossEntropyGradOp c) -> Info {
+        return KernelInfo{fb::OpKind::CrossEntropyGrad, "cpu.cross_entropy_grad",
+                          {c.getIgnoreIndex()}, {}};
+      })
+      .Case([&](LoadBalancingLossGradOp l) -> Info {
+        return KernelInfo{fb::OpKind::LoadBalancingLossGrad,
+                          "cpu.load_balancing_loss_grad", {l.getTopK()}, {}};
+      })
+      .Case([&](RouterZLossOp) -> Info {
+        return KernelInfo{fb::OpKind::RouterZLoss, "cpu.router_z_loss", {}, {}};
+      })
+      .Case([&](RouterZLossGradOp) -> Info {
+        return KernelInfo{fb::OpKind::RouterZLossGrad, "cpu.router_z_loss_grad",
+                          {}, {}};
+      })
+      .Default([](Operation *other) -> Info {
+        return other->emitOpError() << "has no runtime kernel";
+      });
+}
+
 /// The op kind, the kernel chosen for it, and its attributes.
 FailureOr<KernelInfo> kernelFor(Operation *op) {
-  auto weightSuffix = [](Value weight) -> std::string {
-    Type element = getElementTypeOrSelf(weight.getType());
-    return element.isBF16() ? ".bf16" : element.isF16() ? ".f16" : ".f32";
-  };
   using Info = FailureOr<KernelInfo>;
   return llvm::TypeSwitch<Operation *, Info>(op)
       .Case([&](EmbeddingOp e) -> Info {
@@ -85,7 +158,9 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
                           {}, {}};
       })
       .Case([&](RopeOp r) -> Info {
-        return KernelInfo{fb::OpKind::Rope, "cpu.rope", {r.getNumHeads()},
+        return KernelInfo{fb::OpKind::Rope,
+                          r.getInverse() ? "cpu.rope.inverse" : "cpu.rope",
+                          {r.getNumHeads(), r.getInverse()},
                           {r.getTheta().convertToDouble()}};
       })
       .Case([&](AttentionOp a) -> Info {
@@ -161,9 +236,7 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](WriteParamOp) -> Info {
         return KernelInfo{fb::OpKind::WriteParam, "cpu.write_param", {}, {}};
       })
-      .Default([](Operation *other) -> Info {
-        return other->emitOpError() << "has no runtime kernel";
-      });
+      .Default([](Operation *other) { return gradKernelFor(other); });
 }
 
 std::string configJson(ModuleOp module) {
@@ -217,6 +290,9 @@ public:
   /// (initialize).
   FailureOr<flatbuffers::Offset<fb::Program>>
   addProgram(func::FuncOp function, const BufferPlan &plan, bool sourced);
+  /// The parameter index of each `moe.gradient` result of a training step
+  /// (which follow its three losses).
+  FailureOr<std::vector<int32_t>> gradientParams(func::FuncOp train);
 
   ModuleOp module;
   flatbuffers::FlatBufferBuilder builder;
@@ -258,6 +334,22 @@ LogicalResult ArtifactBuilder::addParams(ArtifactSummary &summary) {
         param.getTensorType().getElementType().getIntOrFloatBitWidth() / 8;
   }
   return success();
+}
+
+FailureOr<std::vector<int32_t>>
+ArtifactBuilder::gradientParams(func::FuncOp train) {
+  std::vector<int32_t> indices;
+  for (unsigned i = 3; i < train.getNumResults(); ++i) {
+    auto param = train.getResultAttrOfType<FlatSymbolRefAttr>(i, "moe.gradient");
+    if (!param || !paramIndex.count(param.getAttr()))
+      return train.emitError() << "result #" << i
+                               << " is not tagged moe.gradient with a parameter";
+    indices.push_back(paramIndex.lookup(param.getAttr()));
+  }
+  if (train.getNumArguments() != 2 || train.getNumResults() < 3)
+    return train.emitError()
+           << "@train_step must map ids and labels to three losses and gradients";
+  return indices;
 }
 
 LogicalResult ArtifactBuilder::addValue(Value value, fb::ValueKind kind,
@@ -359,7 +451,8 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
   if (failed(initPlan))
     return failure();
 
-  // The two programs run at different times and share one arena.
+  // The programs run at different times and share one arena.
+  int64_t arenaBytes = std::max(plan->arenaBytes, initPlan->arenaBytes);
   ArtifactSummary summary;
   summary.arenaBytes = plan->arenaBytes;
   summary.unplannedBytes = plan->unplannedBytes;
@@ -377,6 +470,30 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       return failure();
     initProgram = *written;
   }
+  auto train = module.lookupSymbol<func::FuncOp>("train_step");
+  flatbuffers::Offset<fb::Training> training;
+  if (train) {
+    FailureOr<BufferPlan> trainPlan = planBuffers(train);
+    if (failed(trainPlan))
+      return failure();
+    summary.trainArenaBytes = trainPlan->arenaBytes;
+    summary.trainUnplannedBytes = trainPlan->unplannedBytes;
+    arenaBytes = std::max(arenaBytes, trainPlan->arenaBytes);
+    auto written = artifact.addProgram(train, *trainPlan, /*sourced=*/false);
+    if (failed(written))
+      return failure();
+    FailureOr<std::vector<int32_t>> gradParams = artifact.gradientParams(train);
+    if (failed(gradParams))
+      return failure();
+    auto coef = [&](StringRef name) {
+      auto attr = train->getAttrOfType<FloatAttr>(name);
+      return attr ? attr.getValueAsDouble() : 0.0;
+    };
+    training = fb::CreateTraining(artifact.builder, *written,
+                                  artifact.builder.CreateVector(*gradParams),
+                                  coef("moe.aux_loss_coef"),
+                                  coef("moe.z_loss_coef"));
+  }
   summary.kernels = artifact.kernels;
 
   flatbuffers::FlatBufferBuilder &builder = artifact.builder;
@@ -389,8 +506,8 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       builder, moert::kFormatVersion, builder.CreateString("moec"),
       tokensShape[0], tokensShape[1], builder.CreateString(configJson(module)),
       builder.CreateVector(artifact.params), builder.CreateVector(artifact.values),
-      std::max(plan->arenaBytes, initPlan->arenaBytes), *program, initProgram,
-      initialize ? builder.CreateVector(sourceNames) : 0);
+      arenaBytes, *program, initProgram,
+      initialize ? builder.CreateVector(sourceNames) : 0, training);
   fb::FinishModelBuffer(builder, model);
 
   llvm::Error written = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {

@@ -16,6 +16,10 @@ struct ArtifactSummary {
   int64_t unplannedBytes = 0;
   /// Arena the initialisation program needs (0 without one).
   int64_t initArenaBytes = 0;
+  /// Arena the training step needs (0 without one): its activation memory,
+  /// forward values kept for the backward pass included.
+  int64_t trainArenaBytes = 0;
+  int64_t trainUnplannedBytes = 0;
 };
 
 /// Writes `module` (with a static-shaped @forward, after

@@ -62,6 +62,22 @@ cl::opt<int64_t> batchSize("batch", cl::desc("compile: batch size"),
                            cl::init(1));
 cl::opt<int64_t> seqLength("seq", cl::desc("compile: sequence length"),
                            cl::init(128));
+// compile --mode train: the options of the moe-autodiff pass.
+cl::opt<std::string> mode("mode",
+                          cl::desc("compile: inference | train (adds the "
+                                   "training step)"),
+                          cl::init("inference"));
+cl::opt<double> auxLossCoef("aux-loss-coef",
+                            cl::desc("compile --mode train: load-balancing "
+                                     "loss weight (default: the config's)"),
+                            cl::init(-1.0));
+cl::opt<double> zLossCoef("z-loss-coef",
+                          cl::desc("compile --mode train: router z-loss weight"),
+                          cl::init(0.0));
+cl::opt<bool> recompute("recompute",
+                        cl::desc("compile --mode train: recompute per-token "
+                                 "ops in the backward pass"),
+                        cl::init(false));
 // upcycle: the options of the moe-upcycle pass.
 cl::opt<int64_t> numExperts("experts", cl::desc("upcycle: experts per layer"),
                             cl::init(8));
@@ -93,7 +109,10 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
   moec stats PATH [--seq-len N] [--dtype ...]
       parameter counts and FLOPs per token, from an analysis of the module
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
-      compile to an artifact for moe-run
+      [--mode inference|train] [--aux-loss-coef A] [--z-loss-coef Z]
+      [--recompute]
+      compile to an artifact for moe-run (with --mode train, also the
+      training step for moe-run train)
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
@@ -201,6 +220,17 @@ int runCompile(MLIRContext *context) {
   shapes.batch = batchSize;
   shapes.seq = seqLength;
   pm.addPass(moe::createMoeSpecializeShapes(shapes));
+  if (mode == "train") {
+    moe::MoeAutodiffOptions autodiff;
+    autodiff.auxLossCoef = auxLossCoef;
+    autodiff.zLossCoef = zLossCoef;
+    autodiff.recompute = recompute;
+    pm.addPass(moe::createMoeAutodiff(autodiff));
+  } else if (mode != "inference") {
+    llvm::errs() << "moec compile: error: --mode must be inference or train, "
+                 << "got '" << mode << "'\n";
+    return 1;
+  }
   if (failed(pm.run(*module)))
     return 1;
   FailureOr<moe::ArtifactSummary> summary =
@@ -219,6 +249,11 @@ int runCompile(MLIRContext *context) {
   if (summary->initArenaBytes > 0)
     llvm::outs() << "initialization_peak_bytes: " << summary->initArenaBytes
                  << "\n";
+  if (summary->trainArenaBytes > 0)
+    llvm::outs() << "training_activation_peak_bytes: "
+                 << summary->trainArenaBytes << "\n"
+                 << "training_activation_bytes_without_reuse: "
+                 << summary->trainUnplannedBytes << "\n";
   return 0;
 }
 

@@ -378,5 +378,34 @@ WriteParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Training
+//===----------------------------------------------------------------------===//
+
+/// Per-layer logit gradients: one per router-logits operand, of its type.
+static LogicalResult verifyPerLayerGrads(Operation *op, ValueRange logits,
+                                         ValueRange grads) {
+  if (logits.size() != grads.size())
+    return op->emitOpError() << "has " << logits.size()
+                             << " router-logits operands but " << grads.size()
+                             << " gradients";
+  for (auto [index, pair] : llvm::enumerate(llvm::zip(logits, grads)))
+    if (std::get<0>(pair).getType() != std::get<1>(pair).getType())
+      return op->emitOpError() << "gradient #" << index << " has type "
+                               << std::get<1>(pair).getType() << ", expected "
+                               << std::get<0>(pair).getType();
+  return success();
+}
+
+LogicalResult LoadBalancingLossGradOp::verify() {
+  return verifyPerLayerGrads(*this, getRouterLogits(), getLogitsGrads());
+}
+
+LogicalResult RouterZLossGradOp::verify() {
+  return verifyPerLayerGrads(*this, getRouterLogits(), getLogitsGrads());
+}
+
+#include "dialects/moe/MoeInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/moe/MoeOps.cpp.inc"

@@ -14,6 +14,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialects/moe/MoeInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/moe/MoeOps.h.inc"
 

@@ -12,6 +12,7 @@
 
 include "MoeDialect.td"
 include "MoeAttrs.td"
+include "MoeInterfaces.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -82,7 +83,7 @@ def Moe_ReadParamOp : Moe_Op<"read_param",
 // Transformer layers
 //===----------------------------------------------------------------------===//
 
-def Moe_EmbeddingOp : Moe_Op<"embedding", [Pure]> {
+def Moe_EmbeddingOp : Moe_Op<"embedding", [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "look up token embeddings";
   let description = [{
     `result[b, s, :] = table[ids[b, s], :]`. Ids outside `[0, V)` are a run-time
@@ -102,7 +103,7 @@ def Moe_EmbeddingOp : Moe_Op<"embedding", [Pure]> {
 }
 
 def Moe_RMSNormOp : Moe_Op<"rms_norm",
-    [Pure, AllTypesMatch<["input", "result"]>]> {
+    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "root-mean-square normalisation over the last dimension";
   let description = [{
     `result = input / sqrt(mean(input^2, -1) + epsilon) * weight`, computed in
@@ -122,7 +123,7 @@ def Moe_RMSNormOp : Moe_Op<"rms_norm",
   let hasVerifier = 1;
 }
 
-def Moe_LinearOp : Moe_Op<"linear", [Pure]> {
+def Moe_LinearOp : Moe_Op<"linear", [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "linear layer with the weight stored [out, in]";
   let description = [{
     `result[..., o] = sum_i input[..., i] * weight[o, i]`, the layout of
@@ -142,13 +143,16 @@ def Moe_LinearOp : Moe_Op<"linear", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Moe_RopeOp : Moe_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+def Moe_RopeOp : Moe_Op<"rope",
+    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "rotary position embedding";
   let description = [{
     Rotates each head of `input` ([B, S, H * Dh], heads contiguous) by the
     angle `position * theta^(-2i / Dh)`, pairing element `i` with `i + Dh/2`
     (the Hugging Face `rotate_half` convention). Positions are `0 .. S-1`
     unless a `positions` tensor [B, S] is given (decoding with a cache).
+    With `inverse` it rotates by the negated angle: the rotation's transpose,
+    which is its vector-Jacobian product.
 
     Example:
     ```mlir
@@ -158,7 +162,8 @@ def Moe_RopeOp : Moe_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   }];
   let arguments = (ins Moe_FloatTensor:$input,
                        Optional<Moe_IndexTensor>:$positions,
-                       Moe_I64Attr:$num_heads, F64Attr:$theta);
+                       Moe_I64Attr:$num_heads, F64Attr:$theta,
+                       UnitAttr:$inverse);
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = [{
     $input (`positions` $positions^ `:` type($positions))? attr-dict `:`
@@ -168,7 +173,8 @@ def Moe_RopeOp : Moe_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
 }
 
 def Moe_AttentionOp : Moe_Op<"attention",
-    [Pure, AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
+    [Pure, AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>,
+     DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "scaled dot-product self-attention with grouped KV heads";
   let description = [{
     `query` is [B, S, H * Dh], `key` and `value` are [B, S, Hkv * Dh] with H a
@@ -199,7 +205,8 @@ def Moe_AttentionOp : Moe_Op<"attention",
 
 class Moe_ElementwiseOp<string mnemonic, list<Trait> traits = []>
     : Moe_Op<mnemonic, !listconcat(traits,
-          [Pure, Elementwise, SameOperandsAndResultType])> {
+          [Pure, Elementwise, SameOperandsAndResultType,
+           DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>])> {
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` type($result)";
 }
@@ -242,7 +249,7 @@ def Moe_SwigluOp : Moe_ElementwiseOp<"swiglu"> {
 // Mixture of Experts
 //===----------------------------------------------------------------------===//
 
-def Moe_RouterOp : Moe_Op<"router", [Pure]> {
+def Moe_RouterOp : Moe_Op<"router", [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "score experts and pick the top-k per token";
   let description = [{
     For every token of `input` [..., D]: `logits = input @ weight^T` with
@@ -268,7 +275,7 @@ def Moe_RouterOp : Moe_Op<"router", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Moe_DispatchOp : Moe_Op<"dispatch", [Pure]> {
+def Moe_DispatchOp : Moe_Op<"dispatch", [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "group token copies by expert (dropless)";
   let description = [{
     Every token of `input` [..., D] is copied once for each of its K chosen
@@ -296,7 +303,7 @@ def Moe_DispatchOp : Moe_Op<"dispatch", [Pure]> {
 }
 
 def Moe_ExpertMLPOp : Moe_Op<"expert_mlp",
-    [Pure, AllTypesMatch<["input", "result"]>]> {
+    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "SwiGLU MLP of each expert over its group of rows";
   let description = [{
     `input` [T, D] holds rows grouped by expert as `moe.dispatch` lays them
@@ -329,7 +336,7 @@ def Moe_ExpertMLPOp : Moe_Op<"expert_mlp",
   }];
 }
 
-def Moe_CombineOp : Moe_Op<"combine", [Pure]> {
+def Moe_CombineOp : Moe_Op<"combine", [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "weighted un-permute of expert outputs back to tokens";
   let description = [{
     `result[t] = sum_k weights[t, k] * input[row of slot t * K + k]`, where
@@ -355,7 +362,7 @@ def Moe_CombineOp : Moe_Op<"combine", [Pure]> {
 // Losses
 //===----------------------------------------------------------------------===//
 
-def Moe_CrossEntropyOp : Moe_Op<"cross_entropy", [Pure]> {
+def Moe_CrossEntropyOp : Moe_Op<"cross_entropy", [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "mean token cross-entropy of logits against labels";
   let description = [{
     `logits` [..., V], `labels` [...]: the mean over positions whose label is
@@ -378,7 +385,8 @@ def Moe_CrossEntropyOp : Moe_Op<"cross_entropy", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Moe_LoadBalancingLossOp : Moe_Op<"load_balancing_loss", [Pure]> {
+def Moe_LoadBalancingLossOp : Moe_Op<"load_balancing_loss",
+    [Pure, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
   let summary = "Switch/Mixtral auxiliary loss over the routers of all layers";
   let description = [{
     The router logits of every MoE layer (each [..., E]) are taken together as
@@ -560,5 +568,7 @@ def Moe_WriteParamOp : Moe_Op<"write_param",
   let arguments = (ins FlatSymbolRefAttr:$name, Moe_FloatTensor:$value);
   let assemblyFormat = "$name `=` $value attr-dict `:` type($value)";
 }
+
+include "MoeGradOps.td"
 
 #endif // MOE_OPS_TD

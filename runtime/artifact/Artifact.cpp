@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -19,6 +20,24 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   switch (op) {
   case fb::OpKind::Silu:
     return {1, 1};
+  case fb::OpKind::RouterZLoss:
+    return {1, 1u << 16};
+  case fb::OpKind::Fill:
+    return {0, 0};
+  case fb::OpKind::RmsNormGrad:
+  case fb::OpKind::SwigluGrad:
+  case fb::OpKind::CrossEntropyGrad:
+    return {3, 3};
+  case fb::OpKind::RouterGrad:
+    return {3, 4};
+  case fb::OpKind::AttentionGrad:
+  case fb::OpKind::CombineGrad:
+    return {4, 4};
+  case fb::OpKind::ExpertMlpGrad:
+    return {6, 6};
+  case fb::OpKind::LoadBalancingLossGrad:
+  case fb::OpKind::RouterZLossGrad:
+    return {2, 1u << 16};
   case fb::OpKind::Rope:
     return {1, 2};
   case fb::OpKind::Attention:
@@ -39,6 +58,42 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   default:
     return {2, 2};
   }
+}
+
+/// The training program maps [ids, labels] to three scalar losses and one
+/// gradient per listed parameter, shaped like it.
+absl::Status checkTraining(const fb::Model &model, const std::string &path) {
+  const fb::Training &training = *model.training();
+  const fb::Program &program = *training.program();
+  const auto &gradParams = *training.gradient_params();
+  if (program.inputs()->size() != 2)
+    return invalid(path, "the training program must take ids and labels");
+  if (program.outputs()->size() != 3 + gradParams.size())
+    return invalid(path, absl::StrCat("the training program has ",
+                                      program.outputs()->size(),
+                                      " outputs for ", gradParams.size(),
+                                      " gradients"));
+  for (size_t i = 0; i < 3; ++i) {
+    const fb::Value &loss = *model.values()->Get(program.outputs()->Get(i));
+    if (loss.dtype() != fb::DType::F32 || numElements(*loss.shape()) != 1)
+      return invalid(path, absl::StrCat("training output #", i,
+                                        " is not an fp32 scalar loss"));
+  }
+  for (size_t i = 0; i < gradParams.size(); ++i) {
+    int32_t index = gradParams.Get(i);
+    if (index < 0 || size_t(index) >= model.params()->size())
+      return invalid(path, absl::StrCat("gradient #", i, " names parameter #",
+                                        index));
+    const fb::Value &grad =
+        *model.values()->Get(program.outputs()->Get(3 + i));
+    const fb::Param &param = *model.params()->Get(index);
+    if (grad.dtype() != fb::DType::F32 ||
+        numElements(*grad.shape()) != numElements(*param.shape()))
+      return invalid(path, absl::StrCat("the gradient of '",
+                                        param.name()->str(),
+                                        "' is not fp32 of its shape"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status checkValue(const fb::Model &model, const fb::Value &value,
@@ -71,11 +126,16 @@ absl::Status checkValue(const fb::Model &model, const fb::Value &value,
       return invalid(path, absl::StrCat(what, " names source tensor #",
                                         value.index()));
     return absl::OkStatus();
-  case fb::ValueKind::Input:
-    if (value.index() < 0 ||
-        size_t(value.index()) >= model.forward()->inputs()->size())
+  case fb::ValueKind::Input: {
+    // Inputs of the training step (ids, labels) outnumber forward's.
+    size_t inputs = model.forward()->inputs()->size();
+    if (model.training())
+      inputs = std::max<size_t>(inputs,
+                                model.training()->program()->inputs()->size());
+    if (value.index() < 0 || size_t(value.index()) >= inputs)
       return invalid(path, absl::StrCat(what, " names input #", value.index()));
     return absl::OkStatus();
+  }
   case fb::ValueKind::Arena:
     if (value.bytes() != bytes || value.offset() < 0 ||
         value.offset() > model.arena_bytes() - value.bytes())
@@ -150,10 +210,14 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
     }
     return absl::OkStatus();
   };
-  for (const fb::Program *program : {model.forward(), model.initialize()})
+  const fb::Program *train =
+      model.training() ? model.training()->program() : nullptr;
+  for (const fb::Program *program : {model.forward(), model.initialize(), train})
     if (program)
       if (auto status = checkProgram(*program); !status.ok())
         return status;
+  if (train)
+    return checkTraining(model, path);
   return absl::OkStatus();
 }
 } // namespace

@@ -7,14 +7,32 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/checkpoint/Init.h"
+#include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Backend.h"
+#include "runtime/exec/CpuLaunch.h"
 #include "runtime/exec/LaunchChecks.h"
 
 #include <cstdlib>
 #include <cstring>
 
 namespace moert {
+using namespace cpu_launch;
+
+absl::Status cpu_launch::checkCounts(const int64_t *counts, int64_t experts,
+                                      int64_t rows) {
+  int64_t total = 0;
+  for (int64_t e = 0; e < experts; ++e) {
+    if (counts[e] < 0)
+      return absl::InvalidArgumentError("negative expert row count");
+    total += counts[e];
+  }
+  if (total != rows)
+    return absl::InvalidArgumentError(
+        "expert row counts do not sum to the grouped rows");
+  return absl::OkStatus();
+}
+
 namespace {
 
 class HostBuffer : public DeviceBuffer {
@@ -37,20 +55,6 @@ class HostStream : public Stream {
 public:
   absl::Status synchronize() override { return absl::OkStatus(); }
 };
-
-int64_t attr(const KernelLaunch &launch, size_t i) {
-  return launch.kernel->int_attrs()->Get(i);
-}
-double floatAttr(const KernelLaunch &launch, size_t i) {
-  return launch.kernel->float_attrs()->Get(i);
-}
-cpu::Weight weight(const TensorRef &t) { return {t.data, t.dtype}; }
-std::string stream(const KernelLaunch &launch) {
-  return launch.kernel->stream() ? launch.kernel->stream()->str() : "";
-}
-
-int64_t lastDim(const TensorRef &t) { return t.shape.back(); }
-int64_t rows(const TensorRef &t) { return t.numElements() / lastDim(t); }
 
 class CpuBackend : public Backend {
 public:
@@ -103,7 +107,8 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     int64_t heads = attr(l, 0);
     if (out.data != in[0].data)
       std::memcpy(out.data, in[0].data, in[0].numElements() * sizeof(float));
-    cpu::rope(out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
+    auto rotate = attrOr(l, 1, 0) != 0 ? cpu::ropeGrad : cpu::rope;
+    rotate(out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
               lastDim(in[0]) / heads, floatAttr(l, 0),
               in.size() > 1 ? in[1].data : nullptr,
               in.size() > 1 ? in[1].dtype : DType::kI32);
@@ -150,17 +155,10 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                          l.results[2].as<int32_t>());
   case fb::OpKind::ExpertMlp: {
     const TensorRef &gate = in[2];
-    // Counts come from a dispatch of this run; check them before trusting.
     const int64_t *counts = in[1].as<int64_t>();
-    int64_t total = 0;
-    for (int64_t e = 0; e < gate.shape[0]; ++e) {
-      if (counts[e] < 0)
-        return absl::InvalidArgumentError("negative expert row count");
-      total += counts[e];
-    }
-    if (total != in[0].shape[0])
-      return absl::InvalidArgumentError("expert row counts do not sum to the "
-                                        "grouped rows");
+    if (auto status = checkCounts(counts, gate.shape[0], in[0].shape[0]);
+        !status.ok())
+      return status;
     return cpu::expertMlp(in[0].as<float>(), counts, gate.shape[0],
                           gate.shape[2], gate.shape[1], weight(in[2]),
                           weight(in[3]), weight(in[4]), out.as<float>());
@@ -219,6 +217,8 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   }
   case fb::OpKind::WriteParam: // a transfer the executor carries out
     break;
+  default:
+    return launchGrad(l);
   }
   return absl::UnimplementedError("no CPU kernel for this op");
 }

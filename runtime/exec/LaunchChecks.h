@@ -11,6 +11,9 @@ namespace moert {
 /// attributes its op needs. Backends call it from prepare().
 absl::Status checkLaunch(const KernelLaunch &launch);
 
+/// The same for the ops of training programs (checkLaunch forwards them).
+absl::Status checkGradLaunch(const KernelLaunch &launch);
+
 } // namespace moert
 
 #endif // MOERT_EXEC_LAUNCHCHECKS_H

@@ -203,15 +203,16 @@ absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
   return weights;
 }
 
-absl::Status Weights::save(const fb::Model &model,
-                           const std::string &dir) const {
+std::vector<TensorToWrite>
+checkpointTensors(const fb::Model &model,
+                  const std::vector<const void *> &params) {
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < model.params()->size(); ++i) {
     const fb::Param &param = *model.params()->Get(i);
     DType type = fromSchema(param.dtype());
     std::vector<int64_t> shape = shapeOf(param);
     if (!isStacked(param)) {
-      tensors.push_back({param.name()->str(), type, shape, pointers_[i]});
+      tensors.push_back({param.name()->str(), type, shape, params[i]});
       continue;
     }
     std::vector<int64_t> expertShape(shape.begin() + 1, shape.end());
@@ -219,9 +220,15 @@ absl::Status Weights::save(const fb::Model &model,
     for (int64_t e = 0; e < shape[0]; ++e)
       tensors.push_back(
           {expertName(param.name()->str(), e), type, expertShape,
-           static_cast<const uint8_t *>(pointers_[i]) +
+           static_cast<const uint8_t *>(params[i]) +
                e * perExpert * dtypeSize(type)});
   }
+  return tensors;
+}
+
+absl::Status Weights::save(const fb::Model &model,
+                           const std::string &dir) const {
+  std::vector<TensorToWrite> tensors = checkpointTensors(model, pointers_);
   return writeCheckpointDirectory(
       dir, model.config_json() ? model.config_json()->str() : "{}",
       [&](const std::string &path) {

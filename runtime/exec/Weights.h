@@ -5,6 +5,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
+#include "runtime/checkpoint/Safetensors.h"
 
 #include "absl/status/statusor.h"
 
@@ -66,6 +67,12 @@ private:
   std::vector<int64_t> owner_; // per parameter: index in owned_, or -1
   std::shared_ptr<HfCheckpoint> checkpoint_; // keeps mapped memory alive
 };
+
+/// The tensors of a Hugging Face checkpoint holding `params` (one pointer
+/// per parameter, laid out as the artifact says): stacked experts unstacked
+/// into their per-expert names.
+std::vector<TensorToWrite> checkpointTensors(const fb::Model &model,
+                                             const std::vector<const void *> &params);
 
 /// The checkpoint name of expert `expert` of a stacked parameter name.
 std::string expertName(const std::string &stackedName, int64_t expert);

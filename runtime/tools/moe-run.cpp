@@ -3,6 +3,7 @@
 //   moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] --tokens FILE
 //           [--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]
 //   moe-run MODEL.moex --list-kernels
+//   moe-run train MODEL.moex ... (TrainCommand.cpp)
 //
 // Loads and verifies the artifact, binds weights from a Hugging Face
 // checkpoint directory (or draws them from the artifact's initialisers),
@@ -46,6 +47,8 @@ ABSL_FLAG(bool, list_kernels, false,
           "location it came from, and its operand shapes; then exit");
 ABSL_FLAG(std::string, save_weights, "",
           "write the bound weights as a Hugging Face checkpoint directory");
+
+int runTrain(const std::string &modelPath); // TrainCommand.cpp
 
 namespace {
 int fail(const absl::Status &status) {
@@ -97,7 +100,11 @@ int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(
       "moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] "
       "--tokens FILE "
-      "[--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]");
+      "[--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]\n"
+      "moe-run train MODEL.moex --tokens FILE --steps N --save OUT_DIR "
+      "[--weights DIR | --init-from DENSE_DIR | --resume DIR] [--lr LR] "
+      "[--min-lr LR] [--warmup-steps W] [--weight-decay WD] [--clip C] "
+      "[--grad-accum M] [--eval-tokens FILES] (see docs/training.md)");
   // The command-line contract spells flags with dashes (--logits-out); absl
   // names them with underscores.
   std::vector<std::string> spelled(argv, argv + argc);
@@ -110,6 +117,12 @@ int main(int argc, char **argv) {
   }
   std::vector<char *> positional =
       absl::ParseCommandLine(int(args.size()), args.data());
+  if (positional.size() >= 2 && std::string(positional[1]) == "train") {
+    if (positional.size() != 3)
+      return fail(absl::InvalidArgumentError(
+          "train: expected one artifact (MODEL.moex); see --help"));
+    return runTrain(positional[2]);
+  }
   if (positional.size() != 2)
     return fail(absl::InvalidArgumentError(
         "expected one artifact (MODEL.moex); see --help"));

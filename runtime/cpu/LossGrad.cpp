@@ -1,0 +1,173 @@
+//===- LossGrad.cpp - backward of the losses; the router z-loss -----------===//
+//
+// Per-row work only, except the sums that define the losses, which run in
+// a fixed order in double (as in Loss.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/Grad.h"
+#include "runtime/cpu/GradMath.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moert::cpu {
+namespace {
+/// softmax(row) into probs; returns logsumexp(row).
+double softmax(const float *row, int64_t n, double *probs) {
+  float best = *std::max_element(row, row + n);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i)
+    total += probs[i] = std::exp(double(row[i]) - best);
+  for (int64_t i = 0; i < n; ++i)
+    probs[i] /= total;
+  return best + std::log(total);
+}
+
+/// Eight double lanes, so the sum vectorises yet stays in double.
+double sumInDouble(const float *values, int64_t n) {
+  double lanes[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int lane = 0; lane < 8; ++lane)
+      lanes[lane] += values[i + lane];
+  for (; i < n; ++i)
+    lanes[0] += values[i];
+  double total = 0;
+  for (double lane : lanes)
+    total += lane;
+  return total;
+}
+} // namespace
+
+absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
+                              int64_t rows, int64_t vocab,
+                              int64_t ignoreIndex, float dloss,
+                              float *dlogits) {
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    if (labels[r] < 0 || labels[r] >= vocab)
+      return absl::InvalidArgumentError(
+          absl::StrCat("label ", labels[r], " at position ", r,
+                       " is outside the vocabulary [0, ", vocab, ")"));
+    ++counted;
+  }
+  float perRow = counted ? dloss / float(counted) : 0.0f;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = logits + r * vocab;
+    float *out = dlogits + r * vocab;
+    if (labels[r] == ignoreIndex) {
+      std::fill(out, out + vocab, 0.0f);
+      continue;
+    }
+    // Vectorised max and fp32 exponentials, summed in double.
+    float best = row[0];
+#pragma omp simd reduction(max : best)
+    for (int64_t v = 0; v < vocab; ++v)
+      best = std::max(best, row[v]);
+    for (int64_t v = 0; v < vocab; ++v)
+      out[v] = vectorExp(row[v] - best);
+    float factor = float(perRow / sumInDouble(out, vocab));
+#pragma omp simd
+    for (int64_t v = 0; v < vocab; ++v)
+      out[v] *= factor;
+    out[labels[r]] -= perRow;
+  }
+  return absl::OkStatus();
+}
+
+void loadBalancingLossGrad(const std::vector<const float *> &logits,
+                           const std::vector<int64_t> &tokens, int64_t experts,
+                           int64_t k, float dloss,
+                           const std::vector<float *> &dlogits) {
+  // L = E * sum_e f_e P_e with P_e = sum_t p_te / T, so dL/dp_te =
+  // E f_e / T, then through each token's softmax.
+  std::vector<double> assignments(experts, 0.0);
+  int64_t total = 0;
+  for (size_t layer = 0; layer < logits.size(); ++layer) {
+    int64_t n = tokens[layer];
+    std::vector<float> weights(n * k);
+    std::vector<int32_t> chosen(n * k);
+    routerTopK(logits[layer], n, experts, k, false, weights.data(),
+               chosen.data());
+    for (int32_t e : chosen)
+      assignments[e] += 1;
+    total += n;
+  }
+  if (total == 0)
+    return;
+  std::vector<double> dprobs(experts);
+  for (int64_t e = 0; e < experts; ++e)
+    dprobs[e] = double(dloss) * experts * (assignments[e] / total) / total;
+  for (size_t layer = 0; layer < logits.size(); ++layer) {
+#pragma omp parallel
+    {
+      std::vector<double> probs(experts);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tokens[layer]; ++t) {
+        softmax(logits[layer] + t * experts, experts, probs.data());
+        double projection = 0;
+        for (int64_t e = 0; e < experts; ++e)
+          projection += probs[e] * dprobs[e];
+        float *out = dlogits[layer] + t * experts;
+        for (int64_t e = 0; e < experts; ++e)
+          out[e] = float(probs[e] * (dprobs[e] - projection));
+      }
+    }
+  }
+}
+
+void routerZLoss(const std::vector<const float *> &logits,
+                 const std::vector<int64_t> &tokens, int64_t experts,
+                 float *loss) {
+  double sum = 0;
+  int64_t total = 0;
+  for (size_t layer = 0; layer < logits.size(); ++layer) {
+    std::vector<double> perToken(tokens[layer]);
+#pragma omp parallel
+    {
+      std::vector<double> probs(experts);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tokens[layer]; ++t) {
+        double lse = softmax(logits[layer] + t * experts, experts, probs.data());
+        perToken[t] = lse * lse;
+      }
+    }
+    for (double value : perToken)
+      sum += value;
+    total += tokens[layer];
+  }
+  *loss = total ? float(sum / total) : 0.0f;
+}
+
+void routerZLossGrad(const std::vector<const float *> &logits,
+                     const std::vector<int64_t> &tokens, int64_t experts,
+                     float dloss, const std::vector<float *> &dlogits) {
+  // d lse^2 / d logit_e = 2 lse p_e.
+  int64_t total = 0;
+  for (int64_t n : tokens)
+    total += n;
+  if (total == 0)
+    return;
+  double perToken = 2.0 * dloss / total;
+  for (size_t layer = 0; layer < logits.size(); ++layer) {
+#pragma omp parallel
+    {
+      std::vector<double> probs(experts);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tokens[layer]; ++t) {
+        double lse = softmax(logits[layer] + t * experts, experts, probs.data());
+        float *out = dlogits[layer] + t * experts;
+        for (int64_t e = 0; e < experts; ++e)
+          out[e] = float(perToken * lse * probs[e]);
+      }
+    }
+  }
+}
+
+} // namespace moert::cpu

@@ -1,0 +1,126 @@
+//===- MoeGrad.cpp - backward of routing, dispatch and combine ------------===//
+//
+// Every token's gradient is computed by one thread from that token's slots
+// alone, in slot order, so no sum depends on the thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/Grad.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace moert::cpu {
+namespace {
+/// The grouped row of each slot, inverting sourceSlots (checked to be a
+/// permutation).
+absl::Status invertSlots(const int32_t *sourceSlots, int64_t slots,
+                         std::vector<int64_t> &rowOfSlot) {
+  rowOfSlot.assign(slots, -1);
+  for (int64_t r = 0; r < slots; ++r) {
+    int32_t slot = sourceSlots[r];
+    if (slot < 0 || slot >= slots || rowOfSlot[slot] != -1)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "source slots are not a permutation of [0, ", slots, ")"));
+    rowOfSlot[slot] = r;
+  }
+  return absl::OkStatus();
+}
+} // namespace
+
+void routerGrad(const float *logits, const int32_t *indices,
+                const float *dweights, const float *dlogitsExtra,
+                int64_t tokens, int64_t experts, int64_t k, bool normalize,
+                float *dlogits) {
+#pragma omp parallel
+  {
+    std::vector<double> probs(experts), dprobs(experts);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      const float *row = logits + t * experts;
+      float best = *std::max_element(row, row + experts);
+      double total = 0;
+      for (int64_t e = 0; e < experts; ++e)
+        total += probs[e] = std::exp(double(row[e]) - best);
+      for (int64_t e = 0; e < experts; ++e)
+        probs[e] /= total;
+      const int32_t *chosen = indices + t * k;
+      const float *dw = dweights + t * k;
+      std::fill(dprobs.begin(), dprobs.end(), 0.0);
+      if (normalize) {
+        // w_j = p_j / c with c = sum of the chosen p, so
+        // dp_j = (dw_j - sum_i dw_i w_i) / c.
+        double chosenTotal = 0, weighted = 0;
+        for (int64_t j = 0; j < k; ++j)
+          chosenTotal += probs[chosen[j]];
+        for (int64_t j = 0; j < k; ++j)
+          weighted += dw[j] * (probs[chosen[j]] / chosenTotal);
+        for (int64_t j = 0; j < k; ++j)
+          dprobs[chosen[j]] = (dw[j] - weighted) / chosenTotal;
+      } else {
+        for (int64_t j = 0; j < k; ++j)
+          dprobs[chosen[j]] = dw[j];
+      }
+      // Softmax: dlogit_e = p_e (dp_e - <p, dp>).
+      double projection = 0;
+      for (int64_t e = 0; e < experts; ++e)
+        projection += probs[e] * dprobs[e];
+      float *out = dlogits + t * experts;
+      for (int64_t e = 0; e < experts; ++e)
+        out[e] = float(probs[e] * (dprobs[e] - projection));
+      if (dlogitsExtra)
+        for (int64_t e = 0; e < experts; ++e)
+          out[e] += dlogitsExtra[t * experts + e];
+    }
+  }
+}
+
+absl::Status dispatchGrad(const float *dgrouped, const int32_t *sourceSlots,
+                          int64_t tokens, int64_t k, int64_t d, float *dx) {
+  std::vector<int64_t> rowOfSlot;
+  if (auto s = invertSlots(sourceSlots, tokens * k, rowOfSlot); !s.ok())
+    return s;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tokens; ++t) {
+    float *row = dx + t * d;
+    std::fill(row, row + d, 0.0f);
+    for (int64_t j = 0; j < k; ++j) {
+      const float *source = dgrouped + rowOfSlot[t * k + j] * d;
+#pragma omp simd
+      for (int64_t i = 0; i < d; ++i)
+        row[i] += source[i];
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status combineGrad(const float *y, const float *weights,
+                         const int32_t *sourceSlots, int64_t tokens,
+                         int64_t k, int64_t d, const float *dout, float *dy,
+                         float *dweights) {
+  std::vector<int64_t> rowOfSlot;
+  if (auto s = invertSlots(sourceSlots, tokens * k, rowOfSlot); !s.ok())
+    return s;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float *grad = dout + t * d;
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t row = rowOfSlot[t * k + j];
+      const float *source = y + row * d;
+      float *target = dy + row * d;
+      float w = weights[t * k + j];
+      double dot = 0;
+      for (int64_t i = 0; i < d; ++i) {
+        target[i] = w * grad[i];
+        dot += double(grad[i]) * source[i];
+      }
+      dweights[t * k + j] = float(dot);
+    }
+  }
+  return absl::OkStatus();
+}
+
+} // namespace moert::cpu

@@ -1,0 +1,267 @@
+//===- GradLaunchChecks.cpp - shape rules of the training ops -------------===//
+//
+// The backward ops mirror their forward ops: each check restates the forward
+// relations between the operands it reads again, and requires every
+// gradient to have the shape of the value it is the gradient of.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/exec/LaunchChecker.h"
+#include "runtime/exec/LaunchChecks.h"
+
+namespace moert {
+using namespace launch_checks;
+
+namespace {
+/// Per-layer router logits followed by one scalar loss gradient; one
+/// gradient result per layer.
+void checkPerLayerGrads(Checker &c, const KernelLaunch &launch) {
+  size_t layers = launch.operands.size() - 1;
+  c.rule(launch.operands.size() >= 2 && launch.results.size() == layers,
+         "expects router logits, a loss gradient and one result per layer");
+  if (!c.ok())
+    return;
+  c.shape(c.operand(layers), "loss gradient", {});
+  int64_t experts = -1;
+  for (size_t i = 0; i < layers && c.ok(); ++i) {
+    c.rank(c.operand(i), "router logits", 1);
+    if (!c.ok())
+      return;
+    if (experts < 0)
+      experts = c.operand(i).shape.back();
+    c.rule(c.operand(i).shape.back() == experts,
+           "router logits differ in experts");
+    c.shape(c.result(i), "logits gradient", c.operand(i).shape);
+  }
+}
+} // namespace
+
+absl::Status checkGradLaunch(const KernelLaunch &launch) {
+  Checker c(launch);
+  switch (launch.kernel->op()) {
+  case fb::OpKind::Fill:
+    c.counts(0, 1);
+    c.floats(1);
+    break;
+  case fb::OpKind::EmbeddingGrad: {
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    const TensorRef &dy = c.operand(0), &ids = c.operand(1);
+    c.rank(dy, "result gradient", 2);
+    c.rank(c.result(0), "table gradient", 2, 2);
+    c.dtype(ids, "ids", ids.dtype == DType::kI32);
+    if (c.ok()) {
+      c.shape(ids, "ids", leading(dy));
+      c.rule(c.result(0).shape[1] == dy.shape.back(),
+             "table and result widths differ");
+    }
+    break;
+  }
+  case fb::OpKind::RmsNormGrad: {
+    c.counts(3, 2);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0);
+    c.rank(x, "input", 1);
+    if (!c.ok())
+      break;
+    c.shape(c.operand(1), "weight", {x.shape.back()});
+    c.dtype(c.operand(1), "weight", isWeight(c.operand(1).dtype));
+    c.shape(c.operand(2), "result gradient", x.shape);
+    c.shape(c.result(0), "input gradient", x.shape);
+    c.shape(c.result(1), "weight gradient", {x.shape.back()});
+    break;
+  }
+  case fb::OpKind::LinearGradInput: {
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    const TensorRef &dy = c.operand(0), &w = c.operand(1);
+    c.rank(dy, "result gradient", 1);
+    c.rank(w, "weight", 2, 2);
+    c.dtype(w, "weight", isWeight(w.dtype));
+    if (!c.ok())
+      break;
+    c.rule(w.shape[0] == dy.shape.back(), "weight and gradient widths differ");
+    c.shape(c.result(0), "input gradient", withLast(leading(dy), w.shape[1]));
+    break;
+  }
+  case fb::OpKind::LinearGradWeight: {
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    const TensorRef &dy = c.operand(0), &x = c.operand(1);
+    c.rank(dy, "result gradient", 1);
+    c.rank(x, "input", 1);
+    if (!c.ok())
+      break;
+    c.rule(product(leading(dy)) == product(leading(x)),
+           "gradient and input rows differ");
+    c.shape(c.result(0), "weight gradient", {dy.shape.back(), x.shape.back()});
+    break;
+  }
+  case fb::OpKind::AttentionGrad: {
+    c.counts(4, 3);
+    c.ints(3);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    const TensorRef &q = c.operand(0), &k = c.operand(1);
+    c.rank(q, "query", 3, 3);
+    c.rank(k, "key", 3, 3);
+    int64_t heads = c.intAttr(0), kvHeads = c.intAttr(1);
+    c.rule(c.ok() && heads > 0 && kvHeads > 0 && heads % kvHeads == 0 &&
+               q.shape[2] % heads == 0,
+           "bad head counts");
+    if (!c.ok())
+      break;
+    c.shape(k, "key", {q.shape[0], q.shape[1], kvHeads * (q.shape[2] / heads)});
+    c.shape(c.operand(2), "value", k.shape);
+    c.shape(c.operand(3), "result gradient", q.shape);
+    c.shape(c.result(0), "query gradient", q.shape);
+    c.shape(c.result(1), "key gradient", k.shape);
+    c.shape(c.result(2), "value gradient", k.shape);
+    break;
+  }
+  case fb::OpKind::SiluGrad:
+  case fb::OpKind::SwigluGrad: {
+    bool swiglu = launch.kernel->op() == fb::OpKind::SwigluGrad;
+    c.counts(swiglu ? 3 : 2, swiglu ? 2 : 1);
+    if (!c.ok())
+      break;
+    for (const TensorRef &t : launch.operands)
+      c.shape(t, "operand", c.operand(0).shape);
+    for (const TensorRef &t : launch.results)
+      c.shape(t, "result", c.operand(0).shape);
+    break;
+  }
+  case fb::OpKind::RouterGrad: {
+    c.rule((launch.operands.size() == 3 || launch.operands.size() == 4) &&
+               launch.results.size() == 1,
+           "expects 3 or 4 operands and 1 result");
+    c.ints(2);
+    if (!c.ok())
+      break;
+    const TensorRef &logits = c.operand(0);
+    c.rank(logits, "logits", 1);
+    if (!c.ok())
+      break;
+    int64_t k = c.intAttr(0), experts = logits.shape.back();
+    c.rule(k >= 1 && k <= experts, "top_k outside [1, experts]");
+    c.shape(c.operand(1), "indices", withLast(leading(logits), k));
+    c.dtype(c.operand(1), "indices", c.operand(1).dtype == DType::kI32);
+    c.shape(c.operand(2), "weights gradient", withLast(leading(logits), k));
+    if (launch.operands.size() == 4)
+      c.shape(c.operand(3), "logits gradient", logits.shape);
+    c.shape(c.result(0), "result", logits.shape);
+    break;
+  }
+  case fb::OpKind::DispatchGrad: {
+    c.counts(2, 1);
+    c.ints(1);
+    if (!c.ok())
+      break;
+    const TensorRef &grouped = c.operand(0), &dx = c.result(0);
+    c.rank(grouped, "grouped gradient", 2, 2);
+    c.rank(dx, "input gradient", 1);
+    if (!c.ok())
+      break;
+    int64_t k = c.intAttr(0);
+    c.rule(k >= 1 && product(leading(dx)) * k == grouped.shape[0] &&
+               dx.shape.back() == grouped.shape[1],
+           "grouped rows != tokens x top_k");
+    c.shape(c.operand(1), "source_slots", {grouped.shape[0]});
+    c.dtype(c.operand(1), "source_slots", c.operand(1).dtype == DType::kI32);
+    break;
+  }
+  case fb::OpKind::ExpertMlpGrad: {
+    c.counts(6, 4);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0), &gate = c.operand(2);
+    c.rank(x, "input", 2, 2);
+    c.rank(gate, "gate", 3, 3);
+    c.dtype(gate, "gate", isWeight(gate.dtype));
+    if (!c.ok())
+      break;
+    int64_t experts = gate.shape[0], width = gate.shape[1];
+    c.rule(gate.shape[2] == x.shape[1], "gate and input widths differ");
+    c.shape(c.operand(1), "counts", {experts});
+    c.dtype(c.operand(1), "counts", c.operand(1).dtype == DType::kI64);
+    c.shape(c.operand(3), "up", gate.shape);
+    c.shape(c.operand(4), "down", {experts, x.shape[1], width});
+    c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
+           "expert weights differ in dtype");
+    c.shape(c.operand(5), "result gradient", x.shape);
+    c.shape(c.result(0), "input gradient", x.shape);
+    c.shape(c.result(1), "gate gradient", gate.shape);
+    c.shape(c.result(2), "up gradient", gate.shape);
+    c.shape(c.result(3), "down gradient", c.operand(4).shape);
+    break;
+  }
+  case fb::OpKind::CombineGrad: {
+    c.counts(4, 2);
+    if (!c.ok())
+      break;
+    const TensorRef &y = c.operand(0), &w = c.operand(1);
+    c.rank(y, "input", 2, 2);
+    c.rank(w, "weights", 1);
+    if (!c.ok())
+      break;
+    c.rule(product(w.shape) == y.shape[0], "input rows != tokens x top_k");
+    c.shape(c.operand(2), "source_slots", {y.shape[0]});
+    c.dtype(c.operand(2), "source_slots", c.operand(2).dtype == DType::kI32);
+    c.shape(c.operand(3), "result gradient", withLast(leading(w), y.shape[1]));
+    c.shape(c.result(0), "input gradient", y.shape);
+    c.shape(c.result(1), "weights gradient", w.shape);
+    break;
+  }
+  case fb::OpKind::CrossEntropyGrad:
+    c.counts(3, 1);
+    c.ints(1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "logits", 1);
+    c.dtype(c.operand(1), "labels", c.operand(1).dtype == DType::kI32);
+    if (!c.ok())
+      break;
+    c.shape(c.operand(1), "labels", leading(c.operand(0)));
+    c.shape(c.operand(2), "loss gradient", {});
+    c.shape(c.result(0), "logits gradient", c.operand(0).shape);
+    break;
+  case fb::OpKind::LoadBalancingLossGrad:
+    c.ints(1);
+    checkPerLayerGrads(c, launch);
+    if (c.ok())
+      c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= c.operand(0).shape.back(),
+             "top_k outside [1, experts]");
+    break;
+  case fb::OpKind::RouterZLossGrad:
+    checkPerLayerGrads(c, launch);
+    break;
+  case fb::OpKind::RouterZLoss:
+    c.rule(!launch.operands.empty() && launch.results.size() == 1,
+           "expects router logits and one result");
+    for (size_t i = 0; i < launch.operands.size() && c.ok(); ++i) {
+      c.rank(c.operand(i), "router logits", 1);
+      if (c.ok())
+        c.rule(c.operand(i).shape.back() == c.operand(0).shape.back(),
+               "router logits differ in experts");
+    }
+    if (c.ok())
+      c.shape(c.result(0), "loss", {});
+    break;
+  default:
+    return bad("unknown op");
+  }
+  if (!c.ok())
+    return c.done();
+  for (const TensorRef &result : launch.results)
+    if (result.dtype != DType::kF32)
+      return bad("training results must be fp32");
+  return absl::OkStatus();
+}
+
+} // namespace moert

@@ -1,0 +1,328 @@
+//===- TrainCommand.cpp - moe-run train -----------------------------------===//
+//
+//   moe-run train MODEL.moex --tokens FILE --steps N --save OUT_DIR
+//       [--weights DIR | --init-from DENSE_DIR | --seed N] [--resume DIR]
+//       [--lr LR] [--min-lr LR] [--warmup-steps W] [--weight-decay WD]
+//       [--clip C] [--grad-accum M] [--data-seed S]
+//       [--eval-tokens FILE[,FILE...]] [--eval-every K] [--eval-batches K]
+//       [--save-every K] [--label NAME]
+//
+// Trains the artifact's training step (moec compile --mode train) and
+// writes OUT_DIR: the HF checkpoint, the optimiser state to resume from,
+// metrics.jsonl (one JSON object per step and per evaluation) and loss.svg.
+// Ctrl-C saves, then exits. Every error is one line and exit status 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/checkpoint/Safetensors.h"
+#include "runtime/exec/Initialize.h"
+#include "runtime/train/LossPlot.h"
+#include "runtime/train/TrainData.h"
+#include "runtime/train/Trainer.h"
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+ABSL_DECLARE_FLAG(std::string, weights);
+ABSL_DECLARE_FLAG(std::string, init_from);
+ABSL_DECLARE_FLAG(std::string, tokens);
+ABSL_DECLARE_FLAG(uint64_t, seed);
+
+ABSL_FLAG(int64_t, steps, 0, "train: optimiser steps in the whole run");
+ABSL_FLAG(double, lr, 1e-3, "train: peak learning rate");
+ABSL_FLAG(double, min_lr, 1e-4, "train: learning rate at the end of the cosine");
+ABSL_FLAG(int64_t, warmup_steps, 0, "train: linear warm-up steps");
+ABSL_FLAG(double, weight_decay, 0.1,
+          "train: AdamW decoupled weight decay of every matrix");
+ABSL_FLAG(double, clip, 1.0, "train: max global gradient norm (<= 0: off)");
+ABSL_FLAG(int64_t, grad_accum, 1, "train: micro-batches per step");
+ABSL_FLAG(uint64_t, data_seed, 0, "train: seed of the data order");
+ABSL_FLAG(std::string, save, "", "train: output directory");
+ABSL_FLAG(std::string, resume, "",
+          "train: a directory an earlier (interrupted) run saved");
+ABSL_FLAG(std::string, eval_tokens, "",
+          "train: held-out token files, comma-separated, each evaluated");
+ABSL_FLAG(int64_t, eval_every, 0, "train: evaluate every K steps (0: at the end)");
+ABSL_FLAG(int64_t, eval_batches, 4, "train: batches per evaluation");
+ABSL_FLAG(int64_t, save_every, 0, "train: also save every K steps");
+ABSL_FLAG(int64_t, stop_after, 0,
+          "train: save and stop after this step as an interruption would "
+          "(for tests of --resume)");
+ABSL_FLAG(std::string, label, "", "train: name of the run in loss.svg");
+ABSL_FLAG(std::string, grads_out, "",
+          "train: write the first step's losses and gradients (fp32, HF "
+          "names prefixed 'grad.') to this safetensors file");
+
+namespace {
+using namespace moert;
+using namespace moert::train;
+
+volatile std::sig_atomic_t interrupted = 0;
+void onInterrupt(int) { interrupted = 1; }
+
+absl::Status checkFlags() {
+  if (absl::GetFlag(FLAGS_steps) < 1)
+    return absl::InvalidArgumentError("--steps must be >= 1");
+  if (absl::GetFlag(FLAGS_save).empty())
+    return absl::InvalidArgumentError("--save OUT_DIR is required");
+  if (absl::GetFlag(FLAGS_tokens).empty())
+    return absl::InvalidArgumentError("--tokens FILE is required");
+  if (absl::GetFlag(FLAGS_lr) <= 0 || absl::GetFlag(FLAGS_min_lr) < 0 ||
+      absl::GetFlag(FLAGS_min_lr) > absl::GetFlag(FLAGS_lr))
+    return absl::InvalidArgumentError("need 0 <= --min-lr <= --lr and --lr > 0");
+  if (absl::GetFlag(FLAGS_warmup_steps) < 0 || absl::GetFlag(FLAGS_grad_accum) < 1 ||
+      absl::GetFlag(FLAGS_weight_decay) < 0)
+    return absl::InvalidArgumentError(
+        "--warmup-steps and --weight-decay must be >= 0, --grad-accum >= 1");
+  int sources = !absl::GetFlag(FLAGS_weights).empty() +
+                !absl::GetFlag(FLAGS_init_from).empty() +
+                !absl::GetFlag(FLAGS_resume).empty();
+  if (sources > 1)
+    return absl::InvalidArgumentError(
+        "--weights, --init-from and --resume exclude each other");
+  return absl::OkStatus();
+}
+
+/// The weights training starts from.
+absl::StatusOr<Weights> startingWeights(const Artifact &artifact,
+                                        Backend &backend) {
+  const fb::Model &model = artifact.model();
+  if (std::string dir = absl::GetFlag(FLAGS_resume); !dir.empty())
+    return Weights::fromCheckpoint(model, dir);
+  if (std::string dir = absl::GetFlag(FLAGS_weights); !dir.empty())
+    return Weights::fromCheckpoint(model, dir);
+  if (std::string dense = absl::GetFlag(FLAGS_init_from); !dense.empty()) {
+    absl::StatusOr<Weights> weights = Weights::forInitialization(model, dense);
+    if (!weights.ok())
+      return weights.status();
+    if (auto status = runInitialization(artifact, *weights, backend); !status.ok())
+      return status;
+    return weights;
+  }
+  return Weights::initialise(model, absl::GetFlag(FLAGS_seed));
+}
+
+/// Metrics of earlier steps, kept across resumes.
+std::vector<nlohmann::json> readMetrics(const std::string &dir, int64_t upTo) {
+  std::vector<nlohmann::json> records;
+  std::ifstream in(dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_discarded() && record.value("step", int64_t(0)) <= upTo)
+      records.push_back(std::move(record));
+  }
+  return records;
+}
+
+std::string duration(double seconds) {
+  int64_t s = int64_t(seconds + 0.5);
+  return absl::StrCat(s / 3600, ":", absl::Dec(s / 60 % 60, absl::kZeroPad2),
+                      ":", absl::Dec(s % 60, absl::kZeroPad2));
+}
+
+absl::Status writeGradients(const std::string &path, const Trainer &trainer,
+                            const StepReport &report) {
+  std::vector<TensorToWrite> tensors = trainer.gradientTensors("grad.");
+  const Losses &l = report.losses;
+  float losses[] = {float(l.ce), float(l.aux), float(l.z), float(l.total)};
+  const char *names[] = {"loss.ce", "loss.aux", "loss.z", "loss.total"};
+  for (int i = 0; i < 4; ++i)
+    tensors.push_back({names[i], DType::kF32, {}, &losses[i]});
+  return writeSafetensors(path, tensors);
+}
+
+class Run {
+public:
+  Run(Trainer &trainer, BatchSource &data) : trainer(trainer), data(data) {}
+
+  absl::Status evaluate(int64_t step) {
+    nlohmann::json record = {{"step", step}};
+    std::vector<std::string> paths = absl::StrSplit(
+        absl::GetFlag(FLAGS_eval_tokens), ',', absl::SkipEmpty());
+    for (const std::string &path : paths) {
+      absl::StatusOr<std::unique_ptr<BatchSource>> held =
+          openBatchSource(path, trainer.batch(), trainer.seq(), trainer.vocab(),
+                          0, /*shuffle=*/false);
+      if (!held.ok())
+        return held.status();
+      double sum = 0;
+      int64_t batches = std::max<int64_t>(1, absl::GetFlag(FLAGS_eval_batches));
+      for (int64_t b = 0; b < batches; ++b) {
+        absl::StatusOr<Losses> losses = trainer.evaluate((*held)->next());
+        if (!losses.ok())
+          return losses.status();
+        sum += losses->ce;
+      }
+      std::string name = path.substr(path.rfind('/') + 1);
+      record["eval_ce"][name] = sum / batches;
+      std::cerr << "\neval " << name << " at step " << step << ": ce "
+                << sum / batches << "\n";
+    }
+    if (record.contains("eval_ce"))
+      metrics.push_back(record);
+    return absl::OkStatus();
+  }
+
+  absl::Status save(const std::string &dir) {
+    LossCurve curve{absl::GetFlag(FLAGS_label).empty() ? "train loss"
+                                                       : absl::GetFlag(FLAGS_label),
+                    {}};
+    std::string jsonl;
+    for (const nlohmann::json &record : metrics) {
+      jsonl += record.dump() + "\n";
+      if (record.contains("loss"))
+        curve.points.push_back({record["step"].get<double>(),
+                                record["loss"].get<double>()});
+    }
+    nlohmann::json state = {{"data", data.state()},
+                            {"tokens_seen", tokensSeen}};
+    return trainer.save(dir, state,
+                        {{"metrics.jsonl", jsonl},
+                         {"loss.svg", lossPlotSvg({curve}, "training loss")}});
+  }
+
+  void progress(const StepReport &report, int64_t steps, double seconds,
+                int64_t tokensThisRun) {
+    int64_t step = trainer.stepsDone();
+    double rate = tokensThisRun / std::max(seconds, 1e-9);
+    double eta = seconds / std::max<int64_t>(1, step - firstStep) * (steps - step);
+    int filled = int(30 * step / steps);
+    std::string line = absl::StrFormat(
+        "step %d/%d [%s%s] loss %.4f (ce %.4f aux %.4f) %.0f tok/s ETA %s",
+        step, steps, std::string(filled, '#'), std::string(30 - filled, '.'),
+        report.losses.total, report.losses.ce, report.losses.aux, rate,
+        duration(eta));
+    static const bool tty = isatty(STDERR_FILENO);
+    int64_t every = std::max<int64_t>(1, steps / 20);
+    if (tty)
+      std::cerr << "\r" << line << std::flush;
+    else if (step % every == 0 || step == steps)
+      std::cerr << line << "\n";
+  }
+
+  Trainer &trainer;
+  BatchSource &data;
+  std::vector<nlohmann::json> metrics;
+  int64_t tokensSeen = 0;
+  int64_t firstStep = 0;
+};
+} // namespace
+
+int runTrain(const std::string &modelPath) {
+  auto fail = [](const absl::Status &status) {
+    std::cerr << "\nmoe-run train: error: " << status.message() << "\n";
+    return 1;
+  };
+  if (auto status = checkFlags(); !status.ok())
+    return fail(status);
+  absl::StatusOr<Artifact> artifact = Artifact::load(modelPath);
+  if (!artifact.ok())
+    return fail(artifact.status());
+  std::unique_ptr<Backend> backend = createCpuBackend();
+  absl::StatusOr<Weights> weights = startingWeights(*artifact, *backend);
+  if (!weights.ok())
+    return fail(weights.status());
+
+  OptimizerOptions options;
+  options.lr = absl::GetFlag(FLAGS_lr);
+  options.minLr = absl::GetFlag(FLAGS_min_lr);
+  options.warmupSteps = absl::GetFlag(FLAGS_warmup_steps);
+  options.totalSteps = absl::GetFlag(FLAGS_steps);
+  options.weightDecay = absl::GetFlag(FLAGS_weight_decay);
+  options.clip = absl::GetFlag(FLAGS_clip);
+  absl::StatusOr<std::unique_ptr<Trainer>> created =
+      Trainer::create(*artifact, *weights, *backend, options);
+  if (!created.ok())
+    return fail(created.status());
+  Trainer &trainer = **created;
+
+  std::string tokens = absl::GetFlag(FLAGS_tokens);
+  absl::StatusOr<std::unique_ptr<BatchSource>> data = openBatchSource(
+      tokens, trainer.batch(), trainer.seq(), trainer.vocab(),
+      absl::GetFlag(FLAGS_data_seed), /*shuffle=*/true);
+  if (!data.ok())
+    return fail(data.status());
+  Run run(trainer, **data);
+
+  if (std::string dir = absl::GetFlag(FLAGS_resume); !dir.empty()) {
+    absl::StatusOr<nlohmann::json> state = trainer.restore(dir);
+    if (!state.ok())
+      return fail(state.status());
+    if (auto status = (*data)->restore(state->value("data", nlohmann::json())); !status.ok())
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat(dir, "/trainer_state.json: ", status.message())));
+    run.tokensSeen = state->value("tokens_seen", int64_t(0));
+    run.metrics = readMetrics(dir, trainer.stepsDone());
+    std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
+  }
+  run.firstStep = trainer.stepsDone();
+
+  std::signal(SIGINT, onInterrupt);
+  const int64_t steps = absl::GetFlag(FLAGS_steps);
+  const int64_t accumulate = absl::GetFlag(FLAGS_grad_accum);
+  const int64_t tokensPerStep = trainer.batch() * trainer.seq() * accumulate;
+  const std::string saveDir = absl::GetFlag(FLAGS_save);
+  auto start = std::chrono::steady_clock::now();
+  StepReport report;
+  while (trainer.stepsDone() < steps) {
+    std::vector<Batch> micro;
+    for (int64_t m = 0; m < accumulate; ++m)
+      micro.push_back((*data)->next());
+    absl::StatusOr<StepReport> stepped = trainer.step(micro);
+    if (!stepped.ok())
+      return fail(absl::Status(stepped.status().code(),
+                               absl::StrCat(tokens, ": step ", trainer.stepsDone() + 1,
+                                            ": ", stepped.status().message())));
+    report = *stepped;
+    run.tokensSeen += tokensPerStep;
+    double seconds = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - start).count();
+    int64_t step = trainer.stepsDone();
+    int64_t thisRun = (step - run.firstStep) * tokensPerStep;
+    run.metrics.push_back({{"step", step},
+                           {"loss", report.losses.total},
+                           {"ce", report.losses.ce},
+                           {"aux", report.losses.aux},
+                           {"z", report.losses.z},
+                           {"grad_norm", report.gradNorm},
+                           {"lr", report.lr},
+                           {"tokens", run.tokensSeen},
+                           {"tokens_per_s", thisRun / std::max(seconds, 1e-9)}});
+    run.progress(report, steps, seconds, thisRun);
+    if (std::string out = absl::GetFlag(FLAGS_grads_out);
+        !out.empty() && step == run.firstStep + 1)
+      if (auto status = writeGradients(out, trainer, report); !status.ok())
+        return fail(status);
+
+    int64_t evalEvery = absl::GetFlag(FLAGS_eval_every);
+    if ((evalEvery > 0 && step % evalEvery == 0) || step == steps)
+      if (auto status = run.evaluate(step); !status.ok())
+        return fail(status);
+    bool stop = interrupted || step == absl::GetFlag(FLAGS_stop_after);
+    int64_t saveEvery = absl::GetFlag(FLAGS_save_every);
+    if (stop || (saveEvery > 0 && step % saveEvery == 0) || step == steps)
+      if (auto status = run.save(saveDir); !status.ok())
+        return fail(status);
+    if (stop) {
+      std::cerr << "\nstopped after step " << step << "; saved " << saveDir
+                << "; continue with --resume " << saveDir << "\n";
+      return interrupted ? 130 : 0;
+    }
+  }
+  std::cerr << "\n";
+  std::printf("final: step %lld loss %.6f ce %.6f aux %.6f\nsaved: %s\n",
+              static_cast<long long>(trainer.stepsDone()), report.losses.total,
+              report.losses.ce, report.losses.aux, saveDir.c_str());
+  return 0;
+}

@@ -1,0 +1,51 @@
+//===- AdamW.h - the optimiser and learning-rate schedule -------*- C++ -*-===//
+//
+// torch.optim.AdamW semantics (decoupled weight decay, bias-corrected
+// moments, eps added after the square root) on fp32 master weights, with
+// torch.nn.utils.clip_grad_norm_ clipping and a linear warm-up followed by
+// cosine decay. tests/reference/train_reference.py implements the same from
+// the same definitions; the end-to-end test holds the two together.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_TRAIN_ADAMW_H
+#define MOERT_TRAIN_ADAMW_H
+
+#include <cstdint>
+#include <vector>
+
+namespace moert::train {
+
+struct OptimizerOptions {
+  double lr = 1e-3;
+  double minLr = 1e-4;
+  int64_t warmupSteps = 0;
+  int64_t totalSteps = 1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weightDecay = 0.1;
+  double clip = 1.0; // max global gradient norm; <= 0 disables clipping
+};
+
+/// The learning rate of step `step` (0-based): lr * (step + 1) / warmup
+/// during warm-up, then cosine from lr down to minLr at totalSteps.
+double learningRate(const OptimizerOptions &options, int64_t step);
+
+/// The global L2 norm of all gradients (in double, in a fixed order).
+double globalNorm(const std::vector<std::vector<float>> &grads);
+
+/// One parameter tensor's optimiser state.
+struct AdamState {
+  std::vector<float> expAvg, expAvgSq;
+};
+
+/// Scales `grad` by `scale` and applies one AdamW update to `master`
+/// (`step` is 1-based, as torch counts it).
+void adamwUpdate(float *master, const float *grad, AdamState &state,
+                 int64_t count, bool decay, double lr, int64_t step,
+                 double scale, const OptimizerOptions &options);
+
+} // namespace moert::train
+
+#endif // MOERT_TRAIN_ADAMW_H

@@ -1,0 +1,352 @@
+//===- Trainer.cpp - run an artifact's training step and update -----------===//
+
+#include "runtime/train/Trainer.h"
+
+#include "runtime/base/Convert.h"
+#include "runtime/checkpoint/HfCheckpoint.h"
+#include "runtime/checkpoint/Safetensors.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace moert::train {
+namespace {
+constexpr int32_t kIgnoreLabel = -100;
+
+int64_t paramCount(const fb::Param &param) { return numElements(*param.shape()); }
+bool decays(const fb::Param &param) { return param.shape()->size() >= 2; }
+} // namespace
+
+absl::StatusOr<std::unique_ptr<Trainer>>
+Trainer::create(const Artifact &artifact, const Weights &initial,
+                Backend &backend, const OptimizerOptions &options) {
+  const fb::Model &model = artifact.model();
+  if (!model.training())
+    return absl::InvalidArgumentError(absl::StrCat(
+        artifact.path(), ": has no training step; compile it with "
+                         "`moec compile --mode train`"));
+  if (initial.size() != model.params()->size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        artifact.path(), ": the weights hold ", initial.size(),
+        " parameters but the artifact declares ", model.params()->size()));
+  std::unique_ptr<Trainer> trainer(new Trainer(artifact, backend, options));
+  if (absl::Status status = trainer->bind(initial); !status.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(artifact.path(), ": ", status.message()));
+  return trainer;
+}
+
+absl::Status Trainer::bind(const Weights &initial) {
+  if (!backend_.sharesHostMemory())
+    return absl::UnimplementedError(absl::StrCat(
+        "training on the ", std::string(backend_.name()),
+        " backend is not supported yet"));
+  stream_ = backend_.createStream();
+  auto allocate = [&](size_t bytes, std::unique_ptr<DeviceBuffer> &into) {
+    absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer =
+        backend_.allocate(std::max<size_t>(bytes, 1));
+    if (buffer.ok())
+      into = std::move(*buffer);
+    return buffer.status();
+  };
+  size_t tokenBytes = size_t(batch() * seq()) * sizeof(int32_t);
+  for (auto [bytes, buffer] :
+       {std::pair{size_t(model_.arena_bytes()), &arena_},
+        std::pair{tokenBytes, &ids_}, std::pair{tokenBytes, &labels_}})
+    if (absl::Status status = allocate(bytes, *buffer); !status.ok())
+      return status;
+
+  size_t params = model_.params()->size();
+  masters_.resize(params);
+  computeCopies_.resize(params);
+  grads_.resize(params);
+  moments_.resize(params);
+  std::vector<void *> computePointers(params);
+  for (size_t i = 0; i < params; ++i) {
+    const fb::Param &param = *model_.params()->Get(i);
+    int64_t count = paramCount(param);
+    DType type = fromSchema(param.dtype());
+    masters_[i].resize(count);
+    convertFloats(initial.data(i), type, masters_[i].data(), DType::kF32, count);
+    grads_[i].assign(count, 0.0f);
+    if (type == DType::kF32) {
+      computePointers[i] = masters_[i].data();
+    } else {
+      computeCopies_[i].resize(count * dtypeSize(type));
+      std::memcpy(computeCopies_[i].data(), initial.data(i),
+                  computeCopies_[i].size());
+      computePointers[i] = computeCopies_[i].data();
+    }
+  }
+
+  for (const fb::Value *value : *model_.values()) {
+    TensorRef ref;
+    ref.dtype = fromSchema(value->dtype());
+    ref.shape.assign(value->shape()->begin(), value->shape()->end());
+    switch (value->kind()) {
+    case fb::ValueKind::Param:
+      ref.data = computePointers[value->index()];
+      break;
+    case fb::ValueKind::Input:
+      ref.data = value->index() == 1 ? labels_->data() : ids_->data();
+      break;
+    case fb::ValueKind::Arena:
+      ref.data = static_cast<uint8_t *>(arena_->data()) + value->offset();
+      break;
+    case fb::ValueKind::Source:
+      break;
+    }
+    values_.push_back(std::move(ref));
+  }
+
+  const fb::Program &program = *model_.training()->program();
+  for (int32_t input : *program.inputs()) {
+    const TensorRef &ref = values_[input];
+    if (ref.dtype != DType::kI32 ||
+        ref.shape != std::vector<int64_t>{batch(), seq()})
+      return absl::InvalidArgumentError(
+          "the training inputs must be int32 ids and labels [batch, seq]");
+  }
+  const TensorRef &logits = values_[model_.forward()->outputs()->Get(0)];
+  vocab_ = logits.shape.empty() ? 0 : logits.shape.back();
+
+  gradOutput_.assign(params, -1);
+  const auto &gradParams = *model_.training()->gradient_params();
+  for (size_t k = 0; k < gradParams.size(); ++k)
+    gradOutput_[gradParams.Get(k)] = program.outputs()->Get(3 + k);
+
+  for (const fb::Kernel *kernel : *program.kernels()) {
+    KernelLaunch launch;
+    launch.kernel = kernel;
+    for (int32_t id : *kernel->operands())
+      launch.operands.push_back(values_[id]);
+    for (int32_t id : *kernel->results())
+      launch.results.push_back(values_[id]);
+    if (absl::Status status = backend_.prepare(launch); !status.ok())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kernel ", kernel->kernel()->str(), " (", kernel->location()->str(),
+          "): ", status.message()));
+    launches_.push_back(std::move(launch));
+  }
+  return stream_->synchronize();
+}
+
+absl::StatusOr<Losses> Trainer::run(const Batch &batch) {
+  size_t count = size_t(this->batch() * seq());
+  if (batch.ids.size() != count || batch.labels.size() != count)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a batch must hold ", count, " ids and labels (batch ", this->batch(),
+        " x seq ", seq(), ")"));
+  for (size_t i = 0; i < count; ++i) {
+    if (batch.ids[i] < 0 || batch.ids[i] >= vocab_)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token id ", batch.ids[i], " at position ", i,
+          " is outside the vocabulary [0, ", vocab_, ")"));
+    if (batch.labels[i] != kIgnoreLabel &&
+        (batch.labels[i] < 0 || batch.labels[i] >= vocab_))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "label ", batch.labels[i], " at position ", i,
+          " is outside the vocabulary [0, ", vocab_, ")"));
+  }
+  for (auto [host, device] : {std::pair{&batch.ids, ids_.get()},
+                              std::pair{&batch.labels, labels_.get()}})
+    if (auto status = backend_.copyToDevice(host->data(), device->data(),
+                                            count * sizeof(int32_t), *stream_);
+        !status.ok())
+      return status;
+  for (const KernelLaunch &launch : launches_)
+    if (absl::Status status = backend_.launch(launch, *stream_); !status.ok())
+      return absl::Status(status.code(),
+                          absl::StrCat(launch.kernel->location()->str(), ": ",
+                                       status.message()));
+  if (absl::Status status = stream_->synchronize(); !status.ok())
+    return status;
+  const auto &outputs = *model_.training()->program()->outputs();
+  auto loss = [&](int i) { return double(*values_[outputs.Get(i)].as<float>()); };
+  Losses losses{loss(0), loss(1), loss(2), 0.0};
+  losses.total = losses.ce + model_.training()->aux_loss_coef() * losses.aux +
+                 model_.training()->z_loss_coef() * losses.z;
+  return losses;
+}
+
+absl::StatusOr<Losses> Trainer::evaluate(const Batch &batch) {
+  return run(batch);
+}
+
+absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches) {
+  if (microBatches.empty())
+    return absl::InvalidArgumentError("a step needs at least one micro-batch");
+  StepReport report;
+  const float scale = 1.0f / float(microBatches.size());
+  for (size_t m = 0; m < microBatches.size(); ++m) {
+    absl::StatusOr<Losses> losses = run(microBatches[m]);
+    if (!losses.ok())
+      return losses.status();
+    report.losses.ce += losses->ce * scale;
+    report.losses.aux += losses->aux * scale;
+    report.losses.z += losses->z * scale;
+    report.losses.total += losses->total * scale;
+    // fp32 accumulation of the mean gradient over micro-batches.
+    for (size_t p = 0; p < grads_.size(); ++p) {
+      std::vector<float> &acc = grads_[p];
+      int64_t count = int64_t(acc.size());
+      if (gradOutput_[p] < 0) {
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        continue;
+      }
+      const float *grad = values_[gradOutput_[p]].as<float>();
+      bool first = m == 0;
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < count; ++i)
+        acc[i] = (first ? 0.0f : acc[i]) + grad[i] * scale;
+    }
+  }
+  report.gradNorm = globalNorm(grads_);
+  // clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
+  double clipScale = 1.0;
+  if (options_.clip > 0)
+    clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
+  report.lr = learningRate(options_, steps_);
+  ++steps_;
+  for (size_t p = 0; p < masters_.size(); ++p)
+    adamwUpdate(masters_[p].data(), grads_[p].data(), moments_[p],
+                int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
+                report.lr, steps_, clipScale, options_);
+  refreshComputeCopies();
+  return report;
+}
+
+std::vector<TensorToWrite>
+Trainer::gradientTensors(const std::string &prefix) const {
+  std::vector<TensorToWrite> tensors;
+  for (size_t p = 0; p < grads_.size(); ++p) {
+    const fb::Param &param = *model_.params()->Get(p);
+    std::vector<int64_t> shape(param.shape()->begin(), param.shape()->end());
+    std::string name = param.name()->str();
+    if (name.find('*') == std::string::npos) {
+      tensors.push_back({prefix + name, DType::kF32, shape, grads_[p].data()});
+      continue;
+    }
+    int64_t experts = shape[0];
+    shape.erase(shape.begin());
+    size_t perExpert = grads_[p].size() / size_t(std::max<int64_t>(experts, 1));
+    for (int64_t e = 0; e < experts; ++e)
+      tensors.push_back({prefix + expertName(name, e), DType::kF32, shape,
+                         grads_[p].data() + e * perExpert});
+  }
+  return tensors;
+}
+
+void Trainer::refreshComputeCopies() {
+  for (size_t p = 0; p < masters_.size(); ++p)
+    if (!computeCopies_[p].empty())
+      convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
+                    fromSchema(model_.params()->Get(p)->dtype()),
+                    int64_t(masters_[p].size()));
+}
+
+absl::Status
+Trainer::save(const std::string &dir, const nlohmann::json &runState,
+              const std::map<std::string, std::string> &extraFiles) const {
+  std::vector<const void *> compute(masters_.size());
+  for (size_t p = 0; p < masters_.size(); ++p)
+    compute[p] = computeCopies_[p].empty()
+                     ? static_cast<const void *>(masters_[p].data())
+                     : computeCopies_[p].data();
+  std::vector<TensorToWrite> weights = checkpointTensors(model_, compute);
+  std::vector<TensorToWrite> optimizer;
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    const fb::Param &param = *model_.params()->Get(p);
+    std::vector<int64_t> shape(param.shape()->begin(), param.shape()->end());
+    std::string name = param.name()->str();
+    optimizer.push_back({"master." + name, DType::kF32, shape, masters_[p].data()});
+    if (!moments_[p].expAvg.empty()) {
+      optimizer.push_back({"exp_avg." + name, DType::kF32, shape,
+                           moments_[p].expAvg.data()});
+      optimizer.push_back({"exp_avg_sq." + name, DType::kF32, shape,
+                           moments_[p].expAvgSq.data()});
+    }
+  }
+  return writeCheckpointDirectory(
+      dir, model_.config_json() ? model_.config_json()->str() : "{}",
+      [&](const std::string &path) -> absl::Status {
+        if (auto status = writeSafetensors(path, weights, {{"format", "pt"}});
+            !status.ok())
+          return status;
+        std::string folder = path.substr(0, path.rfind('/') + 1);
+        if (auto status = writeSafetensors(folder + "optimizer.safetensors",
+                                           optimizer);
+            !status.ok())
+          return status;
+        std::map<std::string, std::string> files = extraFiles;
+        files["trainer_state.json"] =
+            nlohmann::json({{"step", steps_}, {"run", runState}}).dump(2) + "\n";
+        for (const auto &[name, contents] : files) {
+          std::ofstream out(folder + name, std::ios::binary);
+          out << contents;
+          out.close();
+          if (!out)
+            return absl::InternalError(absl::StrCat("cannot write ", folder, name));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
+  std::string statePath = dir + "/trainer_state.json";
+  std::ifstream in(statePath);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat(
+        statePath, ": cannot read (is ", dir, " a training checkpoint?)"));
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json state = nlohmann::json::parse(text.str(), nullptr, false);
+  if (state.is_discarded() || !state.contains("step") ||
+      !state["step"].is_number_integer() || state["step"].get<int64_t>() < 0 ||
+      !state.contains("run"))
+    return absl::InvalidArgumentError(
+        absl::StrCat(statePath, ": field 'step' or 'run' is missing or bad"));
+
+  absl::StatusOr<SafetensorsFile> file =
+      SafetensorsFile::open(dir + "/optimizer.safetensors");
+  if (!file.ok())
+    return file.status();
+  int64_t step = state["step"].get<int64_t>();
+  auto load = [&](const std::string &name, std::vector<float> &into,
+                  int64_t count) -> absl::Status {
+    const TensorView *view = file->find(name);
+    if (!view || view->dtype != DType::kF32 ||
+        view->bytes != size_t(count) * sizeof(float))
+      return absl::InvalidArgumentError(absl::StrCat(
+          file->path(), ": tensor '", name,
+          "' is missing or is not fp32 of the parameter's shape"));
+    into.resize(count);
+    std::memcpy(into.data(), view->data, view->bytes);
+    return absl::OkStatus();
+  };
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    const fb::Param &param = *model_.params()->Get(p);
+    std::string name = param.name()->str();
+    int64_t count = paramCount(param);
+    if (auto status = load("master." + name, masters_[p], count); !status.ok())
+      return status;
+    moments_[p] = AdamState();
+    if (step > 0) {
+      for (auto [prefix, into] :
+           {std::pair{"exp_avg.", &moments_[p].expAvg},
+            std::pair{"exp_avg_sq.", &moments_[p].expAvgSq}})
+        if (auto status = load(prefix + name, *into, count); !status.ok())
+          return status;
+    }
+  }
+  steps_ = step;
+  refreshComputeCopies();
+  return state["run"];
+}
+
+} // namespace moert::train

@@ -1,0 +1,104 @@
+//===- Trainer.h - run an artifact's training step and update ---*- C++ -*-===//
+//
+// Binds the training program of an artifact compiled with
+// `moec compile --mode train`: fp32 master weights (the optimiser updates
+// them), compute copies in the artifact's dtypes (the kernels read them;
+// for fp32 parameters they are the masters), fp32 gradient accumulators.
+// One step runs the program once per micro-batch, averages the gradients,
+// clips them by global norm and applies AdamW.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_TRAIN_TRAINER_H
+#define MOERT_TRAIN_TRAINER_H
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/exec/Backend.h"
+#include "runtime/exec/Weights.h"
+#include "runtime/train/AdamW.h"
+
+#include "absl/status/statusor.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moert::train {
+
+/// One micro-batch: token ids and next-token labels, [batch, seq] each;
+/// label -100 marks a position that predicts nothing.
+struct Batch {
+  std::vector<int32_t> ids, labels;
+};
+
+struct Losses {
+  double ce = 0, aux = 0, z = 0, total = 0;
+};
+
+struct StepReport {
+  Losses losses;      // means over the micro-batches
+  double gradNorm = 0; // before clipping
+  double lr = 0;
+};
+
+class Trainer {
+public:
+  static absl::StatusOr<std::unique_ptr<Trainer>>
+  create(const Artifact &artifact, const Weights &initial, Backend &backend,
+         const OptimizerOptions &options);
+
+  /// One optimiser step over `microBatches` (at least one).
+  absl::StatusOr<StepReport> step(const std::vector<Batch> &microBatches);
+  /// The losses of a batch without updating anything.
+  absl::StatusOr<Losses> evaluate(const Batch &batch);
+
+  int64_t stepsDone() const { return steps_; }
+  /// The gradients of the last step (means over its micro-batches, before
+  /// clipping), as fp32 checkpoint tensors named `prefix` + the HF name.
+  std::vector<TensorToWrite> gradientTensors(const std::string &prefix) const;
+  int64_t batch() const { return model_.batch(); }
+  int64_t seq() const { return model_.seq(); }
+  int64_t vocab() const { return vocab_; }
+
+  /// Writes a Hugging Face checkpoint directory (config.json,
+  /// model.safetensors in the artifact's dtypes), the training state
+  /// (optimizer.safetensors: masters and moments; trainer_state.json: the
+  /// step and `runState`) and `extraFiles` (name -> contents), atomically.
+  absl::Status save(const std::string &dir, const nlohmann::json &runState,
+                    const std::map<std::string, std::string> &extraFiles) const;
+  /// Restores masters, moments and the step from a directory save() wrote;
+  /// returns the saved `runState`.
+  absl::StatusOr<nlohmann::json> restore(const std::string &dir);
+
+private:
+  Trainer(const Artifact &artifact, Backend &backend,
+          const OptimizerOptions &options)
+      : artifact_(artifact), model_(artifact.model()), backend_(backend),
+        options_(options) {}
+  absl::Status bind(const Weights &initial);
+  absl::StatusOr<Losses> run(const Batch &batch);
+  void refreshComputeCopies();
+
+  const Artifact &artifact_;
+  const fb::Model &model_;
+  Backend &backend_;
+  OptimizerOptions options_;
+  std::unique_ptr<Stream> stream_;
+  std::unique_ptr<DeviceBuffer> arena_, ids_, labels_;
+  std::vector<std::vector<float>> masters_;
+  std::vector<std::vector<uint8_t>> computeCopies_; // empty for fp32 params
+  std::vector<std::vector<float>> grads_;          // per parameter
+  std::vector<AdamState> moments_;
+  std::vector<int32_t> gradOutput_; // per parameter: its output, or -1
+  std::vector<TensorRef> values_;
+  std::vector<KernelLaunch> launches_;
+  int64_t steps_ = 0;
+  int64_t vocab_ = 0;
+};
+
+} // namespace moert::train
+
+#endif // MOERT_TRAIN_TRAINER_H

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""End-to-end check of moec's training against the independent PyTorch
+reference (tests/reference/train_reference.py, float64 autograd): for a tiny
+Mixtral and a tiny tied Llama, from the same checkpoint and batch, compare
+the losses and every parameter's gradient of the first step, and the weights
+after 3 AdamW steps with warm-up, cosine decay and clipping active.
+
+usage: test_training.py BUILD_BIN_DIR WORK_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE = os.path.join(HERE, "..", "reference")
+sys.path.insert(0, REFERENCE)
+import hf_reference  # noqa: E402
+import make_fixtures  # noqa: E402
+import safetensors_io  # noqa: E402
+
+LOSS_TOLERANCE = 1e-5      # relative, fp32 against float64
+GRAD_TOLERANCE = 1e-4      # relative L2 per parameter (the issue's bound)
+WEIGHT_TOLERANCE = 1e-4    # relative L2 per parameter after 3 steps
+MARGIN = 1e-3              # router top-k decisions must win by this much
+OPTIMIZER = ["--steps", "3", "--lr", "3e-2", "--min-lr", "3e-3", "--warmup-steps", "1",
+             "--weight-decay", "0.1", "--clip", "0.05"]
+
+MIXTRAL = {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
+           "vocab_size": 64, "hidden_size": 32, "intermediate_size": 48,
+           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
+           "num_local_experts": 4, "num_experts_per_tok": 2,
+           "router_aux_loss_coef": 0.02, "torch_dtype": "float32"}
+LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+         "vocab_size": 64, "hidden_size": 32, "intermediate_size": 48,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+         "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": True,
+         "torch_dtype": "float32"}
+
+
+def run(args):
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def relative_error(ours, ref):
+    ours, ref = ours.double(), ref.double()
+    if ours.shape != ref.shape:
+        raise RuntimeError(f"shape {tuple(ours.shape)} != reference {tuple(ref.shape)}")
+    norm = float(ref.norm())
+    return float((ours - ref).norm()) / norm if norm > 0 else float((ours - ref).norm())
+
+
+def make_case(work, name, config, batch, seq):
+    """A random checkpoint and a batch file whose routing is unambiguous."""
+    generator = torch.Generator().manual_seed(7)
+    weights = make_fixtures.random_weights(config, generator)
+    top_k = config.get("num_experts_per_tok", 0)
+    for _ in range(50):
+        lines = torch.randint(0, config["vocab_size"], (batch, seq + 1), generator=generator)
+        _, routers = hf_reference.forward_batch(config, weights, lines[:, :-1].tolist())
+        if make_fixtures.routing_margin(routers, [seq] * batch, top_k) >= MARGIN:
+            break
+    else:
+        raise RuntimeError(f"{name}: no batch with an unambiguous routing")
+    case = os.path.join(work, name)
+    os.makedirs(case, exist_ok=True)
+    with open(os.path.join(case, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    safetensors_io.write(os.path.join(case, "model.safetensors"), weights, {"format": "pt"})
+    batch_file = os.path.join(case, "batch.txt")
+    with open(batch_file, "w") as f:
+        f.write("".join(" ".join(map(str, row)) + "\n" for row in lines.tolist()))
+    return case, batch_file
+
+
+def check(bin_dir, work, name, config):
+    batch, seq = 2, 8
+    case, batch_file = make_case(work, name, config, batch, seq)
+    artifact = os.path.join(work, f"{name}.moex")
+    run([os.path.join(bin_dir, "moec"), "compile", case, "-o", artifact, "--mode", "train",
+         "--batch", str(batch), "--seq", str(seq)])
+    ours_dir, grads = os.path.join(work, f"{name}-trained"), os.path.join(work, f"{name}-grads.st")
+    run([os.path.join(bin_dir, "moe-run"), "train", artifact, "--weights", case,
+         "--tokens", batch_file, "--save", ours_dir, "--grads-out", grads] + OPTIMIZER)
+    ref_file = os.path.join(work, f"{name}-reference.st")
+    run(["/usr/bin/python3", os.path.join(REFERENCE, "train_reference.py"), case, batch_file,
+         ref_file] + OPTIMIZER)
+    ref, ours = safetensors_io.read(ref_file), safetensors_io.read(grads)
+    trained = safetensors_io.read(os.path.join(ours_dir, "model.safetensors"))
+
+    failures = []
+    for loss in ("ce", "aux", "total"):
+        error = abs(float(ours[f"loss.{loss}"]) - float(ref[f"loss.{loss}"])) / max(
+            abs(float(ref[f"loss.{loss}"])), 1e-12)
+        if error > LOSS_TOLERANCE:
+            failures.append(f"loss.{loss}: relative error {error:.2e}")
+    worst_grad = worst_weight = (0.0, "")
+    for key in ref:
+        if key.startswith("grad."):
+            error = relative_error(ours[key], ref[key])
+            worst_grad = max(worst_grad, (error, key))
+        elif key.startswith("weights."):
+            param = key[len("weights."):]
+            error = relative_error(trained[param], ref[key])
+            worst_weight = max(worst_weight, (error, param))
+    if worst_grad[0] > GRAD_TOLERANCE:
+        failures.append(f"{worst_grad[1]}: relative error {worst_grad[0]:.2e}")
+    if worst_weight[0] > WEIGHT_TOLERANCE:
+        failures.append(f"weights {worst_weight[1]}: relative error {worst_weight[0]:.2e}")
+    print(f"{name}: ce {float(ours['loss.ce']):.6f} (reference {float(ref['loss.ce']):.6f}), "
+          f"worst gradient error {worst_grad[0]:.2e} ({worst_grad[1]}), "
+          f"worst weight error after 3 steps {worst_weight[0]:.2e} ({worst_weight[1]})")
+    for failure in failures:
+        print(f"  FAIL {failure}")
+    return not failures
+
+
+def main():
+    bin_dir, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    ok = all([check(bin_dir, work, "train-mixtral", MIXTRAL),
+              check(bin_dir, work, "train-llama-tied", LLAMA)])
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
