@@ -12,6 +12,8 @@ packages=(
   libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   # runtime: oneDNN GEMMs (OpenMP), the FlatBuffers artifact
   libdnnl-dev libflatbuffers-dev flatbuffers-compiler
+  # training data: SentencePiece tokenizers (moe-data)
+  libsentencepiece-dev sentencepiece
   # independent reference for end-to-end tests (run with /usr/bin/python3)
   python3-torch python3-numpy
   # lit runs on python3

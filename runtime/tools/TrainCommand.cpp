@@ -60,6 +60,8 @@ ABSL_FLAG(int64_t, stop_after, 0,
           "train: save and stop after this step as an interruption would "
           "(for tests of --resume)");
 ABSL_FLAG(std::string, label, "", "train: name of the run in loss.svg");
+ABSL_FLAG(bool, profile, false,
+          "train: time every kernel and print the totals per kernel at the end");
 ABSL_FLAG(std::string, grads_out, "",
           "train: write the first step's losses and gradients (fp32, HF "
           "names prefixed 'grad.') to this safetensors file");
@@ -140,6 +142,19 @@ absl::Status writeGradients(const std::string &path, const Trainer &trainer,
   for (int i = 0; i < 4; ++i)
     tensors.push_back({names[i], DType::kF32, {}, &losses[i]});
   return writeSafetensors(path, tensors);
+}
+
+void printProfile(const std::map<std::string, double> &millis) {
+  std::vector<std::pair<double, std::string>> sorted;
+  double total = 0;
+  for (const auto &[name, ms] : millis) {
+    sorted.push_back({ms, name});
+    total += ms;
+  }
+  std::sort(sorted.rbegin(), sorted.rend());
+  for (const auto &[ms, name] : sorted)
+    std::printf("profile: %-40s %10.1f ms %5.1f%%\n", name.c_str(), ms,
+                100 * ms / std::max(total, 1e-9));
 }
 
 class Run {
@@ -267,6 +282,8 @@ int runTrain(const std::string &modelPath) {
     std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
   }
   run.firstStep = trainer.stepsDone();
+  if (absl::GetFlag(FLAGS_profile))
+    trainer.enableProfile();
 
   std::signal(SIGINT, onInterrupt);
   const int64_t steps = absl::GetFlag(FLAGS_steps);
@@ -321,6 +338,8 @@ int runTrain(const std::string &modelPath) {
     }
   }
   std::cerr << "\n";
+  if (absl::GetFlag(FLAGS_profile))
+    printProfile(trainer.profile());
   std::printf("final: step %lld loss %.6f ce %.6f aux %.6f\nsaved: %s\n",
               static_cast<long long>(trainer.stepsDone()), report.losses.total,
               report.losses.ce, report.losses.aux, saveDir.c_str());
