@@ -48,7 +48,9 @@ ABSL_FLAG(bool, list_kernels, false,
 ABSL_FLAG(std::string, save_weights, "",
           "write the bound weights as a Hugging Face checkpoint directory");
 
-int runTrain(const std::string &modelPath); // TrainCommand.cpp
+// TrainCommand.cpp
+int runTrain(const std::string &modelPath);
+int runPlot(const std::vector<std::string> &arguments);
 
 namespace {
 int fail(const absl::Status &status) {
@@ -104,7 +106,8 @@ int main(int argc, char **argv) {
       "moe-run train MODEL.moex --tokens FILE --steps N --save OUT_DIR "
       "[--weights DIR | --init-from DENSE_DIR | --resume DIR] [--lr LR] "
       "[--min-lr LR] [--warmup-steps W] [--weight-decay WD] [--clip C] "
-      "[--grad-accum M] [--eval-tokens FILES] (see docs/training.md)");
+      "[--grad-accum M] [--eval-tokens FILES] (see docs/training.md)\n"
+      "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...");
   // The command-line contract spells flags with dashes (--logits-out); absl
   // names them with underscores.
   std::vector<std::string> spelled(argv, argv + argc);
@@ -123,6 +126,9 @@ int main(int argc, char **argv) {
           "train: expected one artifact (MODEL.moex); see --help"));
     return runTrain(positional[2]);
   }
+  if (positional.size() >= 2 && std::string(positional[1]) == "plot")
+    return runPlot(std::vector<std::string>(positional.begin() + 2,
+                                            positional.end()));
   if (positional.size() != 2)
     return fail(absl::InvalidArgumentError(
         "expected one artifact (MODEL.moex); see --help"));

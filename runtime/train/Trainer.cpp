@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -159,11 +160,20 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch) {
                                             count * sizeof(int32_t), *stream_);
         !status.ok())
       return status;
-  for (const KernelLaunch &launch : launches_)
+  for (const KernelLaunch &launch : launches_) {
+    auto start = std::chrono::steady_clock::now();
     if (absl::Status status = backend_.launch(launch, *stream_); !status.ok())
       return absl::Status(status.code(),
                           absl::StrCat(launch.kernel->location()->str(), ": ",
                                        status.message()));
+    if (profile_) {
+      if (absl::Status status = stream_->synchronize(); !status.ok())
+        return status;
+      kernelMillis_[launch.kernel->kernel()->str()] +=
+          std::chrono::duration<double, std::milli>(
+              std::chrono::steady_clock::now() - start).count();
+    }
+  }
   if (absl::Status status = stream_->synchronize(); !status.ok())
     return status;
   const auto &outputs = *model_.training()->program()->outputs();

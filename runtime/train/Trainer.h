@@ -56,6 +56,10 @@ public:
   absl::StatusOr<Losses> evaluate(const Batch &batch);
 
   int64_t stepsDone() const { return steps_; }
+  /// Times every kernel launch from now on (synchronising after each).
+  void enableProfile() { profile_ = true; }
+  /// Milliseconds spent per kernel name (e.g. "cpu.attention_grad").
+  const std::map<std::string, double> &profile() const { return kernelMillis_; }
   /// The gradients of the last step (means over its micro-batches, before
   /// clipping), as fp32 checkpoint tensors named `prefix` + the HF name.
   std::vector<TensorToWrite> gradientTensors(const std::string &prefix) const;
@@ -97,6 +101,8 @@ private:
   std::vector<KernelLaunch> launches_;
   int64_t steps_ = 0;
   int64_t vocab_ = 0;
+  bool profile_ = false;
+  std::map<std::string, double> kernelMillis_;
 };
 
 } // namespace moert::train
