@@ -19,5 +19,5 @@ config.substitutions.append(("%moec_libs", config.moec_libs_dir))
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(
-    ["moec", "moe-opt", "moe-run"], [config.moec_tools_dir])
+    ["moec", "moe-opt", "moe-run", "moe-data"], [config.moec_tools_dir])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -1,0 +1,113 @@
+//===- AttentionGradTest.cpp - backward of grouped-query attention --------===//
+
+#include "runtime/cpu/Grad.h"
+#include "tests/runtime/cpu/GradTestUtil.h"
+
+#include <gtest/gtest.h>
+
+namespace moert::cpu::testing {
+namespace {
+
+struct Config {
+  int64_t batch, seq, heads, kvHeads, headDim;
+  bool causal;
+};
+
+std::vector<double> attentionOf(const std::vector<double> &q,
+                                const std::vector<double> &k,
+                                const std::vector<double> &v, const Config &c,
+                                double scale) {
+  int64_t group = c.heads / c.kvHeads;
+  int64_t qStride = c.heads * c.headDim, kvStride = c.kvHeads * c.headDim;
+  std::vector<double> out(q.size(), 0.0);
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t h = 0; h < c.heads; ++h)
+      for (int64_t i = 0; i < c.seq; ++i) {
+        int64_t visible = c.causal ? i + 1 : c.seq;
+        std::vector<double> weights(visible);
+        double total = 0;
+        for (int64_t j = 0; j < visible; ++j) {
+          double score = 0;
+          for (int64_t t = 0; t < c.headDim; ++t)
+            score += q[(b * c.seq + i) * qStride + h * c.headDim + t] *
+                     k[(b * c.seq + j) * kvStride + (h / group) * c.headDim + t];
+          total += weights[j] = std::exp(score * scale);
+        }
+        for (int64_t j = 0; j < visible; ++j)
+          for (int64_t t = 0; t < c.headDim; ++t)
+            out[(b * c.seq + i) * qStride + h * c.headDim + t] +=
+                weights[j] / total *
+                v[(b * c.seq + j) * kvStride + (h / group) * c.headDim + t];
+      }
+  return out;
+}
+
+struct AttentionGrads {
+  std::vector<float> dq, dk, dv;
+};
+
+AttentionGrads grads(const std::vector<float> &q, const std::vector<float> &k,
+                     const std::vector<float> &v, const std::vector<float> &dy,
+                     const Config &c, double scale) {
+  AttentionGrads g{std::vector<float>(q.size(), -1.0f),
+                   std::vector<float>(k.size(), -1.0f),
+                   std::vector<float>(v.size(), -1.0f)};
+  attentionGrad(q.data(), k.data(), v.data(), dy.data(), c.batch, c.seq,
+                c.heads, c.kvHeads, c.headDim, c.causal, scale, g.dq.data(),
+                g.dk.data(), g.dv.data());
+  return g;
+}
+
+TEST(AttentionGradTest, MatchesFiniteDifferences) {
+  for (Config c : {Config{2, 7, 4, 2, 6, true}, Config{2, 7, 4, 2, 6, false},
+                   Config{1, 5, 3, 3, 5, true}, Config{1, 6, 3, 1, 4, false},
+                   Config{1, 1, 2, 1, 3, true}}) {
+    double scale = 1.0 / std::sqrt(double(c.headDim));
+    auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 1);
+    auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 2);
+    auto v = randomVector(k.size(), 3);
+    auto r = randomVector(q.size(), 4);
+    AttentionGrads ours = grads(q, k, v, r, c, scale);
+    auto dq = numericGradient(q, [&](const std::vector<double> &qs) {
+      return weightedSum(attentionOf(qs, toDouble(k), toDouble(v), c, scale),
+                         r);
+    });
+    auto dk = numericGradient(k, [&](const std::vector<double> &ks) {
+      return weightedSum(attentionOf(toDouble(q), ks, toDouble(v), c, scale),
+                         r);
+    });
+    auto dv = numericGradient(v, [&](const std::vector<double> &vs) {
+      return weightedSum(attentionOf(toDouble(q), toDouble(k), vs, c, scale),
+                         r);
+    });
+    std::string name = "S=" + std::to_string(c.seq) +
+                       " H=" + std::to_string(c.heads) +
+                       " Hkv=" + std::to_string(c.kvHeads) +
+                       (c.causal ? " causal" : " full");
+    if (c.seq > 1) {
+      EXPECT_LE(relativeError(ours.dq, dq), kGradTolerance) << name;
+      EXPECT_LE(relativeError(ours.dk, dk), kGradTolerance) << name;
+    } else { // one visible key: the softmax is constant
+      EXPECT_EQ(ours.dq, std::vector<float>(q.size(), 0.0f)) << name;
+      EXPECT_EQ(ours.dk, std::vector<float>(k.size(), 0.0f)) << name;
+    }
+    EXPECT_LE(relativeError(ours.dv, dv), kGradTolerance) << name;
+  }
+}
+
+TEST(AttentionGradTest, SameResultOnOneAndTwoThreads) {
+  for (Config c : {Config{1, 67, 4, 2, 16, true}, Config{2, 33, 3, 3, 8, false}}) {
+    auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 5);
+    auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 6);
+    auto v = randomVector(k.size(), 7), dy = randomVector(q.size(), 8);
+    AttentionGrads one, two;
+    withThreads(1, [&] { one = grads(q, k, v, dy, c, 0.25); });
+    withThreads(2, [&] { two = grads(q, k, v, dy, c, 0.25); });
+    EXPECT_EQ(one.dq, two.dq);
+    EXPECT_EQ(one.dk, two.dk);
+    EXPECT_EQ(one.dv, two.dv);
+  }
+}
+
+} // namespace
+} // namespace moert::cpu::testing

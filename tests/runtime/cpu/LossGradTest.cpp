@@ -1,0 +1,186 @@
+//===- LossGradTest.cpp - backward of the losses; the router z-loss -------===//
+
+#include "runtime/cpu/Grad.h"
+#include "tests/runtime/cpu/GradTestUtil.h"
+
+#include <gtest/gtest.h>
+
+namespace moert::cpu::testing {
+namespace {
+
+double crossEntropyOf(const std::vector<double> &logits,
+                      const std::vector<int32_t> &labels, int64_t vocab,
+                      int64_t ignoreIndex) {
+  double sum = 0;
+  int64_t counted = 0;
+  for (size_t r = 0; r < labels.size(); ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    double total = 0;
+    for (int64_t v = 0; v < vocab; ++v)
+      total += std::exp(logits[r * vocab + v]);
+    sum += std::log(total) - logits[r * vocab + labels[r]];
+    ++counted;
+  }
+  return counted ? sum / counted : 0.0;
+}
+
+TEST(CrossEntropyGradTest, MatchesFiniteDifferencesWithIgnoredRows) {
+  int64_t vocab = 13, ignore = -100;
+  std::vector<int32_t> labels = {4, -100, 0, 12, -100, 7, 4};
+  int64_t rows = int64_t(labels.size());
+  auto logits = randomVector(rows * vocab, 1, 2.0f);
+  float dloss = 0.7f;
+  std::vector<float> ours(logits.size(), -1.0f);
+  ASSERT_TRUE(crossEntropyGrad(logits.data(), labels.data(), rows, vocab,
+                               ignore, dloss, ours.data())
+                  .ok());
+  auto ref = numericGradient(logits, [&](const std::vector<double> &l) {
+    return dloss * crossEntropyOf(l, labels, vocab, ignore);
+  });
+  EXPECT_LE(relativeError(ours, ref), kGradTolerance);
+  for (int64_t v = 0; v < vocab; ++v)
+    EXPECT_EQ(ours[1 * vocab + v], 0.0f);
+}
+
+TEST(CrossEntropyGradTest, AllIgnoredGivesZerosAndBadLabelsFail) {
+  std::vector<int32_t> labels = {-1, -1};
+  std::vector<float> logits = randomVector(6, 2), ours(6, -1.0f);
+  ASSERT_TRUE(crossEntropyGrad(logits.data(), labels.data(), 2, 3, -1, 1.0f,
+                               ours.data())
+                  .ok());
+  EXPECT_EQ(ours, std::vector<float>(6, 0.0f));
+  labels = {0, 3};
+  EXPECT_EQ(crossEntropyGrad(logits.data(), labels.data(), 2, 3, -1, 1.0f,
+                             ours.data())
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+/// The layers' logits flattened into one vector, for finite differences.
+struct Layers {
+  std::vector<int64_t> tokens;
+  int64_t experts;
+  std::vector<float> flat;
+
+  /// Each layer's rows of `all` (flat or a gradient of its shape).
+  template <typename T> std::vector<T *> split(T *all) const {
+    std::vector<T *> out;
+    for (int64_t n : tokens) {
+      out.push_back(all);
+      all += n * experts;
+    }
+    return out;
+  }
+  std::vector<const float *> inputs() const { return split(flat.data()); }
+  std::vector<float *> outputs(std::vector<float> &all) const {
+    return split(all.data());
+  }
+};
+
+Layers threeLayers(int64_t experts) {
+  Layers layers{{7, 1, 12}, experts, {}};
+  for (int64_t n : layers.tokens) {
+    auto logits = decisiveLogits(n, experts, unsigned(n + experts));
+    layers.flat.insert(layers.flat.end(), logits.begin(), logits.end());
+  }
+  return layers;
+}
+
+/// transformers' formula over all tokens, assignments from these logits
+/// (decisive margins keep them fixed under the finite-difference steps).
+double loadBalancingOf(const std::vector<double> &logits, int64_t experts,
+                       int64_t k) {
+  int64_t tokens = int64_t(logits.size()) / experts;
+  std::vector<double> assigned(experts, 0.0), probability(experts, 0.0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::vector<double> probs(experts);
+    double total = 0;
+    for (int64_t e = 0; e < experts; ++e)
+      total += probs[e] = std::exp(logits[t * experts + e]);
+    std::vector<int32_t> order(experts);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+    for (int64_t j = 0; j < k; ++j)
+      assigned[order[j]] += 1;
+    for (int64_t e = 0; e < experts; ++e)
+      probability[e] += probs[e] / total;
+  }
+  double sum = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    sum += assigned[e] / tokens * (probability[e] / tokens);
+  return experts * sum;
+}
+
+TEST(LoadBalancingLossGradTest, MatchesFiniteDifferencesOverAllLayers) {
+  for (auto [experts, k] : {std::pair<int64_t, int64_t>{3, 1}, {5, 2}}) {
+    Layers layers = threeLayers(experts);
+    float dloss = 0.3f;
+    std::vector<float> ours(layers.flat.size(), -1.0f);
+    loadBalancingLossGrad(layers.inputs(), layers.tokens, experts,
+                          k, dloss, layers.outputs(ours));
+    auto ref = numericGradient(layers.flat, [&](const std::vector<double> &l) {
+      return dloss * loadBalancingOf(l, experts, k);
+    });
+    EXPECT_LE(relativeError(ours, ref), kGradTolerance) << "E=" << experts;
+  }
+}
+
+double zLossOf(const std::vector<double> &logits, int64_t experts) {
+  int64_t tokens = int64_t(logits.size()) / experts;
+  double sum = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    double total = 0;
+    for (int64_t e = 0; e < experts; ++e)
+      total += std::exp(logits[t * experts + e]);
+    sum += std::log(total) * std::log(total);
+  }
+  return sum / tokens;
+}
+
+TEST(RouterZLossTest, ValueAndFiniteDifferences) {
+  int64_t experts = 5;
+  Layers layers = threeLayers(experts);
+  float loss = -1;
+  routerZLoss(layers.inputs(), layers.tokens, experts, &loss);
+  double expected = zLossOf(toDouble(layers.flat), experts);
+  EXPECT_NEAR(loss, expected, 1e-6 * expected);
+  std::vector<float> ours(layers.flat.size(), -1.0f);
+  routerZLossGrad(layers.inputs(), layers.tokens, experts, 1.3f,
+                  layers.outputs(ours));
+  auto ref = numericGradient(layers.flat, [&](const std::vector<double> &l) {
+    return 1.3 * zLossOf(l, experts);
+  });
+  EXPECT_LE(relativeError(ours, ref), kGradTolerance);
+}
+
+TEST(LossGradTest, SameResultOnOneAndTwoThreads) {
+  int64_t rows = 301, vocab = 517, experts = 6;
+  auto logits = randomVector(rows * vocab, 3, 2.0f);
+  std::vector<int32_t> labels(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    labels[r] = r % 5 == 0 ? -100 : int32_t((r * 31) % vocab);
+  Layers layers{{200, 301}, experts, decisiveLogits(501, experts, 4)};
+  auto run = [&] {
+    std::vector<float> ce(logits.size()), balance(layers.flat.size()),
+        z(layers.flat.size());
+    EXPECT_TRUE(crossEntropyGrad(logits.data(), labels.data(), rows, vocab,
+                                 -100, 1.0f, ce.data())
+                    .ok());
+    loadBalancingLossGrad(layers.inputs(), layers.tokens, experts,
+                          2, 1.0f, layers.outputs(balance));
+    routerZLossGrad(layers.inputs(), layers.tokens, experts, 1.0f,
+                    layers.outputs(z));
+    float zLoss;
+    routerZLoss(layers.inputs(), layers.tokens, experts, &zLoss);
+    return std::make_tuple(ce, balance, z, zLoss);
+  };
+  decltype(run()) one, two;
+  withThreads(1, [&] { one = run(); });
+  withThreads(2, [&] { two = run(); });
+  EXPECT_TRUE(one == two);
+}
+
+} // namespace
+} // namespace moert::cpu::testing
