@@ -27,7 +27,7 @@ struct Context {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::mutex mutex;
-  std::map<std::tuple<int64_t, int64_t, int>, dnnl::matmul> cache;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int>, dnnl::matmul> cache;
 };
 
 Context &context() {
@@ -35,18 +35,16 @@ Context &context() {
   return *instance;
 }
 
-/// The matmul for x[m,k] (type `in`) times w[n,k]^T into fp32 y[m,n], for
-/// any m: the row count is a run-time dimension, so the expert GEMMs, whose
-/// row counts change with every batch's routing, share one primitive
-/// instead of compiling one per count.
-dnnl::matmul primitive(int64_t k, int64_t n, dt in) {
+/// The matmul for x[m,k] (type `in`) times w[n,k]^T into fp32 y[m,n].
+dnnl::matmul primitive(int64_t m, int64_t k, int64_t n, dt in) {
   Context &ctx = context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  auto key = std::make_tuple(k, n, int(in));
+  auto key = std::make_tuple(m, k, n, int(in));
   auto it = ctx.cache.find(key);
   if (it != ctx.cache.end())
     return it->second;
-  const int64_t m = DNNL_RUNTIME_DIM_VAL;
+  if (ctx.cache.size() > 4096) // many distinct expert group sizes: start over
+    ctx.cache.clear();
   dnnl::memory::desc src({m, k}, in, tag::ab), weights({k, n}, in, tag::ba),
       dst({m, n}, dt::f32, tag::ab);
   dnnl::matmul::primitive_desc pd(
@@ -58,7 +56,7 @@ absl::Status run(const void *x, const void *w, float *y, int64_t m, int64_t k,
                  int64_t n, dt in) {
   Context &ctx = context();
   try {
-    dnnl::matmul matmul = primitive(k, n, in);
+    dnnl::matmul matmul = primitive(m, k, n, in);
     dnnl::memory src({{m, k}, in, tag::ab}, ctx.engine, const_cast<void *>(x));
     dnnl::memory weights({{k, n}, in, tag::ba}, ctx.engine, const_cast<void *>(w));
     dnnl::memory dst({{m, n}, dt::f32, tag::ab}, ctx.engine, y);
