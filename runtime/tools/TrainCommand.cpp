@@ -331,6 +331,7 @@ int runTrain(const std::string &modelPath) {
   auto start = std::chrono::steady_clock::now();
   StepReport report;
   while (trainer.stepsDone() < steps) {
+    auto stepStart = std::chrono::steady_clock::now();
     std::vector<Batch> micro;
     for (int64_t m = 0; m < accumulate; ++m)
       micro.push_back((*data)->next());
@@ -340,6 +341,8 @@ int runTrain(const std::string &modelPath) {
                                absl::StrCat(tokens, ": step ", trainer.stepsDone() + 1,
                                             ": ", stepped.status().message())));
     report = *stepped;
+    double stepMillis = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - stepStart).count();
     run.tokensSeen += tokensPerStep;
     double seconds = std::chrono::duration<double>(
                          std::chrono::steady_clock::now() - start).count();
@@ -353,6 +356,7 @@ int runTrain(const std::string &modelPath) {
                            {"grad_norm", report.gradNorm},
                            {"lr", report.lr},
                            {"tokens", run.tokensSeen},
+                           {"step_ms", stepMillis},
                            {"tokens_per_s", thisRun / std::max(seconds, 1e-9)}});
     run.progress(report, steps, seconds, thisRun);
     if (std::string out = absl::GetFlag(FLAGS_grads_out);
