@@ -1,0 +1,110 @@
+//===- TrainTest.cpp - the optimiser, the schedule and batch sources ------===//
+//
+// The whole trainer is checked against PyTorch in tests/e2e; these pin the
+// pieces to their definitions on hand-computed values.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/train/AdamW.h"
+#include "runtime/train/TrainData.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+namespace moert::train {
+namespace {
+
+TEST(ScheduleTest, WarmsUpLinearlyThenDecaysByCosineToTheFloor) {
+  OptimizerOptions o;
+  o.lr = 1.0, o.minLr = 0.1, o.warmupSteps = 4, o.totalSteps = 14;
+  EXPECT_DOUBLE_EQ(learningRate(o, 0), 0.25);
+  EXPECT_DOUBLE_EQ(learningRate(o, 3), 1.0);
+  EXPECT_DOUBLE_EQ(learningRate(o, 4), 1.0);              // cosine starts at lr
+  EXPECT_NEAR(learningRate(o, 9), 0.55, 1e-12);            // halfway
+  EXPECT_NEAR(learningRate(o, 13), 0.1 + 0.45 * (1 + std::cos(M_PI * 0.9)), 1e-12);
+  EXPECT_DOUBLE_EQ(learningRate(o, 20), 0.1);              // past the end: the floor
+}
+
+TEST(ScheduleTest, ConstantWithoutWarmupAndWithMinEqualToLr) {
+  OptimizerOptions o;
+  o.lr = o.minLr = 3e-4, o.warmupSteps = 0, o.totalSteps = 7;
+  for (int64_t s = 0; s < 7; ++s)
+    EXPECT_DOUBLE_EQ(learningRate(o, s), 3e-4);
+}
+
+TEST(AdamWTest, MatchesTheTorchFormulaForTwoSteps) {
+  OptimizerOptions o;
+  o.weightDecay = 0.1;
+  float master[2] = {1.0f, -2.0f};
+  float grads[2][2] = {{0.5f, -0.25f}, {-1.0f, 0.75f}};
+  double p[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+  AdamState state;
+  double lr = 0.01, scale = 0.5;
+  for (int step = 1; step <= 2; ++step) {
+    adamwUpdate(master, grads[step - 1], state, 2, /*decay=*/true, lr, step,
+                scale, o);
+    for (int i = 0; i < 2; ++i) {
+      double g = grads[step - 1][i] * scale;
+      p[i] *= 1 - lr * o.weightDecay;
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.95 * v[i] + 0.05 * g * g;
+      double mHat = m[i] / (1 - std::pow(0.9, step));
+      double denom = std::sqrt(v[i]) / std::sqrt(1 - std::pow(0.95, step)) + 1e-8;
+      p[i] -= lr * mHat / denom;
+      EXPECT_NEAR(master[i], p[i], 1e-6) << "step " << step << " element " << i;
+    }
+  }
+}
+
+TEST(AdamWTest, NormWeightsAreNotDecayed) {
+  OptimizerOptions o;
+  o.weightDecay = 0.5;
+  float master[1] = {2.0f}, grad[1] = {0.0f};
+  AdamState state;
+  adamwUpdate(master, grad, state, 1, /*decay=*/false, 0.1, 1, 1.0, o);
+  EXPECT_FLOAT_EQ(master[0], 2.0f);
+  adamwUpdate(master, grad, state, 1, /*decay=*/true, 0.1, 2, 1.0, o);
+  EXPECT_FLOAT_EQ(master[0], 2.0f * (1 - 0.1 * 0.5));
+}
+
+TEST(AdamWTest, GlobalNormSpansEveryTensor) {
+  EXPECT_DOUBLE_EQ(globalNorm({{3.0f}, {4.0f, 0.0f}}), 5.0);
+}
+
+std::string writeText(const std::string &name, const std::string &text) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(BatchSourceTest, TextLinesShiftLabelsPadAndCycle) {
+  std::string path = writeText("lines.txt", "1 2 3\n\n4 5 6 7 8\n9 10\n");
+  auto source = openBatchSource(path, /*batch=*/2, /*seq=*/4, /*vocab=*/16, 0, true);
+  ASSERT_TRUE(source.ok()) << source.status();
+  Batch first = (*source)->next();
+  EXPECT_EQ(first.ids, (std::vector<int32_t>{1, 2, 0, 0, 4, 5, 6, 7}));
+  EXPECT_EQ(first.labels, (std::vector<int32_t>{2, 3, -100, -100, 5, 6, 7, 8}));
+  nlohmann::json state = (*source)->state();
+  Batch second = (*source)->next(); // line 3, then around to line 1
+  EXPECT_EQ(second.ids, (std::vector<int32_t>{9, 0, 0, 0, 1, 2, 0, 0}));
+  ASSERT_TRUE((*source)->restore(state).ok());
+  EXPECT_EQ((*source)->next().ids, second.ids);
+}
+
+TEST(BatchSourceTest, BadTextIsRefusedByLine) {
+  auto tooLong = openBatchSource(writeText("long.txt", "1 2\n1 2 3 4 5 6\n"), 1, 4, 16, 0, true);
+  ASSERT_FALSE(tooLong.ok());
+  EXPECT_NE(std::string(tooLong.status().message()).find("long.txt:2:"), std::string::npos);
+  auto outOfVocab = openBatchSource(writeText("vocab.txt", "1 16\n"), 1, 4, 16, 0, true);
+  ASSERT_FALSE(outOfVocab.ok());
+  EXPECT_NE(std::string(outOfVocab.status().message()).find("token '16'"), std::string::npos);
+  auto empty = openBatchSource(writeText("empty.txt", "\n\n"), 1, 4, 16, 0, true);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(std::string(empty.status().message()).find("no sequences"), std::string::npos);
+}
+
+} // namespace
+} // namespace moert::train
