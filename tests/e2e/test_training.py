@@ -3,7 +3,9 @@
 reference (tests/reference/train_reference.py, float64 autograd): for a tiny
 Mixtral and a tiny tied Llama, from the same checkpoint and batch, compare
 the losses and every parameter's gradient of the first step, and the weights
-after 3 AdamW steps with warm-up, cosine decay and clipping active.
+after 3 AdamW steps with warm-up, cosine decay and clipping active; then the
+Mixtral again with bf16 compute (fp32 masters): losses and gradients to
+looser bounds.
 
 usage: test_training.py BUILD_BIN_DIR WORK_DIR
 """
@@ -21,9 +23,14 @@ import hf_reference  # noqa: E402
 import make_fixtures  # noqa: E402
 import safetensors_io  # noqa: E402
 
-LOSS_TOLERANCE = 1e-5      # relative, fp32 against float64
-GRAD_TOLERANCE = 1e-4      # relative L2 per parameter (the issue's bound)
-WEIGHT_TOLERANCE = 1e-4    # relative L2 per parameter after 3 steps
+# Relative bounds of fp32 training against float64: losses, L2 per
+# parameter of gradients and of the weights after 3 steps. bf16 compute
+# (bf16 weight copies and GEMM inputs, fp32 masters and accumulation) is
+# held to looser ones on losses and gradients only: Adam's first steps move
+# each weight by about +-lr whatever the gradient's size, so bf16 noise on a
+# tiny gradient flips a whole update and no weight bound is meaningful.
+TOLERANCES = {"f32": {"loss": 1e-5, "grad": 1e-4, "weight": 1e-4},
+              "bf16": {"loss": 1e-2, "grad": 5e-2, "weight": None}}
 MARGIN = 1e-3              # router top-k decisions must win by this much
 OPTIMIZER = ["--steps", "3", "--lr", "3e-2", "--min-lr", "3e-3", "--warmup-steps", "1",
              "--weight-decay", "0.1", "--clip", "0.05"]
@@ -79,12 +86,14 @@ def make_case(work, name, config, batch, seq):
     return case, batch_file
 
 
-def check(bin_dir, work, name, config):
+def check(bin_dir, work, name, config, dtype="f32"):
     batch, seq = 2, 8
+    tolerance = TOLERANCES[dtype]
     case, batch_file = make_case(work, name, config, batch, seq)
+    name = f"{name}-{dtype}"
     artifact = os.path.join(work, f"{name}.moex")
     run([os.path.join(bin_dir, "moec"), "compile", case, "-o", artifact, "--mode", "train",
-         "--batch", str(batch), "--seq", str(seq)])
+         "--batch", str(batch), "--seq", str(seq), "--dtype", dtype])
     ours_dir, grads = os.path.join(work, f"{name}-trained"), os.path.join(work, f"{name}-grads.st")
     run([os.path.join(bin_dir, "moe-run"), "train", artifact, "--weights", case,
          "--tokens", batch_file, "--save", ours_dir, "--grads-out", grads] + OPTIMIZER)
@@ -98,7 +107,7 @@ def check(bin_dir, work, name, config):
     for loss in ("ce", "aux", "total"):
         error = abs(float(ours[f"loss.{loss}"]) - float(ref[f"loss.{loss}"])) / max(
             abs(float(ref[f"loss.{loss}"])), 1e-12)
-        if error > LOSS_TOLERANCE:
+        if error > tolerance["loss"]:
             failures.append(f"loss.{loss}: relative error {error:.2e}")
     worst_grad = worst_weight = (0.0, "")
     for key in ref:
@@ -107,11 +116,11 @@ def check(bin_dir, work, name, config):
             worst_grad = max(worst_grad, (error, key))
         elif key.startswith("weights."):
             param = key[len("weights."):]
-            error = relative_error(trained[param], ref[key])
+            error = relative_error(trained[param].float(), ref[key])
             worst_weight = max(worst_weight, (error, param))
-    if worst_grad[0] > GRAD_TOLERANCE:
+    if worst_grad[0] > tolerance["grad"]:
         failures.append(f"{worst_grad[1]}: relative error {worst_grad[0]:.2e}")
-    if worst_weight[0] > WEIGHT_TOLERANCE:
+    if tolerance["weight"] is not None and worst_weight[0] > tolerance["weight"]:
         failures.append(f"weights {worst_weight[1]}: relative error {worst_weight[0]:.2e}")
     print(f"{name}: ce {float(ours['loss.ce']):.6f} (reference {float(ref['loss.ce']):.6f}), "
           f"worst gradient error {worst_grad[0]:.2e} ({worst_grad[1]}), "
@@ -125,7 +134,8 @@ def main():
     bin_dir, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     ok = all([check(bin_dir, work, "train-mixtral", MIXTRAL),
-              check(bin_dir, work, "train-llama-tied", LLAMA)])
+              check(bin_dir, work, "train-llama-tied", LLAMA),
+              check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16")])
     sys.exit(0 if ok else 1)
 
 
