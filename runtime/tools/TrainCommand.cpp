@@ -223,7 +223,7 @@ public:
     int64_t every = std::max<int64_t>(1, steps / 20);
     if (tty)
       std::cerr << "\r" << line << std::flush;
-    else if (step % every == 0 || step == steps)
+    else if (step % every == 0 || step == steps || step == firstStep + 1)
       std::cerr << line << "\n";
   }
 

@@ -90,11 +90,19 @@ void listKernels(const moert::fb::Model &model) {
     }
     return text;
   };
-  int index = 0;
-  for (const moert::fb::Kernel *kernel : *model.forward()->kernels())
-    std::cout << "#" << index++ << " " << kernel->kernel()->str() << " <- "
-              << kernel->location()->str() << " : " << shapes(*kernel->operands())
-              << " -> " << shapes(*kernel->results()) << "\n";
+  auto list = [&](const moert::fb::Program &program) {
+    int index = 0;
+    for (const moert::fb::Kernel *kernel : *program.kernels())
+      std::cout << "#" << index++ << " " << kernel->kernel()->str() << " <- "
+                << kernel->location()->str() << " : "
+                << shapes(*kernel->operands()) << " -> "
+                << shapes(*kernel->results()) << "\n";
+  };
+  list(*model.forward());
+  if (model.training()) {
+    std::cout << "training step:\n";
+    list(*model.training()->program());
+  }
 }
 } // namespace
 
