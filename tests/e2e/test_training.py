@@ -5,7 +5,8 @@ Mixtral and a tiny tied Llama, from the same checkpoint and batch, compare
 the losses and every parameter's gradient of the first step, and the weights
 after 3 AdamW steps with warm-up, cosine decay and clipping active; then the
 Mixtral again with bf16 compute (fp32 masters): losses and gradients to
-looser bounds.
+looser bounds; and the Llama with its batch split into two accumulated
+micro-batches.
 
 usage: test_training.py BUILD_BIN_DIR WORK_DIR
 """
@@ -86,17 +87,21 @@ def make_case(work, name, config, batch, seq):
     return case, batch_file
 
 
-def check(bin_dir, work, name, config, dtype="f32"):
-    batch, seq = 2, 8
+def check(bin_dir, work, name, config, dtype="f32", accumulate=1):
+    """With `accumulate` > 1 the artifact takes 1/accumulate of the batch and
+    moe-run averages that many micro-batches per step (exact for the mean
+    cross-entropy of equally long sequences, so used on dense models)."""
+    batch, seq = 2 * accumulate, 8
     tolerance = TOLERANCES[dtype]
     case, batch_file = make_case(work, name, config, batch, seq)
-    name = f"{name}-{dtype}"
+    name = f"{name}-{dtype}" + (f"-accumulate{accumulate}" if accumulate > 1 else "")
     artifact = os.path.join(work, f"{name}.moex")
     run([os.path.join(bin_dir, "moec"), "compile", case, "-o", artifact, "--mode", "train",
-         "--batch", str(batch), "--seq", str(seq), "--dtype", dtype])
+         "--batch", str(batch // accumulate), "--seq", str(seq), "--dtype", dtype])
     ours_dir, grads = os.path.join(work, f"{name}-trained"), os.path.join(work, f"{name}-grads.st")
     run([os.path.join(bin_dir, "moe-run"), "train", artifact, "--weights", case,
-         "--tokens", batch_file, "--save", ours_dir, "--grads-out", grads] + OPTIMIZER)
+         "--tokens", batch_file, "--save", ours_dir, "--grads-out", grads,
+         "--grad-accum", str(accumulate)] + OPTIMIZER)
     ref_file = os.path.join(work, f"{name}-reference.st")
     run(["/usr/bin/python3", os.path.join(REFERENCE, "train_reference.py"), case, batch_file,
          ref_file] + OPTIMIZER)
@@ -135,7 +140,8 @@ def main():
     os.makedirs(work, exist_ok=True)
     ok = all([check(bin_dir, work, "train-mixtral", MIXTRAL),
               check(bin_dir, work, "train-llama-tied", LLAMA),
-              check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16")])
+              check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16"),
+              check(bin_dir, work, "train-llama-tied", LLAMA, accumulate=2)])
     sys.exit(0 if ok else 1)
 
 
