@@ -1,63 +1,73 @@
 //===- Attention.cpp - causal grouped-query attention ---------------------===//
 //
-// One query row at a time: each thread keeps a row of S scores and a
-// head-width accumulator, never an S x S matrix. A row is computed by one
-// thread start to end, so the result does not depend on the thread count.
+// One task per (batch, query head), spread over the threads. A task packs
+// its KV head's keys (transposed) and values contiguously, then takes the
+// queries kRows at a time: scores against the visible keys by a register-
+// tiled GEMM, the softmax of those rows, and their product with the values.
+// Keys past a causal block's last row are never touched. Each output row is
+// computed by one task in a fixed order, so the result does not depend on
+// the thread count.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/AttentionBlocks.h"
 #include "runtime/cpu/Kernels.h"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
-#include <vector>
-
 namespace moert::cpu {
+namespace {
+using namespace attention_blocks;
+
+struct Shape {
+  int64_t seq, headDim, qStride, kvStride;
+  bool causal;
+  float scale;
+  /// seq and headDim rounded up to whole vectors.
+  int64_t keys, dim;
+  int width; ///< vectorWidth()
+};
+
+/// One query head: q, out at its first row, k and v at its KV head's.
+MOERT_ATTENTION_TARGETS
+void attendHead(const Shape &s, const float *q, const float *k, const float *v,
+                float *out) {
+  int64_t keys = s.keys, dim = s.dim;
+  // The scale goes into the packed keys, so the scores come out scaled.
+  float *keysT =
+      scratch(s.headDim * keys + keys * dim + kRows * (keys + 2 * dim));
+  float *values = keysT + s.headDim * keys, *queries = values + keys * dim;
+  float *scores = queries + kRows * dim, *outputs = scores + kRows * keys;
+  packColumns(k, s.kvStride, s.seq, s.headDim, s.scale, keysT, keys);
+  packRows(v, s.kvStride, s.seq, s.headDim, values, keys, dim);
+  for (int64_t first = 0; first < s.seq; first += kRows) {
+    int64_t rows = std::min(kRows, s.seq - first), tileRows = roundUp(rows, 4);
+    int64_t width = roundUp(s.causal ? first + rows : s.seq, kLanes);
+    packRows(q + first * s.qStride, s.qStride, rows, s.headDim, queries,
+             tileRows, dim);
+    gemm<false>(s.width, tileRows, width, s.headDim, queries, dim, 1, keysT,
+                keys, scores, keys);
+    softmaxRows(scores, keys, tileRows, first, s.seq, s.causal, width);
+    gemm<false>(s.width, tileRows, dim, width, scores, keys, 1, values, dim,
+                outputs, dim);
+    unpackRows(outputs, dim, rows, s.headDim, out + first * s.qStride,
+               s.qStride);
+  }
+}
+} // namespace
 
 void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
                bool causal, double scale, float *out) {
   int64_t group = heads / kvHeads;
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-#pragma omp parallel
-  {
-    std::vector<float> scores(seq);
-    std::vector<double> accumulator(headDim);
-#pragma omp for collapse(3) schedule(static)
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t i = 0; i < seq; ++i) {
-          const float *query = q + (b * seq + i) * qStride + h * headDim;
-          const float *keys = k + b * seq * kvStride + (h / group) * headDim;
-          const float *values = v + b * seq * kvStride + (h / group) * headDim;
-          int64_t visible = causal ? i + 1 : seq;
-          float best = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < visible; ++j) {
-            const float *key = keys + j * kvStride;
-            float dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t t = 0; t < headDim; ++t)
-              dot += query[t] * key[t];
-            scores[j] = float(dot * scale);
-            best = std::max(best, scores[j]);
-          }
-          double total = 0;
-          for (int64_t j = 0; j < visible; ++j) {
-            scores[j] = std::exp(scores[j] - best);
-            total += scores[j];
-          }
-          std::fill(accumulator.begin(), accumulator.end(), 0.0);
-          for (int64_t j = 0; j < visible; ++j) {
-            const float *value = values + j * kvStride;
-            for (int64_t t = 0; t < headDim; ++t)
-              accumulator[t] += double(scores[j]) * value[t];
-          }
-          float *row = out + (b * seq + i) * qStride + h * headDim;
-          for (int64_t t = 0; t < headDim; ++t)
-            row[t] = float(accumulator[t] / total);
-        }
-  }
+  Shape s{seq, headDim, heads * headDim, kvHeads * headDim, causal,
+          float(scale), roundUp(seq, kLanes), roundUp(headDim, kLanes),
+          vectorWidth()};
+#pragma omp parallel for collapse(2) schedule(dynamic)
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t kvOffset = b * seq * s.kvStride + (h / group) * headDim;
+      int64_t qOffset = b * seq * s.qStride + h * headDim;
+      attendHead(s, q + qOffset, k + kvOffset, v + kvOffset, out + qOffset);
+    }
 }
 
 } // namespace moert::cpu

@@ -1,118 +1,149 @@
 //===- AttentionGrad.cpp - backward of grouped-query attention ------------===//
 //
-// One (batch, query head) per task, query row by query row: the row's
-// softmax is recomputed from q and k, and the row adds its share to that
-// head's dk and dv. Each query head writes its own partial dk and dv, added
+// One task per (batch, query head), as the forward pass, kRows queries at a
+// time: the block's probabilities P are recomputed from q and k, then
+//   dP = dO v^T,  dS = P * (dP - rowsum(P * dP)) * scale,
+//   dq = dS k,  dk += dS^T q,  dv += P^T dO,
+// each a register-tiled GEMM over the visible keys only. When KV heads are
+// shared, each query head writes its own partial dk and dv, added
 // afterwards in head order, so nothing depends on the thread count.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/AttentionBlocks.h"
 #include "runtime/cpu/Grad.h"
-#include "runtime/cpu/GradMath.h"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
 #include <vector>
 
 namespace moert::cpu {
 namespace {
-float dot(const float *a, const float *b, int64_t n) {
-  float sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t t = 0; t < n; ++t)
-    sum += a[t] * b[t];
-  return sum;
+using namespace attention_blocks;
+
+struct Shape {
+  int64_t seq, headDim, qStride, kvStride;
+  bool causal;
+  float scale;
+  /// seq and headDim rounded up to whole vectors.
+  int64_t keys, dim;
+  int width; ///< vectorWidth()
+};
+
+/// One query head: q, dOut, dq at its first row, k and v at its KV head's;
+/// dk and dv get this head's share, rows `dkvStride` apart.
+MOERT_ATTENTION_TARGETS
+void backwardHead(const Shape &s, const float *q, const float *k,
+                  const float *v, const float *dOut, float *dq, float *dk,
+                  float *dv, int64_t dkvStride) {
+  int64_t keys = s.keys, dim = s.dim, packed = keys * dim;
+  // The KV head packed both ways, its dk and dv, and one query block.
+  float *keyRows =
+      scratch(3 * packed + 2 * s.headDim * keys + kRows * (3 * dim + 2 * keys));
+  float *dKeys = keyRows + packed, *dValues = dKeys + packed;
+  float *keysT = dValues + packed, *valuesT = keysT + s.headDim * keys;
+  float *queries = valuesT + s.headDim * keys,
+        *dOutRows = queries + kRows * dim;
+  float *dQueries = dOutRows + kRows * dim, *probs = dQueries + kRows * dim;
+  float *dScores = probs + kRows * keys;
+  packRows(k, s.kvStride, s.seq, s.headDim, keyRows, keys, dim);
+  // The scale goes into the packed keys, so the scores come out scaled.
+  packColumns(k, s.kvStride, s.seq, s.headDim, s.scale, keysT, keys);
+  packColumns(v, s.kvStride, s.seq, s.headDim, 1.0f, valuesT, keys);
+  std::fill(dKeys, dKeys + 2 * packed, 0.0f); // and dValues
+  for (int64_t first = 0; first < s.seq; first += kRows) {
+    int64_t rows = std::min(kRows, s.seq - first), tileRows = roundUp(rows, 4);
+    int64_t width = roundUp(s.causal ? first + rows : s.seq, kLanes);
+    packRows(q + first * s.qStride, s.qStride, rows, s.headDim, queries,
+             tileRows, dim);
+    packRows(dOut + first * s.qStride, s.qStride, rows, s.headDim, dOutRows,
+             tileRows, dim);
+    gemm<false>(s.width, tileRows, width, s.headDim, queries, dim, 1, keysT,
+                keys, probs, keys);
+    softmaxRows(probs, keys, tileRows, first, s.seq, s.causal, width);
+    gemm<false>(s.width, tileRows, width, s.headDim, dOutRows, dim, 1, valuesT,
+                keys, dScores, keys);
+    // Padding rows and masked keys have P = 0, hence dS = 0.
+    for (int64_t r = 0; r < tileRows; ++r) {
+      const float *p = probs + r * keys;
+      float *d = dScores + r * keys;
+      float projection = 0;
+#pragma omp simd reduction(+ : projection)
+      for (int64_t j = 0; j < width; ++j)
+        projection += p[j] * d[j];
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j)
+        d[j] = p[j] * (d[j] - projection) * s.scale;
+    }
+    gemm<false>(s.width, tileRows, dim, width, dScores, keys, 1, keyRows, dim,
+                dQueries, dim);
+    unpackRows(dQueries, dim, rows, s.headDim, dq + first * s.qStride,
+               s.qStride);
+    // Transposed A: row j of dS^T is column j of dS.
+    gemm<true>(s.width, width, dim, tileRows, dScores, 1, keys, queries, dim,
+               dKeys, dim);
+    gemm<true>(s.width, width, dim, tileRows, probs, 1, keys, dOutRows, dim,
+               dValues, dim);
+  }
+  unpackRows(dKeys, dim, s.seq, s.headDim, dk, dkvStride);
+  unpackRows(dValues, dim, s.seq, s.headDim, dv, dkvStride);
 }
 
-/// y += alpha x.
-void axpy(float alpha, const float *x, float *y, int64_t n) {
+/// y += x.
+void accumulate(const float *x, float *y, int64_t n) {
 #pragma omp simd
   for (int64_t t = 0; t < n; ++t)
-    y[t] += alpha * x[t];
+    y[t] += x[t];
 }
 } // namespace
 
 void attentionGrad(const float *q, const float *k, const float *v,
-                   const float *dOut, int64_t batch, int64_t seq,
-                   int64_t heads, int64_t kvHeads, int64_t headDim,
-                   bool causal, double scale, float *dq, float *dk,
-                   float *dv) {
+                   const float *dOut, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t kvHeads, int64_t headDim, bool causal, double scale,
+                   float *dq, float *dk, float *dv) {
   int64_t group = heads / kvHeads;
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  // Per (batch, query head) dk and dv, [B, H, S, Dh], reduced over the group
-  // at the end.
-  std::vector<float> dkPartial(size_t(batch * heads * seq * headDim));
-  std::vector<float> dvPartial(dkPartial.size());
-  float alpha = float(scale);
+  Shape s{seq, headDim, heads * headDim, kvHeads * headDim, causal,
+          float(scale), roundUp(seq, kLanes), roundUp(headDim, kLanes),
+          vectorWidth()};
+  // With shared KV heads, per (batch, query head) dk and dv [B, H, S, Dh],
+  // reduced over the group at the end.
+  std::vector<float> dkPartial, dvPartial;
+  if (group > 1) {
+    dkPartial.resize(size_t(batch * heads * seq * headDim));
+    dvPartial.resize(dkPartial.size());
+  }
 #pragma omp parallel
   {
-    // The head's keys and values packed contiguously: rows kvStride apart
-    // (often a multiple of 4 KiB / kvHeads) alias in the L1 sets.
-    std::vector<float> probs(seq), dprobs(seq);
-    std::vector<float> keys(seq * headDim), values(seq * headDim);
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic)
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t h = 0; h < heads; ++h) {
-        int64_t kvHead = h / group;
-        for (int64_t j = 0; j < seq; ++j) {
-          int64_t offset = (b * seq + j) * kvStride + kvHead * headDim;
-          std::copy(k + offset, k + offset + headDim,
-                    keys.data() + j * headDim);
-          std::copy(v + offset, v + offset + headDim,
-                    values.data() + j * headDim);
+        int64_t kvOffset = b * seq * s.kvStride + (h / group) * headDim;
+        int64_t qOffset = b * seq * s.qStride + h * headDim;
+        float *dKey = dk + kvOffset, *dValue = dv + kvOffset;
+        int64_t dkvStride = s.kvStride;
+        if (group > 1) {
+          int64_t partial = (b * heads + h) * seq * headDim;
+          dKey = dkPartial.data() + partial;
+          dValue = dvPartial.data() + partial;
+          dkvStride = headDim;
         }
-        float *dKeys = dkPartial.data() + (b * heads + h) * seq * headDim;
-        float *dValues = dvPartial.data() + (b * heads + h) * seq * headDim;
-        std::fill(dKeys, dKeys + seq * headDim, 0.0f);
-        std::fill(dValues, dValues + seq * headDim, 0.0f);
-        for (int64_t i = 0; i < seq; ++i) {
-          const float *query = q + (b * seq + i) * qStride + h * headDim;
-          const float *grad = dOut + (b * seq + i) * qStride + h * headDim;
-          float *dQuery = dq + (b * seq + i) * qStride + h * headDim;
-          int64_t visible = causal ? i + 1 : seq;
-          float best = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < visible; ++j) {
-            probs[j] = dot(query, keys.data() + j * headDim, headDim) * alpha;
-            best = std::max(best, probs[j]);
-          }
-          double total = 0;
-#pragma omp simd reduction(+ : total)
-          for (int64_t j = 0; j < visible; ++j) {
-            probs[j] = vectorExp(probs[j] - best);
-            total += probs[j];
-          }
-          // P = softmax(S); dS = P * (dP - <P, dP>) with dP = dO v^T.
-          float inverse = float(1.0 / total);
-          double projection = 0;
-          for (int64_t j = 0; j < visible; ++j) {
-            probs[j] *= inverse;
-            dprobs[j] = dot(grad, values.data() + j * headDim, headDim);
-            projection += double(probs[j]) * dprobs[j];
-          }
-          std::fill(dQuery, dQuery + headDim, 0.0f);
-          for (int64_t j = 0; j < visible; ++j) {
-            float dScore = probs[j] * (dprobs[j] - float(projection)) * alpha;
-            axpy(dScore, keys.data() + j * headDim, dQuery, headDim);
-            axpy(dScore, query, dKeys + j * headDim, headDim);
-            axpy(probs[j], grad, dValues + j * headDim, headDim);
-          }
-        }
+        backwardHead(s, q + qOffset, k + kvOffset, v + kvOffset, dOut + qOffset,
+                     dq + qOffset, dKey, dValue, dkvStride);
       }
+    if (group > 1) {
 #pragma omp for collapse(3) schedule(static)
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t j = 0; j < seq; ++j)
-        for (int64_t kvHead = 0; kvHead < kvHeads; ++kvHead) {
-          float *dKey = dk + (b * seq + j) * kvStride + kvHead * headDim;
-          float *dValue = dv + (b * seq + j) * kvStride + kvHead * headDim;
-          std::fill(dKey, dKey + headDim, 0.0f);
-          std::fill(dValue, dValue + headDim, 0.0f);
-          for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h) {
-            int64_t offset = ((b * heads + h) * seq + j) * headDim;
-            axpy(1.0f, dkPartial.data() + offset, dKey, headDim);
-            axpy(1.0f, dvPartial.data() + offset, dValue, headDim);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t j = 0; j < seq; ++j)
+          for (int64_t kvHead = 0; kvHead < kvHeads; ++kvHead) {
+            float *dKey = dk + (b * seq + j) * s.kvStride + kvHead * headDim;
+            float *dValue = dv + (b * seq + j) * s.kvStride + kvHead * headDim;
+            std::fill(dKey, dKey + headDim, 0.0f);
+            std::fill(dValue, dValue + headDim, 0.0f);
+            for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h) {
+              int64_t offset = ((b * heads + h) * seq + j) * headDim;
+              accumulate(dkPartial.data() + offset, dKey, headDim);
+              accumulate(dvPartial.data() + offset, dValue, headDim);
+            }
           }
-        }
+    }
   }
 }
 

@@ -5,6 +5,16 @@
 // kept from the forward pass. Input gradients use the forward's GEMM dtype;
 // weight gradients are fp32 GEMMs over fp32 activations.
 //
+// When the experts share out evenly among the threads, each thread runs
+// whole experts with single-threaded GEMMs (no barriers, and a one-thread
+// GEMM is the most efficient); otherwise experts run one after the other on
+// all threads. Every expert writes only its own rows and weight slices, and
+// a GEMM gives the same result on any number of threads, so both give the
+// same result.
+//
+// The SwiGLU loops are compiled twice, for AVX-512 and for the baseline
+// ISA, and picked at run time (the build targets the baseline).
+//
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
@@ -16,17 +26,116 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <new>
 #include <numeric>
 
 namespace moert::cpu {
 namespace {
-/// Grow-only, uninitialised scratch kept per thread across calls (see
-/// expertMlp: fresh zeroed buffers per layer cost page faults).
+//===----------------------------------------------------------------------===//
+// SwiGLU loops
+//===----------------------------------------------------------------------===//
+
+[[gnu::always_inline]] inline void
+swigluForwardBody(const float *gate, const float *up, int64_t n,
+                  float *hidden, uint16_t *hiddenBf16) {
+  if (hiddenBf16) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      float g = gate[i];
+      hiddenBf16[i] = floatToBf16(g / (1.0f + vectorExp(-g)) * up[i]);
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      float g = gate[i];
+      hidden[i] = g / (1.0f + vectorExp(-g)) * up[i];
+    }
+  }
+}
+
+[[gnu::always_inline]] inline void
+swigluBackwardBody(float *gate, float *up, const float *dhidden, int64_t n,
+                   float *act, uint16_t *dgateBf16, uint16_t *dupBf16) {
+  if (dgateBf16) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      float g = gate[i], u = up[i], dh = dhidden[i];
+      float sigmoid = 1.0f / (1.0f + vectorExp(-g));
+      float silu = g * sigmoid;
+      float dgate = dh * u * sigmoid * (1.0f + g * (1.0f - sigmoid));
+      float dup = dh * silu;
+      act[i] = silu * u;
+      gate[i] = dgate;
+      up[i] = dup;
+      dgateBf16[i] = floatToBf16(dgate);
+      dupBf16[i] = floatToBf16(dup);
+    }
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      float g = gate[i], u = up[i], dh = dhidden[i];
+      float sigmoid = 1.0f / (1.0f + vectorExp(-g));
+      float silu = g * sigmoid;
+      act[i] = silu * u;
+      gate[i] = dh * u * sigmoid * (1.0f + g * (1.0f - sigmoid));
+      up[i] = dh * silu;
+    }
+  }
+}
+
+#define MOERT_AVX512                                                           \
+  gnu::target("avx512f,avx512bw,avx512dq,avx512vl,fma,"                        \
+              "prefer-vector-width=512")
+
+[[MOERT_AVX512]] void swigluForwardAvx512(const float *gate, const float *up,
+                                          int64_t n, float *hidden,
+                                          uint16_t *hiddenBf16) {
+  swigluForwardBody(gate, up, n, hidden, hiddenBf16);
+}
+
+[[MOERT_AVX512]] void swigluBackwardAvx512(float *gate, float *up,
+                                           const float *dhidden, int64_t n,
+                                           float *act, uint16_t *dgateBf16,
+                                           uint16_t *dupBf16) {
+  swigluBackwardBody(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+}
+
+void swigluForwardBaseline(const float *gate, const float *up, int64_t n,
+                           float *hidden, uint16_t *hiddenBf16) {
+  swigluForwardBody(gate, up, n, hidden, hiddenBf16);
+}
+
+void swigluBackwardBaseline(float *gate, float *up, const float *dhidden,
+                            int64_t n, float *act, uint16_t *dgateBf16,
+                            uint16_t *dupBf16) {
+  swigluBackwardBody(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+}
+
+bool hasAvx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("fma");
+  return has;
+}
+
+//===----------------------------------------------------------------------===//
+// Scratch
+//===----------------------------------------------------------------------===//
+
+struct AlignedDelete {
+  void operator()(void *p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+
+/// Grow-only, uninitialised, 64-byte aligned scratch kept per thread across
+/// calls (see expertMlp: fresh zeroed buffers per layer cost page faults).
 template <typename T, int Slot> T *scratch(size_t count) {
-  thread_local std::unique_ptr<T[]> buffer;
+  thread_local std::unique_ptr<T, AlignedDelete> buffer;
   thread_local size_t size = 0;
   if (size < count) {
-    buffer.reset(new T[count]);
+    buffer.reset(static_cast<T *>(
+        ::operator new[](count * sizeof(T), std::align_val_t(64))));
     size = count;
   }
   return buffer.get();
@@ -38,12 +147,157 @@ void roundToBf16(const float *in, int64_t n, uint16_t *out) {
     out[i] = floatToBf16(in[i]);
 }
 
-void widen(Weight w, int64_t offset, int64_t n, float *out) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = weightElement(w, offset + i);
+void widen(Weight w, int64_t offset, int64_t n, float *out, Threads threads) {
+  forBlocks(n, threads, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      out[i] = weightElement(w, offset + i);
+  });
+}
+
+struct Problem {
+  const float *grouped;
+  const int64_t *counts;
+  int64_t d, f;
+  Weight w1, w3, w2;
+  const float *dy;
+  float *dgrouped, *dw1, *dw3, *dw2;
+  bool bf16, widened;
+  const uint16_t *xBf16, *dyBf16; // all rows, when bf16
+};
+
+/// The backward of expert e, whose rows start at `row`.
+absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
+                        Threads threads) {
+  int64_t n = p.counts[e], d = p.d, f = p.f;
+  int64_t slice = e * f * d;
+  if (n == 0) {
+    std::fill(p.dw1 + slice, p.dw1 + slice + f * d, 0.0f);
+    std::fill(p.dw3 + slice, p.dw3 + slice + f * d, 0.0f);
+    std::fill(p.dw2 + slice, p.dw2 + slice + f * d, 0.0f);
+    return absl::OkStatus();
+  }
+  float *h1 = scratch<float, 0>(n * f);
+  float *h3 = scratch<float, 1>(n * f);
+  float *act = scratch<float, 2>(n * f);
+  float *dact = scratch<float, 3>(n * f);
+  uint16_t *dhBf16 = p.bf16 ? scratch<uint16_t, 0>(2 * n * f) : nullptr;
+
+  const float *x = p.grouped + row * d;
+  const float *grad = p.dy + row * d;
+  const void *w1e, *w3e, *w2e;
+  if (p.widened) {
+    float *wide = scratch<float, 4>(3 * f * d);
+    widen(p.w1, slice, f * d, wide, threads);
+    widen(p.w3, slice, f * d, wide + f * d, threads);
+    widen(p.w2, slice, f * d, wide + 2 * f * d, threads);
+    w1e = wide;
+    w3e = wide + f * d;
+    w2e = wide + 2 * f * d;
+  } else {
+    size_t bytes = dtypeSize(p.w1.dtype);
+    w1e = static_cast<const uint8_t *>(p.w1.data) + slice * bytes;
+    w3e = static_cast<const uint8_t *>(p.w3.data) + slice * bytes;
+    w2e = static_cast<const uint8_t *>(p.w2.data) + slice * bytes;
+  }
+  const void *xIn = p.bf16 ? static_cast<const void *>(p.xBf16 + row * d) : x;
+  const void *dyIn =
+      p.bf16 ? static_cast<const void *>(p.dyBf16 + row * d) : grad;
+  bool bf16 = p.bf16;
+
+  // Recompute h1, h3 [n, F]; dact = dy w2 [n, F].
+  if (auto s = gradMatmul(xIn, Layout::kAsIs, w1e, Layout::kTransposed, h1, n,
+                          d, f, bf16, false, threads);
+      !s.ok())
+    return s;
+  if (auto s = gradMatmul(xIn, Layout::kAsIs, w3e, Layout::kTransposed, h3, n,
+                          d, f, bf16, false, threads);
+      !s.ok())
+    return s;
+  if (auto s = gradMatmul(dyIn, Layout::kAsIs, w2e, Layout::kAsIs, dact, n, d,
+                          f, bf16, false, threads);
+      !s.ok())
+    return s;
+  // act = silu(h1) h3; then h1, h3 become their gradients (and their bf16
+  // copies, the dx GEMMs' inputs, when bf16).
+  forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
+    swigluBackward(h1 + begin, h3 + begin, dact + begin, end - begin,
+                   act + begin, dhBf16 ? dhBf16 + begin : nullptr,
+                   dhBf16 ? dhBf16 + n * f + begin : nullptr);
+  });
+  // dw2 [D, F] = dy^T act; dw1, dw3 [F, D] = dh^T x.
+  if (auto s = gradMatmul(grad, Layout::kTransposed, act, Layout::kAsIs,
+                          p.dw2 + slice, d, n, f, false, false, threads);
+      !s.ok())
+    return s;
+  if (auto s = gradMatmul(h1, Layout::kTransposed, x, Layout::kAsIs,
+                          p.dw1 + slice, f, n, d, false, false, threads);
+      !s.ok())
+    return s;
+  if (auto s = gradMatmul(h3, Layout::kTransposed, x, Layout::kAsIs,
+                          p.dw3 + slice, f, n, d, false, false, threads);
+      !s.ok())
+    return s;
+  // dx [n, D] = dh1 w1 + dh3 w3.
+  const void *dh1 = h1, *dh3 = h3;
+  if (bf16) {
+    dh1 = dhBf16;
+    dh3 = dhBf16 + n * f;
+  }
+  float *dx = p.dgrouped + row * d;
+  if (auto s = gradMatmul(dh1, Layout::kAsIs, w1e, Layout::kAsIs, dx, n, f, d,
+                          bf16, false, threads);
+      !s.ok())
+    return s;
+  return gradMatmul(dh3, Layout::kAsIs, w3e, Layout::kAsIs, dx, n, f, d, bf16,
+                    /*accumulate=*/true, threads);
 }
 } // namespace
+
+void swigluForward(const float *gate, const float *up, int64_t n,
+                   float *hidden, uint16_t *hiddenBf16) {
+  if (hasAvx512())
+    swigluForwardAvx512(gate, up, n, hidden, hiddenBf16);
+  else
+    swigluForwardBaseline(gate, up, n, hidden, hiddenBf16);
+}
+
+void swigluBackward(float *gate, float *up, const float *dhidden, int64_t n,
+                    float *act, uint16_t *dgateBf16, uint16_t *dupBf16) {
+  if (hasAvx512())
+    swigluBackwardAvx512(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+  else
+    swigluBackwardBaseline(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+}
+
+bool expertsSideBySide(const int64_t *counts, int64_t experts) {
+  int64_t threads = omp_get_max_threads();
+  if (threads < 2 || omp_in_parallel())
+    return false;
+  // Greedy largest-first shares (as the threads take them); each expert
+  // also costs a little beyond its rows.
+  constexpr int64_t kFixedRows = 8;
+  std::vector<int64_t> load(threads, 0);
+  int64_t total = 0;
+  for (int64_t e : largestFirst(counts, experts)) {
+    if (counts[e] == 0)
+      break;
+    *std::min_element(load.begin(), load.end()) += counts[e] + kFixedRows;
+    total += counts[e] + kFixedRows;
+  }
+  int64_t longest = *std::max_element(load.begin(), load.end());
+  // One-thread GEMMs run about an eighth faster per thread than shared ones,
+  // which pays for that much imbalance.
+  return total > 0 && longest * threads * 8 <= total * 9;
+}
+
+std::vector<int64_t> largestFirst(const int64_t *counts, int64_t experts) {
+  std::vector<int64_t> order(experts);
+  std::iota(order.begin(), order.end(), int64_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return counts[a] > counts[b];
+  });
+  return order;
+}
 
 absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
                            int64_t experts, int64_t d, int64_t f, Weight w1,
@@ -54,112 +308,36 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
   // GEMMs on rounded activations, or weights widened to fp32 per expert.
   bool bf16 = w1.dtype == DType::kBF16 && bf16MatmulIsNative();
   bool widened = w1.dtype != DType::kF32 && !bf16;
-  size_t elementBytes = dtypeSize(w1.dtype);
   int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
-  int64_t most = 0;
-  for (int64_t e = 0; e < experts; ++e)
-    most = std::max(most, counts[e]);
-
-  float *h1 = scratch<float, 0>(most * f);
-  float *h3 = scratch<float, 1>(most * f);
-  float *act = scratch<float, 2>(most * f);
-  float *dact = scratch<float, 3>(most * f);
-  uint16_t *xBf16 = nullptr, *dyBf16 = nullptr, *dhBf16 = nullptr;
-  float *wide = nullptr;
+  Problem p{grouped, counts, d,        f,      w1,      w3,     w2,
+            dy,      dgrouped, dw1,   dw3,    dw2,     bf16,   widened,
+            nullptr, nullptr};
   if (bf16) {
-    xBf16 = scratch<uint16_t, 0>(rows * d);
-    dyBf16 = scratch<uint16_t, 1>(rows * d);
-    dhBf16 = scratch<uint16_t, 2>(2 * most * f);
+    uint16_t *xBf16 = scratch<uint16_t, 1>(rows * d);
+    uint16_t *dyBf16 = scratch<uint16_t, 2>(rows * d);
     roundToBf16(grouped, rows * d, xBf16);
     roundToBf16(dy, rows * d, dyBf16);
+    p.xBf16 = xBf16;
+    p.dyBf16 = dyBf16;
   }
-  if (widened)
-    wide = scratch<float, 4>(3 * f * d);
+  std::vector<int64_t> first(experts, 0);
+  for (int64_t e = 1; e < experts; ++e)
+    first[e] = first[e - 1] + counts[e - 1];
 
-  int64_t row = 0;
-  for (int64_t e = 0; e < experts; ++e) {
-    int64_t n = counts[e];
-    int64_t slice = e * f * d;
-    if (n == 0) {
-      std::fill(dw1 + slice, dw1 + slice + f * d, 0.0f);
-      std::fill(dw3 + slice, dw3 + slice + f * d, 0.0f);
-      std::fill(dw2 + slice, dw2 + slice + f * d, 0.0f);
-      continue;
-    }
-    const float *x = grouped + row * d;
-    const float *grad = dy + row * d;
-    const void *w1e, *w3e, *w2e;
-    if (widened) {
-      widen(w1, slice, f * d, wide);
-      widen(w3, slice, f * d, wide + f * d);
-      widen(w2, slice, f * d, wide + 2 * f * d);
-      w1e = wide;
-      w3e = wide + f * d;
-      w2e = wide + 2 * f * d;
-    } else {
-      w1e = static_cast<const uint8_t *>(w1.data) + slice * elementBytes;
-      w3e = static_cast<const uint8_t *>(w3.data) + slice * elementBytes;
-      w2e = static_cast<const uint8_t *>(w2.data) + slice * elementBytes;
-    }
-    const void *xIn = bf16 ? static_cast<const void *>(xBf16 + row * d) : x;
-    const void *dyIn =
-        bf16 ? static_cast<const void *>(dyBf16 + row * d) : grad;
-
-    // Recompute h1, h3 [n, F]; dact = dy w2 [n, F].
-    if (auto s = gradMatmul(xIn, Layout::kAsIs, w1e, Layout::kTransposed, h1,
-                            n, d, f, bf16);
-        !s.ok())
-      return s;
-    if (auto s = gradMatmul(xIn, Layout::kAsIs, w3e, Layout::kTransposed, h3,
-                            n, d, f, bf16);
-        !s.ok())
-      return s;
-    if (auto s = gradMatmul(dyIn, Layout::kAsIs, w2e, Layout::kAsIs, dact, n,
-                            d, f, bf16);
-        !s.ok())
-      return s;
-    // act = silu(h1) h3; then h1, h3 become their gradients.
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n * f; ++i) {
-      float gate = h1[i], up = h3[i], g = dact[i];
-      float sigmoid = 1.0f / (1.0f + vectorExp(-gate));
-      float silu = gate * sigmoid;
-      act[i] = silu * up;
-      h1[i] = g * up * sigmoid * (1.0f + gate * (1.0f - sigmoid));
-      h3[i] = g * silu;
-    }
-    // dw2 [D, F] = dy^T act; dw1, dw3 [F, D] = dh^T x.
-    if (auto s = gradMatmul(grad, Layout::kTransposed, act, Layout::kAsIs,
-                            dw2 + slice, d, n, f, false);
-        !s.ok())
-      return s;
-    if (auto s = gradMatmul(h1, Layout::kTransposed, x, Layout::kAsIs,
-                            dw1 + slice, f, n, d, false);
-        !s.ok())
-      return s;
-    if (auto s = gradMatmul(h3, Layout::kTransposed, x, Layout::kAsIs,
-                            dw3 + slice, f, n, d, false);
-        !s.ok())
-      return s;
-    // dx [n, D] = dh1 w1 + dh3 w3.
-    const void *dh1 = h1, *dh3 = h3;
-    if (bf16) {
-      roundToBf16(h1, n * f, dhBf16);
-      roundToBf16(h3, n * f, dhBf16 + n * f);
-      dh1 = dhBf16;
-      dh3 = dhBf16 + n * f;
-    }
-    float *dx = dgrouped + row * d;
-    if (auto s = gradMatmul(dh1, Layout::kAsIs, w1e, Layout::kAsIs, dx, n, f,
-                            d, bf16);
-        !s.ok())
-      return s;
-    if (auto s = gradMatmul(dh3, Layout::kAsIs, w3e, Layout::kAsIs, dx, n, f,
-                            d, bf16, /*accumulate=*/true);
-        !s.ok())
-      return s;
-    row += n;
+  if (!expertsSideBySide(counts, experts)) {
+    for (int64_t e = 0; e < experts; ++e)
+      if (auto s = expertGrad(p, e, first[e], Threads::kAll); !s.ok())
+        return s;
+    return absl::OkStatus();
   }
+  std::vector<int64_t> order = largestFirst(counts, experts);
+  std::vector<absl::Status> status(experts);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < experts; ++i)
+    status[order[i]] = expertGrad(p, order[i], first[order[i]], Threads::kCaller);
+  for (const absl::Status &s : status)
+    if (!s.ok())
+      return s;
   return absl::OkStatus();
 }
 

@@ -2,9 +2,18 @@
 //
 // A transposed operand is a memory descriptor in "ba" order over the same
 // buffer. The context is this file's own (Linear.cpp keeps its own, so
-// linear() is untouched); two CPU engines share the OpenMP threads. Whether
-// oneDNN splits a long reduction across threads (which would make results
-// depend on the thread count) is checked by the tests, not assumed.
+// linear() is untouched); two CPU engines share the OpenMP threads.
+//
+// A primitive is planned for a thread count when it is created (oneDNN reads
+// omp_get_max_threads() then), so the cache key holds that count, which is
+// set on the creating thread for the time of the creation. oneDNN splits a
+// long reduction over a small output across threads (a result that would
+// depend on the thread count), so such GEMMs get one-thread primitives;
+// larger outputs are split by rows and columns only, which the tests check
+// rather than assume. A one-thread primitive run from inside a parallel
+// region runs on its caller alone. Each thread has its own stream and
+// scratchpad (user-managed), so threads of a parallel region may run GEMMs
+// concurrently, even the same primitive.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,23 +22,30 @@
 #include "absl/strings/str_cat.h"
 
 #include <dnnl.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 namespace moert::cpu {
 namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
+struct Entry {
+  dnnl::matmul matmul;
+  size_t scratchpadBytes;
+};
+
 struct Context {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
   std::mutex mutex;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int, int, bool, bool>,
-           dnnl::matmul>
+  std::map<std::tuple<int64_t, int64_t, int64_t, int, int, bool, bool, int>,
+           Entry>
       cache;
 };
 
@@ -40,12 +56,28 @@ Context &context() {
 
 tag tagOf(Layout layout) { return layout == Layout::kAsIs ? tag::ab : tag::ba; }
 
-dnnl::matmul primitive(int64_t m, int64_t k, int64_t n, Layout aLayout,
-                       Layout bLayout, bool bf16, bool accumulate) {
+
+/// Restores the calling thread's OpenMP thread count on scope exit.
+class ThreadCount {
+public:
+  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) {
+    omp_set_num_threads(threads);
+  }
+  ~ThreadCount() { omp_set_num_threads(saved_); }
+  ThreadCount(const ThreadCount &) = delete;
+  ThreadCount &operator=(const ThreadCount &) = delete;
+
+private:
+  int saved_;
+};
+
+/// The matmul for a shape, planned for threadCount threads.
+Entry primitive(int64_t m, int64_t k, int64_t n, Layout aLayout,
+                Layout bLayout, bool bf16, bool accumulate, int threadCount) {
   Context &ctx = context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
   auto key = std::make_tuple(m, k, n, int(aLayout), int(bLayout), bf16,
-                             accumulate);
+                             accumulate, threadCount);
   auto it = ctx.cache.find(key);
   if (it != ctx.cache.end())
     return it->second;
@@ -55,20 +87,72 @@ dnnl::matmul primitive(int64_t m, int64_t k, int64_t n, Layout aLayout,
   dnnl::memory::desc a({m, k}, in, tagOf(aLayout)),
       b({k, n}, in, tagOf(bLayout)), c({m, n}, dt::f32, tag::ab);
   dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (accumulate) {
     dnnl::post_ops ops;
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
+  ThreadCount planned(threadCount);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr,
                                   ctx.engine);
-  return ctx.cache.emplace(key, dnnl::matmul(pd)).first->second;
+  Entry entry{dnnl::matmul(pd), pd.scratchpad_desc().get_size()};
+  return ctx.cache.emplace(key, entry).first->second;
+}
+
+/// The calling thread's stream and grow-only scratchpad.
+struct PerThread {
+  dnnl::stream stream{context().engine};
+  std::unique_ptr<uint8_t[]> scratchpad;
+  size_t scratchpadBytes = 0;
+};
+
+PerThread &perThread() {
+  thread_local PerThread state;
+  return state;
+}
+
+/// c = op(a) op(b) by a primitive planned for threadCount threads.
+absl::Status run(const void *a, Layout aLayout, const void *b, Layout bLayout,
+                 float *c, int64_t m, int64_t k, int64_t n, bool bf16,
+                 bool accumulate, int threadCount) {
+  Context &ctx = context();
+  dt in = bf16 ? dt::bf16 : dt::f32;
+  try {
+    Entry entry =
+        primitive(m, k, n, aLayout, bLayout, bf16, accumulate, threadCount);
+    PerThread &local = perThread();
+    if (local.scratchpadBytes < entry.scratchpadBytes) {
+      local.scratchpad.reset(new uint8_t[entry.scratchpadBytes]);
+      local.scratchpadBytes = entry.scratchpadBytes;
+    }
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, dnnl::memory({{m, k}, in, tagOf(aLayout)}, ctx.engine,
+                                    const_cast<void *>(a))},
+        {DNNL_ARG_WEIGHTS, dnnl::memory({{k, n}, in, tagOf(bLayout)},
+                                        ctx.engine, const_cast<void *>(b))},
+        {DNNL_ARG_DST, dnnl::memory({{m, n}, dt::f32, tag::ab}, ctx.engine,
+                                    c)}};
+    if (entry.scratchpadBytes > 0)
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   dnnl::memory({{int64_t(entry.scratchpadBytes)}, dt::u8,
+                                 tag::a},
+                                ctx.engine, local.scratchpad.get()));
+    entry.matmul.execute(local.stream, args);
+    local.stream.wait();
+  } catch (const dnnl::error &error) {
+    return absl::InternalError(absl::StrCat("oneDNN matmul [", m, "x", k,
+                                            "] x [", k, "x", n,
+                                            "]: ", error.what()));
+  }
+  return absl::OkStatus();
 }
 } // namespace
 
 absl::Status gradMatmul(const void *a, Layout aLayout, const void *b,
                         Layout bLayout, float *c, int64_t m, int64_t k,
-                        int64_t n, bool bf16, bool accumulate) {
+                        int64_t n, bool bf16, bool accumulate,
+                        Threads threads) {
   if (m == 0 || n == 0)
     return absl::OkStatus();
   if (k == 0) { // an empty sum, which oneDNN does not take
@@ -76,25 +160,18 @@ absl::Status gradMatmul(const void *a, Layout aLayout, const void *b,
       std::fill(c, c + m * n, 0.0f);
     return absl::OkStatus();
   }
-  Context &ctx = context();
-  dt in = bf16 ? dt::bf16 : dt::f32;
-  try {
-    dnnl::matmul matmul = primitive(m, k, n, aLayout, bLayout, bf16, accumulate);
-    dnnl::memory aMemory({{m, k}, in, tagOf(aLayout)}, ctx.engine,
-                         const_cast<void *>(a));
-    dnnl::memory bMemory({{k, n}, in, tagOf(bLayout)}, ctx.engine,
-                         const_cast<void *>(b));
-    dnnl::memory cMemory({{m, n}, dt::f32, tag::ab}, ctx.engine, c);
-    matmul.execute(ctx.stream, {{DNNL_ARG_SRC, aMemory},
-                                {DNNL_ARG_WEIGHTS, bMemory},
-                                {DNNL_ARG_DST, cMemory}});
-    ctx.stream.wait();
-  } catch (const dnnl::error &error) {
-    return absl::InternalError(absl::StrCat("oneDNN matmul [", m, "x", k,
-                                            "] x [", k, "x", n,
-                                            "]: ", error.what()));
+  // A one-thread primitive when the output is too small to give every
+  // thread its own blocks: there a primitive planned for several threads may
+  // split the reduction among them, and its result would depend on the
+  // thread count.
+  int threadCount = 1;
+  if (threads == Threads::kAll && !omp_in_parallel()) {
+    threadCount = omp_get_max_threads();
+    if (((m + 63) / 64) * ((n + 63) / 64) < 4 * int64_t(threadCount))
+      threadCount = 1;
   }
-  return absl::OkStatus();
+  return run(a, aLayout, b, bLayout, c, m, k, n, bf16, accumulate,
+             threadCount);
 }
 
 } // namespace moert::cpu

@@ -2,12 +2,15 @@
 //
 // Dispatch is a stable counting sort, so the grouped layout (and with it
 // every expert GEMM and the combine order) depends only on the routing, never
-// on thread timing.
+// on thread timing. The experts' GEMMs and SwiGLU are those of the backward
+// (GradMatmul.h), so both compute the hidden activations alike.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/WeightElement.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -92,75 +95,104 @@ template <typename T, int Slot> T *scratch(size_t count) {
   return buffer.get();
 }
 
-/// The bf16 path: rows are rounded to bf16 once for both the gate and up
-/// GEMMs, and the SwiGLU writes the down GEMM's bf16 input directly.
-absl::Status expertMlpBf16(const float *grouped, const int64_t *counts,
-                           int64_t experts, int64_t d, int64_t f, Weight w1,
-                           Weight w3, Weight w2, float *out, float *gate,
-                           float *up, int64_t most) {
-  int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
-  uint16_t *x = scratch<uint16_t, 0>(rows * d);
-  uint16_t *hidden = scratch<uint16_t, 1>(most * f);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows * d; ++i)
-    x[i] = floatToBf16(grouped[i]);
-  auto slice = [&](Weight w, int64_t e) {
-    return Weight{static_cast<const uint16_t *>(w.data) + e * f * d, w.dtype};
-  };
-  int64_t row = 0;
-  for (int64_t e = 0; e < experts; ++e) {
-    int64_t n = counts[e];
-    if (n == 0)
-      continue;
-    const uint16_t *rowsIn = x + row * d;
-    if (auto s = linearBf16(rowsIn, n, d, slice(w1, e), f, gate); !s.ok())
-      return s;
-    if (auto s = linearBf16(rowsIn, n, d, slice(w3, e), f, up); !s.ok())
-      return s;
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n * f; ++i)
-      hidden[i] = floatToBf16(gate[i] / (1.0f + std::exp(-gate[i])) * up[i]);
-    if (auto s = linearBf16(hidden, n, f, slice(w2, e), d, out + row * d);
-        !s.ok())
-      return s;
-    row += n;
+struct Experts {
+  const float *grouped;
+  const int64_t *counts;
+  int64_t d, f;
+  Weight w1, w3, w2;
+  float *out;
+  bool bf16, widened;
+  const uint16_t *xBf16; // all rows, when bf16
+};
+
+/// The MLP of expert e over its rows, which start at `row`. Three GEMM
+/// modes, as in linear(): fp32 weights as stored, native bf16 GEMMs (the rows
+/// rounded to bf16 once for the gate and up GEMMs, the SwiGLU writing the
+/// down GEMM's bf16 input directly), or weights widened to fp32 per expert.
+absl::Status expertForward(const Experts &p, int64_t e, int64_t row,
+                           Threads threads) {
+  int64_t n = p.counts[e], d = p.d, f = p.f;
+  if (n == 0)
+    return absl::OkStatus();
+  int64_t slice = e * f * d;
+  float *gate = scratch<float, 0>(n * f);
+  float *up = scratch<float, 1>(n * f);
+  uint16_t *hiddenBf16 = p.bf16 ? scratch<uint16_t, 0>(n * f) : nullptr;
+  const void *w1e, *w3e, *w2e;
+  if (p.widened) {
+    float *wide = scratch<float, 2>(3 * f * d);
+    forBlocks(3 * f * d, threads, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        Weight w = i < f * d ? p.w1 : i < 2 * f * d ? p.w3 : p.w2;
+        wide[i] = weightElement(w, slice + i % (f * d));
+      }
+    });
+    w1e = wide;
+    w3e = wide + f * d;
+    w2e = wide + 2 * f * d;
+  } else {
+    size_t bytes = dtypeSize(p.w1.dtype);
+    w1e = static_cast<const uint8_t *>(p.w1.data) + slice * bytes;
+    w3e = static_cast<const uint8_t *>(p.w3.data) + slice * bytes;
+    w2e = static_cast<const uint8_t *>(p.w2.data) + slice * bytes;
   }
-  return absl::OkStatus();
+  const void *x = p.bf16 ? static_cast<const void *>(p.xBf16 + row * d)
+                         : static_cast<const void *>(p.grouped + row * d);
+  if (auto s = gradMatmul(x, Layout::kAsIs, w1e, Layout::kTransposed, gate, n,
+                          d, f, p.bf16, false, threads);
+      !s.ok())
+    return s;
+  if (auto s = gradMatmul(x, Layout::kAsIs, w3e, Layout::kTransposed, up, n, d,
+                          f, p.bf16, false, threads);
+      !s.ok())
+    return s;
+  forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
+    swigluForward(gate + begin, up + begin, end - begin,
+                  hiddenBf16 ? nullptr : gate + begin,
+                  hiddenBf16 ? hiddenBf16 + begin : nullptr);
+  });
+  const void *hidden = p.bf16 ? static_cast<const void *>(hiddenBf16) : gate;
+  return gradMatmul(hidden, Layout::kAsIs, w2e, Layout::kTransposed,
+                    p.out + row * d, n, f, d, p.bf16, false, threads);
 }
 } // namespace
 
+// Experts run one after the other on all threads, or, when they share out
+// evenly among the threads, side by side with one-thread GEMMs (as in
+// expertMlpGrad); every expert writes only its own rows, and a GEMM gives
+// the same result on any number of threads.
 absl::Status expertMlp(const float *grouped, const int64_t *counts,
                        int64_t experts, int64_t d, int64_t f, Weight w1,
                        Weight w3, Weight w2, float *out) {
-  size_t elementBytes = dtypeSize(w1.dtype);
-  auto slice = [&](Weight w, int64_t e) {
-    return Weight{static_cast<const uint8_t *>(w.data) + e * f * d * elementBytes,
-                  w.dtype};
-  };
-  int64_t most = 0;
-  for (int64_t e = 0; e < experts; ++e)
-    most = std::max(most, counts[e]);
-  float *gate = scratch<float, 0>(most * f);
-  float *up = scratch<float, 1>(most * f);
-  if (w1.dtype == DType::kBF16 && bf16MatmulIsNative())
-    return expertMlpBf16(grouped, counts, experts, d, f, w1, w3, w2, out, gate,
-                         up, most);
-  int64_t row = 0;
-  for (int64_t e = 0; e < experts; ++e) {
-    int64_t rows = counts[e];
-    if (rows == 0)
-      continue;
-    const float *x = grouped + row * d;
-    if (auto s = linear(x, rows, d, slice(w1, e), f, gate); !s.ok())
-      return s;
-    if (auto s = linear(x, rows, d, slice(w3, e), f, up); !s.ok())
-      return s;
-    swiglu(gate, up, rows * f, gate);
-    if (auto s = linear(gate, rows, f, slice(w2, e), d, out + row * d);
-        !s.ok())
-      return s;
-    row += rows;
+  bool bf16 = w1.dtype == DType::kBF16 && bf16MatmulIsNative();
+  bool widened = w1.dtype != DType::kF32 && !bf16;
+  Experts p{grouped, counts, d, f, w1, w3, w2, out, bf16, widened, nullptr};
+  if (bf16) {
+    int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
+    uint16_t *x = scratch<uint16_t, 1>(rows * d);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < rows * d; ++i)
+      x[i] = floatToBf16(grouped[i]);
+    p.xBf16 = x;
   }
+  std::vector<int64_t> first(experts, 0);
+  for (int64_t e = 1; e < experts; ++e)
+    first[e] = first[e - 1] + counts[e - 1];
+  if (!expertsSideBySide(counts, experts)) {
+    for (int64_t e = 0; e < experts; ++e)
+      if (auto s = expertForward(p, e, first[e], Threads::kAll); !s.ok())
+        return s;
+    return absl::OkStatus();
+  }
+  std::vector<int64_t> order = largestFirst(counts, experts);
+  std::vector<absl::Status> status(experts);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < experts; ++i)
+    status[order[i]] =
+        expertForward(p, order[i], first[order[i]], Threads::kCaller);
+  for (const absl::Status &s : status)
+    if (!s.ok())
+      return s;
   return absl::OkStatus();
 }
 

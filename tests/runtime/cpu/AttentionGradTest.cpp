@@ -61,7 +61,12 @@ AttentionGrads grads(const std::vector<float> &q, const std::vector<float> &k,
 TEST(AttentionGradTest, MatchesFiniteDifferences) {
   for (Config c : {Config{2, 7, 4, 2, 6, true}, Config{2, 7, 4, 2, 6, false},
                    Config{1, 5, 3, 3, 5, true}, Config{1, 6, 3, 1, 4, false},
-                   Config{1, 1, 2, 1, 3, true}}) {
+                   Config{1, 1, 2, 1, 3, true},
+                   // Across the kernel's 32-row blocks and 16-wide vectors:
+                   // odd and padded head dims, groups of 3 and 2.
+                   Config{1, 33, 6, 2, 7, true}, Config{1, 33, 6, 2, 7, false},
+                   Config{1, 40, 2, 1, 20, true}, Config{1, 34, 1, 1, 66, false},
+                   Config{2, 1, 3, 1, 5, false}}) {
     double scale = 1.0 / std::sqrt(double(c.headDim));
     auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 1);
     auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 2);
@@ -83,6 +88,7 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
     std::string name = "S=" + std::to_string(c.seq) +
                        " H=" + std::to_string(c.heads) +
                        " Hkv=" + std::to_string(c.kvHeads) +
+                       " Dh=" + std::to_string(c.headDim) +
                        (c.causal ? " causal" : " full");
     if (c.seq > 1) {
       EXPECT_LE(relativeError(ours.dq, dq), kGradTolerance) << name;
@@ -95,17 +101,22 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
   }
 }
 
-TEST(AttentionGradTest, SameResultOnOneAndTwoThreads) {
-  for (Config c : {Config{1, 67, 4, 2, 16, true}, Config{2, 33, 3, 3, 8, false}}) {
+TEST(AttentionGradTest, SameResultOnAnyThreadCount) {
+  for (Config c : {Config{1, 67, 4, 2, 16, true}, Config{2, 33, 3, 3, 8, false},
+                   Config{1, 50, 6, 2, 70, true}}) {
     auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 5);
     auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 6);
     auto v = randomVector(k.size(), 7), dy = randomVector(q.size(), 8);
-    AttentionGrads one, two;
+    AttentionGrads one, two, three;
     withThreads(1, [&] { one = grads(q, k, v, dy, c, 0.25); });
     withThreads(2, [&] { two = grads(q, k, v, dy, c, 0.25); });
+    withThreads(3, [&] { three = grads(q, k, v, dy, c, 0.25); });
     EXPECT_EQ(one.dq, two.dq);
     EXPECT_EQ(one.dk, two.dk);
     EXPECT_EQ(one.dv, two.dv);
+    EXPECT_EQ(one.dq, three.dq);
+    EXPECT_EQ(one.dk, three.dk);
+    EXPECT_EQ(one.dv, three.dv);
   }
 }
 

@@ -67,6 +67,25 @@ TEST(AttentionTest, MatchesReference) {
   }
 }
 
+TEST(AttentionTest, MatchesReferenceAcrossBlockEdges) {
+  // The kernel works on blocks of 32 query rows and 16-wide vectors of keys
+  // and head dims: lengths on either side of those edges, odd head dims,
+  // one position, groups of 1, 2 and 3 query heads per KV head.
+  for (Problem p : {Problem{1, 1, 2, 1, 7, false}, Problem{2, 31, 3, 3, 16, true},
+                    Problem{1, 33, 6, 2, 7, true}, Problem{1, 33, 6, 2, 7, false},
+                    Problem{2, 70, 4, 2, 20, true}, Problem{1, 65, 2, 1, 72, false},
+                    Problem{1, 100, 3, 1, 33, true}}) {
+    auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 11, 2.0f);
+    auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 12, 2.0f);
+    auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 13);
+    double scale = 1.0 / std::sqrt(double(p.headDim));
+    EXPECT_LE(relativeError(run(p, q, k, v, scale), naiveAttention(p, q, k, v, scale)),
+              1e-5)
+        << "B=" << p.batch << " S=" << p.seq << " H=" << p.heads
+        << " Hkv=" << p.kvHeads << " Dh=" << p.headDim << " causal=" << p.causal;
+  }
+}
+
 TEST(AttentionTest, ScoresBeyondExpRangeStayFinite) {
   // Integer q and k make the scores exact in fp32, up to 4 * 8 * 8 = 256:
   // exp(256) overflows unless the row maximum is subtracted first.
@@ -92,6 +111,21 @@ TEST(AttentionTest, SameResultOnOneAndTwoThreads) {
   withThreads(1, [&] { one = run(p, q, kv, kv, 0.3); });
   withThreads(2, [&] { two = run(p, q, kv, kv, 0.3); });
   EXPECT_EQ(one, two);
+}
+
+TEST(AttentionTest, SameResultOnAnyThreadCount) {
+  // Several query blocks per head, fewer tasks than some thread counts.
+  for (Problem p : {Problem{1, 77, 3, 1, 40, true}, Problem{3, 45, 4, 2, 9, false}}) {
+    auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 14);
+    auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 15);
+    auto v = randomVector(k.size(), 16);
+    std::vector<float> one, two, three;
+    withThreads(1, [&] { one = run(p, q, k, v, 0.2); });
+    withThreads(2, [&] { two = run(p, q, k, v, 0.2); });
+    withThreads(3, [&] { three = run(p, q, k, v, 0.2); });
+    EXPECT_EQ(one, two);
+    EXPECT_EQ(one, three);
+  }
 }
 
 } // namespace

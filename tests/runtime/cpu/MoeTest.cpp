@@ -299,6 +299,53 @@ TEST(ExpertMlpTest, Bf16Weights) {
   EXPECT_LE(relativeError(out, ref), 1e-2);
 }
 
+TEST(ExpertMlpTest, SameResultOnOneAndTwoThreads) {
+  // Even experts run side by side on two threads (one-thread GEMMs), uneven
+  // ones share every GEMM; one thread runs them one after the other.
+  int64_t d = 64, f = 96;
+  for (std::vector<int64_t> counts :
+       {std::vector<int64_t>{61, 70, 0, 66, 58, 73, 64},
+        std::vector<int64_t>{300, 4, 2}, std::vector<int64_t>{1, 1}}) {
+    int64_t experts = int64_t(counts.size());
+    int64_t rows = std::accumulate(counts.begin(), counts.end(), int64_t(0));
+    auto x = randomVector(rows * d, 17);
+    ExpertWeights w = randomExperts(experts, d, f);
+    std::vector<uint16_t> b1 = toBf16(w.w1), b3 = toBf16(w.w3),
+                          b2 = toBf16(w.w2);
+    std::vector<uint16_t> h1(w.w1.size()), h3(w.w3.size()), h2(w.w2.size());
+    for (size_t i = 0; i < h1.size(); ++i) {
+      h1[i] = floatToF16(w.w1[i]);
+      h3[i] = floatToF16(w.w3[i]);
+      h2[i] = floatToF16(w.w2[i]);
+    }
+    auto run = [&](Weight w1, Weight w3, Weight w2) {
+      std::vector<float> out(rows * d, -1.0f);
+      EXPECT_TRUE(expertMlp(x.data(), counts.data(), experts, d, f, w1, w3,
+                            w2, out.data())
+                      .ok());
+      return out;
+    };
+    auto all = [&] {
+      return std::make_tuple(
+          run({w.w1.data(), DType::kF32}, {w.w3.data(), DType::kF32},
+              {w.w2.data(), DType::kF32}),
+          run({b1.data(), DType::kBF16}, {b3.data(), DType::kBF16},
+              {b2.data(), DType::kBF16}),
+          run({h1.data(), DType::kF16}, {h3.data(), DType::kF16},
+              {h2.data(), DType::kF16}));
+    };
+    decltype(all()) one, two;
+    withThreads(1, [&] { one = all(); });
+    withThreads(2, [&] { two = all(); });
+    EXPECT_TRUE(std::get<0>(one) == std::get<0>(two)) << "f32";
+    EXPECT_TRUE(std::get<1>(one) == std::get<1>(two)) << "bf16";
+    EXPECT_TRUE(std::get<2>(one) == std::get<2>(two)) << "f16";
+    EXPECT_LE(relativeError(std::get<0>(two),
+                            naiveExperts(x, counts, d, f, w.w1, w.w3, w.w2)),
+              1e-5);
+  }
+}
+
 TEST(MoeLayerTest, RouteDispatchExpertsCombineMatchesPerTokenMath) {
   int64_t tokens = 9, experts = 4, k = 2, d = 10, f = 14;
   auto x = randomVector(tokens * d, 15);
