@@ -16,14 +16,24 @@ double learningRate(const OptimizerOptions &o, int64_t step) {
   return o.minLr + 0.5 * (o.lr - o.minLr) * (1.0 + std::cos(M_PI * progress));
 }
 
-double globalNorm(const std::vector<std::vector<float>> &grads) {
+double globalNorm(const std::vector<GradientView> &grads) {
+  // Fixed chunks summed in order: the same value for any thread count.
+  constexpr int64_t kChunk = 1 << 14;
   double sum = 0;
-  for (const std::vector<float> &grad : grads) {
-    double part = 0;
-#pragma omp parallel for reduction(+ : part) schedule(static)
-    for (size_t i = 0; i < grad.size(); ++i)
-      part += double(grad[i]) * grad[i];
-    sum += part;
+  for (const GradientView &grad : grads) {
+    int64_t chunks = (grad.count + kChunk - 1) / kChunk;
+    std::vector<double> partial(chunks);
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      float chunkSum = 0;
+      int64_t end = std::min(grad.count, (c + 1) * kChunk);
+#pragma omp simd reduction(+ : chunkSum)
+      for (int64_t i = c * kChunk; i < end; ++i)
+        chunkSum += grad.data[i] * grad.data[i];
+      partial[c] = chunkSum;
+    }
+    for (double part : partial)
+      sum += part;
   }
   return std::sqrt(sum);
 }
@@ -35,20 +45,24 @@ void adamwUpdate(float *master, const float *grad, AdamState &state,
     state.expAvg.assign(count, 0.0f);
     state.expAvgSq.assign(count, 0.0f);
   }
-  const double decayFactor = decay ? 1.0 - lr * o.weightDecay : 1.0;
-  const double bias1 = 1.0 - std::pow(o.beta1, double(step));
-  const double bias2Sqrt = std::sqrt(1.0 - std::pow(o.beta2, double(step)));
-  const double stepSize = lr / bias1;
+  // fp32 arithmetic, as torch's AdamW on fp32 tensors; the constants are
+  // formed in double.
+  const float decayFactor = float(decay ? 1.0 - lr * o.weightDecay : 1.0);
+  const float stepSize = float(lr / (1.0 - std::pow(o.beta1, double(step))));
+  const float invBias2Sqrt =
+      float(1.0 / std::sqrt(1.0 - std::pow(o.beta2, double(step))));
+  const float b1 = float(o.beta1), b2 = float(o.beta2), eps = float(o.eps);
+  const float gradScale = float(scale);
   float *m = state.expAvg.data(), *v = state.expAvgSq.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < count; ++i) {
-    double g = double(grad[i]) * scale;
-    double mi = o.beta1 * m[i] + (1.0 - o.beta1) * g;
-    double vi = o.beta2 * v[i] + (1.0 - o.beta2) * g * g;
-    m[i] = float(mi);
-    v[i] = float(vi);
-    double p = double(master[i]) * decayFactor;
-    master[i] = float(p - stepSize * mi / (std::sqrt(vi) / bias2Sqrt + o.eps));
+    float g = grad[i] * gradScale;
+    float mi = b1 * m[i] + (1.0f - b1) * g;
+    float vi = b2 * v[i] + (1.0f - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    master[i] = master[i] * decayFactor -
+                stepSize * mi / (std::sqrt(vi) * invBias2Sqrt + eps);
   }
 }
 

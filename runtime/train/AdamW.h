@@ -32,8 +32,14 @@ struct OptimizerOptions {
 /// during warm-up, then cosine from lr down to minLr at totalSteps.
 double learningRate(const OptimizerOptions &options, int64_t step);
 
+/// One parameter's gradient.
+struct GradientView {
+  const float *data;
+  int64_t count;
+};
+
 /// The global L2 norm of all gradients (in double, in a fixed order).
-double globalNorm(const std::vector<std::vector<float>> &grads);
+double globalNorm(const std::vector<GradientView> &grads);
 
 /// One parameter tensor's optimiser state.
 struct AdamState {

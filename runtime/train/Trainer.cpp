@@ -74,7 +74,6 @@ absl::Status Trainer::bind(const Weights &initial) {
     DType type = fromSchema(param.dtype());
     masters_[i].resize(count);
     convertFloats(initial.data(i), type, masters_[i].data(), DType::kF32, count);
-    grads_[i].assign(count, 0.0f);
     if (type == DType::kF32) {
       computePointers[i] = masters_[i].data();
     } else {
@@ -201,53 +200,85 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     report.losses.aux += losses->aux * scale;
     report.losses.z += losses->z * scale;
     report.losses.total += losses->total * scale;
-    // fp32 accumulation of the mean gradient over micro-batches.
-    for (size_t p = 0; p < grads_.size(); ++p) {
-      std::vector<float> &acc = grads_[p];
-      int64_t count = int64_t(acc.size());
-      if (gradOutput_[p] < 0) {
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        continue;
-      }
-      const float *grad = values_[gradOutput_[p]].as<float>();
-      bool first = m == 0;
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < count; ++i)
-        acc[i] = (first ? 0.0f : acc[i]) + grad[i] * scale;
-    }
+    if (microBatches.size() > 1)
+      accumulateGradients(m == 0, scale);
   }
-  report.gradNorm = globalNorm(grads_);
+  // One micro-batch: the optimiser reads the program's gradient outputs in
+  // place. Several: the fp32 means accumulated in grads_.
+  gradients_.clear();
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    int64_t count = int64_t(masters_[p].size());
+    if (microBatches.size() > 1)
+      gradients_.push_back({grads_[p].data(), count});
+    else if (gradOutput_[p] >= 0)
+      gradients_.push_back({values_[gradOutput_[p]].as<float>(), count});
+    else
+      gradients_.push_back({zeroGradient(count), count});
+  }
+  auto timed = [&](const char *name, auto body) {
+    auto start = std::chrono::steady_clock::now();
+    body();
+    if (profile_)
+      kernelMillis_[name] += std::chrono::duration<double, std::milli>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+  };
+  timed("runtime.grad_norm", [&] { report.gradNorm = globalNorm(gradients_); });
   // clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
   double clipScale = 1.0;
   if (options_.clip > 0)
     clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
   report.lr = learningRate(options_, steps_);
   ++steps_;
-  for (size_t p = 0; p < masters_.size(); ++p)
-    adamwUpdate(masters_[p].data(), grads_[p].data(), moments_[p],
-                int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
-                report.lr, steps_, clipScale, options_);
-  refreshComputeCopies();
+  timed("runtime.adamw", [&] {
+    for (size_t p = 0; p < masters_.size(); ++p)
+      adamwUpdate(masters_[p].data(), gradients_[p].data, moments_[p],
+                  int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
+                  report.lr, steps_, clipScale, options_);
+  });
+  timed("runtime.refresh_compute_copies", [&] { refreshComputeCopies(); });
   return report;
+}
+
+void Trainer::accumulateGradients(bool first, float scale) {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    std::vector<float> &acc = grads_[p];
+    int64_t count = int64_t(masters_[p].size());
+    acc.resize(count);
+    if (gradOutput_[p] < 0) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      continue;
+    }
+    const float *grad = values_[gradOutput_[p]].as<float>();
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < count; ++i)
+      acc[i] = (first ? 0.0f : acc[i]) + grad[i] * scale;
+  }
+}
+
+const float *Trainer::zeroGradient(int64_t count) {
+  if (int64_t(zeros_.size()) < count)
+    zeros_.assign(count, 0.0f);
+  return zeros_.data();
 }
 
 std::vector<TensorToWrite>
 Trainer::gradientTensors(const std::string &prefix) const {
   std::vector<TensorToWrite> tensors;
-  for (size_t p = 0; p < grads_.size(); ++p) {
+  for (size_t p = 0; p < gradients_.size(); ++p) {
     const fb::Param &param = *model_.params()->Get(p);
     std::vector<int64_t> shape(param.shape()->begin(), param.shape()->end());
     std::string name = param.name()->str();
     if (name.find('*') == std::string::npos) {
-      tensors.push_back({prefix + name, DType::kF32, shape, grads_[p].data()});
+      tensors.push_back({prefix + name, DType::kF32, shape, gradients_[p].data});
       continue;
     }
     int64_t experts = shape[0];
     shape.erase(shape.begin());
-    size_t perExpert = grads_[p].size() / size_t(std::max<int64_t>(experts, 1));
+    int64_t perExpert = gradients_[p].count / std::max<int64_t>(experts, 1);
     for (int64_t e = 0; e < experts; ++e)
       tensors.push_back({prefix + expertName(name, e), DType::kF32, shape,
-                         grads_[p].data() + e * perExpert});
+                         gradients_[p].data + e * perExpert});
   }
   return tensors;
 }

@@ -62,6 +62,7 @@ public:
   const std::map<std::string, double> &profile() const { return kernelMillis_; }
   /// The gradients of the last step (means over its micro-batches, before
   /// clipping), as fp32 checkpoint tensors named `prefix` + the HF name.
+  /// Valid until the next step.
   std::vector<TensorToWrite> gradientTensors(const std::string &prefix) const;
   int64_t batch() const { return model_.batch(); }
   int64_t seq() const { return model_.seq(); }
@@ -84,6 +85,9 @@ private:
         options_(options) {}
   absl::Status bind(const Weights &initial);
   absl::StatusOr<Losses> run(const Batch &batch);
+  /// grads_ = (first ? 0 : grads_) + scale * this run's gradient outputs.
+  void accumulateGradients(bool first, float scale);
+  const float *zeroGradient(int64_t count);
   void refreshComputeCopies();
 
   const Artifact &artifact_;
@@ -94,7 +98,9 @@ private:
   std::unique_ptr<DeviceBuffer> arena_, ids_, labels_;
   std::vector<std::vector<float>> masters_;
   std::vector<std::vector<uint8_t>> computeCopies_; // empty for fp32 params
-  std::vector<std::vector<float>> grads_;          // per parameter
+  std::vector<std::vector<float>> grads_; // accumulators (micro-batches > 1)
+  std::vector<GradientView> gradients_;   // what the last step applied
+  std::vector<float> zeros_;
   std::vector<AdamState> moments_;
   std::vector<int32_t> gradOutput_; // per parameter: its output, or -1
   std::vector<TensorRef> values_;

@@ -71,7 +71,8 @@ TEST(AdamWTest, NormWeightsAreNotDecayed) {
 }
 
 TEST(AdamWTest, GlobalNormSpansEveryTensor) {
-  EXPECT_DOUBLE_EQ(globalNorm({{3.0f}, {4.0f, 0.0f}}), 5.0);
+  float a[] = {3.0f}, b[] = {4.0f, 0.0f};
+  EXPECT_DOUBLE_EQ(globalNorm({{a, 1}, {b, 2}}), 5.0);
 }
 
 std::string writeText(const std::string &name, const std::string &text) {
