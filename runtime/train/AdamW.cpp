@@ -2,6 +2,8 @@
 
 #include "runtime/train/AdamW.h"
 
+#include "runtime/base/Float16.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -40,7 +42,7 @@ double globalNorm(const std::vector<GradientView> &grads) {
 
 void adamwUpdate(float *master, const float *grad, AdamState &state,
                  int64_t count, bool decay, double lr, int64_t step,
-                 double scale, const OptimizerOptions &o) {
+                 double scale, const OptimizerOptions &o, uint16_t *bf16Copy) {
   if (state.expAvg.empty()) {
     state.expAvg.assign(count, 0.0f);
     state.expAvgSq.assign(count, 0.0f);
@@ -61,8 +63,11 @@ void adamwUpdate(float *master, const float *grad, AdamState &state,
     float vi = b2 * v[i] + (1.0f - b2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    master[i] = master[i] * decayFactor -
-                stepSize * mi / (std::sqrt(vi) * invBias2Sqrt + eps);
+    float updated = master[i] * decayFactor -
+                    stepSize * mi / (std::sqrt(vi) * invBias2Sqrt + eps);
+    master[i] = updated;
+    if (bf16Copy)
+      bf16Copy[i] = floatToBf16(updated);
   }
 }
 

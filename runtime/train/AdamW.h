@@ -47,10 +47,13 @@ struct AdamState {
 };
 
 /// Scales `grad` by `scale` and applies one AdamW update to `master`
-/// (`step` is 1-based, as torch counts it).
+/// (`step` is 1-based, as torch counts it). When `bf16Copy` is given, the
+/// updated master is also rounded into it in the same pass (the compute
+/// copy bf16 kernels read).
 void adamwUpdate(float *master, const float *grad, AdamState &state,
                  int64_t count, bool decay, double lr, int64_t step,
-                 double scale, const OptimizerOptions &options);
+                 double scale, const OptimizerOptions &options,
+                 uint16_t *bf16Copy = nullptr);
 
 } // namespace moert::train
 

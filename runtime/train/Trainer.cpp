@@ -231,12 +231,20 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
   report.lr = learningRate(options_, steps_);
   ++steps_;
   timed("runtime.adamw", [&] {
-    for (size_t p = 0; p < masters_.size(); ++p)
+    for (size_t p = 0; p < masters_.size(); ++p) {
+      DType type = fromSchema(model_.params()->Get(p)->dtype());
+      uint16_t *bf16Copy =
+          type == DType::kBF16
+              ? reinterpret_cast<uint16_t *>(computeCopies_[p].data())
+              : nullptr;
       adamwUpdate(masters_[p].data(), gradients_[p].data, moments_[p],
                   int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
-                  report.lr, steps_, clipScale, options_);
+                  report.lr, steps_, clipScale, options_, bf16Copy);
+      if (type == DType::kF16) // rare: rounded in a second pass
+        convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
+                      type, int64_t(masters_[p].size()));
+    }
   });
-  timed("runtime.refresh_compute_copies", [&] { refreshComputeCopies(); });
   return report;
 }
 
