@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 namespace moert {
@@ -153,6 +154,8 @@ absl::Status writeCheckpointDirectory(
     const std::string &dir, const std::string &configJson,
     const std::function<absl::Status(const std::string &path)> &writeTensors) {
   namespace fs = std::filesystem;
+  if (absl::Status status = checkReplaceable(dir); !status.ok())
+    return status;
   std::string staging = absl::StrCat(dir, ".tmp-", getpid());
   std::error_code error;
   fs::remove_all(staging, error);
@@ -173,11 +176,46 @@ absl::Status writeCheckpointDirectory(
       return fail(absl::InternalError(
           absl::StrCat(staging, "/config.json: write failed")));
   }
-  fs::remove_all(dir, error);
+  // Swap: the previous checkpoint moves aside, the new one into place, then
+  // the previous one goes. A crash leaves one complete checkpoint behind.
+  std::string previous = absl::StrCat(dir, ".old-", getpid());
+  bool replacing = fs::exists(dir, error);
+  if (replacing && (fs::rename(dir, previous, error), error))
+    return fail(absl::InternalError(absl::StrCat(
+        dir, ": cannot move the previous checkpoint aside: ", error.message())));
   fs::rename(staging, dir, error);
-  if (error)
+  if (error) {
+    std::error_code restoreError;
+    if (replacing)
+      fs::rename(previous, dir, restoreError);
     return fail(absl::InternalError(absl::StrCat(
         dir, ": cannot move the checkpoint into place: ", error.message())));
+  }
+  if (replacing)
+    fs::remove_all(previous, error);
+  return absl::OkStatus();
+}
+
+absl::Status checkReplaceable(const std::string &dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::exists(dir, error))
+    return absl::OkStatus();
+  if (!fs::is_directory(dir, error))
+    return absl::AlreadyExistsError(
+        absl::StrCat(dir, ": exists and is not a directory; not replacing it"));
+  static const std::set<std::string> ours = {
+      "config.json",        "model.safetensors", "optimizer.safetensors",
+      "trainer_state.json", "metrics.jsonl",     "loss.svg"};
+  for (const fs::directory_entry &entry : fs::directory_iterator(dir, error))
+    if (!ours.count(entry.path().filename().string()))
+      return absl::AlreadyExistsError(absl::StrCat(
+          dir, ": exists and holds '", entry.path().filename().string(),
+          "', which moec did not write; not replacing it (choose another "
+          "output directory or remove it)"));
+  if (error)
+    return absl::InternalError(
+        absl::StrCat(dir, ": cannot list: ", error.message()));
   return absl::OkStatus();
 }
 

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/exec/Initialize.h"
 #include "runtime/train/LossPlot.h"
@@ -28,6 +29,7 @@
 #include "absl/strings/str_split.h"
 
 #include <chrono>
+#include <filesystem>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -94,7 +96,18 @@ absl::Status checkFlags() {
   if (sources > 1)
     return absl::InvalidArgumentError(
         "--weights, --init-from and --resume exclude each other");
-  return absl::OkStatus();
+  // The output replaces a directory only when that loses nothing: never the
+  // checkpoint training starts from (unless resuming it), never a directory
+  // holding files moec did not write.
+  std::error_code error;
+  std::string save = absl::GetFlag(FLAGS_save);
+  for (const std::string &input :
+       {absl::GetFlag(FLAGS_weights), absl::GetFlag(FLAGS_init_from)})
+    if (!input.empty() && std::filesystem::equivalent(input, save, error))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--save ", save, " is the checkpoint training starts from; "
+          "choose another output directory"));
+  return checkReplaceable(save);
 }
 
 /// The weights training starts from.
