@@ -126,6 +126,25 @@ void recomputeInBackward(Operation *firstBackwardOp) {
   }
 }
 
+/// Swaps each expert_mlp for the variant that also returns its hidden
+/// pre-activations, so the backward pass reads them instead of running two
+/// of its GEMMs again.
+void keepExpertActivations(Block &body) {
+  for (ExpertMLPOp mlp : llvm::make_early_inc_range(body.getOps<ExpertMLPOp>())) {
+    OpBuilder b(mlp);
+    auto shape = llvm::cast<RankedTensorType>(mlp.getInput().getType());
+    auto hidden = RankedTensorType::get(
+        {shape.getDimSize(0),
+         llvm::cast<RankedTensorType>(mlp.getGate().getType()).getDimSize(1)},
+        shape.getElementType());
+    auto keeping = ExpertMLPTrainOp::create(
+        b, mlp.getLoc(), mlp.getType(), hidden, hidden, mlp.getInput(),
+        mlp.getCounts(), mlp.getGate(), mlp.getUp(), mlp.getDown());
+    mlp.getResult().replaceAllUsesWith(keeping.getResult());
+    mlp.erase();
+  }
+}
+
 struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
   using MoeAutodiffBase::MoeAutodiffBase;
 
@@ -180,6 +199,9 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
     bool zLoss = zLossCoef > 0 && !routerLogits.empty();
     Value z = zLoss ? RouterZLossOp::create(b, loc, routerLogits).getResult()
                     : fill(b, loc, scalar, 0.0);
+
+    if (!recompute)
+      keepExpertActivations(body);
 
     SmallVector<Operation *> forwardOps;
     for (Operation &op : body.without_terminator())

@@ -99,10 +99,12 @@ def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
       `moe.gradient = @param`.
     The backward pass walks the forward ops in reverse and asks each for its
     vector-Jacobian product through `DifferentiableOpInterface`; gradients of
-    values with several uses are summed. With `recompute`, the cheap
-    per-token ops (rms_norm, swiglu, silu, mul) are computed again where the
-    backward pass needs their results, so those results need not stay alive
-    from the forward pass to the backward one.
+    values with several uses are summed. The expert MLPs keep their hidden
+    pre-activations for the backward pass (`moe.expert_mlp_train`). With
+    `recompute`, they are computed again in the backward pass instead, and
+    so are the results of the cheap per-token ops (rms_norm, swiglu, silu,
+    mul), so none of these stay alive from the forward pass to the backward
+    one.
   }];
   let options = [
     Option<"auxLossCoef", "aux-loss-coef", "double", /*default=*/"-1.0",
@@ -111,8 +113,8 @@ def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
     Option<"zLossCoef", "z-loss-coef", "double", /*default=*/"0.0",
            "weight of the router z-loss">,
     Option<"recompute", "recompute", "bool", /*default=*/"false",
-           "recompute per-token ops in the backward pass instead of keeping "
-           "their results">,
+           "recompute the experts' hidden activations and per-token ops in "
+           "the backward pass instead of keeping them">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }

@@ -117,6 +117,11 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
                           "cpu.expert_mlp_grad.onednn" + weightSuffix(m.getGate()),
                           {}, {}};
       })
+      .Case([&](ExpertMLPTrainOp m) -> Info {
+        return KernelInfo{fb::OpKind::ExpertMlpTrain,
+                          "cpu.expert_mlp_train.onednn" + weightSuffix(m.getGate()),
+                          {}, {}};
+      })
       .Case([&](CombineGradOp) -> Info {
         return KernelInfo{fb::OpKind::CombineGrad, "cpu.combine_grad", {}, {}};
       })

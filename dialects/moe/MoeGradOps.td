@@ -151,24 +151,51 @@ def Moe_DispatchGradOp : Moe_Op<"dispatch_grad", [Pure]> {
   }];
 }
 
+def Moe_ExpertMLPTrainOp : Moe_Op<"expert_mlp_train",
+    [Pure, AllTypesMatch<["input", "result"]>,
+     AllTypesMatch<["gate_hidden", "up_hidden"]>,
+     DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
+  let summary = "expert_mlp that also returns its hidden pre-activations";
+  let description = [{
+    `moe.expert_mlp`, returning as well `gate_hidden = x gate[e]^T` and
+    `up_hidden = x up[e]^T` [T, F] of every row, which its backward pass
+    then reads instead of recomputing them. `moe-autodiff` uses it unless
+    asked to recompute.
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_IndexTensor:$counts,
+                       Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
+                       Moe_FloatTensor:$down);
+  let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$gate_hidden,
+                      Moe_FloatTensor:$up_hidden);
+  let assemblyFormat = [{
+    $input `,` $counts `,` $gate `,` $up `,` $down attr-dict `:`
+    type($input) `,` type($counts) `,` type($gate) `,` type($up) `,`
+    type($down) `->` type($gate_hidden)
+  }];
+}
+
 def Moe_ExpertMLPGradOp : Moe_Op<"expert_mlp_grad",
     [Pure, AllTypesMatch<["input", "result_grad", "input_grad"]>,
      AllTypesMatch<["gate", "gate_grad"]>, AllTypesMatch<["up", "up_grad"]>,
      AllTypesMatch<["down", "down_grad"]>]> {
   let summary = "gradients of the expert MLPs' input and weights";
   let description = [{
-    Recomputes each expert's hidden activations from `input` rather than
-    keeping them from the forward pass.
+    Reads each expert's hidden pre-activations from `saved` (gate, then up,
+    as `moe.expert_mlp_train` returns them) or, without them, recomputes
+    them from `input`.
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_IndexTensor:$counts,
                        Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
-                       Moe_FloatTensor:$down, Moe_FloatTensor:$result_grad);
+                       Moe_FloatTensor:$down, Moe_FloatTensor:$result_grad,
+                       Variadic<Moe_FloatTensor>:$saved);
   let results = (outs Moe_FloatTensor:$input_grad, Moe_FloatTensor:$gate_grad,
                       Moe_FloatTensor:$up_grad, Moe_FloatTensor:$down_grad);
   let assemblyFormat = [{
-    operands attr-dict `:` type($input) `,` type($counts) `,` type($gate) `,`
-    type($up) `,` type($down)
+    $input `,` $counts `,` $gate `,` $up `,` $down `,` $result_grad
+    (`saved` `(` $saved^ `:` type($saved) `)`)? attr-dict `:` type($input) `,`
+    type($counts) `,` type($gate) `,` type($up) `,` type($down)
   }];
+  let hasVerifier = 1;
 }
 
 def Moe_CombineGradOp : Moe_Op<"combine_grad",

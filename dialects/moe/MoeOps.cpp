@@ -397,6 +397,22 @@ static LogicalResult verifyPerLayerGrads(Operation *op, ValueRange logits,
   return success();
 }
 
+LogicalResult ExpertMLPGradOp::verify() {
+  if (getSaved().empty())
+    return success();
+  if (getSaved().size() != 2)
+    return emitOpError() << "saves the gate and up hidden activations (2 "
+                            "operands), got "
+                         << getSaved().size();
+  SmallVector<int64_t> hidden = {shapeOf(getInput().getType())[0],
+                                 shapeOf(getGate().getType())[1]};
+  for (Value saved : getSaved())
+    if (failed(checkDims(*this, "saved hidden shape", shapeOf(saved.getType()),
+                         "[rows, expert width]", hidden)))
+      return failure();
+  return success();
+}
+
 LogicalResult LoadBalancingLossGradOp::verify() {
   return verifyPerLayerGrads(*this, getRouterLogits(), getLogitsGrads());
 }

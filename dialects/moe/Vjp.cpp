@@ -130,14 +130,33 @@ LogicalResult DispatchOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
-LogicalResult ExpertMLPOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
-                                    SmallVectorImpl<Value> &operandGrads) {
+namespace {
+/// The expert MLPs' backward, reading `saved` hidden activations if any.
+void expertMlpVjp(OpBuilder &b, Location loc, Value input, Value counts,
+                  Value gate, Value up, Value down, Value resultGrad,
+                  ValueRange saved, SmallVectorImpl<Value> &operandGrads) {
   auto grad = ExpertMLPGradOp::create(
-      b, getLoc(), getInput().getType(), getGate().getType(),
-      getUp().getType(), getDown().getType(), getInput(), getCounts(),
-      getGate(), getUp(), getDown(), resultGrads[0]);
+      b, loc, input.getType(), gate.getType(), up.getType(), down.getType(),
+      input, counts, gate, up, down, resultGrad, saved);
   operandGrads.append({Value(grad.getInputGrad()), Value(), grad.getGateGrad(),
                        grad.getUpGrad(), grad.getDownGrad()});
+}
+} // namespace
+
+LogicalResult ExpertMLPOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  expertMlpVjp(b, getLoc(), getInput(), getCounts(), getGate(), getUp(),
+               getDown(), resultGrads[0], {}, operandGrads);
+  return success();
+}
+
+LogicalResult ExpertMLPTrainOp::buildVjp(OpBuilder &b,
+                                         ArrayRef<Value> resultGrads,
+                                         SmallVectorImpl<Value> &operandGrads) {
+  // Only `result` feeds the loss; the hidden results exist for this.
+  expertMlpVjp(b, getLoc(), getInput(), getCounts(), getGate(), getUp(),
+               getDown(), resultGrads[0], {getGateHidden(), getUpHidden()},
+               operandGrads);
   return success();
 }
 

@@ -33,8 +33,10 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::AttentionGrad:
   case fb::OpKind::CombineGrad:
     return {4, 4};
+  case fb::OpKind::ExpertMlpTrain:
+    return {5, 5};
   case fb::OpKind::ExpertMlpGrad:
-    return {6, 6};
+    return {6, 8};
   case fb::OpKind::LoadBalancingLossGrad:
   case fb::OpKind::RouterZLossGrad:
     return {2, 1u << 16};

@@ -1,8 +1,8 @@
 //===- ExpertMlpGrad.cpp - backward of the grouped SwiGLU experts ---------===//
 //
-// Per expert, the hidden activations h1 = x w1^T and h3 = x w3^T are
-// recomputed (as expertMlp computes them, bf16 GEMMs included) rather than
-// kept from the forward pass. Input gradients use the forward's GEMM dtype;
+// Per expert, the hidden activations h1 = x w1^T and h3 = x w3^T are read
+// as the forward pass kept them or recomputed (as expertMlp computes them,
+// bf16 GEMMs included). Input gradients use the forward's GEMM dtype;
 // weight gradients are fp32 GEMMs over fp32 activations.
 //
 // When the experts share out evenly among the threads, each thread runs
@@ -163,6 +163,7 @@ struct Problem {
   float *dgrouped, *dw1, *dw3, *dw2;
   bool bf16, widened;
   const uint16_t *xBf16, *dyBf16; // all rows, when bf16
+  const float *gateHidden, *upHidden; // kept by the forward pass, or null
 };
 
 /// The backward of expert e, whose rows start at `row`.
@@ -199,20 +200,31 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
     w3e = static_cast<const uint8_t *>(p.w3.data) + slice * bytes;
     w2e = static_cast<const uint8_t *>(p.w2.data) + slice * bytes;
   }
-  const void *xIn = p.bf16 ? static_cast<const void *>(p.xBf16 + row * d) : x;
+  const void *xIn = p.xBf16 ? static_cast<const void *>(p.xBf16 + row * d) : x;
   const void *dyIn =
       p.bf16 ? static_cast<const void *>(p.dyBf16 + row * d) : grad;
   bool bf16 = p.bf16;
 
-  // Recompute h1, h3 [n, F]; dact = dy w2 [n, F].
-  if (auto s = gradMatmul(xIn, Layout::kAsIs, w1e, Layout::kTransposed, h1, n,
-                          d, f, bf16, false, threads);
-      !s.ok())
-    return s;
-  if (auto s = gradMatmul(xIn, Layout::kAsIs, w3e, Layout::kTransposed, h3, n,
-                          d, f, bf16, false, threads);
-      !s.ok())
-    return s;
+  // h1, h3 [n, F]: as the forward pass kept them, or recomputed (the
+  // SwiGLU backward below overwrites them, so kept ones are copied).
+  if (p.gateHidden) {
+    forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
+      std::copy(p.gateHidden + row * f + begin, p.gateHidden + row * f + end,
+                h1 + begin);
+      std::copy(p.upHidden + row * f + begin, p.upHidden + row * f + end,
+                h3 + begin);
+    });
+  } else {
+    if (auto s = gradMatmul(xIn, Layout::kAsIs, w1e, Layout::kTransposed, h1,
+                            n, d, f, bf16, false, threads);
+        !s.ok())
+      return s;
+    if (auto s = gradMatmul(xIn, Layout::kAsIs, w3e, Layout::kTransposed, h3,
+                            n, d, f, bf16, false, threads);
+        !s.ok())
+      return s;
+  }
+  // dact = dy w2 [n, F].
   if (auto s = gradMatmul(dyIn, Layout::kAsIs, w2e, Layout::kAsIs, dact, n, d,
                           f, bf16, false, threads);
       !s.ok())
@@ -303,7 +315,8 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
                            int64_t experts, int64_t d, int64_t f, Weight w1,
                            Weight w3, Weight w2, const float *dy,
                            float *dgrouped, float *dw1, float *dw3,
-                           float *dw2) {
+                           float *dw2, const float *gateHidden,
+                           const float *upHidden) {
   // Three GEMM modes, as in linear(): fp32 weights as stored, native bf16
   // GEMMs on rounded activations, or weights widened to fp32 per expert.
   bool bf16 = w1.dtype == DType::kBF16 && bf16MatmulIsNative();
@@ -311,13 +324,15 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
   int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
   Problem p{grouped, counts, d,        f,      w1,      w3,     w2,
             dy,      dgrouped, dw1,   dw3,    dw2,     bf16,   widened,
-            nullptr, nullptr};
+            nullptr, nullptr,  gateHidden, upHidden};
   if (bf16) {
-    uint16_t *xBf16 = scratch<uint16_t, 1>(rows * d);
+    if (!gateHidden) { // the rows feed the recomputing GEMMs
+      uint16_t *xBf16 = scratch<uint16_t, 1>(rows * d);
+      roundToBf16(grouped, rows * d, xBf16);
+      p.xBf16 = xBf16;
+    }
     uint16_t *dyBf16 = scratch<uint16_t, 2>(rows * d);
-    roundToBf16(grouped, rows * d, xBf16);
     roundToBf16(dy, rows * d, dyBf16);
-    p.xBf16 = xBf16;
     p.dyBf16 = dyBf16;
   }
   std::vector<int64_t> first(experts, 0);

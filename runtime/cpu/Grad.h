@@ -68,14 +68,16 @@ void routerGrad(const float *logits, const int32_t *indices,
 absl::Status dispatchGrad(const float *dgrouped, const int32_t *sourceSlots,
                           int64_t tokens, int64_t k, int64_t d, float *dx);
 
-/// expertMlp backward, recomputing each expert's hidden activations:
-/// dgrouped [rows, d], dw1/dw3 [E, F, D], dw2 [E, D, F] (experts with no
-/// rows get zero gradients).
+/// expertMlp backward: dgrouped [rows, d], dw1/dw3 [E, F, D], dw2
+/// [E, D, F] (experts with no rows get zero gradients). The hidden
+/// activations x w1^T and x w3^T are read from `gateHidden` / `upHidden`
+/// when the forward pass kept them, else recomputed.
 absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
                            int64_t experts, int64_t d, int64_t f, Weight w1,
                            Weight w3, Weight w2, const float *dy,
                            float *dgrouped, float *dw1, float *dw3,
-                           float *dw2);
+                           float *dw2, const float *gateHidden = nullptr,
+                           const float *upHidden = nullptr);
 
 /// combine backward: dy[row holding slot t*k+j] = weights[t, j] * dout[t],
 /// dweights[t, j] = <dout[t], y[that row]>.

@@ -82,11 +82,13 @@ absl::Status dispatch(const float *x, const int32_t *indices, int64_t tokens,
 
 /// SwiGLU MLP of each expert over its rows of grouped [rows, d]:
 /// out = (silu(x w1[e]^T) * (x w3[e]^T)) w2[e]^T, w1/w3 [E, F, D], w2 [E, D, F],
-/// all of one dtype. Experts with no rows are skipped; the scratch (2 x the
-/// largest count x F floats) is allocated here.
+/// all of one dtype. Experts with no rows are skipped. With `gateHidden` and
+/// `upHidden` ([rows, F] each), x w1^T and x w3^T are also kept there for
+/// the backward pass.
 absl::Status expertMlp(const float *grouped, const int64_t *counts,
                        int64_t experts, int64_t d, int64_t f, Weight w1,
-                       Weight w3, Weight w2, float *out);
+                       Weight w3, Weight w2, float *out,
+                       float *gateHidden = nullptr, float *upHidden = nullptr);
 
 /// out[t] = sum_j weights[t, j] * y[row holding slot t*k + j], summed in slot
 /// order; sourceSlots must be a permutation of [0, tokens*k).

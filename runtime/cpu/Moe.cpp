@@ -103,6 +103,7 @@ struct Experts {
   float *out;
   bool bf16, widened;
   const uint16_t *xBf16; // all rows, when bf16
+  float *gateHidden, *upHidden; // kept for the backward pass, when given
 };
 
 /// The MLP of expert e over its rows, which start at `row`. Three GEMM
@@ -115,8 +116,11 @@ absl::Status expertForward(const Experts &p, int64_t e, int64_t row,
   if (n == 0)
     return absl::OkStatus();
   int64_t slice = e * f * d;
-  float *gate = scratch<float, 0>(n * f);
-  float *up = scratch<float, 1>(n * f);
+  bool keep = p.gateHidden != nullptr;
+  float *gate = keep ? p.gateHidden + row * f : scratch<float, 0>(n * f);
+  float *up = keep ? p.upHidden + row * f : scratch<float, 1>(n * f);
+  // The SwiGLU overwrites gate unless gate is kept or bf16 takes the output.
+  float *hiddenF32 = keep ? scratch<float, 0>(n * f) : gate;
   uint16_t *hiddenBf16 = p.bf16 ? scratch<uint16_t, 0>(n * f) : nullptr;
   const void *w1e, *w3e, *w2e;
   if (p.widened) {
@@ -148,10 +152,11 @@ absl::Status expertForward(const Experts &p, int64_t e, int64_t row,
     return s;
   forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
     swigluForward(gate + begin, up + begin, end - begin,
-                  hiddenBf16 ? nullptr : gate + begin,
+                  hiddenBf16 ? nullptr : hiddenF32 + begin,
                   hiddenBf16 ? hiddenBf16 + begin : nullptr);
   });
-  const void *hidden = p.bf16 ? static_cast<const void *>(hiddenBf16) : gate;
+  const void *hidden =
+      p.bf16 ? static_cast<const void *>(hiddenBf16) : hiddenF32;
   return gradMatmul(hidden, Layout::kAsIs, w2e, Layout::kTransposed,
                     p.out + row * d, n, f, d, p.bf16, false, threads);
 }
@@ -163,10 +168,12 @@ absl::Status expertForward(const Experts &p, int64_t e, int64_t row,
 // the same result on any number of threads.
 absl::Status expertMlp(const float *grouped, const int64_t *counts,
                        int64_t experts, int64_t d, int64_t f, Weight w1,
-                       Weight w3, Weight w2, float *out) {
+                       Weight w3, Weight w2, float *out, float *gateHidden,
+                       float *upHidden) {
   bool bf16 = w1.dtype == DType::kBF16 && bf16MatmulIsNative();
   bool widened = w1.dtype != DType::kF32 && !bf16;
-  Experts p{grouped, counts, d, f, w1, w3, w2, out, bf16, widened, nullptr};
+  Experts p{grouped, counts, d,       f,       w1,        w3,      w2,
+            out,     bf16,   widened, nullptr, gateHidden, upHidden};
   if (bf16) {
     int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
     uint16_t *x = scratch<uint16_t, 1>(rows * d);

@@ -176,8 +176,15 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.dtype(c.operand(1), "source_slots", c.operand(1).dtype == DType::kI32);
     break;
   }
+  case fb::OpKind::ExpertMlpTrain:
   case fb::OpKind::ExpertMlpGrad: {
-    c.counts(6, 4);
+    bool train = launch.kernel->op() == fb::OpKind::ExpertMlpTrain;
+    if (train)
+      c.counts(5, 3);
+    else
+      c.rule((launch.operands.size() == 6 || launch.operands.size() == 8) &&
+                 launch.results.size() == 4,
+             "expects 6 or 8 operands and 4 results");
     if (!c.ok())
       break;
     const TensorRef &x = c.operand(0), &gate = c.operand(2);
@@ -194,6 +201,17 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.shape(c.operand(4), "down", {experts, x.shape[1], width});
     c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
            "expert weights differ in dtype");
+    std::vector<int64_t> hidden = {x.shape[0], width};
+    if (train) {
+      c.shape(c.result(0), "result", x.shape);
+      c.shape(c.result(1), "gate hidden", hidden);
+      c.shape(c.result(2), "up hidden", hidden);
+      break;
+    }
+    if (launch.operands.size() == 8) {
+      c.shape(c.operand(6), "saved gate hidden", hidden);
+      c.shape(c.operand(7), "saved up hidden", hidden);
+    }
     c.shape(c.operand(5), "result gradient", x.shape);
     c.shape(c.result(0), "input gradient", x.shape);
     c.shape(c.result(1), "gate gradient", gate.shape);

@@ -5,8 +5,8 @@ Mixtral and a tiny tied Llama, from the same checkpoint and batch, compare
 the losses and every parameter's gradient of the first step, and the weights
 after 3 AdamW steps with warm-up, cosine decay and clipping active; then the
 Mixtral again with bf16 compute (fp32 masters): losses and gradients to
-looser bounds; and the Llama with its batch split into two accumulated
-micro-batches.
+looser bounds; the Llama with its batch split into two accumulated
+micro-batches; and the Mixtral compiled with --recompute.
 
 usage: test_training.py BUILD_BIN_DIR WORK_DIR
 """
@@ -87,17 +87,19 @@ def make_case(work, name, config, batch, seq):
     return case, batch_file
 
 
-def check(bin_dir, work, name, config, dtype="f32", accumulate=1):
+def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=()):
     """With `accumulate` > 1 the artifact takes 1/accumulate of the batch and
     moe-run averages that many micro-batches per step (exact for the mean
     cross-entropy of equally long sequences, so used on dense models)."""
     batch, seq = 2 * accumulate, 8
     tolerance = TOLERANCES[dtype]
     case, batch_file = make_case(work, name, config, batch, seq)
-    name = f"{name}-{dtype}" + (f"-accumulate{accumulate}" if accumulate > 1 else "")
+    name = (f"{name}-{dtype}" + (f"-accumulate{accumulate}" if accumulate > 1 else "")
+            + "".join(compile_flags).replace("--", "-"))
     artifact = os.path.join(work, f"{name}.moex")
     run([os.path.join(bin_dir, "moec"), "compile", case, "-o", artifact, "--mode", "train",
-         "--batch", str(batch // accumulate), "--seq", str(seq), "--dtype", dtype])
+         "--batch", str(batch // accumulate), "--seq", str(seq), "--dtype", dtype,
+         *compile_flags])
     ours_dir, grads = os.path.join(work, f"{name}-trained"), os.path.join(work, f"{name}-grads.st")
     run([os.path.join(bin_dir, "moe-run"), "train", artifact, "--weights", case,
          "--tokens", batch_file, "--save", ours_dir, "--grads-out", grads,
@@ -141,7 +143,8 @@ def main():
     ok = all([check(bin_dir, work, "train-mixtral", MIXTRAL),
               check(bin_dir, work, "train-llama-tied", LLAMA),
               check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16"),
-              check(bin_dir, work, "train-llama-tied", LLAMA, accumulate=2)])
+              check(bin_dir, work, "train-llama-tied", LLAMA, accumulate=2),
+              check(bin_dir, work, "train-mixtral", MIXTRAL, compile_flags=["--recompute"])])
     sys.exit(0 if ok else 1)
 
 

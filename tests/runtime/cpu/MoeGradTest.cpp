@@ -375,6 +375,47 @@ TEST(ExpertMlpGradTest, SameResultOnOneAndTwoThreadsForBalancedExperts) {
   }
 }
 
+TEST(ExpertMlpGradTest, KeptHiddenActivationsGiveTheRecomputedGradients) {
+  // The forward pass keeps x w1^T and x w3^T; the backward pass reading them
+  // must match the one recomputing them bit for bit (same GEMMs), on every
+  // weight dtype and on even (side by side) and uneven experts.
+  for (const ExpertShape &s : {ExpertShape{5, 7, {3, 0, 4}},
+                               ExpertShape{64, 96, {61, 70, 0, 66, 58, 73, 64}}}) {
+    size_t weights = size_t(s.experts() * s.f * s.d);
+    auto x = randomVector(s.rows() * s.d, 31), dy = randomVector(x.size(), 32);
+    auto w1 = randomVector(weights, 33, 0.2f), w3 = randomVector(weights, 34, 0.2f);
+    auto w2 = randomVector(weights, 35, 0.2f);
+    std::vector<uint16_t> b1 = toBf16(w1), b3 = toBf16(w3), b2 = toBf16(w2);
+    for (DType type : {DType::kF32, DType::kBF16}) {
+      bool bf16 = type == DType::kBF16;
+      Weight g1{bf16 ? (const void *)b1.data() : w1.data(), type};
+      Weight g3{bf16 ? (const void *)b3.data() : w3.data(), type};
+      Weight g2{bf16 ? (const void *)b2.data() : w2.data(), type};
+      std::vector<float> out(x.size()), plainOut(x.size());
+      std::vector<float> gate(s.rows() * s.f), up(s.rows() * s.f);
+      ASSERT_TRUE(expertMlp(x.data(), s.counts.data(), s.experts(), s.d, s.f,
+                            g1, g3, g2, out.data(), gate.data(), up.data())
+                      .ok());
+      ASSERT_TRUE(expertMlp(x.data(), s.counts.data(), s.experts(), s.d, s.f,
+                            g1, g3, g2, plainOut.data())
+                      .ok());
+      EXPECT_EQ(out, plainOut) << "keeping the activations changes the output";
+      ExpertGrads recomputed = expertGrads(x, g1, g3, g2, dy, s);
+      ExpertGrads kept{std::vector<float>(x.size()), std::vector<float>(weights),
+                       std::vector<float>(weights), std::vector<float>(weights)};
+      ASSERT_TRUE(expertMlpGrad(x.data(), s.counts.data(), s.experts(), s.d,
+                                s.f, g1, g3, g2, dy.data(), kept.dx.data(),
+                                kept.dw1.data(), kept.dw3.data(),
+                                kept.dw2.data(), gate.data(), up.data())
+                      .ok());
+      EXPECT_EQ(kept.dx, recomputed.dx) << dtypeName(type);
+      EXPECT_EQ(kept.dw1, recomputed.dw1) << dtypeName(type);
+      EXPECT_EQ(kept.dw3, recomputed.dw3) << dtypeName(type);
+      EXPECT_EQ(kept.dw2, recomputed.dw2) << dtypeName(type);
+    }
+  }
+}
+
 TEST(ExpertMlpGradTest, BalancedExpertsMatchDoubleMath) {
   // Experts side by side (on two threads) against the double reference:
   // dx through dh = d(silu(x w1^T) * (x w3^T)), checked at a point.
