@@ -2,8 +2,9 @@
 //
 // Per expert, the hidden activations h1 = x w1^T and h3 = x w3^T are read
 // as the forward pass kept them or recomputed (as expertMlp computes them,
-// bf16 GEMMs included). Input gradients use the forward's GEMM dtype;
-// weight gradients are fp32 GEMMs over fp32 activations.
+// bf16 GEMMs included). Every GEMM uses the forward's dtype: with bf16
+// weights, the weight gradients are bf16 GEMMs of rounded activations with
+// fp32 accumulation and output, as mixed-precision training computes them.
 //
 // When the experts share out evenly among the threads, each thread runs
 // whole experts with single-threaded GEMMs (no barriers, and a one-thread
@@ -53,32 +54,29 @@ swigluForwardBody(const float *gate, const float *up, int64_t n,
   }
 }
 
-[[gnu::always_inline]] inline void
-swigluBackwardBody(float *gate, float *up, const float *dhidden, int64_t n,
-                   float *act, uint16_t *dgateBf16, uint16_t *dupBf16) {
-  if (dgateBf16) {
+[[gnu::always_inline]] inline void swigluBackwardBody(const SwigluGrad &b,
+                                                      int64_t begin,
+                                                      int64_t end) {
+  const float *gate = b.gate, *up = b.up, *dhidden = b.dhidden;
+  if (b.act) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       float g = gate[i], u = up[i], dh = dhidden[i];
       float sigmoid = 1.0f / (1.0f + vectorExp(-g));
       float silu = g * sigmoid;
-      float dgate = dh * u * sigmoid * (1.0f + g * (1.0f - sigmoid));
-      float dup = dh * silu;
-      act[i] = silu * u;
-      gate[i] = dgate;
-      up[i] = dup;
-      dgateBf16[i] = floatToBf16(dgate);
-      dupBf16[i] = floatToBf16(dup);
+      b.act[i] = silu * u;
+      b.dgate[i] = dh * u * sigmoid * (1.0f + g * (1.0f - sigmoid));
+      b.dup[i] = dh * silu;
     }
   } else {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       float g = gate[i], u = up[i], dh = dhidden[i];
       float sigmoid = 1.0f / (1.0f + vectorExp(-g));
       float silu = g * sigmoid;
-      act[i] = silu * u;
-      gate[i] = dh * u * sigmoid * (1.0f + g * (1.0f - sigmoid));
-      up[i] = dh * silu;
+      b.actBf16[i] = floatToBf16(silu * u);
+      b.dgateBf16[i] = floatToBf16(dh * u * sigmoid * (1.0f + g * (1.0f - sigmoid)));
+      b.dupBf16[i] = floatToBf16(dh * silu);
     }
   }
 }
@@ -93,11 +91,9 @@ swigluBackwardBody(float *gate, float *up, const float *dhidden, int64_t n,
   swigluForwardBody(gate, up, n, hidden, hiddenBf16);
 }
 
-[[MOERT_AVX512]] void swigluBackwardAvx512(float *gate, float *up,
-                                           const float *dhidden, int64_t n,
-                                           float *act, uint16_t *dgateBf16,
-                                           uint16_t *dupBf16) {
-  swigluBackwardBody(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+[[MOERT_AVX512]] void swigluBackwardAvx512(const SwigluGrad &b, int64_t begin,
+                                           int64_t end) {
+  swigluBackwardBody(b, begin, end);
 }
 
 void swigluForwardBaseline(const float *gate, const float *up, int64_t n,
@@ -105,10 +101,8 @@ void swigluForwardBaseline(const float *gate, const float *up, int64_t n,
   swigluForwardBody(gate, up, n, hidden, hiddenBf16);
 }
 
-void swigluBackwardBaseline(float *gate, float *up, const float *dhidden,
-                            int64_t n, float *act, uint16_t *dgateBf16,
-                            uint16_t *dupBf16) {
-  swigluBackwardBody(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+void swigluBackwardBaseline(const SwigluGrad &b, int64_t begin, int64_t end) {
+  swigluBackwardBody(b, begin, end);
 }
 
 bool hasAvx512() {
@@ -177,11 +171,14 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
     std::fill(p.dw2 + slice, p.dw2 + slice + f * d, 0.0f);
     return absl::OkStatus();
   }
+  // fp32 mode: h1, h3 (recomputed or kept), act, dact and the gradients
+  // dh1, dh3 in fp32; bf16 mode: the gradients and act only in bf16.
   float *h1 = scratch<float, 0>(n * f);
   float *h3 = scratch<float, 1>(n * f);
-  float *act = scratch<float, 2>(n * f);
   float *dact = scratch<float, 3>(n * f);
-  uint16_t *dhBf16 = p.bf16 ? scratch<uint16_t, 0>(2 * n * f) : nullptr;
+  float *act = p.bf16 ? nullptr : scratch<float, 2>(n * f);
+  float *dh = p.bf16 ? nullptr : scratch<float, 5>(2 * n * f);
+  uint16_t *bf16Out = p.bf16 ? scratch<uint16_t, 0>(3 * n * f) : nullptr;
 
   const float *x = p.grouped + row * d;
   const float *grad = p.dy + row * d;
@@ -200,20 +197,16 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
     w3e = static_cast<const uint8_t *>(p.w3.data) + slice * bytes;
     w2e = static_cast<const uint8_t *>(p.w2.data) + slice * bytes;
   }
-  const void *xIn = p.xBf16 ? static_cast<const void *>(p.xBf16 + row * d) : x;
+  const void *xIn = p.bf16 ? static_cast<const void *>(p.xBf16 + row * d) : x;
   const void *dyIn =
       p.bf16 ? static_cast<const void *>(p.dyBf16 + row * d) : grad;
   bool bf16 = p.bf16;
 
-  // h1, h3 [n, F]: as the forward pass kept them, or recomputed (the
-  // SwiGLU backward below overwrites them, so kept ones are copied).
+  // h1, h3 [n, F]: as the forward pass kept them, or recomputed.
+  const float *gateHidden = h1, *upHidden = h3;
   if (p.gateHidden) {
-    forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
-      std::copy(p.gateHidden + row * f + begin, p.gateHidden + row * f + end,
-                h1 + begin);
-      std::copy(p.upHidden + row * f + begin, p.upHidden + row * f + end,
-                h3 + begin);
-    });
+    gateHidden = p.gateHidden + row * f;
+    upHidden = p.upHidden + row * f;
   } else {
     if (auto s = gradMatmul(xIn, Layout::kAsIs, w1e, Layout::kTransposed, h1,
                             n, d, f, bf16, false, threads);
@@ -229,32 +222,37 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
                           f, bf16, false, threads);
       !s.ok())
     return s;
-  // act = silu(h1) h3; then h1, h3 become their gradients (and their bf16
-  // copies, the dx GEMMs' inputs, when bf16).
+  SwigluGrad swiglu{gateHidden, upHidden, dact, act,
+                    dh,         dh ? dh + n * f : nullptr,
+                    bf16Out,    bf16Out ? bf16Out + n * f : nullptr,
+                    bf16Out ? bf16Out + 2 * n * f : nullptr};
   forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
-    swigluBackward(h1 + begin, h3 + begin, dact + begin, end - begin,
-                   act + begin, dhBf16 ? dhBf16 + begin : nullptr,
-                   dhBf16 ? dhBf16 + n * f + begin : nullptr);
+    swigluBackward(swiglu, begin, end);
   });
-  // dw2 [D, F] = dy^T act; dw1, dw3 [F, D] = dh^T x.
-  if (auto s = gradMatmul(grad, Layout::kTransposed, act, Layout::kAsIs,
-                          p.dw2 + slice, d, n, f, false, false, threads);
+  // dw2 [D, F] = dy^T act; dw1, dw3 [F, D] = dh^T x; with bf16 weights on
+  // the bf16 roundings of the activations (fp32 accumulation), as mixed
+  // precision training computes them.
+  const void *actIn = act, *dh1 = dh, *dh3 = dh ? dh + n * f : nullptr;
+  const void *xRows = x;
+  if (bf16) {
+    actIn = bf16Out;
+    dh1 = bf16Out + n * f;
+    dh3 = bf16Out + 2 * n * f;
+    xRows = p.xBf16 + row * d;
+  }
+  if (auto s = gradMatmul(dyIn, Layout::kTransposed, actIn, Layout::kAsIs,
+                          p.dw2 + slice, d, n, f, bf16, false, threads);
       !s.ok())
     return s;
-  if (auto s = gradMatmul(h1, Layout::kTransposed, x, Layout::kAsIs,
-                          p.dw1 + slice, f, n, d, false, false, threads);
+  if (auto s = gradMatmul(dh1, Layout::kTransposed, xRows, Layout::kAsIs,
+                          p.dw1 + slice, f, n, d, bf16, false, threads);
       !s.ok())
     return s;
-  if (auto s = gradMatmul(h3, Layout::kTransposed, x, Layout::kAsIs,
-                          p.dw3 + slice, f, n, d, false, false, threads);
+  if (auto s = gradMatmul(dh3, Layout::kTransposed, xRows, Layout::kAsIs,
+                          p.dw3 + slice, f, n, d, bf16, false, threads);
       !s.ok())
     return s;
   // dx [n, D] = dh1 w1 + dh3 w3.
-  const void *dh1 = h1, *dh3 = h3;
-  if (bf16) {
-    dh1 = dhBf16;
-    dh3 = dhBf16 + n * f;
-  }
   float *dx = p.dgrouped + row * d;
   if (auto s = gradMatmul(dh1, Layout::kAsIs, w1e, Layout::kAsIs, dx, n, f, d,
                           bf16, false, threads);
@@ -273,12 +271,11 @@ void swigluForward(const float *gate, const float *up, int64_t n,
     swigluForwardBaseline(gate, up, n, hidden, hiddenBf16);
 }
 
-void swigluBackward(float *gate, float *up, const float *dhidden, int64_t n,
-                    float *act, uint16_t *dgateBf16, uint16_t *dupBf16) {
+void swigluBackward(const SwigluGrad &buffers, int64_t begin, int64_t end) {
   if (hasAvx512())
-    swigluBackwardAvx512(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+    swigluBackwardAvx512(buffers, begin, end);
   else
-    swigluBackwardBaseline(gate, up, dhidden, n, act, dgateBf16, dupBf16);
+    swigluBackwardBaseline(buffers, begin, end);
 }
 
 bool expertsSideBySide(const int64_t *counts, int64_t experts) {
@@ -326,11 +323,9 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
             dy,      dgrouped, dw1,   dw3,    dw2,     bf16,   widened,
             nullptr, nullptr,  gateHidden, upHidden};
   if (bf16) {
-    if (!gateHidden) { // the rows feed the recomputing GEMMs
-      uint16_t *xBf16 = scratch<uint16_t, 1>(rows * d);
-      roundToBf16(grouped, rows * d, xBf16);
-      p.xBf16 = xBf16;
-    }
+    uint16_t *xBf16 = scratch<uint16_t, 3>(rows * d);
+    roundToBf16(grouped, rows * d, xBf16);
+    p.xBf16 = xBf16;
     uint16_t *dyBf16 = scratch<uint16_t, 2>(rows * d);
     roundToBf16(dy, rows * d, dyBf16);
     p.dyBf16 = dyBf16;

@@ -49,11 +49,18 @@ absl::Status gradMatmul(const void *a, Layout aLayout, const void *b,
 void swigluForward(const float *gate, const float *up, int64_t n,
                    float *hidden, uint16_t *hiddenBf16);
 
-/// Given gate and up and dhidden = d(silu(gate) * up): act = silu(gate) * up,
-/// and gate, up overwritten by their gradients. When dgateBf16 is not null,
-/// the gradients are also written rounded to bf16 (dgateBf16, dupBf16).
-void swigluBackward(float *gate, float *up, const float *dhidden, int64_t n,
-                    float *act, uint16_t *dgateBf16, uint16_t *dupBf16);
+/// The SwiGLU backward's buffers: it reads gate, up and dhidden =
+/// d(silu(gate) * up) and writes act = silu(gate) * up and the gradients of
+/// gate and up, in fp32 (act, dgate, dup) or, when those are null, only
+/// rounded to bf16 (actBf16, dgateBf16, dupBf16): what the next GEMMs read.
+struct SwigluGrad {
+  const float *gate, *up, *dhidden;
+  float *act, *dgate, *dup;
+  uint16_t *actBf16, *dgateBf16, *dupBf16;
+};
+
+/// The SwiGLU backward over elements [begin, end) of `buffers`.
+void swigluBackward(const SwigluGrad &buffers, int64_t begin, int64_t end);
 
 /// Runs body(begin, end) over [0, n): on the calling thread alone
 /// (kCaller), or split into one block per thread (kAll). Blocks start at
