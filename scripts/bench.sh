@@ -3,7 +3,10 @@
 #  1. one MoE layer forward (E=8, top-2, d=512, ffn=1408, 4096 tokens), fp32
 #     and bf16: moec's CPU kernels vs the PyTorch eager loop a user writes,
 #     next to oneDNN's plain GEMM rate on this machine;
-#  2. the tiny MoE's whole forward: moe-run vs the PyTorch reference model.
+#  2. the tiny MoE's whole forward: moe-run vs the PyTorch reference model;
+#  3. training throughput of a tiny MoE (4 layers, d=256, 8 experts top-2,
+#     batch 4 x seq 256), fp32 and bf16: moe-run train vs a PyTorch eager
+#     training loop of the same model (tests/bench/train_bench.py).
 # PyTorch runs on 2 threads with OpenBLAS (installed here if missing: Debian's
 # default reference BLAS would make the baseline ~100x slower and the ratio
 # meaningless) and without the OPENBLAS_CORETYPE override of this machine.
@@ -44,3 +47,9 @@ for _ in range(4): print(' '.join(str(random.randrange(256)) for _ in range(128)
 ms=$("$bin/moe-run" "$work/m.moex" --weights "$work/w" --tokens "$work/tokens.txt" --repeat "$repeat" | value forward_ms_median)
 torch_ms=$(torch tests/bench/torch_forward.py "$work/w" "$work/tokens.txt" --repeat "$repeat" --threads "$OMP_NUM_THREADS" | value torch_forward_ms_median)
 echo "moec ${ms} ms, pytorch eager ${torch_ms} ms, speedup $(echo "$torch_ms $ms" | awk '{printf "%.2f", $1 / $2}')x"
+
+echo "== training: tiny MoE (4 layers, d=256, 8 experts top-2), batch 4 x seq 256"
+for dtype in f32 bf16; do
+  /usr/bin/python3 tests/bench/train_bench.py "$bin" --dtype $dtype \
+    --threads "$OMP_NUM_THREADS" --steps "${TRAIN_STEPS:-12}"
+done
