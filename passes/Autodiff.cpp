@@ -45,8 +45,7 @@ bool isRecomputable(Operation *op) {
 
 class Differentiator {
 public:
-  Differentiator(func::FuncOp function, OpBuilder &builder)
-      : function(function), b(builder) {}
+  explicit Differentiator(OpBuilder &builder) : b(builder) {}
 
   /// Adds `grad` to the gradient of `value`.
   void accumulate(Value value, Value grad) {
@@ -98,7 +97,6 @@ public:
     return byParam;
   }
 
-  func::FuncOp function;
   OpBuilder &b;
   llvm::DenseMap<Value, Value> grads;
 };
@@ -211,7 +209,7 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
       // Seeds: d total / d loss is the loss's coefficient.
       Value seed = fill(b, loc, scalar, 1.0);
       firstBackwardOp = seed.getDefiningOp();
-      Differentiator diff(train, b);
+      Differentiator diff(b);
       diff.grads[ce] = seed;
       double auxCoef = routerLogits.empty()     ? 0.0
                        : auxLossCoef < 0 ? configuredAuxLossCoef(module)
