@@ -214,7 +214,9 @@ public:
         curve.points.push_back({record["step"].get<double>(),
                                 record["loss"].get<double>()});
     }
+    // The data order is the run's only randomness: its seed and position.
     nlohmann::json state = {{"data", data.state()},
+                            {"data_seed", absl::GetFlag(FLAGS_data_seed)},
                             {"tokens_seen", tokensSeen}};
     return trainer.save(dir, state,
                         {{"metrics.jsonl", jsonl},
@@ -325,9 +327,17 @@ int runTrain(const std::string &modelPath) {
     absl::StatusOr<nlohmann::json> state = trainer.restore(dir);
     if (!state.ok())
       return fail(state.status());
-    if (auto status = (*data)->restore(state->value("data", nlohmann::json())); !status.ok())
+    std::string statePath = dir + "/trainer_state.json";
+    uint64_t seed = absl::GetFlag(FLAGS_data_seed);
+    if (state->value("data_seed", seed) != seed)
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          statePath, ": field 'data_seed' is ",
+          state->value("data_seed", seed), "; resume with --data-seed ",
+          state->value("data_seed", seed), " to draw the same batches")));
+    if (auto status = (*data)->restore(state->value("data", nlohmann::json()));
+        !status.ok())
       return fail(absl::InvalidArgumentError(
-          absl::StrCat(dir, "/trainer_state.json: ", status.message())));
+          absl::StrCat(statePath, ": ", status.message())));
     run.tokensSeen = state->value("tokens_seen", int64_t(0));
     run.metrics = readMetrics(dir, trainer.stepsDone());
     std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
