@@ -70,7 +70,8 @@ records = [json.loads(line) for line in open(sys.argv[1] + "/metrics.jsonl")]
 train = [r for r in records if "loss" in r]
 held = [r for r in records if "eval_ce" in r][-1]
 tail = train[-20:]
-print(f"{sys.argv[1]}: step {train[-1]['step']}, train loss (mean of last {len(tail)}) "
+print(f"{sys.argv[1]}: step {train[-1]['step']}, first loss {train[0]['loss']:.4f}, "
+      f"train loss (mean of last {len(tail)}) "
       f"{sum(r['loss'] for r in tail) / len(tail):.4f}, held-out ce "
       f"{list(held['eval_ce'].values())[0]:.4f}, {train[-1]['tokens_per_s']:.0f} tokens/s")
 EOF
