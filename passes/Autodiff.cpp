@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_MOEAUTODIFF
@@ -63,7 +64,9 @@ public:
         resultGrads.push_back(grads.lookup(result));
         any |= bool(resultGrads.back());
       }
-      if (!any || isa<ReadParamOp>(op))
+      // Parameters collect their gradients below; constants pass theirs on
+      // to nothing.
+      if (!any || isa<ReadParamOp>(op) || op->getNumOperands() == 0)
         continue;
       auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
       if (!differentiable)
@@ -122,6 +125,15 @@ void recomputeInBackward(Operation *firstBackwardOp) {
       use.set(copy->getResult(cast<OpResult>(use.get()).getResultNumber()));
     }
   }
+}
+
+/// Erases the side-effect-free ops whose results nothing reads: the
+/// gradients built for values that lead to no parameter (e.g. constants).
+void eraseDeadOps(Block &body) {
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
+    if (op.use_empty() && !op.hasTrait<OpTrait::IsTerminator>() &&
+        isMemoryEffectFree(&op))
+      op.erase();
 }
 
 /// Swaps each expert_mlp for the variant that also returns its hidden
@@ -243,6 +255,7 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
     }
     if (recompute)
       recomputeInBackward(firstBackwardOp);
+    eraseDeadOps(body);
     return success();
   }
 };

@@ -63,7 +63,10 @@ SmallVector<SmallVector<int64_t>> resultShapes(Operation *op) {
       .Case([](CombineOp c) {
         return Shapes{leadingPlus(c.getWeights(), shapeOf(c.getInput())[1])};
       })
-      .Case<CrossEntropyOp, LoadBalancingLossOp, ReadParamOp>([](Operation *o) {
+      // Ops whose result shapes do not follow from their operands (scalars,
+      // parameters, constants) keep the shapes they declare.
+      .Case<CrossEntropyOp, LoadBalancingLossOp, RouterZLossOp, ReadParamOp,
+            FillOp>([](Operation *o) {
         Shapes shapes;
         for (Value result : o->getResults())
           shapes.emplace_back(shapeOf(result));
