@@ -56,18 +56,24 @@ void adamwUpdate(float *master, const float *grad, AdamState &state,
   const float b1 = float(o.beta1), b2 = float(o.beta2), eps = float(o.eps);
   const float gradScale = float(scale);
   float *m = state.expAvg.data(), *v = state.expAvgSq.data();
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < count; ++i) {
+  auto update = [&](int64_t i) {
     float g = grad[i] * gradScale;
     float mi = b1 * m[i] + (1.0f - b1) * g;
     float vi = b2 * v[i] + (1.0f - b2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    float updated = master[i] * decayFactor -
-                    stepSize * mi / (std::sqrt(vi) * invBias2Sqrt + eps);
-    master[i] = updated;
-    if (bf16Copy)
-      bf16Copy[i] = floatToBf16(updated);
+    return master[i] = master[i] * decayFactor -
+                       stepSize * mi / (std::sqrt(vi) * invBias2Sqrt + eps);
+  };
+  // Two loops rather than a branch inside one, so both vectorise.
+  if (bf16Copy) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < count; ++i)
+      bf16Copy[i] = floatToBf16(update(i));
+  } else {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < count; ++i)
+      update(i);
   }
 }
 
