@@ -107,11 +107,11 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     int64_t heads = attr(l, 0);
     if (out.data != in[0].data)
       std::memcpy(out.data, in[0].data, in[0].numElements() * sizeof(float));
-    auto rotate = attrOr(l, 1, 0) != 0 ? cpu::ropeGrad : cpu::rope;
-    rotate(out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
+    cpu::rope(out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
               lastDim(in[0]) / heads, floatAttr(l, 0),
               in.size() > 1 ? in[1].data : nullptr,
-              in.size() > 1 ? in[1].dtype : DType::kI32);
+              in.size() > 1 ? in[1].dtype : DType::kI32,
+              /*inverse=*/attrOr(l, 1, 0) != 0);
     return absl::OkStatus();
   }
   case fb::OpKind::Attention: {
