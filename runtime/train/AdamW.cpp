@@ -27,11 +27,20 @@ double globalNorm(const std::vector<GradientView> &grads) {
     std::vector<double> partial(chunks);
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
-      float chunkSum = 0;
-      int64_t end = std::min(grad.count, (c + 1) * kChunk);
-#pragma omp simd reduction(+ : chunkSum)
-      for (int64_t i = c * kChunk; i < end; ++i)
-        chunkSum += grad.data[i] * grad.data[i];
+      // 16 independent partial sums keep the adds from waiting on each
+      // other; their order is fixed, so the sum is too.
+      constexpr int kLanes = 16;
+      float lanes[kLanes] = {};
+      int64_t begin = c * kChunk, end = std::min(grad.count, begin + kChunk);
+      int64_t i = begin;
+      for (; i + kLanes <= end; i += kLanes)
+        for (int j = 0; j < kLanes; ++j)
+          lanes[j] += grad.data[i + j] * grad.data[i + j];
+      double chunkSum = 0;
+      for (; i < end; ++i)
+        chunkSum += double(grad.data[i]) * grad.data[i];
+      for (float lane : lanes)
+        chunkSum += lane;
       partial[c] = chunkSum;
     }
     for (double part : partial)
