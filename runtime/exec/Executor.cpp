@@ -2,6 +2,8 @@
 
 #include "runtime/exec/Executor.h"
 
+#include "runtime/exec/Binding.h"
+
 #include "absl/strings/str_cat.h"
 
 namespace moert {
@@ -67,25 +69,7 @@ absl::Status Executor::bind(const Weights &weights) {
     uploadedParams_.push_back(std::move(*buffer));
   }
 
-  for (const fb::Value *value : *model_.values()) {
-    TensorRef ref;
-    ref.dtype = fromSchema(value->dtype());
-    ref.shape.assign(value->shape()->begin(), value->shape()->end());
-    switch (value->kind()) {
-    case fb::ValueKind::Param:
-      ref.data = params[value->index()];
-      break;
-    case fb::ValueKind::Input:
-      ref.data = input_->data();
-      break;
-    case fb::ValueKind::Arena:
-      ref.data = static_cast<uint8_t *>(arena_->data()) + value->offset();
-      break;
-    case fb::ValueKind::Source: // read by the initialisation program only
-      break;
-    }
-    values_.push_back(std::move(ref));
-  }
+  values_ = bindValues(model_, params, {input_->data()}, arena_->data());
 
   const TensorRef &logits = values_[model_.forward()->outputs()->Get(0)];
   if (logits.dtype != DType::kF32 || logits.shape.size() != 3 ||
@@ -94,19 +78,11 @@ absl::Status Executor::bind(const Weights &weights) {
         "the program output must be fp32 logits [batch, seq, vocab]");
   vocab_ = logits.shape[2];
 
-  for (const fb::Kernel *kernel : *model_.forward()->kernels()) {
-    KernelLaunch launch;
-    launch.kernel = kernel;
-    for (int32_t id : *kernel->operands())
-      launch.operands.push_back(values_[id]);
-    for (int32_t id : *kernel->results())
-      launch.results.push_back(values_[id]);
-    if (absl::Status status = backend_.prepare(launch); !status.ok())
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kernel ", kernel->kernel()->str(), " (", kernel->location()->str(),
-          "): ", status.message()));
-    launches_.push_back(std::move(launch));
-  }
+  absl::StatusOr<std::vector<KernelLaunch>> launches =
+      prepareLaunches(*model_.forward(), values_, backend_);
+  if (!launches.ok())
+    return launches.status();
+  launches_ = std::move(*launches);
   return stream_->synchronize();
 }
 

@@ -106,6 +106,75 @@ inline bool isWeight(DType t) {
 }
 inline bool isInt(DType t) { return t == DType::kI32 || t == DType::kI64; }
 
+// Operand rules shared by a forward op and its backward op, which reads the
+// same operands again. Each returns whether every rule held.
+
+/// Attention's query, key and value (operands 0-2) against its head counts.
+inline bool checkAttentionInputs(Checker &c) {
+  c.ints(3);
+  c.floats(1);
+  if (!c.ok())
+    return false;
+  const TensorRef &q = c.operand(0), &k = c.operand(1);
+  c.rank(q, "query", 3, 3);
+  c.rank(k, "key", 3, 3);
+  int64_t heads = c.intAttr(0), kvHeads = c.intAttr(1);
+  c.rule(c.ok() && heads > 0 && kvHeads > 0 && heads % kvHeads == 0 &&
+             q.shape[2] % heads == 0,
+         "bad head counts");
+  if (!c.ok())
+    return false;
+  c.shape(k, "key", {q.shape[0], q.shape[1], kvHeads * (q.shape[2] / heads)});
+  c.shape(c.operand(2), "value", k.shape);
+  return c.ok();
+}
+
+/// The expert MLPs' grouped input, counts and stacked gate, up and down
+/// weights (operands 0-4).
+inline bool checkExpertInputs(Checker &c) {
+  const TensorRef &x = c.operand(0), &gate = c.operand(2);
+  c.rank(x, "input", 2, 2);
+  c.rank(gate, "gate", 3, 3);
+  c.dtype(gate, "gate", isWeight(gate.dtype));
+  if (!c.ok())
+    return false;
+  int64_t experts = gate.shape[0], width = gate.shape[1];
+  c.rule(gate.shape[2] == x.shape[1], "gate and input widths differ");
+  c.shape(c.operand(1), "counts", {experts});
+  c.dtype(c.operand(1), "counts", c.operand(1).dtype == DType::kI64);
+  c.shape(c.operand(3), "up", gate.shape);
+  c.shape(c.operand(4), "down", {experts, x.shape[1], width});
+  c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
+         "expert weights differ in dtype");
+  return c.ok();
+}
+
+/// Combine's expert outputs [rows, D], weights [tokens..., K] and source
+/// slots (operands 0-2).
+inline bool checkCombineInputs(Checker &c) {
+  const TensorRef &y = c.operand(0), &w = c.operand(1);
+  c.rank(y, "input", 2, 2);
+  c.rank(w, "weights", 1);
+  if (!c.ok())
+    return false;
+  c.rule(product(w.shape) == y.shape[0], "input rows != tokens x top_k");
+  c.shape(c.operand(2), "source_slots", {y.shape[0]});
+  c.dtype(c.operand(2), "source_slots", c.operand(2).dtype == DType::kI32);
+  return c.ok();
+}
+
+/// Cross-entropy's logits and labels (operands 0-1).
+inline bool checkCrossEntropyInputs(Checker &c) {
+  c.ints(1);
+  if (!c.ok())
+    return false;
+  c.rank(c.operand(0), "logits", 1);
+  c.dtype(c.operand(1), "labels", c.operand(1).dtype == DType::kI32);
+  if (c.ok())
+    c.shape(c.operand(1), "labels", leading(c.operand(0)));
+  return c.ok();
+}
+
 } // namespace moert::launch_checks
 
 #endif // MOERT_EXEC_LAUNCHCHECKER_H

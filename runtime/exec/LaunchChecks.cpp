@@ -75,27 +75,11 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
       c.shape(c.result(0), "result", x.shape);
     break;
   }
-  case fb::OpKind::Attention: {
+  case fb::OpKind::Attention:
     c.counts(3, 1);
-    c.ints(3);
-    c.floats(1);
-    if (!c.ok())
-      break;
-    const TensorRef &q = c.operand(0), &k = c.operand(1);
-    c.rank(q, "query", 3, 3);
-    c.rank(k, "key", 3, 3);
-    int64_t heads = c.intAttr(0), kvHeads = c.intAttr(1);
-    c.rule(c.ok() && heads > 0 && kvHeads > 0 && heads % kvHeads == 0 &&
-               q.shape[2] % heads == 0,
-           "bad head counts");
-    if (!c.ok())
-      break;
-    int64_t headDim = q.shape[2] / heads;
-    c.shape(k, "key", {q.shape[0], q.shape[1], kvHeads * headDim});
-    c.shape(c.operand(2), "value", k.shape);
-    c.shape(c.result(0), "result", q.shape);
+    if (c.ok() && checkAttentionInputs(c))
+      c.shape(c.result(0), "result", c.operand(0).shape);
     break;
-  }
   case fb::OpKind::Add:
   case fb::OpKind::Mul:
   case fb::OpKind::Swiglu:
@@ -149,52 +133,21 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
     c.dtype(c.result(2), "source_slots", c.result(2).dtype == DType::kI32);
     break;
   }
-  case fb::OpKind::ExpertMlp: {
+  case fb::OpKind::ExpertMlp:
     c.counts(5, 1);
-    if (!c.ok())
-      break;
-    const TensorRef &x = c.operand(0), &gate = c.operand(2);
-    c.rank(x, "input", 2, 2);
-    c.rank(gate, "gate", 3, 3);
-    c.dtype(gate, "gate", isWeight(gate.dtype));
-    if (!c.ok())
-      break;
-    int64_t experts = gate.shape[0], width = gate.shape[1];
-    c.rule(gate.shape[2] == x.shape[1], "gate and input widths differ");
-    c.shape(c.operand(1), "counts", {experts});
-    c.dtype(c.operand(1), "counts", c.operand(1).dtype == DType::kI64);
-    c.shape(c.operand(3), "up", gate.shape);
-    c.shape(c.operand(4), "down", {experts, x.shape[1], width});
-    c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
-           "expert weights differ in dtype");
-    c.shape(c.result(0), "result", x.shape);
+    if (c.ok() && checkExpertInputs(c))
+      c.shape(c.result(0), "result", c.operand(0).shape);
     break;
-  }
-  case fb::OpKind::Combine: {
+  case fb::OpKind::Combine:
     c.counts(3, 1);
-    if (!c.ok())
-      break;
-    const TensorRef &y = c.operand(0), &w = c.operand(1);
-    c.rank(y, "input", 2, 2);
-    c.rank(w, "weights", 1);
-    if (!c.ok())
-      break;
-    c.rule(product(w.shape) == y.shape[0], "input rows != tokens x top_k");
-    c.shape(c.operand(2), "source_slots", {y.shape[0]});
-    c.dtype(c.operand(2), "source_slots", c.operand(2).dtype == DType::kI32);
-    c.shape(c.result(0), "result", withLast(leading(w), y.shape[1]));
+    if (c.ok() && checkCombineInputs(c))
+      c.shape(c.result(0), "result",
+              withLast(leading(c.operand(1)), c.operand(0).shape[1]));
     break;
-  }
   case fb::OpKind::CrossEntropy:
     c.counts(2, 1);
-    c.ints(1);
-    if (!c.ok())
-      break;
-    c.rank(c.operand(0), "logits", 1);
-    c.dtype(c.operand(1), "labels", c.operand(1).dtype == DType::kI32);
-    if (c.ok())
-      c.shape(c.operand(1), "labels", leading(c.operand(0)));
-    c.shape(c.result(0), "loss", {});
+    if (c.ok() && checkCrossEntropyInputs(c))
+      c.shape(c.result(0), "loss", {});
     break;
   case fb::OpKind::LoadBalancingLoss: {
     c.rule(!launch.operands.empty() && launch.results.size() == 1,

@@ -5,6 +5,7 @@
 #include "runtime/base/Convert.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/exec/Binding.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -84,25 +85,8 @@ absl::Status Trainer::bind(const Weights &initial) {
     }
   }
 
-  for (const fb::Value *value : *model_.values()) {
-    TensorRef ref;
-    ref.dtype = fromSchema(value->dtype());
-    ref.shape.assign(value->shape()->begin(), value->shape()->end());
-    switch (value->kind()) {
-    case fb::ValueKind::Param:
-      ref.data = computePointers[value->index()];
-      break;
-    case fb::ValueKind::Input:
-      ref.data = value->index() == 1 ? labels_->data() : ids_->data();
-      break;
-    case fb::ValueKind::Arena:
-      ref.data = static_cast<uint8_t *>(arena_->data()) + value->offset();
-      break;
-    case fb::ValueKind::Source:
-      break;
-    }
-    values_.push_back(std::move(ref));
-  }
+  values_ = bindValues(model_, computePointers,
+                       {ids_->data(), labels_->data()}, arena_->data());
 
   const fb::Program &program = *model_.training()->program();
   for (int32_t input : *program.inputs()) {
@@ -120,19 +104,11 @@ absl::Status Trainer::bind(const Weights &initial) {
   for (size_t k = 0; k < gradParams.size(); ++k)
     gradOutput_[gradParams.Get(k)] = program.outputs()->Get(3 + k);
 
-  for (const fb::Kernel *kernel : *program.kernels()) {
-    KernelLaunch launch;
-    launch.kernel = kernel;
-    for (int32_t id : *kernel->operands())
-      launch.operands.push_back(values_[id]);
-    for (int32_t id : *kernel->results())
-      launch.results.push_back(values_[id]);
-    if (absl::Status status = backend_.prepare(launch); !status.ok())
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kernel ", kernel->kernel()->str(), " (", kernel->location()->str(),
-          "): ", status.message()));
-    launches_.push_back(std::move(launch));
-  }
+  absl::StatusOr<std::vector<KernelLaunch>> launches =
+      prepareLaunches(program, values_, backend_);
+  if (!launches.ok())
+    return launches.status();
+  launches_ = std::move(*launches);
   return stream_->synchronize();
 }
 
