@@ -160,6 +160,17 @@ struct Problem {
   const float *gateHidden, *upHidden; // kept by the forward pass, or null
 };
 
+/// The experts by decreasing row count (ties by index): the order in which
+/// the threads take them when side by side, which balances them well.
+std::vector<int64_t> largestFirst(const int64_t *counts, int64_t experts) {
+  std::vector<int64_t> order(experts);
+  std::iota(order.begin(), order.end(), int64_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return counts[a] > counts[b];
+  });
+  return order;
+}
+
 /// The backward of expert e, whose rows start at `row`.
 absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
                         Threads threads) {
@@ -299,13 +310,28 @@ bool expertsSideBySide(const int64_t *counts, int64_t experts) {
   return total > 0 && longest * threads * 8 <= total * 9;
 }
 
-std::vector<int64_t> largestFirst(const int64_t *counts, int64_t experts) {
-  std::vector<int64_t> order(experts);
-  std::iota(order.begin(), order.end(), int64_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return counts[a] > counts[b];
-  });
-  return order;
+absl::Status forEachExpert(
+    const int64_t *counts, int64_t experts,
+    const std::function<absl::Status(int64_t e, int64_t firstRow,
+                                     Threads threads)> &body) {
+  std::vector<int64_t> first(experts, 0);
+  for (int64_t e = 1; e < experts; ++e)
+    first[e] = first[e - 1] + counts[e - 1];
+  if (!expertsSideBySide(counts, experts)) {
+    for (int64_t e = 0; e < experts; ++e)
+      if (absl::Status s = body(e, first[e], Threads::kAll); !s.ok())
+        return s;
+    return absl::OkStatus();
+  }
+  std::vector<int64_t> order = largestFirst(counts, experts);
+  std::vector<absl::Status> status(experts);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < experts; ++i)
+    status[order[i]] = body(order[i], first[order[i]], Threads::kCaller);
+  for (const absl::Status &s : status)
+    if (!s.ok())
+      return s;
+  return absl::OkStatus();
 }
 
 absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
@@ -330,25 +356,10 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
     roundToBf16(dy, rows * d, dyBf16);
     p.dyBf16 = dyBf16;
   }
-  std::vector<int64_t> first(experts, 0);
-  for (int64_t e = 1; e < experts; ++e)
-    first[e] = first[e - 1] + counts[e - 1];
-
-  if (!expertsSideBySide(counts, experts)) {
-    for (int64_t e = 0; e < experts; ++e)
-      if (auto s = expertGrad(p, e, first[e], Threads::kAll); !s.ok())
-        return s;
-    return absl::OkStatus();
-  }
-  std::vector<int64_t> order = largestFirst(counts, experts);
-  std::vector<absl::Status> status(experts);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < experts; ++i)
-    status[order[i]] = expertGrad(p, order[i], first[order[i]], Threads::kCaller);
-  for (const absl::Status &s : status)
-    if (!s.ok())
-      return s;
-  return absl::OkStatus();
+  return forEachExpert(counts, experts,
+                       [&](int64_t e, int64_t firstRow, Threads threads) {
+                         return expertGrad(p, e, firstRow, threads);
+                       });
 }
 
 } // namespace moert::cpu

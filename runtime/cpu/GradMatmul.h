@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace moert::cpu {
@@ -89,9 +90,14 @@ void forBlocks(int64_t n, Threads threads, const Body &body) {
 /// out among the threads about evenly. Either gives the same result.
 bool expertsSideBySide(const int64_t *counts, int64_t experts);
 
-/// The experts by decreasing row count (ties by index): the order in which
-/// the threads take them when side by side, which balances them well.
-std::vector<int64_t> largestFirst(const int64_t *counts, int64_t experts);
+/// Runs body(e, firstRow, threads) for every expert e of the grouped rows:
+/// side by side on single-threaded GEMMs (largest experts first, which
+/// balances them) when expertsSideBySide, else one after the other on all
+/// threads. Returns the first error.
+absl::Status forEachExpert(
+    const int64_t *counts, int64_t experts,
+    const std::function<absl::Status(int64_t e, int64_t firstRow,
+                                     Threads threads)> &body);
 
 } // namespace moert::cpu
 

@@ -182,25 +182,10 @@ absl::Status expertMlp(const float *grouped, const int64_t *counts,
       x[i] = floatToBf16(grouped[i]);
     p.xBf16 = x;
   }
-  std::vector<int64_t> first(experts, 0);
-  for (int64_t e = 1; e < experts; ++e)
-    first[e] = first[e - 1] + counts[e - 1];
-  if (!expertsSideBySide(counts, experts)) {
-    for (int64_t e = 0; e < experts; ++e)
-      if (auto s = expertForward(p, e, first[e], Threads::kAll); !s.ok())
-        return s;
-    return absl::OkStatus();
-  }
-  std::vector<int64_t> order = largestFirst(counts, experts);
-  std::vector<absl::Status> status(experts);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < experts; ++i)
-    status[order[i]] =
-        expertForward(p, order[i], first[order[i]], Threads::kCaller);
-  for (const absl::Status &s : status)
-    if (!s.ok())
-      return s;
-  return absl::OkStatus();
+  return forEachExpert(counts, experts,
+                       [&](int64_t e, int64_t firstRow, Threads threads) {
+                         return expertForward(p, e, firstRow, threads);
+                       });
 }
 
 absl::Status combine(const float *y, const float *weights,
