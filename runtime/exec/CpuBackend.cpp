@@ -153,15 +153,19 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                          lastDim(in[1]), attr(l, 0), lastDim(in[0]),
                          out.as<float>(), l.results[1].as<int64_t>(),
                          l.results[2].as<int32_t>());
-  case fb::OpKind::ExpertMlp: {
+  case fb::OpKind::ExpertMlp:
+  case fb::OpKind::ExpertMlpTrain: { // the latter keeps the hidden activations
     const TensorRef &gate = in[2];
     const int64_t *counts = in[1].as<int64_t>();
     if (auto status = checkCounts(counts, gate.shape[0], in[0].shape[0]);
         !status.ok())
       return status;
+    bool keep = l.results.size() == 3;
     return cpu::expertMlp(in[0].as<float>(), counts, gate.shape[0],
                           gate.shape[2], gate.shape[1], weight(in[2]),
-                          weight(in[3]), weight(in[4]), out.as<float>());
+                          weight(in[3]), weight(in[4]), out.as<float>(),
+                          keep ? l.results[1].as<float>() : nullptr,
+                          keep ? l.results[2].as<float>() : nullptr);
   }
   case fb::OpKind::Combine:
     return cpu::combine(in[0].as<float>(), in[1].as<float>(),

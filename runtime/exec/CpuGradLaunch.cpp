@@ -99,17 +99,6 @@ absl::Status launchGrad(const KernelLaunch &l) {
                               saved ? in[6].as<float>() : nullptr,
                               saved ? in[7].as<float>() : nullptr);
   }
-  case fb::OpKind::ExpertMlpTrain: {
-    const TensorRef &gate = in[2];
-    const int64_t *counts = in[1].as<int64_t>();
-    if (auto status = checkCounts(counts, gate.shape[0], in[0].shape[0]);
-        !status.ok())
-      return status;
-    return cpu::expertMlp(in[0].as<float>(), counts, gate.shape[0],
-                          gate.shape[2], gate.shape[1], weight(in[2]),
-                          weight(in[3]), weight(in[4]), out.as<float>(),
-                          l.results[1].as<float>(), l.results[2].as<float>());
-  }
   case fb::OpKind::CombineGrad:
     return cpu::combineGrad(in[0].as<float>(), in[1].as<float>(),
                             in[2].as<int32_t>(), rows(in[1]), lastDim(in[1]),

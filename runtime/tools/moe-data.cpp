@@ -18,8 +18,9 @@
 #include "runtime/data/SentencePieceTokenizer.h"
 #include "runtime/data/Tokenizer.h"
 
+#include "runtime/tools/DashedFlags.h"
+
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -154,18 +155,7 @@ int decode(const std::string &path) {
 
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(kUsage);
-  // Flags are spelled with dashes (--vocab-size); absl names them with
-  // underscores.
-  std::vector<std::string> spelled(argv, argv + argc);
-  std::vector<char *> args;
-  for (std::string &arg : spelled) {
-    if (arg.rfind("--", 0) == 0)
-      std::replace(arg.begin() + 2,
-                   arg.begin() + std::min(arg.find('='), arg.size()), '-', '_');
-    args.push_back(arg.data());
-  }
-  std::vector<char *> positional =
-      absl::ParseCommandLine(int(args.size()), args.data());
+  std::vector<std::string> positional = moert::parseDashedFlags(argc, argv);
   std::string command = positional.size() > 1 ? positional[1] : "";
   size_t operands = positional.size() - std::min<size_t>(positional.size(), 2);
   bool takesFile = command == "info" || command == "decode";

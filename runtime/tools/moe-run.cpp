@@ -20,8 +20,9 @@
 #include "runtime/exec/TokenFile.h"
 #include "runtime/exec/Weights.h"
 
+#include "runtime/tools/DashedFlags.h"
+
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 
@@ -116,25 +117,14 @@ int main(int argc, char **argv) {
       "[--min-lr LR] [--warmup-steps W] [--weight-decay WD] [--clip C] "
       "[--grad-accum M] [--eval-tokens FILES] (see docs/training.md)\n"
       "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...");
-  // The command-line contract spells flags with dashes (--logits-out); absl
-  // names them with underscores.
-  std::vector<std::string> spelled(argv, argv + argc);
-  std::vector<char *> args;
-  for (std::string &arg : spelled) {
-    if (arg.rfind("--", 0) == 0)
-      std::replace(arg.begin() + 2,
-                   arg.begin() + std::min(arg.find('='), arg.size()), '-', '_');
-    args.push_back(arg.data());
-  }
-  std::vector<char *> positional =
-      absl::ParseCommandLine(int(args.size()), args.data());
-  if (positional.size() >= 2 && std::string(positional[1]) == "train") {
+  std::vector<std::string> positional = moert::parseDashedFlags(argc, argv);
+  if (positional.size() >= 2 && positional[1] == "train") {
     if (positional.size() != 3)
       return fail(absl::InvalidArgumentError(
           "train: expected one artifact (MODEL.moex); see --help"));
     return runTrain(positional[2]);
   }
-  if (positional.size() >= 2 && std::string(positional[1]) == "plot")
+  if (positional.size() >= 2 && positional[1] == "plot")
     return runPlot(std::vector<std::string>(positional.begin() + 2,
                                             positional.end()));
   if (positional.size() != 2)
