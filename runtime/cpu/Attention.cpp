@@ -17,18 +17,9 @@ namespace moert::cpu {
 namespace {
 using namespace attention_blocks;
 
-struct Shape {
-  int64_t seq, headDim, qStride, kvStride;
-  bool causal;
-  float scale;
-  /// seq and headDim rounded up to whole vectors.
-  int64_t keys, dim;
-  int width; ///< vectorWidth()
-};
-
 /// One query head: q, out at its first row, k and v at its KV head's.
 MOERT_ATTENTION_TARGETS
-void attendHead(const Shape &s, const float *q, const float *k, const float *v,
+void attendHead(const HeadShape &s, const float *q, const float *k, const float *v,
                 float *out) {
   int64_t keys = s.keys, dim = s.dim;
   // The scale goes into the packed keys, so the scores come out scaled.
@@ -58,9 +49,8 @@ void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
                bool causal, double scale, float *out) {
   int64_t group = heads / kvHeads;
-  Shape s{seq, headDim, heads * headDim, kvHeads * headDim, causal,
-          float(scale), roundUp(seq, kLanes), roundUp(headDim, kLanes),
-          vectorWidth()};
+  HeadShape s =
+      HeadShape::of(seq, heads, kvHeads, headDim, causal, float(scale));
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {

@@ -184,6 +184,23 @@ MOERT_ATTENTION_INLINE void softmaxRows(float *scores, int64_t ld, int64_t rows,
   }
 }
 
+/// One head's problem: sizes, row strides of q and of k/v, and the sizes
+/// rounded up to whole vectors.
+struct HeadShape {
+  int64_t seq, headDim, qStride, kvStride;
+  bool causal;
+  float scale;
+  int64_t keys, dim; ///< seq and headDim rounded up to whole vectors
+  int width;         ///< vectorWidth()
+
+  static HeadShape of(int64_t seq, int64_t heads, int64_t kvHeads,
+                      int64_t headDim, bool causal, float scale) {
+    return {seq,   headDim, heads * headDim, kvHeads * headDim,
+            causal, scale,  roundUp(seq, kLanes), roundUp(headDim, kLanes),
+            vectorWidth()};
+  }
+};
+
 /// This thread's buffer of at least n floats, contents undefined: kept
 /// across calls (the pool threads persist) to skip allocating and zeroing.
 inline float *scratch(size_t n) {

@@ -19,19 +19,10 @@ namespace moert::cpu {
 namespace {
 using namespace attention_blocks;
 
-struct Shape {
-  int64_t seq, headDim, qStride, kvStride;
-  bool causal;
-  float scale;
-  /// seq and headDim rounded up to whole vectors.
-  int64_t keys, dim;
-  int width; ///< vectorWidth()
-};
-
 /// One query head: q, dOut, dq at its first row, k and v at its KV head's;
 /// dk and dv get this head's share, rows `dkvStride` apart.
 MOERT_ATTENTION_TARGETS
-void backwardHead(const Shape &s, const float *q, const float *k,
+void backwardHead(const HeadShape &s, const float *q, const float *k,
                   const float *v, const float *dOut, float *dq, float *dk,
                   float *dv, int64_t dkvStride) {
   int64_t keys = s.keys, dim = s.dim, packed = keys * dim;
@@ -100,9 +91,8 @@ void attentionGrad(const float *q, const float *k, const float *v,
                    int64_t kvHeads, int64_t headDim, bool causal, double scale,
                    float *dq, float *dk, float *dv) {
   int64_t group = heads / kvHeads;
-  Shape s{seq, headDim, heads * headDim, kvHeads * headDim, causal,
-          float(scale), roundUp(seq, kLanes), roundUp(headDim, kLanes),
-          vectorWidth()};
+  HeadShape s =
+      HeadShape::of(seq, heads, kvHeads, headDim, causal, float(scale));
   // With shared KV heads, per (batch, query head) dk and dv [B, H, S, Dh],
   // reduced over the group at the end.
   std::vector<float> dkPartial, dvPartial;

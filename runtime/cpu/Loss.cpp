@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Labels.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -17,16 +18,11 @@ namespace moert::cpu {
 absl::Status crossEntropy(const float *logits, const int32_t *labels,
                           int64_t rows, int64_t vocab, int64_t ignoreIndex,
                           float *loss) {
-  int64_t counted = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (labels[r] == ignoreIndex)
-      continue;
-    if (labels[r] < 0 || labels[r] >= vocab)
-      return absl::InvalidArgumentError(
-          absl::StrCat("label ", labels[r], " at position ", r,
-                       " is outside the vocabulary [0, ", vocab, ")"));
-    ++counted;
-  }
+  absl::StatusOr<int64_t> predicted =
+      countPredicted(labels, rows, vocab, ignoreIndex);
+  if (!predicted.ok())
+    return predicted.status();
+  int64_t counted = *predicted;
   std::vector<double> perRow(rows, 0.0);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {

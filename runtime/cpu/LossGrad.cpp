@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/Grad.h"
+#include "runtime/cpu/Labels.h"
 #include "runtime/cpu/GradMath.h"
 
 #include "absl/strings/str_cat.h"
@@ -46,16 +47,11 @@ absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
                               int64_t rows, int64_t vocab,
                               int64_t ignoreIndex, float dloss,
                               float *dlogits) {
-  int64_t counted = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (labels[r] == ignoreIndex)
-      continue;
-    if (labels[r] < 0 || labels[r] >= vocab)
-      return absl::InvalidArgumentError(
-          absl::StrCat("label ", labels[r], " at position ", r,
-                       " is outside the vocabulary [0, ", vocab, ")"));
-    ++counted;
-  }
+  absl::StatusOr<int64_t> predicted =
+      countPredicted(labels, rows, vocab, ignoreIndex);
+  if (!predicted.ok())
+    return predicted.status();
+  int64_t counted = *predicted;
   float perRow = counted ? dloss / float(counted) : 0.0f;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
