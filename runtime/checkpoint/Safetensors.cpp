@@ -118,15 +118,6 @@ absl::StatusOr<TensorView> parseTensor(const std::string &path,
 }
 } // namespace
 
-struct SafetensorsFile::Mapping {
-  void *address = MAP_FAILED;
-  size_t size = 0;
-  ~Mapping() {
-    if (address != MAP_FAILED)
-      munmap(address, size);
-  }
-};
-
 SafetensorsFile::SafetensorsFile() = default;
 SafetensorsFile::SafetensorsFile(SafetensorsFile &&) noexcept = default;
 SafetensorsFile &
@@ -136,31 +127,13 @@ SafetensorsFile::~SafetensorsFile() = default;
 absl::StatusOr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   SafetensorsFile file;
   file.path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  struct stat info;
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return invalid(path, "not a regular file");
-  }
-  uint64_t size = uint64_t(info.st_size);
-  if (size < 8) {
-    ::close(fd);
-    return invalid(path, absl::StrCat("truncated: ", size,
-                                      " bytes, shorter than the 8-byte header "
-                                      "length"));
-  }
-  file.mapping_ = std::make_unique<Mapping>();
-  file.mapping_->size = size_t(size);
-  file.mapping_->address =
-      mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
-  int mapError = errno;
-  ::close(fd);
-  if (file.mapping_->address == MAP_FAILED)
-    return invalid(path, absl::StrCat("cannot map: ", std::strerror(mapError)));
-  const uint8_t *bytes = static_cast<const uint8_t *>(file.mapping_->address);
+  absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
+      MappedFile::open(path, 8, "8-byte header length");
+  if (!mapped.ok())
+    return mapped.status();
+  file.mapping_ = std::move(*mapped);
+  const uint8_t *bytes = file.mapping_->data();
+  uint64_t size = file.mapping_->size();
 
   uint64_t headerBytes = 0;
   for (int i = 7; i >= 0; --i)

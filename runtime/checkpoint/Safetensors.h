@@ -11,6 +11,8 @@
 
 #include "runtime/base/DType.h"
 
+#include "runtime/base/MappedFile.h"
+
 #include "absl/status/statusor.h"
 
 #include <map>
@@ -57,8 +59,7 @@ public:
 private:
   SafetensorsFile();
 
-  struct Mapping;
-  std::unique_ptr<Mapping> mapping_;
+  std::unique_ptr<MappedFile> mapping_;
   std::string path_;
   std::vector<TensorView> tensors_;
   std::map<std::string, size_t, std::less<>> byName_; // index in tensors_

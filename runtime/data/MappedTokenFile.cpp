@@ -10,6 +10,8 @@
 
 #include "runtime/data/TokenFileFormat.h"
 
+#include "runtime/base/MappedFile.h"
+
 #include "absl/strings/str_cat.h"
 
 #include <algorithm>
@@ -40,15 +42,6 @@ absl::Status checkIds(const std::string &path, const uint8_t *data,
 }
 } // namespace
 
-struct MappedTokenFile::Mapping {
-  void *address = MAP_FAILED;
-  size_t size = 0;
-  ~Mapping() {
-    if (address != MAP_FAILED)
-      munmap(address, size);
-  }
-};
-
 MappedTokenFile::MappedTokenFile() = default;
 MappedTokenFile::MappedTokenFile(MappedTokenFile &&) noexcept = default;
 MappedTokenFile &
@@ -58,31 +51,14 @@ MappedTokenFile::~MappedTokenFile() = default;
 absl::StatusOr<MappedTokenFile> MappedTokenFile::open(const std::string &path) {
   MappedTokenFile file;
   file.path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  struct stat info;
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return invalid(path, "not a regular file");
-  }
-  uint64_t size = uint64_t(info.st_size);
-  if (size < kTokenFileHeaderBytes) {
-    ::close(fd);
-    return invalid(path, absl::StrCat("truncated: ", size,
-                                      " bytes, shorter than the ",
-                                      kTokenFileHeaderBytes, "-byte header"));
-  }
-  file.mapping_ = std::make_unique<Mapping>();
-  file.mapping_->size = size_t(size);
-  file.mapping_->address =
-      mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
-  int mapError = errno;
-  ::close(fd);
-  if (file.mapping_->address == MAP_FAILED)
-    return invalid(path, absl::StrCat("cannot map: ", std::strerror(mapError)));
-  const uint8_t *bytes = static_cast<const uint8_t *>(file.mapping_->address);
+  absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
+      MappedFile::open(path, kTokenFileHeaderBytes,
+                       absl::StrCat(kTokenFileHeaderBytes, "-byte header"));
+  if (!mapped.ok())
+    return mapped.status();
+  file.mapping_ = std::move(*mapped);
+  const uint8_t *bytes = file.mapping_->data();
+  uint64_t size = file.mapping_->size();
 
   TokenFileHeader header;
   std::memcpy(&header, bytes, sizeof(header));

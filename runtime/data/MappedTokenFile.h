@@ -8,6 +8,8 @@
 #ifndef MOERT_DATA_MAPPEDTOKENFILE_H
 #define MOERT_DATA_MAPPEDTOKENFILE_H
 
+#include "runtime/base/MappedFile.h"
+
 #include "absl/status/statusor.h"
 
 #include <cstdint>
@@ -46,8 +48,7 @@ public:
 private:
   MappedTokenFile();
 
-  struct Mapping;
-  std::unique_ptr<Mapping> mapping_;
+  std::unique_ptr<MappedFile> mapping_;
   std::string path_;
   uint64_t vocab_ = 0, tokens_ = 0, documents_ = 0;
   uint32_t tokenBytes_ = 2;
