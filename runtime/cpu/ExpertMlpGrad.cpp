@@ -141,13 +141,6 @@ void roundToBf16(const float *in, int64_t n, uint16_t *out) {
     out[i] = floatToBf16(in[i]);
 }
 
-void widen(Weight w, int64_t offset, int64_t n, float *out, Threads threads) {
-  forBlocks(n, threads, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i)
-      out[i] = weightElement(w, offset + i);
-  });
-}
-
 struct Problem {
   const float *grouped;
   const int64_t *counts;
@@ -193,21 +186,10 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
 
   const float *x = p.grouped + row * d;
   const float *grad = p.dy + row * d;
-  const void *w1e, *w3e, *w2e;
-  if (p.widened) {
-    float *wide = scratch<float, 4>(3 * f * d);
-    widen(p.w1, slice, f * d, wide, threads);
-    widen(p.w3, slice, f * d, wide + f * d, threads);
-    widen(p.w2, slice, f * d, wide + 2 * f * d, threads);
-    w1e = wide;
-    w3e = wide + f * d;
-    w2e = wide + 2 * f * d;
-  } else {
-    size_t bytes = dtypeSize(p.w1.dtype);
-    w1e = static_cast<const uint8_t *>(p.w1.data) + slice * bytes;
-    w3e = static_cast<const uint8_t *>(p.w3.data) + slice * bytes;
-    w2e = static_cast<const uint8_t *>(p.w2.data) + slice * bytes;
-  }
+  ExpertSlices weights =
+      expertSlices(p.w1, p.w3, p.w2, e, f, d, p.widened,
+                   p.widened ? scratch<float, 4>(3 * f * d) : nullptr, threads);
+  const void *w1e = weights.w1, *w3e = weights.w3, *w2e = weights.w2;
   const void *xIn = p.bf16 ? static_cast<const void *>(p.xBf16 + row * d) : x;
   const void *dyIn =
       p.bf16 ? static_cast<const void *>(p.dyBf16 + row * d) : grad;
@@ -308,6 +290,27 @@ bool expertsSideBySide(const int64_t *counts, int64_t experts) {
   // One-thread GEMMs run about an eighth faster per thread than shared ones,
   // which pays for that much imbalance.
   return total > 0 && longest * threads * 8 <= total * 9;
+}
+
+ExpertSlices expertSlices(const Weight &w1, const Weight &w3, const Weight &w2,
+                          int64_t e, int64_t f, int64_t d, bool widen,
+                          float *wide, Threads threads) {
+  int64_t slice = e * f * d;
+  if (widen) {
+    forBlocks(3 * f * d, threads, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const Weight &w = i < f * d ? w1 : i < 2 * f * d ? w3 : w2;
+        wide[i] = weightElement(w, slice + i % (f * d));
+      }
+    });
+    return {wide, wide + f * d, wide + 2 * f * d};
+  }
+  size_t bytes = dtypeSize(w1.dtype);
+  auto at = [&](const Weight &w) {
+    return static_cast<const void *>(static_cast<const uint8_t *>(w.data) +
+                                     slice * bytes);
+  };
+  return {at(w1), at(w3), at(w2)};
 }
 
 absl::Status forEachExpert(

@@ -10,6 +10,8 @@
 #ifndef MOERT_CPU_GRADMATMUL_H
 #define MOERT_CPU_GRADMATMUL_H
 
+#include "runtime/cpu/Kernels.h"
+
 #include "absl/status/status.h"
 
 #include <omp.h>
@@ -89,6 +91,15 @@ void forBlocks(int64_t n, Threads threads, const Body &body) {
 /// one expert after the other on all threads: when the experts can be shared
 /// out among the threads about evenly. Either gives the same result.
 bool expertsSideBySide(const int64_t *counts, int64_t experts);
+
+/// Expert e's slices of the stacked w1, w3 [E, F, D] and w2 [E, D, F]: in
+/// place, or widened to fp32 into `wide` (3 F D floats) when `widen`.
+struct ExpertSlices {
+  const void *w1, *w3, *w2;
+};
+ExpertSlices expertSlices(const Weight &w1, const Weight &w3, const Weight &w2,
+                          int64_t e, int64_t f, int64_t d, bool widen,
+                          float *wide, Threads threads);
 
 /// Runs body(e, firstRow, threads) for every expert e of the grouped rows:
 /// side by side on single-threaded GEMMs (largest experts first, which

@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/Kernels.h"
-#include "runtime/cpu/Labels.h"
+#include "runtime/cpu/LossParts.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -45,19 +45,12 @@ absl::Status crossEntropy(const float *logits, const int32_t *labels,
 void loadBalancingLoss(const std::vector<const float *> &logits,
                        const std::vector<int64_t> &tokens, int64_t experts,
                        int64_t k, float *loss) {
-  std::vector<double> assignments(experts, 0.0), probability(experts, 0.0);
-  std::vector<double> probs(experts);
   int64_t total = 0;
+  std::vector<double> assignments =
+      topKAssignments(logits, tokens, experts, k, total);
+  std::vector<double> probability(experts, 0.0), probs(experts);
   for (size_t layer = 0; layer < logits.size(); ++layer) {
-    int64_t n = tokens[layer];
-    // The same top-k as the routing itself, ties included.
-    std::vector<float> weights(n * k);
-    std::vector<int32_t> chosen(n * k);
-    routerTopK(logits[layer], n, experts, k, false, weights.data(),
-               chosen.data());
-    for (int32_t e : chosen)
-      assignments[e] += 1;
-    for (int64_t t = 0; t < n; ++t) {
+    for (int64_t t = 0; t < tokens[layer]; ++t) {
       const float *row = logits[layer] + t * experts;
       float best = *std::max_element(row, row + experts);
       double sum = 0;
@@ -66,7 +59,6 @@ void loadBalancingLoss(const std::vector<const float *> &logits,
       for (int64_t e = 0; e < experts; ++e)
         probability[e] += probs[e] / sum;
     }
-    total += n;
   }
   double value = 0;
   for (int64_t e = 0; e < experts; ++e)

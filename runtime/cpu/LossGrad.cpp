@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/Grad.h"
-#include "runtime/cpu/Labels.h"
+#include "runtime/cpu/LossParts.h"
 #include "runtime/cpu/GradMath.h"
 
 #include "absl/strings/str_cat.h"
@@ -83,18 +83,9 @@ void loadBalancingLossGrad(const std::vector<const float *> &logits,
                            const std::vector<float *> &dlogits) {
   // L = E * sum_e f_e P_e with P_e = sum_t p_te / T, so dL/dp_te =
   // E f_e / T, then through each token's softmax.
-  std::vector<double> assignments(experts, 0.0);
   int64_t total = 0;
-  for (size_t layer = 0; layer < logits.size(); ++layer) {
-    int64_t n = tokens[layer];
-    std::vector<float> weights(n * k);
-    std::vector<int32_t> chosen(n * k);
-    routerTopK(logits[layer], n, experts, k, false, weights.data(),
-               chosen.data());
-    for (int32_t e : chosen)
-      assignments[e] += 1;
-    total += n;
-  }
+  std::vector<double> assignments =
+      topKAssignments(logits, tokens, experts, k, total);
   if (total == 0)
     return;
   std::vector<double> dprobs(experts);

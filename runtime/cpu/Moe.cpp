@@ -10,7 +10,6 @@
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
-#include "runtime/cpu/WeightElement.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -115,31 +114,16 @@ absl::Status expertForward(const Experts &p, int64_t e, int64_t row,
   int64_t n = p.counts[e], d = p.d, f = p.f;
   if (n == 0)
     return absl::OkStatus();
-  int64_t slice = e * f * d;
   bool keep = p.gateHidden != nullptr;
   float *gate = keep ? p.gateHidden + row * f : scratch<float, 0>(n * f);
   float *up = keep ? p.upHidden + row * f : scratch<float, 1>(n * f);
   // The SwiGLU overwrites gate unless gate is kept or bf16 takes the output.
   float *hiddenF32 = keep ? scratch<float, 0>(n * f) : gate;
   uint16_t *hiddenBf16 = p.bf16 ? scratch<uint16_t, 0>(n * f) : nullptr;
-  const void *w1e, *w3e, *w2e;
-  if (p.widened) {
-    float *wide = scratch<float, 2>(3 * f * d);
-    forBlocks(3 * f * d, threads, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        Weight w = i < f * d ? p.w1 : i < 2 * f * d ? p.w3 : p.w2;
-        wide[i] = weightElement(w, slice + i % (f * d));
-      }
-    });
-    w1e = wide;
-    w3e = wide + f * d;
-    w2e = wide + 2 * f * d;
-  } else {
-    size_t bytes = dtypeSize(p.w1.dtype);
-    w1e = static_cast<const uint8_t *>(p.w1.data) + slice * bytes;
-    w3e = static_cast<const uint8_t *>(p.w3.data) + slice * bytes;
-    w2e = static_cast<const uint8_t *>(p.w2.data) + slice * bytes;
-  }
+  ExpertSlices weights =
+      expertSlices(p.w1, p.w3, p.w2, e, f, d, p.widened,
+                   p.widened ? scratch<float, 2>(3 * f * d) : nullptr, threads);
+  const void *w1e = weights.w1, *w3e = weights.w3, *w2e = weights.w2;
   const void *x = p.bf16 ? static_cast<const void *>(p.xBf16 + row * d)
                          : static_cast<const void *>(p.grouped + row * d);
   if (auto s = gradMatmul(x, Layout::kAsIs, w1e, Layout::kTransposed, gate, n,

@@ -1,0 +1,58 @@
+//===- LossParts.h - pieces shared by the loss kernels ----------*- C++ -*-===//
+
+#ifndef MOERT_CPU_LOSSPARTS_H
+#define MOERT_CPU_LOSSPARTS_H
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+
+#include "runtime/cpu/Kernels.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace moert::cpu {
+
+/// How many of `rows` labels are predicted (not ignoreIndex); a label
+/// outside [0, vocab) is an error naming its position.
+inline absl::StatusOr<int64_t> countPredicted(const int32_t *labels,
+                                              int64_t rows, int64_t vocab,
+                                              int64_t ignoreIndex) {
+  int64_t counted = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignoreIndex)
+      continue;
+    if (labels[r] < 0 || labels[r] >= vocab)
+      return absl::InvalidArgumentError(
+          absl::StrCat("label ", labels[r], " at position ", r,
+                       " is outside the vocabulary [0, ", vocab, ")"));
+    ++counted;
+  }
+  return counted;
+}
+
+/// How often each expert is among the top-k of a token, over the router
+/// logits of all layers (the same choice as the routing, ties included);
+/// `tokens` receives the number of tokens.
+inline std::vector<double>
+topKAssignments(const std::vector<const float *> &logits,
+                const std::vector<int64_t> &tokens, int64_t experts,
+                int64_t k, int64_t &total) {
+  std::vector<double> assignments(experts, 0.0);
+  total = 0;
+  for (size_t layer = 0; layer < logits.size(); ++layer) {
+    int64_t n = tokens[layer];
+    std::vector<float> weights(n * k);
+    std::vector<int32_t> chosen(n * k);
+    routerTopK(logits[layer], n, experts, k, false, weights.data(),
+               chosen.data());
+    for (int32_t e : chosen)
+      assignments[e] += 1;
+    total += n;
+  }
+  return assignments;
+}
+
+} // namespace moert::cpu
+
+#endif // MOERT_CPU_LOSSPARTS_H
