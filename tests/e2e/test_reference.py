@@ -8,32 +8,19 @@ Fixtures are generated into WORK_DIR/fixtures by tests/reference/make_fixtures.p
 """
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, "..", "reference")
 sys.path.insert(0, REFERENCE)
 import safetensors_io  # noqa: E402
+from e2e_util import relative_error, run  # noqa: E402
 
 # Relative error bounds (norm of difference over norm of reference).
 F32_TOLERANCE = 1e-5
 BF16_TOLERANCE = 2e-2
 
 
-def run(args):
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
-def relative_error(ours, ref):
-    import torch
-    ours, ref = ours.double(), ref.double()
-    if ours.shape != ref.shape:
-        raise RuntimeError(f"shape {tuple(ours.shape)} != reference {tuple(ref.shape)}")
-    return float((ours - ref).norm() / ref.norm())
 
 
 def check_case(bin_dir, case_dir, out_dir, dtype, reference, tolerance):

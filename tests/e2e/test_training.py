@@ -12,7 +12,6 @@ usage: test_training.py BUILD_BIN_DIR WORK_DIR
 """
 import json
 import os
-import subprocess
 import sys
 
 import torch
@@ -23,6 +22,7 @@ sys.path.insert(0, REFERENCE)
 import hf_reference  # noqa: E402
 import make_fixtures  # noqa: E402
 import safetensors_io  # noqa: E402
+from e2e_util import relative_error, run  # noqa: E402
 
 # Relative bounds of fp32 training against float64: losses, L2 per
 # parameter of gradients and of the weights after 3 steps. bf16 compute
@@ -49,19 +49,6 @@ LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
          "torch_dtype": "float32"}
 
 
-def run(args):
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
-def relative_error(ours, ref):
-    ours, ref = ours.double(), ref.double()
-    if ours.shape != ref.shape:
-        raise RuntimeError(f"shape {tuple(ours.shape)} != reference {tuple(ref.shape)}")
-    norm = float(ref.norm())
-    return float((ours - ref).norm()) / norm if norm > 0 else float((ours - ref).norm())
 
 
 def make_case(work, name, config, batch, seq):
