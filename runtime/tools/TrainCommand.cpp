@@ -1,6 +1,5 @@
 //===- TrainCommand.cpp - moe-run train -----------------------------------===//
 //
-//   moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...
 //   moe-run train MODEL.moex --tokens FILE --steps N --save OUT_DIR
 //       [--weights DIR | --init-from DENSE_DIR | --seed N] [--resume DIR]
 //       [--lr LR] [--min-lr LR] [--warmup-steps W] [--weight-decay WD]
@@ -249,43 +248,6 @@ public:
   int64_t firstStep = 0;
 };
 } // namespace
-
-int runPlot(const std::vector<std::string> &arguments) {
-  auto fail = [](const std::string &message) {
-    std::cerr << "moe-run plot: error: " << message << "\n";
-    return 1;
-  };
-  if (arguments.size() < 2)
-    return fail("usage: moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...");
-  std::vector<LossCurve> curves;
-  for (size_t i = 1; i < arguments.size(); ++i) {
-    size_t equals = arguments[i].rfind('='); // labels may hold '='
-    if (equals == std::string::npos)
-      return fail(absl::StrCat("'", arguments[i], "' is not LABEL=METRICS.jsonl"));
-    std::string path = arguments[i].substr(equals + 1);
-    std::ifstream in(path);
-    if (!in)
-      return fail(absl::StrCat(path, ": cannot read"));
-    LossCurve curve{arguments[i].substr(0, equals), {}};
-    int64_t number = 0;
-    for (std::string line; std::getline(in, line);) {
-      ++number;
-      nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
-      if (record.is_discarded() || !record.is_object())
-        return fail(absl::StrCat(path, ":", number, ": not a JSON object"));
-      if (record.contains("loss") && record["loss"].is_number() &&
-          record.contains("step") && record["step"].is_number())
-        curve.points.push_back({record["step"].get<double>(),
-                                record["loss"].get<double>()});
-    }
-    curves.push_back(std::move(curve));
-  }
-  if (auto status = writeLossPlot(arguments[0], curves, "training loss");
-      !status.ok())
-    return fail(std::string(status.message()));
-  std::cout << "plot: " << arguments[0] << "\n";
-  return 0;
-}
 
 int runTrain(const std::string &modelPath) {
   auto fail = [](const absl::Status &status) {
