@@ -216,43 +216,40 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
     SmallVector<Operation *> forwardOps;
     for (Operation &op : body.without_terminator())
       forwardOps.push_back(&op);
-    Operation *firstBackwardOp = nullptr;
-    {
-      // Seeds: d total / d loss is the loss's coefficient.
-      Value seed = fill(b, loc, scalar, 1.0);
-      firstBackwardOp = seed.getDefiningOp();
-      Differentiator diff(b);
-      diff.grads[ce] = seed;
-      double auxCoef = routerLogits.empty()     ? 0.0
-                       : auxLossCoef < 0 ? configuredAuxLossCoef(module)
-                                         : auxLossCoef;
-      // The runtime logs total = ce + aux_loss_coef * aux + z_loss_coef * z.
-      train->setAttr("moe.aux_loss_coef", b.getF64FloatAttr(auxCoef));
-      train->setAttr("moe.z_loss_coef", b.getF64FloatAttr(zLoss ? zLossCoef : 0.0));
-      if (!routerLogits.empty() && auxCoef != 0)
-        diff.grads[aux] = fill(b, loc, scalar, auxCoef);
-      if (zLoss)
-        diff.grads[z] = fill(b, loc, scalar, zLossCoef);
-      if (failed(diff.backward(forwardOps)))
-        return failure();
-      llvm::MapVector<StringAttr, Value> paramGrads = diff.paramGrads(forwardOps);
+    // Seeds: d total / d loss is the loss's coefficient.
+    Value seed = fill(b, loc, scalar, 1.0);
+    Operation *firstBackwardOp = seed.getDefiningOp();
+    Differentiator diff(b);
+    diff.grads[ce] = seed;
+    double auxCoef = routerLogits.empty() ? 0.0
+                     : auxLossCoef < 0    ? configuredAuxLossCoef(module)
+                                          : auxLossCoef;
+    // The runtime logs total = ce + aux_loss_coef * aux + z_loss_coef * z.
+    train->setAttr("moe.aux_loss_coef", b.getF64FloatAttr(auxCoef));
+    train->setAttr("moe.z_loss_coef", b.getF64FloatAttr(zLoss ? zLossCoef : 0.0));
+    if (auxCoef != 0)
+      diff.grads[aux] = fill(b, loc, scalar, auxCoef);
+    if (zLoss)
+      diff.grads[z] = fill(b, loc, scalar, zLossCoef);
+    if (failed(diff.backward(forwardOps)))
+      return failure();
+    llvm::MapVector<StringAttr, Value> paramGrads = diff.paramGrads(forwardOps);
 
-      SmallVector<Value> results = {ce, aux, z};
-      SmallVector<Attribute> resultAttrs(3, b.getDictionaryAttr({}));
-      for (ParamOp param : module.getOps<ParamOp>()) {
-        Value grad = paramGrads.lookup(param.getSymNameAttr());
-        if (!grad) // a parameter no loss depends on
-          grad = fill(b, loc, param.getType(), 0.0);
-        results.push_back(grad);
-        resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-            "moe.gradient", FlatSymbolRefAttr::get(param.getSymNameAttr()))));
-      }
-      func::ReturnOp::create(b, ret.getLoc(), results);
-      ret.erase();
-      train.setType(FunctionType::get(context, body.getArgumentTypes(),
-                                      ValueRange(results).getTypes()));
-      train.setAllResultAttrs(resultAttrs);
+    SmallVector<Value> results = {ce, aux, z};
+    SmallVector<Attribute> resultAttrs(3, b.getDictionaryAttr({}));
+    for (ParamOp param : module.getOps<ParamOp>()) {
+      Value grad = paramGrads.lookup(param.getSymNameAttr());
+      if (!grad) // a parameter no loss depends on
+        grad = fill(b, loc, param.getType(), 0.0);
+      results.push_back(grad);
+      resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
+          "moe.gradient", FlatSymbolRefAttr::get(param.getSymNameAttr()))));
     }
+    func::ReturnOp::create(b, ret.getLoc(), results);
+    ret.erase();
+    train.setType(FunctionType::get(context, body.getArgumentTypes(),
+                                    ValueRange(results).getTypes()));
+    train.setAllResultAttrs(resultAttrs);
     if (recompute)
       recomputeInBackward(firstBackwardOp);
     eraseDeadOps(body);

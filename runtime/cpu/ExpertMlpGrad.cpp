@@ -175,10 +175,8 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
     std::fill(p.dw2 + slice, p.dw2 + slice + f * d, 0.0f);
     return absl::OkStatus();
   }
-  // fp32 mode: h1, h3 (recomputed or kept), act, dact and the gradients
-  // dh1, dh3 in fp32; bf16 mode: the gradients and act only in bf16.
-  float *h1 = scratch<float, 0>(n * f);
-  float *h3 = scratch<float, 1>(n * f);
+  // fp32 mode: act, dact and the gradients dh1, dh3 in fp32; bf16 mode:
+  // the gradients and act only in bf16.
   float *dact = scratch<float, 3>(n * f);
   float *act = p.bf16 ? nullptr : scratch<float, 2>(n * f);
   float *dh = p.bf16 ? nullptr : scratch<float, 5>(2 * n * f);
@@ -196,11 +194,14 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
   bool bf16 = p.bf16;
 
   // h1, h3 [n, F]: as the forward pass kept them, or recomputed.
-  const float *gateHidden = h1, *upHidden = h3;
+  const float *gateHidden, *upHidden;
   if (p.gateHidden) {
     gateHidden = p.gateHidden + row * f;
     upHidden = p.upHidden + row * f;
   } else {
+    float *h1 = scratch<float, 0>(n * f), *h3 = scratch<float, 1>(n * f);
+    gateHidden = h1;
+    upHidden = h3;
     if (auto s = gradMatmul(xIn, Layout::kAsIs, w1e, Layout::kTransposed, h1,
                             n, d, f, bf16, false, threads);
         !s.ok())

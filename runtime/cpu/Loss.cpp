@@ -7,6 +7,7 @@
 
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/LossParts.h"
+#include "runtime/cpu/RoutingMath.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -51,13 +52,9 @@ void loadBalancingLoss(const std::vector<const float *> &logits,
   std::vector<double> probability(experts, 0.0), probs(experts);
   for (size_t layer = 0; layer < logits.size(); ++layer) {
     for (int64_t t = 0; t < tokens[layer]; ++t) {
-      const float *row = logits[layer] + t * experts;
-      float best = *std::max_element(row, row + experts);
-      double sum = 0;
+      softmax(logits[layer] + t * experts, experts, probs.data());
       for (int64_t e = 0; e < experts; ++e)
-        sum += probs[e] = std::exp(double(row[e]) - best);
-      for (int64_t e = 0; e < experts; ++e)
-        probability[e] += probs[e] / sum;
+        probability[e] += probs[e];
     }
   }
   double value = 0;

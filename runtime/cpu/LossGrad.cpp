@@ -7,6 +7,7 @@
 
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/LossParts.h"
+#include "runtime/cpu/RoutingMath.h"
 #include "runtime/cpu/GradMath.h"
 
 #include "absl/strings/str_cat.h"
@@ -16,17 +17,6 @@
 
 namespace moert::cpu {
 namespace {
-/// softmax(row) into probs; returns logsumexp(row).
-double softmax(const float *row, int64_t n, double *probs) {
-  float best = *std::max_element(row, row + n);
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i)
-    total += probs[i] = std::exp(double(row[i]) - best);
-  for (int64_t i = 0; i < n; ++i)
-    probs[i] /= total;
-  return best + std::log(total);
-}
-
 /// Eight double lanes, so the sum vectorises yet stays in double.
 double sumInDouble(const float *values, int64_t n) {
   double lanes[8] = {};

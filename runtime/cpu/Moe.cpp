@@ -10,6 +10,7 @@
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/RoutingMath.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -175,15 +176,10 @@ absl::Status expertMlp(const float *grouped, const int64_t *counts,
 absl::Status combine(const float *y, const float *weights,
                      const int32_t *sourceSlots, int64_t tokens, int64_t k,
                      int64_t d, float *out) {
-  int64_t slots = tokens * k;
-  std::vector<int64_t> rowOfSlot(slots, -1);
-  for (int64_t r = 0; r < slots; ++r) {
-    int32_t slot = sourceSlots[r];
-    if (slot < 0 || slot >= slots || rowOfSlot[slot] != -1)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "source slots are not a permutation of [0, ", slots, ")"));
-    rowOfSlot[slot] = r;
-  }
+  std::vector<int64_t> rowOfSlot;
+  if (auto status = invertSlots(sourceSlots, tokens * k, rowOfSlot);
+      !status.ok())
+    return status;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tokens; ++t) {
     float *row = out + t * d;

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/Grad.h"
+#include "runtime/cpu/RoutingMath.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -14,23 +15,6 @@
 #include <vector>
 
 namespace moert::cpu {
-namespace {
-/// The grouped row of each slot, inverting sourceSlots (checked to be a
-/// permutation).
-absl::Status invertSlots(const int32_t *sourceSlots, int64_t slots,
-                         std::vector<int64_t> &rowOfSlot) {
-  rowOfSlot.assign(slots, -1);
-  for (int64_t r = 0; r < slots; ++r) {
-    int32_t slot = sourceSlots[r];
-    if (slot < 0 || slot >= slots || rowOfSlot[slot] != -1)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "source slots are not a permutation of [0, ", slots, ")"));
-    rowOfSlot[slot] = r;
-  }
-  return absl::OkStatus();
-}
-} // namespace
-
 void routerGrad(const float *logits, const int32_t *indices,
                 const float *dweights, const float *dlogitsExtra,
                 int64_t tokens, int64_t experts, int64_t k, bool normalize,
@@ -40,13 +24,7 @@ void routerGrad(const float *logits, const int32_t *indices,
     std::vector<double> probs(experts), dprobs(experts);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
-      const float *row = logits + t * experts;
-      float best = *std::max_element(row, row + experts);
-      double total = 0;
-      for (int64_t e = 0; e < experts; ++e)
-        total += probs[e] = std::exp(double(row[e]) - best);
-      for (int64_t e = 0; e < experts; ++e)
-        probs[e] /= total;
+      softmax(logits + t * experts, experts, probs.data());
       const int32_t *chosen = indices + t * k;
       const float *dw = dweights + t * k;
       std::fill(dprobs.begin(), dprobs.end(), 0.0);

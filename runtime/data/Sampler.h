@@ -66,11 +66,11 @@ public:
 
   int64_t windowCount() const { return int64_t(order_.size()); }
   int64_t seq() const { return options_.seq; }
-  /// The first id of the window at `position` of the current epoch.
-  int64_t windowStart(int64_t position) const;
 
 private:
   Sampler() = default;
+  /// The first id of the window at `position` of the current epoch.
+  int64_t windowStart(int64_t position) const;
   void orderEpoch(int64_t epoch);
 
   const MappedTokenFile *file_ = nullptr;

@@ -174,24 +174,37 @@ class Run {
 public:
   Run(Trainer &trainer, BatchSource &data) : trainer(trainer), data(data) {}
 
-  absl::Status evaluate(int64_t step) {
-    nlohmann::json record = {{"step", step}};
+  /// Opens the held-out files once (each is then read from its start at
+  /// every evaluation).
+  absl::Status openEvaluation() {
     std::vector<std::string> paths = absl::StrSplit(
         absl::GetFlag(FLAGS_eval_tokens), ',', absl::SkipEmpty());
     for (const std::string &path : paths) {
-      absl::StatusOr<std::unique_ptr<BatchSource>> held =
+      absl::StatusOr<std::unique_ptr<BatchSource>> source =
           openBatchSource(path, trainer.batch(), trainer.seq(), trainer.vocab(),
                           0, /*shuffle=*/false);
-      if (!held.ok())
-        return held.status();
+      if (!source.ok())
+        return source.status();
+      nlohmann::json start = (*source)->state();
+      heldOut.push_back({path, std::move(*source), std::move(start)});
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status evaluate(int64_t step) {
+    nlohmann::json record = {{"step", step}};
+    for (HeldOut &held : heldOut) {
+      if (absl::Status status = held.source->restore(held.start); !status.ok())
+        return status;
       double sum = 0;
       int64_t batches = std::max<int64_t>(1, absl::GetFlag(FLAGS_eval_batches));
       for (int64_t b = 0; b < batches; ++b) {
-        absl::StatusOr<Losses> losses = trainer.evaluate((*held)->next());
+        absl::StatusOr<Losses> losses = trainer.evaluate(held.source->next());
         if (!losses.ok())
           return losses.status();
         sum += losses->ce;
       }
+      const std::string &path = held.path;
       std::string name = path.substr(path.rfind('/') + 1);
       record["eval_ce"][name] = sum / batches;
       std::cerr << "\neval " << name << " at step " << step << ": ce "
@@ -243,6 +256,12 @@ public:
 
   Trainer &trainer;
   BatchSource &data;
+  struct HeldOut {
+    std::string path;
+    std::unique_ptr<BatchSource> source;
+    nlohmann::json start;
+  };
+  std::vector<HeldOut> heldOut;
   std::vector<nlohmann::json> metrics;
   int64_t tokensSeen = 0;
   int64_t firstStep = 0;
@@ -284,6 +303,8 @@ int runTrain(const std::string &modelPath) {
   if (!data.ok())
     return fail(data.status());
   Run run(trainer, **data);
+  if (auto status = run.openEvaluation(); !status.ok())
+    return fail(status);
 
   if (std::string dir = absl::GetFlag(FLAGS_resume); !dir.empty()) {
     absl::StatusOr<nlohmann::json> state = trainer.restore(dir);

@@ -42,9 +42,6 @@ public:
     }
     return batch;
   }
-  int64_t batchesPerEpoch() const override {
-    return std::max<int64_t>(1, sampler_->windowCount() / batch_);
-  }
   nlohmann::json state() const override {
     return {{"epoch", sampler_->state().epoch},
             {"position", sampler_->state().position}};
@@ -83,9 +80,6 @@ public:
       }
     }
     return batch;
-  }
-  int64_t batchesPerEpoch() const override {
-    return std::max<int64_t>(1, int64_t(lines_.size()) / batch_);
   }
   nlohmann::json state() const override { return {{"position", position_}}; }
   absl::Status restore(const nlohmann::json &state) override {

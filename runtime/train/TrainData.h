@@ -22,8 +22,6 @@ class BatchSource {
 public:
   virtual ~BatchSource() = default;
   virtual Batch next() = 0;
-  /// Batches per pass over the data.
-  virtual int64_t batchesPerEpoch() const = 0;
   virtual nlohmann::json state() const = 0;
   virtual absl::Status restore(const nlohmann::json &state) = 0;
 };

@@ -109,10 +109,17 @@ absl::Status Trainer::bind(const Weights &initial) {
   if (!launches.ok())
     return launches.status();
   launches_ = std::move(*launches);
+  // The losses are computed before the backward pass starts: evaluation
+  // runs the kernels up to the last one writing a loss.
+  for (size_t i = 0; i < launches_.size(); ++i)
+    for (int32_t id : *launches_[i].kernel->results())
+      for (int loss = 0; loss < 3; ++loss)
+        if (id == program.outputs()->Get(loss))
+          lossKernels_ = i + 1;
   return stream_->synchronize();
 }
 
-absl::StatusOr<Losses> Trainer::run(const Batch &batch) {
+absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels) {
   size_t count = size_t(this->batch() * seq());
   if (batch.ids.size() != count || batch.labels.size() != count)
     return absl::InvalidArgumentError(absl::StrCat(
@@ -135,7 +142,8 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch) {
                                             count * sizeof(int32_t), *stream_);
         !status.ok())
       return status;
-  for (const KernelLaunch &launch : launches_) {
+  for (size_t i = 0; i < kernels; ++i) {
+    const KernelLaunch &launch = launches_[i];
     auto start = std::chrono::steady_clock::now();
     if (absl::Status status = backend_.launch(launch, *stream_); !status.ok())
       return absl::Status(status.code(),
@@ -160,7 +168,7 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch) {
 }
 
 absl::StatusOr<Losses> Trainer::evaluate(const Batch &batch) {
-  return run(batch);
+  return run(batch, lossKernels_);
 }
 
 absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches) {
@@ -169,7 +177,7 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
   StepReport report;
   const float scale = 1.0f / float(microBatches.size());
   for (size_t m = 0; m < microBatches.size(); ++m) {
-    absl::StatusOr<Losses> losses = run(microBatches[m]);
+    absl::StatusOr<Losses> losses = run(microBatches[m], launches_.size());
     if (!losses.ok())
       return losses.status();
     report.losses.ce += losses->ce * scale;

@@ -52,7 +52,8 @@ public:
 
   /// One optimiser step over `microBatches` (at least one).
   absl::StatusOr<StepReport> step(const std::vector<Batch> &microBatches);
-  /// The losses of a batch without updating anything.
+  /// The losses of a batch without updating anything (forward and losses
+  /// only).
   absl::StatusOr<Losses> evaluate(const Batch &batch);
 
   int64_t stepsDone() const { return steps_; }
@@ -84,7 +85,8 @@ private:
       : artifact_(artifact), model_(artifact.model()), backend_(backend),
         options_(options) {}
   absl::Status bind(const Weights &initial);
-  absl::StatusOr<Losses> run(const Batch &batch);
+  /// Runs the first `kernels` launches on `batch`; returns the losses.
+  absl::StatusOr<Losses> run(const Batch &batch, size_t kernels);
   /// grads_ = (first ? 0 : grads_) + scale * this run's gradient outputs.
   void accumulateGradients(bool first, float scale);
   const float *zeroGradient(int64_t count);
@@ -105,6 +107,7 @@ private:
   std::vector<int32_t> gradOutput_; // per parameter: its output, or -1
   std::vector<TensorRef> values_;
   std::vector<KernelLaunch> launches_;
+  size_t lossKernels_ = 0; // launches up to the last loss (evaluation)
   int64_t steps_ = 0;
   int64_t vocab_ = 0;
   bool profile_ = false;
