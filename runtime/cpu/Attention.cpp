@@ -18,7 +18,7 @@ namespace {
 using namespace attention_blocks;
 
 /// One query head: q, out at its first row, k and v at its KV head's.
-MOERT_ATTENTION_TARGETS
+MOERT_ISA_CLONES
 void attendHead(const HeadShape &s, const float *q, const float *k, const float *v,
                 float *out) {
   int64_t keys = s.keys, dim = s.dim;

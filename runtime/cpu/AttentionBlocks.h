@@ -5,7 +5,7 @@
 // blocks, and the masked softmax of a block of score rows.
 //
 // The build targets baseline x86-64, so these run inside functions compiled
-// with MOERT_ATTENTION_TARGETS (one clone per ISA, picked at load time).
+// with MOERT_ISA_CLONES (one clone per ISA, picked at load time).
 // They must be inlined there to use the clone's instructions, hence
 // always_inline; they take no vector arguments, which would change the ABI
 // between clones.
@@ -16,6 +16,7 @@
 #define MOERT_CPU_ATTENTIONBLOCKS_H
 
 #include "runtime/cpu/GradMath.h"
+#include "runtime/cpu/IsaClones.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -23,9 +24,6 @@
 #include <limits>
 #include <vector>
 
-#define MOERT_ATTENTION_TARGETS                                                \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define MOERT_ATTENTION_INLINE [[gnu::always_inline]] inline
 
 namespace moert::cpu::attention_blocks {
 
@@ -49,7 +47,7 @@ inline int vectorWidth() {
 /// A(r, t) = a[r * aRow + t * aCol]: a tile of R x C vectors of W floats
 /// held in registers.
 template <int W, int R, int C, bool Accumulate>
-MOERT_ATTENTION_INLINE void tile(const float *a, int64_t aRow, int64_t aCol,
+MOERT_ISA_INLINE void tile(const float *a, int64_t aRow, int64_t aCol,
                                  const float *b, int64_t ldb, int64_t depth,
                                  float *c, int64_t ldc) {
   typedef float Vec __attribute__((vector_size(W * sizeof(float))));
@@ -81,7 +79,7 @@ MOERT_ATTENTION_INLINE void tile(const float *a, int64_t aRow, int64_t aCol,
 /// vectorWidth(). Tiles of 4 x 64 floats need AVX-512's 32 registers; 4 x
 /// 16 and 4 x 8 fit AVX2's and SSE's 16.
 template <bool Accumulate>
-MOERT_ATTENTION_INLINE void gemm(int width, int64_t m, int64_t n, int64_t depth,
+MOERT_ISA_INLINE void gemm(int width, int64_t m, int64_t n, int64_t depth,
                                  const float *a, int64_t aRow, int64_t aCol,
                                  const float *b, int64_t ldb, float *c,
                                  int64_t ldc) {
@@ -110,7 +108,7 @@ MOERT_ATTENTION_INLINE void gemm(int width, int64_t m, int64_t n, int64_t depth,
 
 /// rows [count, width] (row stride `stride`) into packed [countPadded,
 /// widthPadded], zeros elsewhere.
-MOERT_ATTENTION_INLINE void packRows(const float *rows, int64_t stride,
+MOERT_ISA_INLINE void packRows(const float *rows, int64_t stride,
                                      int64_t count, int64_t width,
                                      float *packed, int64_t countPadded,
                                      int64_t widthPadded) {
@@ -124,7 +122,7 @@ MOERT_ATTENTION_INLINE void packRows(const float *rows, int64_t stride,
 
 /// The first `count` rows, `width` columns of packed [*, ldPacked] out to
 /// rows `stride` apart.
-MOERT_ATTENTION_INLINE void unpackRows(const float *packed, int64_t ldPacked,
+MOERT_ISA_INLINE void unpackRows(const float *packed, int64_t ldPacked,
                                        int64_t count, int64_t width,
                                        float *rows, int64_t stride) {
   for (int64_t i = 0; i < count; ++i)
@@ -135,7 +133,7 @@ MOERT_ATTENTION_INLINE void unpackRows(const float *packed, int64_t ldPacked,
 /// rows [count, width] (row stride `stride`) transposed into [width,
 /// countPadded] times `scale`, zeros beyond count. By kLanes rows at a time,
 /// so that neither side is walked with a large stride for long.
-MOERT_ATTENTION_INLINE void packColumns(const float *rows, int64_t stride,
+MOERT_ISA_INLINE void packColumns(const float *rows, int64_t stride,
                                         int64_t count, int64_t width,
                                         float scale, float *packed,
                                         int64_t countPadded) {
@@ -151,7 +149,7 @@ MOERT_ATTENTION_INLINE void packColumns(const float *rows, int64_t stride,
 }
 
 /// max(row[0:n)), -inf if n = 0.
-MOERT_ATTENTION_INLINE float rowMax(const float *row, int64_t n) {
+MOERT_ISA_INLINE float rowMax(const float *row, int64_t n) {
   float best = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : best)
   for (int64_t j = 0; j < n; ++j)
@@ -163,7 +161,7 @@ MOERT_ATTENTION_INLINE float rowMax(const float *row, int64_t n) {
 /// in place (fp32, max subtracted): row i sees keys j < seq (j <= i if
 /// causal) and gets exact zeros from there up to `width`; rows at or past
 /// `seq` (block padding) become all zeros.
-MOERT_ATTENTION_INLINE void softmaxRows(float *scores, int64_t ld, int64_t rows,
+MOERT_ISA_INLINE void softmaxRows(float *scores, int64_t ld, int64_t rows,
                                         int64_t first, int64_t seq, bool causal,
                                         int64_t width) {
   for (int64_t r = 0; r < rows; ++r) {

@@ -21,7 +21,7 @@ using namespace attention_blocks;
 
 /// One query head: q, dOut, dq at its first row, k and v at its KV head's;
 /// dk and dv get this head's share, rows `dkvStride` apart.
-MOERT_ATTENTION_TARGETS
+MOERT_ISA_CLONES
 void backwardHead(const HeadShape &s, const float *q, const float *k,
                   const float *v, const float *dOut, float *dq, float *dk,
                   float *dv, int64_t dkvStride) {

@@ -43,10 +43,11 @@ bool bf16MatmulIsNative();
 void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
              float *y);
 
-/// Rotary embedding of x [B, S, heads * headDim] in place (HF rotate_half
-/// pairing i with i + headDim/2). positions: [B, S] int32/int64 or null for
-/// 0..S-1. `inverse` rotates by the negated angles (rope's transpose).
-void rope(float *x, int64_t batch, int64_t seq, int64_t heads,
+/// out = rotary embedding of x [B, S, heads * headDim] (HF rotate_half
+/// pairing i with i + headDim/2); out may be x. positions: [B, S]
+/// int32/int64 or null for 0..S-1. `inverse` rotates by the negated angles
+/// (rope's transpose).
+void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
           int64_t headDim, double theta, const void *positions,
           DType positionsType, bool inverse = false);
 

@@ -1,25 +1,43 @@
 //===- Norm.cpp - RMSNorm -------------------------------------------------===//
 
+#include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/RowSums.h"
 #include "runtime/cpu/WeightElement.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace moert::cpu {
+namespace {
+
+MOERT_ISA_CLONES
+void normalizeRows(const float *x, const float *scale, int64_t begin,
+                   int64_t end, int64_t d, double eps, float *y) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float *in = x + r * d;
+    float *out = y + r * d;
+    float inverse = float(1.0 / std::sqrt(rowDot(in, in, d) / d + eps));
+#pragma omp simd
+    for (int64_t i = 0; i < d; ++i)
+      out[i] = in[i] * inverse * scale[i];
+  }
+}
+
+} // namespace
 
 void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
              float *y) {
+  std::vector<float> scale(d);
+  for (int64_t i = 0; i < d; ++i)
+    scale[i] = weightElement(w, i);
+  constexpr int64_t kRowsPerTask = 16;
+  int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *in = x + r * d;
-    float *out = y + r * d;
-    double sum = 0;
-    for (int64_t i = 0; i < d; ++i)
-      sum += double(in[i]) * in[i];
-    float inverse = float(1.0 / std::sqrt(sum / d + eps));
-    for (int64_t i = 0; i < d; ++i)
-      out[i] = in[i] * inverse * weightElement(w, i);
-  }
+  for (int64_t t = 0; t < tasks; ++t)
+    normalizeRows(x, scale.data(), t * kRowsPerTask,
+                  std::min(rows, (t + 1) * kRowsPerTask), d, eps, y);
 }
 
 } // namespace moert::cpu

@@ -105,9 +105,7 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                        weight(in[1]), in[1].shape[0], out.as<float>());
   case fb::OpKind::Rope: {
     int64_t heads = attr(l, 0);
-    if (out.data != in[0].data)
-      std::memcpy(out.data, in[0].data, in[0].numElements() * sizeof(float));
-    cpu::rope(out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
+    cpu::rope(in[0].as<float>(), out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
               lastDim(in[0]) / heads, floatAttr(l, 0),
               in.size() > 1 ? in[1].data : nullptr,
               in.size() > 1 ? in[1].dtype : DType::kI32,

@@ -1,0 +1,36 @@
+//===- RowSums.h - dot products of rows in a fixed order --------*- C++ -*-===//
+//
+// Internal to the norm kernels: sum of a[i] * b[i] kept in kLanes partial
+// sums, one per lane, combined in double at the end. The lanes vectorise
+// without reassociation, so every ISA clone sums in the same order, and no
+// sum runs through one long dependency chain.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CPU_ROWSUMS_H
+#define MOERT_CPU_ROWSUMS_H
+
+#include "runtime/cpu/IsaClones.h"
+
+#include <cstdint>
+
+namespace moert::cpu {
+
+MOERT_ISA_INLINE double rowDot(const float *a, const float *b, int64_t n) {
+  constexpr int64_t kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l)
+      lanes[l] += a[i + l] * b[i + l];
+  double sum = 0;
+  for (; i < n; ++i)
+    sum += double(a[i]) * b[i];
+  for (int64_t l = 0; l < kLanes; ++l)
+    sum += lanes[l];
+  return sum;
+}
+
+} // namespace moert::cpu
+
+#endif // MOERT_CPU_ROWSUMS_H
