@@ -89,9 +89,14 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
                               weightSuffix(l.getWeight()),
                           {}, {}};
       })
-      .Case([&](LinearGradWeightOp) -> Info {
+      .Case([&](LinearGradWeightOp l) -> Info {
+        // The gradient has the weight's type: a bf16 weight's gradient is a
+        // bf16 GEMM (attribute 1), accumulated and written in fp32.
+        bool bf16 = getElementTypeOrSelf(l.getType()).isBF16();
         return KernelInfo{fb::OpKind::LinearGradWeight,
-                          "cpu.linear_grad_weight.onednn.f32", {}, {}};
+                          std::string("cpu.linear_grad_weight.onednn") +
+                              (bf16 ? ".bf16" : ".f32"),
+                          {int64_t(bf16)}, {}};
       })
       .Case([&](AttentionGradOp a) -> Info {
         return KernelInfo{fb::OpKind::AttentionGrad, "cpu.attention_grad",

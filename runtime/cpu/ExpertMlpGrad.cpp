@@ -135,12 +135,6 @@ template <typename T, int Slot> T *scratch(size_t count) {
   return buffer.get();
 }
 
-void roundToBf16(const float *in, int64_t n, uint16_t *out) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = floatToBf16(in[i]);
-}
-
 struct Problem {
   const float *grouped;
   const int64_t *counts;

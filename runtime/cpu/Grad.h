@@ -20,9 +20,11 @@ namespace moert::cpu {
 absl::Status linearGradInput(const float *dy, int64_t m, int64_t n, Weight w,
                              int64_t k, float *dx);
 
-/// y = x w^T: dw[N, K] = dy[M, N]^T x[M, K].
+/// y = x w^T: dw[N, K] = dy[M, N]^T x[M, K], in fp32, or (`bf16`, where bf16
+/// GEMMs are native) as a bf16 GEMM of dy and x rounded, accumulating in fp32.
 absl::Status linearGradWeight(const float *dy, const float *x, int64_t m,
-                              int64_t n, int64_t k, float *dw);
+                              int64_t n, int64_t k, float *dw,
+                              bool bf16 = false);
 
 /// rmsNorm backward: dx [rows, d] and dw [d] (dw summed over rows in a
 /// fixed order).

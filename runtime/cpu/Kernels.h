@@ -39,6 +39,10 @@ absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
 /// Whether bf16 GEMMs run natively here (AVX512-BF16 or AMX).
 bool bf16MatmulIsNative();
 
+/// out[i] = in[i] rounded to bf16 (nearest even), on all threads: the
+/// operands of the bf16 GEMMs.
+void roundToBf16(const float *in, int64_t n, uint16_t *out);
+
 /// y = x / sqrt(mean(x^2) + eps) * w over rows of width d.
 void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
              float *y);

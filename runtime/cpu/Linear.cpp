@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/WeightElement.h"
 
@@ -14,6 +15,7 @@
 
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -96,6 +98,24 @@ bool bf16MatmulIsNative() {
   return native;
 }
 
+namespace {
+MOERT_ISA_CLONES
+void roundRange(const float *in, int64_t begin, int64_t end, uint16_t *out) {
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i)
+    out[i] = floatToBf16(in[i]);
+}
+} // namespace
+
+void roundToBf16(const float *in, int64_t n, uint16_t *out) {
+  // Blocks of whole cache lines: threads never share one.
+  constexpr int64_t kBlock = 1 << 14;
+  int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b)
+    roundRange(in, b * kBlock, std::min(n, (b + 1) * kBlock), out);
+}
+
 absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
                         int64_t n, float *y) {
   if (m == 0 || n == 0)
@@ -111,9 +131,7 @@ absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
     return run(x, w.data, y, m, k, n, dt::f32);
   if (w.dtype == DType::kBF16 && bf16MatmulIsNative()) {
     std::vector<uint16_t> &xb = scratch(size_t(m * k));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < m * k; ++i)
-      xb[i] = floatToBf16(x[i]);
+    roundToBf16(x, m * k, xb.data());
     return run(xb.data(), w.data, y, m, k, n, dt::bf16);
   }
   // No native bf16 GEMM (or f16 weights): widen the weights to fp32. This is

@@ -2,12 +2,12 @@
 //
 // dx = dy w reads the [N, K] weight as stored; dw = dy^T x reads dy
 // transposed in place. Weight dtypes follow linear(): bf16 GEMMs when they
-// are native (dy rounded to bf16 on the way in), else the weight is widened
-// to fp32 per call.
+// are native (the activations rounded to bf16 on the way in, fp32
+// accumulation, as mixed-precision training computes both), else the weight
+// is widened to fp32 per call.
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/base/Float16.h"
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/WeightElement.h"
@@ -15,6 +15,16 @@
 #include <vector>
 
 namespace moert::cpu {
+namespace {
+/// This thread's bf16 buffer `Slot` of at least n elements, kept across
+/// calls: fresh buffers of this size cost a page fault per page.
+template <int Slot> uint16_t *bf16Scratch(size_t n) {
+  thread_local std::vector<uint16_t> buffer;
+  if (buffer.size() < n)
+    buffer.resize(n);
+  return buffer.data();
+}
+} // namespace
 
 absl::Status linearGradInput(const float *dy, int64_t m, int64_t n, Weight w,
                              int64_t k, float *dx) {
@@ -22,12 +32,10 @@ absl::Status linearGradInput(const float *dy, int64_t m, int64_t n, Weight w,
     return gradMatmul(dy, Layout::kAsIs, w.data, Layout::kAsIs, dx, m, n, k,
                       /*bf16=*/false);
   if (w.dtype == DType::kBF16 && bf16MatmulIsNative()) {
-    std::vector<uint16_t> dyBf16(size_t(m * n));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < m * n; ++i)
-      dyBf16[i] = floatToBf16(dy[i]);
-    return gradMatmul(dyBf16.data(), Layout::kAsIs, w.data, Layout::kAsIs, dx,
-                      m, n, k, /*bf16=*/true);
+    uint16_t *dyBf16 = bf16Scratch<0>(size_t(m * n));
+    roundToBf16(dy, m * n, dyBf16);
+    return gradMatmul(dyBf16, Layout::kAsIs, w.data, Layout::kAsIs, dx, m, n,
+                      k, /*bf16=*/true);
   }
   std::vector<float> wide(size_t(n * k));
 #pragma omp parallel for schedule(static)
@@ -38,9 +46,16 @@ absl::Status linearGradInput(const float *dy, int64_t m, int64_t n, Weight w,
 }
 
 absl::Status linearGradWeight(const float *dy, const float *x, int64_t m,
-                              int64_t n, int64_t k, float *dw) {
-  return gradMatmul(dy, Layout::kTransposed, x, Layout::kAsIs, dw, n, m, k,
-                    /*bf16=*/false);
+                              int64_t n, int64_t k, float *dw, bool bf16) {
+  if (!bf16 || !bf16MatmulIsNative())
+    return gradMatmul(dy, Layout::kTransposed, x, Layout::kAsIs, dw, n, m, k,
+                      /*bf16=*/false);
+  uint16_t *dyBf16 = bf16Scratch<0>(size_t(m * n));
+  uint16_t *xBf16 = bf16Scratch<1>(size_t(m * k));
+  roundToBf16(dy, m * n, dyBf16);
+  roundToBf16(x, m * k, xBf16);
+  return gradMatmul(dyBf16, Layout::kTransposed, xBf16, Layout::kAsIs, dw, n, m,
+                    k, /*bf16=*/true);
 }
 
 } // namespace moert::cpu

@@ -7,7 +7,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/base/Float16.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/RoutingMath.h"
@@ -162,9 +161,7 @@ absl::Status expertMlp(const float *grouped, const int64_t *counts,
   if (bf16) {
     int64_t rows = std::accumulate(counts, counts + experts, int64_t(0));
     uint16_t *x = scratch<uint16_t, 1>(rows * d);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows * d; ++i)
-      x[i] = floatToBf16(grouped[i]);
+    roundToBf16(grouped, rows * d, x);
     p.xBf16 = x;
   }
   return forEachExpert(counts, experts,

@@ -55,7 +55,7 @@ absl::Status launchGrad(const KernelLaunch &l) {
   case fb::OpKind::LinearGradWeight:
     return cpu::linearGradWeight(in[0].as<float>(), in[1].as<float>(),
                                  rows(in[0]), lastDim(in[0]), lastDim(in[1]),
-                                 out.as<float>());
+                                 out.as<float>(), /*bf16=*/attrOr(l, 0, 0) != 0);
   case fb::OpKind::AttentionGrad: {
     int64_t heads = attr(l, 0);
     cpu::attentionGrad(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(),

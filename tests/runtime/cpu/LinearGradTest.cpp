@@ -32,9 +32,10 @@ std::vector<float> gradInput(const std::vector<float> &dy, int64_t m,
 
 std::vector<float> gradWeight(const std::vector<float> &dy,
                               const std::vector<float> &x, int64_t m,
-                              int64_t n, int64_t k) {
+                              int64_t n, int64_t k, bool bf16 = false) {
   std::vector<float> dw(n * k, -1.0f);
-  EXPECT_TRUE(linearGradWeight(dy.data(), x.data(), m, n, k, dw.data()).ok());
+  EXPECT_TRUE(
+      linearGradWeight(dy.data(), x.data(), m, n, k, dw.data(), bf16).ok());
   return dw;
 }
 
@@ -84,6 +85,21 @@ TEST(LinearGradTest, Bf16AndF16Weights) {
   EXPECT_LE(relativeError(ours, toDouble(ref)), 1e-6);
 }
 
+TEST(LinearGradTest, Bf16WeightGradientIsTheGemmOfRoundedOperands) {
+  int64_t m = 300, k = 45, n = 23;
+  auto x = randomVector(m * k, 10), dy = randomVector(m * n, 11);
+  auto ours = gradWeight(dy, x, m, n, k, /*bf16=*/true);
+  // Products of bf16 values are exact in fp32: only the order of the fp32
+  // sums differs from the fp32 GEMM of the rounded operands.
+  auto ref = gradWeight(roundedToBf16(dy), roundedToBf16(x), m, n, k);
+  if (bf16MatmulIsNative())
+    EXPECT_LE(relativeError(ours, toDouble(ref)), 1e-5);
+  else // the fp32 GEMM of the operands as given
+    EXPECT_EQ(ours, gradWeight(dy, x, m, n, k));
+  // Rounding moved the result, but not far.
+  EXPECT_LE(relativeError(ours, toDouble(gradWeight(dy, x, m, n, k))), 1e-2);
+}
+
 TEST(LinearGradTest, SameResultOnOneAndTwoThreads) {
   // Includes a long reduction (m) over a small output, where a GEMM might be
   // tempted to split the sum across threads.
@@ -93,20 +109,23 @@ TEST(LinearGradTest, SameResultOnOneAndTwoThreads) {
     auto x = randomVector(m * k, 7), w = randomVector(n * k, 8);
     auto dy = randomVector(m * n, 9);
     std::vector<uint16_t> bf16 = toBf16(w);
-    std::vector<float> dx1, dx2, dw1, dw2, db1, db2;
+    std::vector<float> dx1, dx2, dw1, dw2, db1, db2, dwb1, dwb2;
     withThreads(1, [&] {
       dx1 = gradInput(dy, m, n, {w.data(), DType::kF32}, k);
       db1 = gradInput(dy, m, n, {bf16.data(), DType::kBF16}, k);
       dw1 = gradWeight(dy, x, m, n, k);
+      dwb1 = gradWeight(dy, x, m, n, k, /*bf16=*/true);
     });
     withThreads(2, [&] {
       dx2 = gradInput(dy, m, n, {w.data(), DType::kF32}, k);
       db2 = gradInput(dy, m, n, {bf16.data(), DType::kBF16}, k);
       dw2 = gradWeight(dy, x, m, n, k);
+      dwb2 = gradWeight(dy, x, m, n, k, /*bf16=*/true);
     });
     EXPECT_EQ(dx1, dx2) << m << "x" << k << "x" << n;
     EXPECT_EQ(db1, db2) << m << "x" << k << "x" << n;
     EXPECT_EQ(dw1, dw2) << m << "x" << k << "x" << n;
+    EXPECT_EQ(dwb1, dwb2) << m << "x" << k << "x" << n;
   }
 }
 

@@ -66,7 +66,7 @@ TEST(RopeTest, DefaultPositions) {
   int64_t batch = 2, seq = 13, heads = 6, headDim = 12;
   auto x = randomVector(batch * seq * heads * headDim, 3);
   std::vector<float> rotated = x;
-  rope(rotated.data(), batch, seq, heads, headDim, 10000.0, nullptr,
+  rope(rotated.data(), rotated.data(), batch, seq, heads, headDim, 10000.0, nullptr,
        DType::kI64);
   EXPECT_LE(relativeError(rotated,
                           naiveRope(x, batch, seq, heads, headDim, 10000.0, {})),
@@ -81,9 +81,9 @@ TEST(RopeTest, ExplicitInt64AndInt32Positions) {
   auto x = randomVector(batch * seq * heads * headDim, 4);
   auto expected = naiveRope(x, batch, seq, heads, headDim, theta, positions);
   std::vector<float> wide = x, fromNarrow = x;
-  rope(wide.data(), batch, seq, heads, headDim, theta, positions.data(),
+  rope(wide.data(), wide.data(), batch, seq, heads, headDim, theta, positions.data(),
        DType::kI64);
-  rope(fromNarrow.data(), batch, seq, heads, headDim, theta, narrow.data(),
+  rope(fromNarrow.data(), fromNarrow.data(), batch, seq, heads, headDim, theta, narrow.data(),
        DType::kI32);
   EXPECT_LE(relativeError(wide, expected), 1e-5);
   EXPECT_EQ(wide, fromNarrow);
