@@ -18,34 +18,39 @@ double learningRate(const OptimizerOptions &o, int64_t step) {
   return o.minLr + 0.5 * (o.lr - o.minLr) * (1.0 + std::cos(M_PI * progress));
 }
 
-double globalNorm(const std::vector<GradientView> &grads) {
+double sumOfSquares(const GradientView &grad) {
   // Fixed chunks summed in order: the same value for any thread count.
   constexpr int64_t kChunk = 1 << 14;
-  double sum = 0;
-  for (const GradientView &grad : grads) {
-    int64_t chunks = (grad.count + kChunk - 1) / kChunk;
-    std::vector<double> partial(chunks);
+  int64_t chunks = (grad.count + kChunk - 1) / kChunk;
+  std::vector<double> partial(chunks);
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      // 16 independent partial sums keep the adds from waiting on each
-      // other; their order is fixed, so the sum is too.
-      constexpr int kLanes = 16;
-      float lanes[kLanes] = {};
-      int64_t begin = c * kChunk, end = std::min(grad.count, begin + kChunk);
-      int64_t i = begin;
-      for (; i + kLanes <= end; i += kLanes)
-        for (int j = 0; j < kLanes; ++j)
-          lanes[j] += grad.data[i + j] * grad.data[i + j];
-      double chunkSum = 0;
-      for (; i < end; ++i)
-        chunkSum += double(grad.data[i]) * grad.data[i];
-      for (float lane : lanes)
-        chunkSum += lane;
-      partial[c] = chunkSum;
-    }
-    for (double part : partial)
-      sum += part;
+  for (int64_t c = 0; c < chunks; ++c) {
+    // 16 independent partial sums keep the adds from waiting on each
+    // other; their order is fixed, so the sum is too.
+    constexpr int kLanes = 16;
+    float lanes[kLanes] = {};
+    int64_t begin = c * kChunk, end = std::min(grad.count, begin + kChunk);
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int j = 0; j < kLanes; ++j)
+        lanes[j] += grad.data[i + j] * grad.data[i + j];
+    double chunkSum = 0;
+    for (; i < end; ++i)
+      chunkSum += double(grad.data[i]) * grad.data[i];
+    for (float lane : lanes)
+      chunkSum += lane;
+    partial[c] = chunkSum;
   }
+  double sum = 0;
+  for (double part : partial)
+    sum += part;
+  return sum;
+}
+
+double globalNorm(const std::vector<GradientView> &grads) {
+  double sum = 0;
+  for (const GradientView &grad : grads)
+    sum += sumOfSquares(grad);
   return std::sqrt(sum);
 }
 

@@ -38,7 +38,12 @@ struct GradientView {
   int64_t count;
 };
 
-/// The global L2 norm of all gradients (in double, in a fixed order).
+/// The sum of squares of one gradient, in double, in a fixed order (the
+/// same for any thread count).
+double sumOfSquares(const GradientView &grad);
+
+/// The global L2 norm of all gradients: the square root of their
+/// sumOfSquares added in order.
 double globalNorm(const std::vector<GradientView> &grads);
 
 /// One parameter tensor's optimiser state.

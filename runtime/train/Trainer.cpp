@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -103,6 +104,10 @@ absl::Status Trainer::bind(const Weights &initial) {
   const auto &gradParams = *model_.training()->gradient_params();
   for (size_t k = 0; k < gradParams.size(); ++k)
     gradOutput_[gradParams.Get(k)] = program.outputs()->Get(3 + k);
+  paramOfGradient_.assign(values_.size(), -1);
+  for (size_t p = 0; p < gradOutput_.size(); ++p)
+    if (gradOutput_[p] >= 0)
+      paramOfGradient_[gradOutput_[p]] = int32_t(p);
 
   absl::StatusOr<std::vector<KernelLaunch>> launches =
       prepareLaunches(program, values_, backend_);
@@ -119,7 +124,8 @@ absl::Status Trainer::bind(const Weights &initial) {
   return stream_->synchronize();
 }
 
-absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels) {
+absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
+                                     std::vector<double> *squares) {
   size_t count = size_t(this->batch() * seq());
   if (batch.ids.size() != count || batch.labels.size() != count)
     return absl::InvalidArgumentError(absl::StrCat(
@@ -149,6 +155,11 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels) {
       return absl::Status(status.code(),
                           absl::StrCat(launch.kernel->location()->str(), ": ",
                                        status.message()));
+    if (squares)
+      for (int32_t id : *launch.kernel->results())
+        if (int32_t p = paramOfGradient_[id]; p >= 0)
+          (*squares)[p] = sumOfSquares(
+              {values_[id].as<float>(), int64_t(masters_[p].size())});
     if (profile_) {
       if (absl::Status status = stream_->synchronize(); !status.ok())
         return status;
@@ -176,8 +187,13 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     return absl::InvalidArgumentError("a step needs at least one micro-batch");
   StepReport report;
   const float scale = 1.0f / float(microBatches.size());
+  // One micro-batch: each gradient's sum of squares is taken as it is
+  // written. Several: over the accumulated means, after the last.
+  bool single = microBatches.size() == 1;
+  std::vector<double> squares(masters_.size(), 0.0);
   for (size_t m = 0; m < microBatches.size(); ++m) {
-    absl::StatusOr<Losses> losses = run(microBatches[m], launches_.size());
+    absl::StatusOr<Losses> losses = run(microBatches[m], launches_.size(),
+                                        single ? &squares : nullptr);
     if (!losses.ok())
       return losses.status();
     report.losses.ce += losses->ce * scale;
@@ -207,7 +223,16 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
                                  std::chrono::steady_clock::now() - start)
                                  .count();
   };
-  timed("runtime.grad_norm", [&] { report.gradNorm = globalNorm(gradients_); });
+  timed("runtime.grad_norm", [&] {
+    if (!single) {
+      report.gradNorm = globalNorm(gradients_);
+      return;
+    }
+    double sum = 0;
+    for (double square : squares) // in parameter order, as globalNorm
+      sum += square;
+    report.gradNorm = std::sqrt(sum);
+  });
   // clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
   double clipScale = 1.0;
   if (options_.clip > 0)

@@ -86,7 +86,10 @@ private:
         options_(options) {}
   absl::Status bind(const Weights &initial);
   /// Runs the first `kernels` launches on `batch`; returns the losses.
-  absl::StatusOr<Losses> run(const Batch &batch, size_t kernels);
+  /// With `squares`, also each parameter's gradient sumOfSquares, taken
+  /// right after the kernel that writes it, while it is still in cache.
+  absl::StatusOr<Losses> run(const Batch &batch, size_t kernels,
+                             std::vector<double> *squares = nullptr);
   /// grads_ = (first ? 0 : grads_) + scale * this run's gradient outputs.
   void accumulateGradients(bool first, float scale);
   const float *zeroGradient(int64_t count);
@@ -105,6 +108,7 @@ private:
   std::vector<float> zeros_;
   std::vector<AdamState> moments_;
   std::vector<int32_t> gradOutput_; // per parameter: its output, or -1
+  std::vector<int32_t> paramOfGradient_; // per value: its parameter, or -1
   std::vector<TensorRef> values_;
   std::vector<KernelLaunch> launches_;
   size_t lossKernels_ = 0; // launches up to the last loss (evaluation)

@@ -9,10 +9,12 @@
 #include "runtime/train/TrainData.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <vector>
 
 namespace moert::train {
 namespace {
@@ -73,6 +75,28 @@ TEST(AdamWTest, NormWeightsAreNotDecayed) {
 TEST(AdamWTest, GlobalNormSpansEveryTensor) {
   float a[] = {3.0f}, b[] = {4.0f, 0.0f};
   EXPECT_DOUBLE_EQ(globalNorm({{a, 1}, {b, 2}}), 5.0);
+}
+
+TEST(AdamWTest, SumOfSquaresIsExactEnoughAndThreadIndependent) {
+  // Long enough for several chunks and an uneven tail.
+  std::vector<float> values(100003);
+  double reference = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = float(std::sin(double(i))) * (1.0f + float(i % 7));
+    reference += double(values[i]) * values[i];
+  }
+  GradientView view{values.data(), int64_t(values.size())};
+  double one, two;
+  int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  one = sumOfSquares(view);
+  omp_set_num_threads(2);
+  two = sumOfSquares(view);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(one, two);
+  EXPECT_NEAR(one, reference, 1e-6 * reference);
+  // The trainer adds per-tensor sums in parameter order, as globalNorm.
+  EXPECT_EQ(globalNorm({view, view}), std::sqrt(one + one));
 }
 
 std::string writeText(const std::string &name, const std::string &text) {
