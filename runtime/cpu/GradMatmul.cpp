@@ -4,14 +4,19 @@
 // buffer. The context is this file's own (Linear.cpp keeps its own, so
 // linear() is untouched); two CPU engines share the OpenMP threads.
 //
-// A primitive is planned for a thread count when it is created (oneDNN reads
-// omp_get_max_threads() then), so the cache key holds that count, which is
-// set on the creating thread for the time of the creation. oneDNN splits a
-// long reduction over a small output across threads (a result that would
-// depend on the thread count), so such GEMMs get one-thread primitives;
-// larger outputs are split by rows and columns only, which the tests check
-// rather than assume. A one-thread primitive run from inside a parallel
-// region runs on its caller alone. Each thread has its own stream and
+// The dimensions are run-time ones (DNNL_RUNTIME_DIM_VAL): the grouped
+// experts meet a new row count every few steps, and a primitive with fixed
+// dimensions took about 0.4 ms to create, some 30 times a training step,
+// while the run-time-shaped one is as fast at these sizes. So there is one
+// primitive per layout pair, dtype and sum post-op, with the actual shape
+// given at execution.
+//
+// oneDNN splits a long reduction over a small output across threads (a
+// result that would depend on the thread count), so such GEMMs run on one
+// thread, the thread count being set on the calling thread for the time of
+// the execution; larger outputs are split by rows and columns only, which
+// the tests check rather than assume. Run from inside a parallel region, a
+// GEMM runs on its caller alone. Each thread has its own stream and
 // scratchpad (user-managed), so threads of a parallel region may run GEMMs
 // concurrently, even the same primitive.
 //
@@ -44,9 +49,7 @@ struct Entry {
 struct Context {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::mutex mutex;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int, int, bool, bool, int>,
-           Entry>
-      cache;
+  std::map<std::tuple<int, int, bool, bool>, Entry> cache;
 };
 
 Context &context() {
@@ -71,21 +74,18 @@ private:
   int saved_;
 };
 
-/// The matmul for a shape, planned for threadCount threads.
-Entry primitive(int64_t m, int64_t k, int64_t n, Layout aLayout,
-                Layout bLayout, bool bf16, bool accumulate, int threadCount) {
+/// The run-time-shaped matmul for a layout pair, dtype and post-op.
+Entry primitive(Layout aLayout, Layout bLayout, bool bf16, bool accumulate) {
   Context &ctx = context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  auto key = std::make_tuple(m, k, n, int(aLayout), int(bLayout), bf16,
-                             accumulate, threadCount);
+  auto key = std::make_tuple(int(aLayout), int(bLayout), bf16, accumulate);
   auto it = ctx.cache.find(key);
   if (it != ctx.cache.end())
     return it->second;
-  if (ctx.cache.size() > 4096) // many distinct expert group sizes: start over
-    ctx.cache.clear();
   dt in = bf16 ? dt::bf16 : dt::f32;
-  dnnl::memory::desc a({m, k}, in, tagOf(aLayout)),
-      b({k, n}, in, tagOf(bLayout)), c({m, n}, dt::f32, tag::ab);
+  constexpr int64_t kAny = DNNL_RUNTIME_DIM_VAL;
+  dnnl::memory::desc a({kAny, kAny}, in, tagOf(aLayout)),
+      b({kAny, kAny}, in, tagOf(bLayout)), c({kAny, kAny}, dt::f32, tag::ab);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (accumulate) {
@@ -93,7 +93,6 @@ Entry primitive(int64_t m, int64_t k, int64_t n, Layout aLayout,
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
-  ThreadCount planned(threadCount);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr,
                                   ctx.engine);
   Entry entry{dnnl::matmul(pd), pd.scratchpad_desc().get_size()};
@@ -112,15 +111,14 @@ PerThread &perThread() {
   return state;
 }
 
-/// c = op(a) op(b) by a primitive planned for threadCount threads.
+/// c = op(a) op(b) on threadCount threads.
 absl::Status run(const void *a, Layout aLayout, const void *b, Layout bLayout,
                  float *c, int64_t m, int64_t k, int64_t n, bool bf16,
                  bool accumulate, int threadCount) {
   Context &ctx = context();
   dt in = bf16 ? dt::bf16 : dt::f32;
   try {
-    Entry entry =
-        primitive(m, k, n, aLayout, bLayout, bf16, accumulate, threadCount);
+    Entry entry = primitive(aLayout, bLayout, bf16, accumulate);
     PerThread &local = perThread();
     if (local.scratchpadBytes < entry.scratchpadBytes) {
       local.scratchpad.reset(new uint8_t[entry.scratchpadBytes]);
@@ -138,6 +136,7 @@ absl::Status run(const void *a, Layout aLayout, const void *b, Layout bLayout,
                    dnnl::memory({{int64_t(entry.scratchpadBytes)}, dt::u8,
                                  tag::a},
                                 ctx.engine, local.scratchpad.get()));
+    ThreadCount running(threadCount);
     entry.matmul.execute(local.stream, args);
     local.stream.wait();
   } catch (const dnnl::error &error) {
