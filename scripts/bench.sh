@@ -51,5 +51,5 @@ echo "moec ${ms} ms, pytorch eager ${torch_ms} ms, speedup $(echo "$torch_ms $ms
 echo "== training: tiny MoE (4 layers, d=256, 8 experts top-2), batch 4 x seq 256"
 for dtype in f32 bf16; do
   /usr/bin/python3 tests/bench/train_bench.py "$bin" --dtype $dtype \
-    --threads "$OMP_NUM_THREADS" --steps "${TRAIN_STEPS:-20}"
+    --threads "$OMP_NUM_THREADS" --steps "${TRAIN_STEPS:-30}" --rounds "${TRAIN_ROUNDS:-3}"
 done
