@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/Grad.h"
+#include "runtime/cpu/IsaClones.h"
+#include "runtime/cpu/RowSums.h"
 #include "runtime/cpu/RoutingMath.h"
 
 #include "absl/strings/str_cat.h"
@@ -75,6 +77,26 @@ absl::Status dispatchGrad(const float *dgrouped, const int32_t *sourceSlots,
   return absl::OkStatus();
 }
 
+namespace {
+/// Token t's slots: dy rows = weight * dout row, dweight = <dout row, y row>.
+MOERT_ISA_CLONES
+void combineGradToken(const float *y, const float *weights,
+                      const int64_t *rowOfSlot, int64_t t, int64_t k,
+                      int64_t d, const float *dout, float *dy,
+                      float *dweights) {
+  const float *grad = dout + t * d;
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t row = rowOfSlot[t * k + j];
+    float *target = dy + row * d;
+    float w = weights[t * k + j];
+#pragma omp simd
+    for (int64_t i = 0; i < d; ++i)
+      target[i] = w * grad[i];
+    dweights[t * k + j] = float(rowDot(grad, y + row * d, d));
+  }
+}
+} // namespace
+
 absl::Status combineGrad(const float *y, const float *weights,
                          const int32_t *sourceSlots, int64_t tokens,
                          int64_t k, int64_t d, const float *dout, float *dy,
@@ -83,21 +105,9 @@ absl::Status combineGrad(const float *y, const float *weights,
   if (auto s = invertSlots(sourceSlots, tokens * k, rowOfSlot); !s.ok())
     return s;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float *grad = dout + t * d;
-    for (int64_t j = 0; j < k; ++j) {
-      int64_t row = rowOfSlot[t * k + j];
-      const float *source = y + row * d;
-      float *target = dy + row * d;
-      float w = weights[t * k + j];
-      double dot = 0;
-      for (int64_t i = 0; i < d; ++i) {
-        target[i] = w * grad[i];
-        dot += double(grad[i]) * source[i];
-      }
-      dweights[t * k + j] = float(dot);
-    }
-  }
+  for (int64_t t = 0; t < tokens; ++t)
+    combineGradToken(y, weights, rowOfSlot.data(), t, k, d, dout, dy,
+                     dweights);
   return absl::OkStatus();
 }
 
