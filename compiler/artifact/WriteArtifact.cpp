@@ -63,6 +63,11 @@ struct KernelInfo {
   std::string stream = {};
 };
 
+/// Whether a value computes in bf16: its products take bf16 operands.
+bool isBf16(Value value) {
+  return getElementTypeOrSelf(value.getType()).isBF16();
+}
+
 std::string weightSuffix(Value weight) {
   Type element = getElementTypeOrSelf(weight.getType());
   return element.isBF16() ? ".bf16" : element.isF16() ? ".f16" : ".f32";
@@ -92,15 +97,18 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
       .Case([&](LinearGradWeightOp l) -> Info {
         // The gradient has the weight's type: a bf16 weight's gradient is a
         // bf16 GEMM (attribute 1), accumulated and written in fp32.
-        bool bf16 = getElementTypeOrSelf(l.getType()).isBF16();
+        bool bf16 = isBf16(l.getResult());
         return KernelInfo{fb::OpKind::LinearGradWeight,
                           std::string("cpu.linear_grad_weight.onednn") +
                               (bf16 ? ".bf16" : ".f32"),
                           {int64_t(bf16)}, {}};
       })
       .Case([&](AttentionGradOp a) -> Info {
-        return KernelInfo{fb::OpKind::AttentionGrad, "cpu.attention_grad",
-                          {a.getNumHeads(), a.getNumKvHeads(), a.getCausal()},
+        bool bf16 = isBf16(a.getQuery());
+        return KernelInfo{fb::OpKind::AttentionGrad,
+                          bf16 ? "cpu.attention_grad.bf16" : "cpu.attention_grad",
+                          {a.getNumHeads(), a.getNumKvHeads(), a.getCausal(),
+                           int64_t(bf16)},
                           {a.getScale().convertToDouble()}};
       })
       .Case([&](SiluGradOp) -> Info {
@@ -176,8 +184,12 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](AttentionOp a) -> Info {
         double scale = a.getScale() ? a.getScale()->convertToDouble()
                                     : 1.0 / std::sqrt(double(a.getHeadDim()));
-        return KernelInfo{fb::OpKind::Attention, "cpu.attention.causal_gqa",
-                          {a.getNumHeads(), a.getNumKvHeads(), a.getCausal()},
+        bool bf16 = isBf16(a.getQuery());
+        return KernelInfo{fb::OpKind::Attention,
+                          bf16 ? "cpu.attention.causal_gqa.bf16"
+                               : "cpu.attention.causal_gqa",
+                          {a.getNumHeads(), a.getNumKvHeads(), a.getCausal(),
+                           int64_t(bf16)},
                           {scale}};
       })
       .Case([&](AddOp) -> Info {

@@ -47,16 +47,21 @@ void attendHead(const HeadShape &s, const float *q, const float *k, const float 
 
 void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
-               bool causal, double scale, float *out) {
+               bool causal, double scale, float *out, bool bf16) {
   int64_t group = heads / kvHeads;
   HeadShape s =
       HeadShape::of(seq, heads, kvHeads, headDim, causal, float(scale));
+  bool bf16Products = bf16 && attentionBf16IsNative(headDim);
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
       int64_t kvOffset = b * seq * s.kvStride + (h / group) * headDim;
       int64_t qOffset = b * seq * s.qStride + h * headDim;
-      attendHead(s, q + qOffset, k + kvOffset, v + kvOffset, out + qOffset);
+      if (bf16Products)
+        attentionBf16Head(s, q + qOffset, k + kvOffset, v + kvOffset,
+                          out + qOffset);
+      else
+        attendHead(s, q + qOffset, k + kvOffset, v + kvOffset, out + qOffset);
     }
 }
 

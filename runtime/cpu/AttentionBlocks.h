@@ -182,6 +182,25 @@ MOERT_ISA_INLINE void softmaxRows(float *scores, int64_t ld, int64_t rows,
   }
 }
 
+/// dP [rows, ld] (dO v^T) to dS = P * (dP - rowsum(P * dP)) * scale in
+/// place, over the first `width` columns. Padding rows and masked keys have
+/// P = 0, hence dS = 0.
+MOERT_ISA_INLINE void scoreGradRows(const float *probs, float *dScores,
+                                    int64_t ld, int64_t rows, int64_t width,
+                                    float scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *p = probs + r * ld;
+    float *d = dScores + r * ld;
+    float projection = 0;
+#pragma omp simd reduction(+ : projection)
+    for (int64_t j = 0; j < width; ++j)
+      projection += p[j] * d[j];
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j)
+      d[j] = p[j] * (d[j] - projection) * scale;
+  }
+}
+
 /// One head's problem: sizes, row strides of q and of k/v, and the sizes
 /// rounded up to whole vectors.
 struct HeadShape {
@@ -198,6 +217,16 @@ struct HeadShape {
             vectorWidth()};
   }
 };
+
+/// AttentionBf16.cpp: whether its kernels run here (AVX512-BF16, an even
+/// head size), and one query head forward and backward on bf16 products,
+/// with the arguments of Attention.cpp's and AttentionGrad.cpp's.
+bool attentionBf16IsNative(int64_t headDim);
+void attentionBf16Head(const HeadShape &s, const float *q, const float *k,
+                       const float *v, float *out);
+void attentionGradBf16Head(const HeadShape &s, const float *q, const float *k,
+                           const float *v, const float *dOut, float *dq,
+                           float *dk, float *dv, int64_t dkvStride);
 
 /// This thread's buffer of at least n floats, contents undefined: kept
 /// across calls (the pool threads persist) to skip allocating and zeroing.

@@ -52,18 +52,7 @@ void backwardHead(const HeadShape &s, const float *q, const float *k,
     softmaxRows(probs, keys, tileRows, first, s.seq, s.causal, width);
     gemm<false>(s.width, tileRows, width, s.headDim, dOutRows, dim, 1, valuesT,
                 keys, dScores, keys);
-    // Padding rows and masked keys have P = 0, hence dS = 0.
-    for (int64_t r = 0; r < tileRows; ++r) {
-      const float *p = probs + r * keys;
-      float *d = dScores + r * keys;
-      float projection = 0;
-#pragma omp simd reduction(+ : projection)
-      for (int64_t j = 0; j < width; ++j)
-        projection += p[j] * d[j];
-#pragma omp simd
-      for (int64_t j = 0; j < width; ++j)
-        d[j] = p[j] * (d[j] - projection) * s.scale;
-    }
+    scoreGradRows(probs, dScores, keys, tileRows, width, s.scale);
     gemm<false>(s.width, tileRows, dim, width, dScores, keys, 1, keyRows, dim,
                 dQueries, dim);
     unpackRows(dQueries, dim, rows, s.headDim, dq + first * s.qStride,
@@ -89,10 +78,11 @@ void accumulate(const float *x, float *y, int64_t n) {
 void attentionGrad(const float *q, const float *k, const float *v,
                    const float *dOut, int64_t batch, int64_t seq, int64_t heads,
                    int64_t kvHeads, int64_t headDim, bool causal, double scale,
-                   float *dq, float *dk, float *dv) {
+                   float *dq, float *dk, float *dv, bool bf16) {
   int64_t group = heads / kvHeads;
   HeadShape s =
       HeadShape::of(seq, heads, kvHeads, headDim, causal, float(scale));
+  bool bf16Products = bf16 && attentionBf16IsNative(headDim);
   // With shared KV heads, per (batch, query head) dk and dv [B, H, S, Dh],
   // reduced over the group at the end.
   std::vector<float> dkPartial, dvPartial;
@@ -115,8 +105,13 @@ void attentionGrad(const float *q, const float *k, const float *v,
           dValue = dvPartial.data() + partial;
           dkvStride = headDim;
         }
-        backwardHead(s, q + qOffset, k + kvOffset, v + kvOffset, dOut + qOffset,
-                     dq + qOffset, dKey, dValue, dkvStride);
+        if (bf16Products)
+          attentionGradBf16Head(s, q + qOffset, k + kvOffset, v + kvOffset,
+                                dOut + qOffset, dq + qOffset, dKey, dValue,
+                                dkvStride);
+        else
+          backwardHead(s, q + qOffset, k + kvOffset, v + kvOffset,
+                       dOut + qOffset, dq + qOffset, dKey, dValue, dkvStride);
       }
     if (group > 1) {
 #pragma omp for collapse(3) schedule(static)

@@ -38,11 +38,12 @@ void ropeGrad(float *dy, int64_t batch, int64_t seq, int64_t heads,
 
 /// attention backward, recomputing the softmax from q and k (no
 /// probabilities are stored by the forward pass). dk and dv sum over the
-/// query heads that share a KV head.
+/// query heads that share a KV head. `bf16` as for attention().
 void attentionGrad(const float *q, const float *k, const float *v,
                    const float *dOut, int64_t batch, int64_t seq,
                    int64_t heads, int64_t kvHeads, int64_t headDim,
-                   bool causal, double scale, float *dq, float *dk, float *dv);
+                   bool causal, double scale, float *dq, float *dk, float *dv,
+                   bool bf16 = false);
 
 /// silu backward: dx = dy * s * (1 + x (1 - s)), s = sigmoid(x).
 void siluGrad(const float *x, const float *dy, int64_t n, float *dx);

@@ -56,10 +56,12 @@ void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
           DType positionsType, bool inverse = false);
 
 /// Scaled dot-product attention: q [B, S, H*Dh], k and v [B, S, Hkv*Dh],
-/// query head h reads KV head h / (H / Hkv).
+/// query head h reads KV head h / (H / Hkv). With `bf16`, where AVX512-BF16
+/// runs, every product is taken on bf16-rounded operands accumulating in fp32
+/// (the softmax stays fp32), as mixed-precision attention does.
 void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
-               bool causal, double scale, float *out);
+               bool causal, double scale, float *out, bool bf16 = false);
 
 void add(const float *a, const float *b, int64_t n, float *out);
 void mul(const float *a, const float *b, int64_t n, float *out);

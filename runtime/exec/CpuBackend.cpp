@@ -117,7 +117,7 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     cpu::attention(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(),
                    in[0].shape[0], in[0].shape[1], heads, attr(l, 1),
                    lastDim(in[0]) / heads, attr(l, 2) != 0, floatAttr(l, 0),
-                   out.as<float>());
+                   out.as<float>(), /*bf16=*/attrOr(l, 3, 0) != 0);
     return absl::OkStatus();
   }
   case fb::OpKind::Add:

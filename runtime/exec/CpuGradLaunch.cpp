@@ -62,7 +62,8 @@ absl::Status launchGrad(const KernelLaunch &l) {
                        in[3].as<float>(), in[0].shape[0], in[0].shape[1],
                        heads, attr(l, 1), lastDim(in[0]) / heads,
                        attr(l, 2) != 0, floatAttr(l, 0), out.as<float>(),
-                       l.results[1].as<float>(), l.results[2].as<float>());
+                       l.results[1].as<float>(), l.results[2].as<float>(),
+                       /*bf16=*/attrOr(l, 3, 0) != 0);
     return absl::OkStatus();
   }
   case fb::OpKind::SiluGrad:

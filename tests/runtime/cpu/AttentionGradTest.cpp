@@ -1,5 +1,6 @@
 //===- AttentionGradTest.cpp - backward of grouped-query attention --------===//
 
+#include "runtime/cpu/AttentionBlocks.h"
 #include "runtime/cpu/Grad.h"
 #include "tests/runtime/cpu/GradTestUtil.h"
 
@@ -48,13 +49,13 @@ struct AttentionGrads {
 
 AttentionGrads grads(const std::vector<float> &q, const std::vector<float> &k,
                      const std::vector<float> &v, const std::vector<float> &dy,
-                     const Config &c, double scale) {
+                     const Config &c, double scale, bool bf16 = false) {
   AttentionGrads g{std::vector<float>(q.size(), -1.0f),
                    std::vector<float>(k.size(), -1.0f),
                    std::vector<float>(v.size(), -1.0f)};
   attentionGrad(q.data(), k.data(), v.data(), dy.data(), c.batch, c.seq,
                 c.heads, c.kvHeads, c.headDim, c.causal, scale, g.dq.data(),
-                g.dk.data(), g.dv.data());
+                g.dk.data(), g.dv.data(), bf16);
   return g;
 }
 
@@ -118,6 +119,53 @@ TEST(AttentionGradTest, SameResultOnAnyThreadCount) {
     EXPECT_EQ(one.dk, three.dk);
     EXPECT_EQ(one.dv, three.dv);
   }
+}
+
+TEST(AttentionGradTest, Bf16ProductsStayCloseToFp32) {
+  // The fp32 kernel, checked against finite differences above, is the
+  // reference; bf16 rounding of every product's operands moves the
+  // gradients by about 2^-9 relative. Odd head sizes run the fp32 kernel.
+  for (Config c : {Config{1, 67, 4, 2, 16, true}, Config{2, 33, 3, 3, 8, false},
+                   Config{1, 50, 6, 2, 70, true}, Config{1, 40, 2, 1, 7, true},
+                   Config{2, 256, 2, 2, 64, true}}) {
+    double scale = 1.0 / std::sqrt(double(c.headDim));
+    auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 31);
+    auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 32);
+    auto v = randomVector(k.size(), 33), dy = randomVector(q.size(), 34);
+    AttentionGrads fp32 = grads(q, k, v, dy, c, scale);
+    AttentionGrads ours = grads(q, k, v, dy, c, scale, /*bf16=*/true);
+    std::string name = "S=" + std::to_string(c.seq) + " Dh=" + std::to_string(c.headDim);
+    if (!attention_blocks::attentionBf16IsNative(c.headDim)) {
+      EXPECT_EQ(ours.dq, fp32.dq) << name;
+      EXPECT_EQ(ours.dk, fp32.dk) << name;
+      EXPECT_EQ(ours.dv, fp32.dv) << name;
+      continue;
+    }
+    for (auto [mine, reference] : {std::pair{&ours.dq, &fp32.dq},
+                                   std::pair{&ours.dk, &fp32.dk},
+                                   std::pair{&ours.dv, &fp32.dv}}) {
+      double error = relativeError(*mine, toDouble(*reference));
+      EXPECT_LE(error, 2e-2) << name;
+      EXPECT_GT(error, 1e-5) << name << ": nothing was rounded";
+    }
+  }
+}
+
+TEST(AttentionGradTest, Bf16SameResultOnAnyThreadCount) {
+  Config c{1, 50, 6, 2, 70, true};
+  auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 35);
+  auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 36);
+  auto v = randomVector(k.size(), 37), dy = randomVector(q.size(), 38);
+  AttentionGrads one, two, three;
+  withThreads(1, [&] { one = grads(q, k, v, dy, c, 0.25, true); });
+  withThreads(2, [&] { two = grads(q, k, v, dy, c, 0.25, true); });
+  withThreads(3, [&] { three = grads(q, k, v, dy, c, 0.25, true); });
+  EXPECT_EQ(one.dq, two.dq);
+  EXPECT_EQ(one.dk, two.dk);
+  EXPECT_EQ(one.dv, two.dv);
+  EXPECT_EQ(one.dq, three.dq);
+  EXPECT_EQ(one.dk, three.dk);
+  EXPECT_EQ(one.dv, three.dv);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 //===- AttentionTest.cpp - grouped-query attention ------------------------===//
 
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/AttentionBlocks.h"
 #include "tests/runtime/cpu/KernelTestUtil.h"
 
 #include <gtest/gtest.h>
@@ -46,10 +47,10 @@ std::vector<double> naiveAttention(const Problem &p, const std::vector<float> &q
 
 std::vector<float> run(const Problem &p, const std::vector<float> &q,
                        const std::vector<float> &k, const std::vector<float> &v,
-                       double scale) {
+                       double scale, bool bf16 = false) {
   std::vector<float> out(q.size());
   attention(q.data(), k.data(), v.data(), p.batch, p.seq, p.heads, p.kvHeads,
-            p.headDim, p.causal, scale, out.data());
+            p.headDim, p.causal, scale, out.data(), bf16);
   return out;
 }
 
@@ -126,6 +127,44 @@ TEST(AttentionTest, SameResultOnAnyThreadCount) {
     EXPECT_EQ(one, two);
     EXPECT_EQ(one, three);
   }
+}
+
+TEST(AttentionTest, Bf16ProductsStayCloseToTheReference) {
+  // With AVX512-BF16 and an even head size the products take bf16-rounded
+  // q, k, v and probabilities (relative rounding 2^-9); otherwise the fp32
+  // kernel runs.
+  for (Problem p : {Problem{2, 70, 4, 2, 20, true}, Problem{1, 65, 2, 1, 72, false},
+                    Problem{1, 33, 6, 2, 7, true}, Problem{2, 256, 2, 2, 64, true},
+                    Problem{1, 1, 2, 1, 8, true}}) {
+    auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 21, 2.0f);
+    auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 22, 2.0f);
+    auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 23);
+    double scale = 1.0 / std::sqrt(double(p.headDim));
+    std::vector<float> ours = run(p, q, k, v, scale, /*bf16=*/true);
+    std::string name = "S=" + std::to_string(p.seq) + " Dh=" + std::to_string(p.headDim);
+    if (!attention_blocks::attentionBf16IsNative(p.headDim)) {
+      EXPECT_EQ(ours, run(p, q, k, v, scale)) << name;
+      continue;
+    }
+    double error = relativeError(ours, naiveAttention(p, q, k, v, scale));
+    EXPECT_LE(error, 1e-2) << name;
+    if (p.seq > 1) { // one key: the output is v itself, rounded
+      EXPECT_GT(error, 1e-5) << name << ": nothing was rounded";
+    }
+  }
+}
+
+TEST(AttentionTest, Bf16SameResultOnAnyThreadCount) {
+  Problem p{1, 77, 3, 1, 40, true};
+  auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 24);
+  auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 25);
+  auto v = randomVector(k.size(), 26);
+  std::vector<float> one, two, three;
+  withThreads(1, [&] { one = run(p, q, k, v, 0.2, true); });
+  withThreads(2, [&] { two = run(p, q, k, v, 0.2, true); });
+  withThreads(3, [&] { three = run(p, q, k, v, 0.2, true); });
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(one, three);
 }
 
 } // namespace
