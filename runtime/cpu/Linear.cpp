@@ -2,7 +2,8 @@
 //
 // Weights stay in their [N, K] checkpoint layout: oneDNN reads them as a
 // [K, N] matrix in "ba" order, so nothing is transposed or copied. Primitives
-// are built once per shape and cached.
+// are built once per shape and thread count (oneDNN plans a primitive's
+// split over the threads when it is created) and cached.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 
 #include <dnnl.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <map>
@@ -29,7 +31,8 @@ struct Context {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::mutex mutex;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int>, dnnl::matmul> cache;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int, int>, dnnl::matmul>
+      cache;
 };
 
 Context &context() {
@@ -41,11 +44,11 @@ Context &context() {
 dnnl::matmul primitive(int64_t m, int64_t k, int64_t n, dt in) {
   Context &ctx = context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  auto key = std::make_tuple(m, k, n, int(in));
+  auto key = std::make_tuple(m, k, n, int(in), omp_get_max_threads());
   auto it = ctx.cache.find(key);
   if (it != ctx.cache.end())
     return it->second;
-  if (ctx.cache.size() > 4096) // many distinct expert group sizes: start over
+  if (ctx.cache.size() > 4096) // a process running many shapes: start over
     ctx.cache.clear();
   dnnl::memory::desc src({m, k}, in, tag::ab), weights({k, n}, in, tag::ba),
       dst({m, n}, dt::f32, tag::ab);
