@@ -99,6 +99,11 @@ cl::opt<std::string> routerInit("router-init",
 cl::opt<std::string> layers("layers",
                             cl::desc("upcycle: all | every-other | a list"),
                             cl::init("all"));
+cl::opt<std::string> maxShardSize(
+    "max-shard-size",
+    cl::desc("upcycle: largest weights file of the output (5GB, 500MB, "
+             "2GiB, bytes; 0: one file), as transformers shards"),
+    cl::init("5GB"));
 
 const char *programPath = nullptr;
 
@@ -116,8 +121,9 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
-      [--layers all|every-other|LIST]
+      [--layers all|every-other|LIST] [--max-shard-size 5GB]
       Drop-Upcycling: a dense Llama checkpoint to a Mixtral checkpoint
+      (sharded as transformers' save_pretrained shards)
 
 PATH is a config.json, a directory holding one, or a .mlir file.
 )";
@@ -316,9 +322,9 @@ int runUpcycle(MLIRContext *context) {
       programPath, reinterpret_cast<void *>(&runUpcycle));
   llvm::SmallString<256> moeRun(llvm::sys::path::parent_path(self));
   llvm::sys::path::append(moeRun, "moe-run");
-  llvm::SmallVector<llvm::StringRef> args = {moeRun, artifact, "--init-from",
-                                             denseDir, "--save-weights",
-                                             outputPath};
+  llvm::SmallVector<llvm::StringRef> args = {
+      moeRun,       artifact,   "--init-from",      denseDir,
+      "--save-weights", outputPath, "--max-shard-size", maxShardSize};
   std::string message;
   int status = llvm::sys::ExecuteAndWait(moeRun, args, std::nullopt, {}, 0, 0,
                                          &message);

@@ -1,6 +1,7 @@
 //===- HfCheckpoint.cpp - a Hugging Face checkpoint directory -------------===//
 
 #include "runtime/checkpoint/HfCheckpoint.h"
+#include "runtime/checkpoint/WeightShards.h"
 
 #include "runtime/checkpoint/Messages.h"
 
@@ -152,7 +153,8 @@ std::string HfCheckpoint::describe(std::string_view name) const {
 
 absl::Status writeCheckpointDirectory(
     const std::string &dir, const std::string &configJson,
-    const std::function<absl::Status(const std::string &path)> &writeTensors) {
+    const std::function<absl::Status(const std::string &staging)>
+        &writeTensors) {
   namespace fs = std::filesystem;
   if (absl::Status status = checkReplaceable(dir); !status.ok())
     return status;
@@ -166,8 +168,7 @@ absl::Status writeCheckpointDirectory(
     fs::remove_all(staging, error);
     return status;
   };
-  if (absl::Status status = writeTensors(staging + "/model.safetensors");
-      !status.ok())
+  if (absl::Status status = writeTensors(staging); !status.ok())
     return fail(status);
   {
     std::ofstream config(staging + "/config.json");
@@ -208,7 +209,8 @@ absl::Status checkReplaceable(const std::string &dir) {
       "config.json",        "model.safetensors", "optimizer.safetensors",
       "trainer_state.json", "metrics.jsonl",     "loss.svg"};
   for (const fs::directory_entry &entry : fs::directory_iterator(dir, error))
-    if (!ours.count(entry.path().filename().string()))
+    if (!ours.count(entry.path().filename().string()) &&
+        !isWeightShardFile(entry.path().filename().string()))
       return absl::AlreadyExistsError(absl::StrCat(
           dir, ": exists and holds '", entry.path().filename().string(),
           "', which moec did not write; not replacing it (choose another "

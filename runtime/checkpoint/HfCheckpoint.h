@@ -39,9 +39,9 @@ private:
 };
 
 /// Writes a Hugging Face checkpoint directory atomically: `writeTensors`
-/// writes model.safetensors at the path it is given inside a temporary
-/// directory, config.json gets `configJson`, then the directory is renamed to
-/// `dir`. An existing `dir` is replaced only if checkReplaceable allows it.
+/// writes the weights (WeightShards.h) and any other files into the
+/// temporary directory it is given, config.json gets `configJson`, then the
+/// directory is renamed to `dir`. An existing `dir` is replaced only if checkReplaceable allows it.
 /// On failure nothing is left behind.
 /// OK when `dir` does not exist or holds only files moec writes into a
 /// checkpoint directory (so replacing it loses nothing else); otherwise an
@@ -50,7 +50,8 @@ absl::Status checkReplaceable(const std::string &dir);
 
 absl::Status writeCheckpointDirectory(
     const std::string &dir, const std::string &configJson,
-    const std::function<absl::Status(const std::string &path)> &writeTensors);
+    const std::function<absl::Status(const std::string &staging)>
+        &writeTensors);
 
 } // namespace moert
 

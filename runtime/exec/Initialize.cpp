@@ -190,7 +190,8 @@ absl::Status runInitialization(const Artifact &artifact, Weights &weights,
 absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
                                      const std::string &denseDir,
                                      const std::string &outDir,
-                                     Backend &backend) {
+                                     Backend &backend,
+                                     uint64_t maxShardBytes) {
   const fb::Model &model = artifact.model();
   if (!model.initialize())
     return absl::InvalidArgumentError(
@@ -263,10 +264,11 @@ absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
 
   return writeCheckpointDirectory(
       outDir, model.config_json() ? model.config_json()->str() : "{}",
-      [&](const std::string &path) -> absl::Status {
-        absl::StatusOr<std::unique_ptr<SafetensorsStream>> out =
-            SafetensorsStream::create(path, specs, {{"format", "pt"}},
-                                      /*requireData=*/false);
+      [&](const std::string &staging) -> absl::Status {
+        absl::StatusOr<std::unique_ptr<WeightShardsStream>> out =
+            WeightShardsStream::create(staging, specs, maxShardBytes,
+                                       {{"format", "pt"}},
+                                       /*requireData=*/false);
         if (!out.ok())
           return out.status();
         // Copied parameters, one at a time, converted where dtypes differ.

@@ -5,6 +5,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
+#include "runtime/checkpoint/WeightShards.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Weights.h"
 
@@ -32,13 +33,14 @@ absl::Status runInitialization(const Artifact &artifact, Weights &weights,
 
 /// Derives an upcycled model's weights from the dense checkpoint `denseDir`
 /// and writes them as a Hugging Face checkpoint directory `outDir`
-/// (config.json + model.safetensors, experts unstacked) one tensor at a time:
-/// peak memory is near the program's arena plus one tensor, whatever the
-/// model's size. Written to a temporary directory and renamed.
-absl::Status writeUpcycledCheckpoint(const Artifact &artifact,
-                                     const std::string &denseDir,
-                                     const std::string &outDir,
-                                     Backend &backend);
+/// (config.json + safetensors in shards of at most `maxShardBytes`, experts
+/// unstacked) one tensor at a time: peak memory is near the program's arena
+/// plus one tensor, whatever the model's size. Written to a temporary
+/// directory and renamed.
+absl::Status writeUpcycledCheckpoint(
+    const Artifact &artifact, const std::string &denseDir,
+    const std::string &outDir, Backend &backend,
+    uint64_t maxShardBytes = kDefaultMaxShardBytes);
 
 } // namespace moert
 

@@ -226,13 +226,14 @@ checkpointTensors(const fb::Model &model,
   return tensors;
 }
 
-absl::Status Weights::save(const fb::Model &model,
-                           const std::string &dir) const {
+absl::Status Weights::save(const fb::Model &model, const std::string &dir,
+                           uint64_t maxShardBytes) const {
   std::vector<TensorToWrite> tensors = checkpointTensors(model, pointers_);
   return writeCheckpointDirectory(
       dir, model.config_json() ? model.config_json()->str() : "{}",
-      [&](const std::string &path) {
-        return writeSafetensors(path, tensors, {{"format", "pt"}});
+      [&](const std::string &staging) {
+        return writeWeightShards(staging, tensors, maxShardBytes,
+                                 {{"format", "pt"}});
       });
 }
 

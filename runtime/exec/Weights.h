@@ -5,6 +5,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
+#include "runtime/checkpoint/WeightShards.h"
 #include "runtime/checkpoint/Safetensors.h"
 
 #include "absl/status/statusor.h"
@@ -52,9 +53,11 @@ public:
   size_t size() const { return pointers_.size(); }
 
   /// Writes a Hugging Face checkpoint directory (config.json from the
-  /// artifact, model.safetensors with per-expert tensors unstacked),
-  /// atomically: into DIR.tmp-PID, then renamed.
-  absl::Status save(const fb::Model &model, const std::string &dir) const;
+  /// artifact, safetensors in shards of at most `maxShardBytes` with
+  /// per-expert tensors unstacked), atomically: into DIR.tmp-PID, then
+  /// renamed.
+  absl::Status save(const fb::Model &model, const std::string &dir,
+                    uint64_t maxShardBytes = kDefaultMaxShardBytes) const;
 
 private:
   static absl::StatusOr<Weights> load(const fb::Model &model,

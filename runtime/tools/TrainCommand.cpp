@@ -16,6 +16,7 @@
 
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/checkpoint/WeightShards.h"
 #include "runtime/exec/Initialize.h"
 #include "runtime/train/LossPlot.h"
 #include "runtime/train/TrainData.h"
@@ -40,6 +41,7 @@ ABSL_DECLARE_FLAG(std::string, weights);
 ABSL_DECLARE_FLAG(std::string, init_from);
 ABSL_DECLARE_FLAG(std::string, tokens);
 ABSL_DECLARE_FLAG(uint64_t, seed);
+ABSL_DECLARE_FLAG(std::string, max_shard_size);
 
 ABSL_FLAG(int64_t, steps, 0, "train: optimiser steps in the whole run");
 ABSL_FLAG(double, lr, 1e-3, "train: peak learning rate");
@@ -82,6 +84,11 @@ absl::Status checkFlags() {
     return absl::InvalidArgumentError("--save OUT_DIR is required");
   if (absl::GetFlag(FLAGS_tokens).empty())
     return absl::InvalidArgumentError("--tokens FILE is required");
+  if (absl::StatusOr<uint64_t> size =
+          parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
+      !size.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-shard-size: ", size.status().message()));
   if (absl::GetFlag(FLAGS_lr) <= 0 || absl::GetFlag(FLAGS_min_lr) < 0 ||
       absl::GetFlag(FLAGS_min_lr) > absl::GetFlag(FLAGS_lr))
     return absl::InvalidArgumentError("need 0 <= --min-lr <= --lr and --lr > 0");
@@ -232,7 +239,8 @@ public:
                             {"tokens_seen", tokensSeen}};
     return trainer.save(dir, state,
                         {{"metrics.jsonl", jsonl},
-                         {"loss.svg", lossPlotSvg({curve}, "training loss")}});
+                         {"loss.svg", lossPlotSvg({curve}, "training loss")}},
+                        maxShardBytes);
   }
 
   void progress(const StepReport &report, int64_t steps, double seconds,
@@ -256,6 +264,7 @@ public:
 
   Trainer &trainer;
   BatchSource &data;
+  uint64_t maxShardBytes = kDefaultMaxShardBytes;
   struct HeldOut {
     std::string path;
     std::unique_ptr<BatchSource> source;
@@ -303,6 +312,7 @@ int runTrain(const std::string &modelPath) {
   if (!data.ok())
     return fail(data.status());
   Run run(trainer, **data);
+  run.maxShardBytes = *parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
   if (auto status = run.openEvaluation(); !status.ok())
     return fail(status);
 

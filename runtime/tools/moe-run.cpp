@@ -14,6 +14,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/checkpoint/WeightShards.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Initialize.h"
@@ -48,6 +49,10 @@ ABSL_FLAG(bool, list_kernels, false,
           "location it came from, and its operand shapes; then exit");
 ABSL_FLAG(std::string, save_weights, "",
           "write the bound weights as a Hugging Face checkpoint directory");
+ABSL_FLAG(std::string, max_shard_size, "5GB",
+          "largest weights file of a checkpoint written (--save-weights, "
+          "train --save), as transformers' max_shard_size: 5GB, 500MB, 2GiB "
+          "or bytes; 0: one file");
 
 // TrainCommand.cpp
 int runTrain(const std::string &modelPath);
@@ -145,13 +150,18 @@ int main(int argc, char **argv) {
   std::string denseDir = absl::GetFlag(FLAGS_init_from);
   std::string saveDir = absl::GetFlag(FLAGS_save_weights);
   std::string tokensPath = absl::GetFlag(FLAGS_tokens);
+  absl::StatusOr<uint64_t> maxShardBytes =
+      moert::parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
+  if (!maxShardBytes.ok())
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat("--max-shard-size: ", maxShardBytes.status().message())));
   if (!weightsDir.empty() && !denseDir.empty())
     return fail(absl::InvalidArgumentError(
         "--weights and --init-from exclude each other"));
   // Only converting: stream the upcycled checkpoint tensor by tensor.
   if (!denseDir.empty() && !saveDir.empty() && tokensPath.empty()) {
-    if (auto status = moert::writeUpcycledCheckpoint(*artifact, denseDir,
-                                                     saveDir, *backend);
+    if (auto status = moert::writeUpcycledCheckpoint(
+            *artifact, denseDir, saveDir, *backend, *maxShardBytes);
         !status.ok())
       return fail(status);
     std::cout << "weights saved: " << saveDir << "\n";
@@ -170,7 +180,8 @@ int main(int argc, char **argv) {
         !status.ok())
       return fail(status);
   if (!saveDir.empty()) {
-    if (auto status = weights->save(model, saveDir); !status.ok())
+    if (auto status = weights->save(model, saveDir, *maxShardBytes);
+        !status.ok())
       return fail(status);
     std::cout << "weights saved: " << saveDir << "\n";
   }

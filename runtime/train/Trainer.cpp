@@ -310,7 +310,8 @@ void Trainer::refreshComputeCopies() {
 
 absl::Status
 Trainer::save(const std::string &dir, const nlohmann::json &runState,
-              const std::map<std::string, std::string> &extraFiles) const {
+              const std::map<std::string, std::string> &extraFiles,
+              uint64_t maxShardBytes) const {
   std::vector<const void *> compute(masters_.size());
   for (size_t p = 0; p < masters_.size(); ++p)
     compute[p] = computeCopies_[p].empty()
@@ -332,11 +333,12 @@ Trainer::save(const std::string &dir, const nlohmann::json &runState,
   }
   return writeCheckpointDirectory(
       dir, model_.config_json() ? model_.config_json()->str() : "{}",
-      [&](const std::string &path) -> absl::Status {
-        if (auto status = writeSafetensors(path, weights, {{"format", "pt"}});
+      [&](const std::string &staging) -> absl::Status {
+        if (auto status = writeWeightShards(staging, weights, maxShardBytes,
+                                            {{"format", "pt"}});
             !status.ok())
           return status;
-        std::string folder = path.substr(0, path.rfind('/') + 1);
+        std::string folder = staging + "/";
         if (auto status = writeSafetensors(folder + "optimizer.safetensors",
                                            optimizer);
             !status.ok())

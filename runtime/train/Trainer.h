@@ -13,6 +13,7 @@
 #define MOERT_TRAIN_TRAINER_H
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/checkpoint/WeightShards.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Weights.h"
 #include "runtime/train/AdamW.h"
@@ -69,12 +70,14 @@ public:
   int64_t seq() const { return model_.seq(); }
   int64_t vocab() const { return vocab_; }
 
-  /// Writes a Hugging Face checkpoint directory (config.json,
-  /// model.safetensors in the artifact's dtypes), the training state
+  /// Writes a Hugging Face checkpoint directory (config.json, the weights
+  /// in the artifact's dtypes in shards of at most `maxShardBytes`), the
+  /// training state
   /// (optimizer.safetensors: masters and moments; trainer_state.json: the
   /// step and `runState`) and `extraFiles` (name -> contents), atomically.
   absl::Status save(const std::string &dir, const nlohmann::json &runState,
-                    const std::map<std::string, std::string> &extraFiles) const;
+                    const std::map<std::string, std::string> &extraFiles,
+                    uint64_t maxShardBytes = kDefaultMaxShardBytes) const;
   /// Restores masters, moments and the step from a directory save() wrote;
   /// returns the saved `runState`.
   absl::StatusOr<nlohmann::json> restore(const std::string &dir);
