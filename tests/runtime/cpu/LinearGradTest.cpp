@@ -105,7 +105,8 @@ TEST(LinearGradTest, SameResultOnOneAndTwoThreads) {
   // tempted to split the sum across threads.
   // The last is a weight gradient large enough to run on both threads.
   for (auto [m, k, n] : {Shape{4096, 16, 8}, Shape{300, 128, 256},
-                         Shape{37, 1000, 3}, Shape{2048, 256, 512}}) {
+                         Shape{1024, 256, 256}, Shape{37, 1000, 3},
+                         Shape{2048, 256, 512}}) {
     auto x = randomVector(m * k, 7), w = randomVector(n * k, 8);
     auto dy = randomVector(m * n, 9);
     std::vector<uint16_t> bf16 = toBf16(w);
