@@ -106,7 +106,8 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
       .Case([&](AttentionGradOp a) -> Info {
         bool bf16 = isBf16(a.getQuery());
         return KernelInfo{fb::OpKind::AttentionGrad,
-                          bf16 ? "cpu.attention_grad.bf16" : "cpu.attention_grad",
+                          bf16 ? "cpu.attention_grad.bf16"
+                               : "cpu.attention_grad",
                           {a.getNumHeads(), a.getNumKvHeads(), a.getCausal(),
                            int64_t(bf16)},
                           {a.getScale().convertToDouble()}};

@@ -41,11 +41,11 @@ private:
 /// Writes a Hugging Face checkpoint directory atomically: `writeTensors`
 /// writes the weights (WeightShards.h) and any other files into the
 /// temporary directory it is given, config.json gets `configJson`, then the
-/// directory is renamed to `dir`. An existing `dir` is replaced only if checkReplaceable allows it.
-/// On failure nothing is left behind.
-/// OK when `dir` does not exist or holds only files moec writes into a
-/// checkpoint directory (so replacing it loses nothing else); otherwise an
-/// error naming the first foreign entry.
+/// directory is renamed to `dir`. An existing `dir` is replaced only if
+/// checkReplaceable allows it. On failure nothing is left behind. OK when `dir`
+/// does not exist or holds only files moec writes into a checkpoint directory
+/// (so replacing it loses nothing else); otherwise an error naming the first
+/// foreign entry.
 absl::Status checkReplaceable(const std::string &dir);
 
 absl::Status writeCheckpointDirectory(

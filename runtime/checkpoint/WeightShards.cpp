@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
 
 namespace moert {
 namespace {
@@ -27,9 +26,12 @@ uint64_t bytesOf(const TensorToWrite &tensor) {
 absl::StatusOr<uint64_t> parseShardSize(std::string_view view) {
   std::string text(view);
   static const std::pair<const char *, uint64_t> kUnits[] = {
-      {"GIB", uint64_t(1) << 30}, {"MIB", uint64_t(1) << 20},
-      {"KIB", uint64_t(1) << 10}, {"GB", 1'000'000'000},
-      {"MB", 1'000'000},          {"KB", 1'000},
+      {"GIB", uint64_t(1) << 30},
+      {"MIB", uint64_t(1) << 20},
+      {"KIB", uint64_t(1) << 10},
+      {"GB", 1'000'000'000},
+      {"MB", 1'000'000},
+      {"KB", 1'000},
       {"B", 1}};
   std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
   uint64_t unit = 1;
@@ -49,9 +51,15 @@ absl::StatusOr<uint64_t> parseShardSize(std::string_view view) {
 }
 
 bool isWeightShardFile(std::string_view name) {
-  static const std::regex kShard("model-[0-9]{5}-of-[0-9]{5}\\.safetensors");
+  // model-NNNNN-of-NNNNN.safetensors
+  auto digits = [&](size_t at) {
+    return std::all_of(name.begin() + at, name.begin() + at + 5,
+                       [](char c) { return c >= '0' && c <= '9'; });
+  };
   return name == "model.safetensors.index.json" ||
-         std::regex_match(name.begin(), name.end(), kShard);
+         (name.size() == 32 && name.substr(0, 6) == "model-" && digits(6) &&
+          name.substr(11, 4) == "-of-" && digits(15) &&
+          name.substr(20) == ".safetensors");
 }
 
 absl::StatusOr<std::unique_ptr<WeightShardsStream>> WeightShardsStream::create(
@@ -148,18 +156,11 @@ absl::Status WeightShardsStream::finish() {
   return absl::OkStatus();
 }
 
-std::vector<std::string> WeightShardsStream::files() const {
-  std::vector<std::string> files;
-  for (const Shard &shard : shards_)
-    files.push_back(shard.file);
-  return files;
-}
-
-absl::Status writeWeightShards(const std::string &dir,
-                               const std::vector<TensorToWrite> &tensors,
-                               uint64_t maxShardBytes,
-                               const std::map<std::string, std::string>
-                                   &metadata) {
+absl::Status
+writeWeightShards(const std::string &dir,
+                  const std::vector<TensorToWrite> &tensors,
+                  uint64_t maxShardBytes,
+                  const std::map<std::string, std::string> &metadata) {
   absl::StatusOr<std::unique_ptr<WeightShardsStream>> stream =
       WeightShardsStream::create(dir, tensors, maxShardBytes, metadata);
   if (!stream.ok())

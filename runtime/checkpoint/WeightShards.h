@@ -50,9 +50,6 @@ public:
   absl::Status append(const void *data, uint64_t bytes);
   absl::Status finish();
 
-  /// The shard files, in order (one: model.safetensors).
-  std::vector<std::string> files() const;
-
 private:
   struct Shard {
     std::string file;
@@ -66,17 +63,17 @@ private:
   std::map<std::string, std::string> metadata_;
   bool requireData_ = true;
   std::vector<Shard> shards_;
-  size_t next_ = 0;         // the shard openNext() opens
-  uint64_t remaining_ = 0;  // bytes the open shard still expects
+  size_t next_ = 0;        // the shard openNext() opens
+  uint64_t remaining_ = 0; // bytes the open shard still expects
   std::unique_ptr<SafetensorsStream> open_;
 };
 
 /// WeightShardsStream over tensors whose data is at hand.
-absl::Status writeWeightShards(const std::string &dir,
-                               const std::vector<TensorToWrite> &tensors,
-                               uint64_t maxShardBytes,
-                               const std::map<std::string, std::string>
-                                   &metadata = {});
+absl::Status
+writeWeightShards(const std::string &dir,
+                  const std::vector<TensorToWrite> &tensors,
+                  uint64_t maxShardBytes,
+                  const std::map<std::string, std::string> &metadata = {});
 
 } // namespace moert
 

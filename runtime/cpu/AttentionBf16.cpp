@@ -9,19 +9,18 @@
 //
 // Operands are packed as 32-bit pairs of bf16 along the reduction ("depth")
 // dimension: an A operand as pairs within its rows, a B operand as rows of
-// pairs taken from two consecutive depth rows. Work split, masking, padding
-// and the order of every sum are those of the fp32 kernels, so results do
-// not depend on the thread count.
+// pairs taken from two consecutive depth rows. Work split, masking and
+// padding are those of the fp32 kernels; each sum runs in a fixed order (the
+// products of a pair added together), so results do not depend on the
+// thread count.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/AttentionBlocks.h"
-#include "runtime/cpu/Grad.h"
 
 #include <immintrin.h>
 
-#include <cstring>
 #include <vector>
 
 namespace moert::cpu {
@@ -40,9 +39,8 @@ MOERT_BF16_INLINE uint32_t pairOf(float lo, float hi) {
 /// A operand with pairs along rows: out[i, p] = (rows[i, 2p], rows[i, 2p+1])
 /// * scale for i < count, 2p < width; zeros up to [countPadded, pairsPadded].
 MOERT_BF16_INLINE void pairsAlongRows(const float *rows, int64_t stride,
-                                      int64_t count, int64_t width,
-                                      float scale, uint32_t *out,
-                                      int64_t countPadded,
+                                      int64_t count, int64_t width, float scale,
+                                      uint32_t *out, int64_t countPadded,
                                       int64_t pairsPadded) {
   int64_t pairs = width / 2;
   for (int64_t i = 0; i < countPadded; ++i) {
@@ -119,9 +117,9 @@ MOERT_BF16_INLINE void pairsTransposed(const float *rows, int64_t stride,
 /// C[4, C*16] (+)= sum over pairs t of A(r, t) . B[t, 0:C*16) with A(r, t) =
 /// a[r * aRow + t * aCol]: 4 x C accumulators held in registers.
 template <int C, bool Accumulate>
-MOERT_BF16_INLINE void tile(const uint32_t *a, int64_t aRow, int64_t aCol,
-                            const uint32_t *b, int64_t ldb, int64_t pairs,
-                            float *c, int64_t ldc) {
+MOERT_BF16_INLINE void pairTile(const uint32_t *a, int64_t aRow, int64_t aCol,
+                                const uint32_t *b, int64_t ldb, int64_t pairs,
+                                float *c, int64_t ldc) {
   __m512 acc[4][C];
   for (int r = 0; r < 4; ++r)
     for (int j = 0; j < C; ++j)
@@ -132,8 +130,7 @@ MOERT_BF16_INLINE void tile(const uint32_t *a, int64_t aRow, int64_t aCol,
     for (int j = 0; j < C; ++j)
       row[j] = __m512bh(_mm512_loadu_si512(b + t * ldb + j * 16));
     for (int r = 0; r < 4; ++r) {
-      __m512bh x =
-          __m512bh(_mm512_set1_epi32(int(a[r * aRow + t * aCol])));
+      __m512bh x = __m512bh(_mm512_set1_epi32(int(a[r * aRow + t * aCol])));
       for (int j = 0; j < C; ++j)
         acc[r][j] = _mm512_dpbf16_ps(acc[r][j], x, row[j]);
     }
@@ -145,18 +142,17 @@ MOERT_BF16_INLINE void tile(const uint32_t *a, int64_t aRow, int64_t aCol,
 
 /// C[m, n] (+)= A[m, 2 pairs] B[2 pairs, n]; m a multiple of 4, n of 16.
 template <bool Accumulate>
-MOERT_BF16_INLINE void gemm(int64_t m, int64_t n, int64_t pairs,
-                            const uint32_t *a, int64_t aRow, int64_t aCol,
-                            const uint32_t *b, int64_t ldb, float *c,
-                            int64_t ldc) {
+MOERT_BF16_INLINE void
+pairGemm(int64_t m, int64_t n, int64_t pairs, const uint32_t *a, int64_t aRow,
+         int64_t aCol, const uint32_t *b, int64_t ldb, float *c, int64_t ldc) {
   for (int64_t r = 0; r < m; r += 4) {
     int64_t j = 0;
     for (; j + 64 <= n; j += 64)
-      tile<4, Accumulate>(a + r * aRow, aRow, aCol, b + j, ldb, pairs,
-                          c + r * ldc + j, ldc);
+      pairTile<4, Accumulate>(a + r * aRow, aRow, aCol, b + j, ldb, pairs,
+                              c + r * ldc + j, ldc);
     for (; j < n; j += 16)
-      tile<1, Accumulate>(a + r * aRow, aRow, aCol, b + j, ldb, pairs,
-                          c + r * ldc + j, ldc);
+      pairTile<1, Accumulate>(a + r * aRow, aRow, aCol, b + j, ldb, pairs,
+                              c + r * ldc + j, ldc);
   }
 }
 
@@ -173,11 +169,12 @@ uint32_t *pairScratch(size_t n) {
                                       const float *k, const float *v,
                                       float *out) {
   int64_t keys = s.keys, dim = s.dim, depth = s.headDim / 2;
-  uint32_t *keysT = pairScratch(depth * keys + (keys / 2) * dim +
-                                kRows * (depth + keys / 2));
+  uint32_t *keysT =
+      pairScratch(depth * keys + (keys / 2) * dim + kRows * (depth + keys / 2));
   uint32_t *values = keysT + depth * keys, *queries = values + (keys / 2) * dim;
   uint32_t *probs = queries + kRows * depth;
-  float *scores = scratch(kRows * (keys + dim)), *outputs = scores + kRows * keys;
+  float *scores = scratch(kRows * (keys + dim)),
+        *outputs = scores + kRows * keys;
   // The scale goes into the packed keys, so the scores come out scaled.
   pairsTransposed(k, s.kvStride, s.seq, s.headDim, s.scale, keysT, keys);
   pairsAcrossRows(v, s.kvStride, s.seq, s.headDim, values, keys / 2, dim);
@@ -186,13 +183,13 @@ uint32_t *pairScratch(size_t n) {
     int64_t width = roundUp(s.causal ? first + rows : s.seq, kLanes);
     pairsAlongRows(q + first * s.qStride, s.qStride, rows, s.headDim, 1.0f,
                    queries, tileRows, depth);
-    gemm<false>(tileRows, width, depth, queries, depth, 1, keysT, keys, scores,
-                keys);
+    pairGemm<false>(tileRows, width, depth, queries, depth, 1, keysT, keys,
+                    scores, keys);
     softmaxRows(scores, keys, tileRows, first, s.seq, s.causal, width);
     pairsAlongRows(scores, keys, tileRows, width, 1.0f, probs, tileRows,
                    keys / 2);
-    gemm<false>(tileRows, dim, width / 2, probs, keys / 2, 1, values, dim,
-                outputs, dim);
+    pairGemm<false>(tileRows, dim, width / 2, probs, keys / 2, 1, values, dim,
+                    outputs, dim);
     unpackRows(outputs, dim, rows, s.headDim, out + first * s.qStride,
                s.qStride);
   }
@@ -201,18 +198,16 @@ uint32_t *pairScratch(size_t n) {
 /// One query head backward, as AttentionGrad.cpp's backwardHead.
 [[MOERT_BF16_TARGET]] void backwardHead(const HeadShape &s, const float *q,
                                         const float *k, const float *v,
-                                        const float *dOut, float *dq,
-                                        float *dk, float *dv,
-                                        int64_t dkvStride) {
+                                        const float *dOut, float *dq, float *dk,
+                                        float *dv, int64_t dkvStride) {
   int64_t keys = s.keys, dim = s.dim, depth = s.headDim / 2;
   int64_t blockPairs = kRows / 2;
   // K packed for the scores (scaled) and for dq, V for dP; per block: q and
   // dO as A (pairs along rows) and as B (pairs across rows), dS and P
   // transposed as A (pairs across rows), dS as A.
-  uint32_t *keysT = pairScratch(
-      2 * depth * keys + (keys / 2) * dim +
-      kRows * 2 * depth + 2 * blockPairs * dim + 2 * blockPairs * keys +
-      kRows * (keys / 2));
+  uint32_t *keysT = pairScratch(2 * depth * keys + (keys / 2) * dim +
+                                kRows * 2 * depth + 2 * blockPairs * dim +
+                                2 * blockPairs * keys + kRows * (keys / 2));
   uint32_t *valuesT = keysT + depth * keys, *keyPairs = valuesT + depth * keys;
   uint32_t *queries = keyPairs + (keys / 2) * dim;
   uint32_t *dOutRows = queries + kRows * depth;
@@ -237,17 +232,17 @@ uint32_t *pairScratch(size_t n) {
                    depth);
     pairsAlongRows(dOutBlock, s.qStride, rows, s.headDim, 1.0f, dOutRows,
                    tileRows, depth);
-    gemm<false>(tileRows, width, depth, queries, depth, 1, keysT, keys, probs,
-                keys);
+    pairGemm<false>(tileRows, width, depth, queries, depth, 1, keysT, keys,
+                    probs, keys);
     softmaxRows(probs, keys, tileRows, first, s.seq, s.causal, width);
-    gemm<false>(tileRows, width, depth, dOutRows, depth, 1, valuesT, keys,
-                dScores, keys);
+    pairGemm<false>(tileRows, width, depth, dOutRows, depth, 1, valuesT, keys,
+                    dScores, keys);
     scoreGradRows(probs, dScores, keys, tileRows, width, s.scale);
     // dq = dS k.
     pairsAlongRows(dScores, keys, tileRows, width, 1.0f, dScoresA, tileRows,
                    keys / 2);
-    gemm<false>(tileRows, dim, width / 2, dScoresA, keys / 2, 1, keyPairs, dim,
-                dQueries, dim);
+    pairGemm<false>(tileRows, dim, width / 2, dScoresA, keys / 2, 1, keyPairs,
+                    dim, dQueries, dim);
     unpackRows(dQueries, dim, rows, s.headDim, dq + first * s.qStride,
                s.qStride);
     // dk += dS^T q and dv += P^T dO: row j of dS^T is column j of dS, so
@@ -258,10 +253,10 @@ uint32_t *pairScratch(size_t n) {
     pairsAcrossRows(qBlock, s.qStride, rows, s.headDim, queryPairs, pairs, dim);
     pairsAcrossRows(dOutBlock, s.qStride, rows, s.headDim, dOutPairs, pairs,
                     dim);
-    gemm<true>(width, dim, pairs, dScoresT, 1, keys, queryPairs, dim, dKeys,
-               dim);
-    gemm<true>(width, dim, pairs, probsT, 1, keys, dOutPairs, dim, dValues,
-               dim);
+    pairGemm<true>(width, dim, pairs, dScoresT, 1, keys, queryPairs, dim, dKeys,
+                   dim);
+    pairGemm<true>(width, dim, pairs, probsT, 1, keys, dOutPairs, dim, dValues,
+                   dim);
   }
   unpackRows(dKeys, dim, s.seq, s.headDim, dk, dkvStride);
   unpackRows(dValues, dim, s.seq, s.headDim, dv, dkvStride);

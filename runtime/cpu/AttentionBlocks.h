@@ -5,10 +5,10 @@
 // blocks, and the masked softmax of a block of score rows.
 //
 // The build targets baseline x86-64, so these run inside functions compiled
-// with MOERT_ISA_CLONES (one clone per ISA, picked at load time).
-// They must be inlined there to use the clone's instructions, hence
-// always_inline; they take no vector arguments, which would change the ABI
-// between clones.
+// with MOERT_ISA_CLONES (one clone per ISA, picked at load time) or for
+// AVX512-BF16 (AttentionBf16.cpp). They must be inlined there to use those
+// instructions, hence always_inline; they take no vector arguments, which
+// would change the ABI between clones.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,7 +23,6 @@
 #include <cstring>
 #include <limits>
 #include <vector>
-
 
 namespace moert::cpu::attention_blocks {
 
@@ -48,8 +47,8 @@ inline int vectorWidth() {
 /// held in registers.
 template <int W, int R, int C, bool Accumulate>
 MOERT_ISA_INLINE void tile(const float *a, int64_t aRow, int64_t aCol,
-                                 const float *b, int64_t ldb, int64_t depth,
-                                 float *c, int64_t ldc) {
+                           const float *b, int64_t ldb, int64_t depth, float *c,
+                           int64_t ldc) {
   typedef float Vec __attribute__((vector_size(W * sizeof(float))));
   Vec acc[R][C];
   for (int r = 0; r < R; ++r)
@@ -80,9 +79,8 @@ MOERT_ISA_INLINE void tile(const float *a, int64_t aRow, int64_t aCol,
 /// 16 and 4 x 8 fit AVX2's and SSE's 16.
 template <bool Accumulate>
 MOERT_ISA_INLINE void gemm(int width, int64_t m, int64_t n, int64_t depth,
-                                 const float *a, int64_t aRow, int64_t aCol,
-                                 const float *b, int64_t ldb, float *c,
-                                 int64_t ldc) {
+                           const float *a, int64_t aRow, int64_t aCol,
+                           const float *b, int64_t ldb, float *c, int64_t ldc) {
   for (int64_t r = 0; r < m; r += 4) {
     const float *aRows = a + r * aRow;
     float *cRows = c + r * ldc;
@@ -108,10 +106,9 @@ MOERT_ISA_INLINE void gemm(int width, int64_t m, int64_t n, int64_t depth,
 
 /// rows [count, width] (row stride `stride`) into packed [countPadded,
 /// widthPadded], zeros elsewhere.
-MOERT_ISA_INLINE void packRows(const float *rows, int64_t stride,
-                                     int64_t count, int64_t width,
-                                     float *packed, int64_t countPadded,
-                                     int64_t widthPadded) {
+MOERT_ISA_INLINE void packRows(const float *rows, int64_t stride, int64_t count,
+                               int64_t width, float *packed,
+                               int64_t countPadded, int64_t widthPadded) {
   for (int64_t i = 0; i < countPadded; ++i) {
     float *to = packed + i * widthPadded;
     int64_t copied = i < count ? width : 0;
@@ -123,8 +120,8 @@ MOERT_ISA_INLINE void packRows(const float *rows, int64_t stride,
 /// The first `count` rows, `width` columns of packed [*, ldPacked] out to
 /// rows `stride` apart.
 MOERT_ISA_INLINE void unpackRows(const float *packed, int64_t ldPacked,
-                                       int64_t count, int64_t width,
-                                       float *rows, int64_t stride) {
+                                 int64_t count, int64_t width, float *rows,
+                                 int64_t stride) {
   for (int64_t i = 0; i < count; ++i)
     std::copy(packed + i * ldPacked, packed + i * ldPacked + width,
               rows + i * stride);
@@ -134,9 +131,8 @@ MOERT_ISA_INLINE void unpackRows(const float *packed, int64_t ldPacked,
 /// countPadded] times `scale`, zeros beyond count. By kLanes rows at a time,
 /// so that neither side is walked with a large stride for long.
 MOERT_ISA_INLINE void packColumns(const float *rows, int64_t stride,
-                                        int64_t count, int64_t width,
-                                        float scale, float *packed,
-                                        int64_t countPadded) {
+                                  int64_t count, int64_t width, float scale,
+                                  float *packed, int64_t countPadded) {
   for (int64_t first = 0; first < countPadded; first += kLanes) {
     int64_t block = std::clamp<int64_t>(count - first, 0, kLanes);
     for (int64_t t = 0; t < width; ++t) {
@@ -162,8 +158,8 @@ MOERT_ISA_INLINE float rowMax(const float *row, int64_t n) {
 /// causal) and gets exact zeros from there up to `width`; rows at or past
 /// `seq` (block padding) become all zeros.
 MOERT_ISA_INLINE void softmaxRows(float *scores, int64_t ld, int64_t rows,
-                                        int64_t first, int64_t seq, bool causal,
-                                        int64_t width) {
+                                  int64_t first, int64_t seq, bool causal,
+                                  int64_t width) {
   for (int64_t r = 0; r < rows; ++r) {
     float *row = scores + r * ld;
     int64_t i = first + r;
@@ -212,9 +208,10 @@ struct HeadShape {
 
   static HeadShape of(int64_t seq, int64_t heads, int64_t kvHeads,
                       int64_t headDim, bool causal, float scale) {
-    return {seq,   headDim, heads * headDim, kvHeads * headDim,
-            causal, scale,  roundUp(seq, kLanes), roundUp(headDim, kLanes),
-            vectorWidth()};
+    return {
+        seq,          headDim, heads * headDim,      kvHeads * headDim,
+        causal,       scale,   roundUp(seq, kLanes), roundUp(headDim, kLanes),
+        vectorWidth()};
   }
 };
 

@@ -8,17 +8,17 @@
 // experts meet a new row count every few steps, and a primitive with fixed
 // dimensions took about 0.4 ms to create, some 30 times a training step,
 // while the run-time-shaped one is as fast at these sizes. So there is one
-// primitive per layout pair, dtype and sum post-op, with the actual shape
-// given at execution.
+// primitive per layout pair, dtype, sum post-op and thread count, with the
+// actual shape given at execution.
 //
 // oneDNN splits a long reduction over a small output across threads (a
 // result that would depend on the thread count), so such GEMMs run on one
 // thread, the thread count being set on the calling thread for the time of
-// the execution; larger outputs are split by rows and columns only, which
-// the tests check rather than assume. Run from inside a parallel region, a
-// GEMM runs on its caller alone. Each thread has its own stream and
-// scratchpad (user-managed), so threads of a parallel region may run GEMMs
-// concurrently, even the same primitive.
+// the primitive's creation and of each execution; larger outputs are split
+// by rows and columns only, which the tests check rather than assume. Run
+// from inside a parallel region, a GEMM runs on its caller alone. Each thread
+// has its own stream and scratchpad (user-managed), so threads of a parallel
+// region may run GEMMs concurrently, even the same primitive.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,7 +49,7 @@ struct Entry {
 struct Context {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::mutex mutex;
-  std::map<std::tuple<int, int, bool, bool>, Entry> cache;
+  std::map<std::tuple<int, int, bool, bool, int>, Entry> cache;
 };
 
 Context &context() {
@@ -58,7 +58,6 @@ Context &context() {
 }
 
 tag tagOf(Layout layout) { return layout == Layout::kAsIs ? tag::ab : tag::ba; }
-
 
 /// Restores the calling thread's OpenMP thread count on scope exit.
 class ThreadCount {
@@ -74,11 +73,14 @@ private:
   int saved_;
 };
 
-/// The run-time-shaped matmul for a layout pair, dtype and post-op.
-Entry primitive(Layout aLayout, Layout bLayout, bool bf16, bool accumulate) {
+/// The run-time-shaped matmul for a layout pair, dtype and post-op, planned
+/// for threadCount threads.
+Entry primitive(Layout aLayout, Layout bLayout, bool bf16, bool accumulate,
+                int threadCount) {
   Context &ctx = context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  auto key = std::make_tuple(int(aLayout), int(bLayout), bf16, accumulate);
+  auto key = std::make_tuple(int(aLayout), int(bLayout), bf16, accumulate,
+                             threadCount);
   auto it = ctx.cache.find(key);
   if (it != ctx.cache.end())
     return it->second;
@@ -93,6 +95,7 @@ Entry primitive(Layout aLayout, Layout bLayout, bool bf16, bool accumulate) {
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
+  ThreadCount planned(threadCount);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr,
                                   ctx.engine);
   Entry entry{dnnl::matmul(pd), pd.scratchpad_desc().get_size()};
@@ -118,7 +121,7 @@ absl::Status run(const void *a, Layout aLayout, const void *b, Layout bLayout,
   Context &ctx = context();
   dt in = bf16 ? dt::bf16 : dt::f32;
   try {
-    Entry entry = primitive(aLayout, bLayout, bf16, accumulate);
+    Entry entry = primitive(aLayout, bLayout, bf16, accumulate, threadCount);
     PerThread &local = perThread();
     if (local.scratchpadBytes < entry.scratchpadBytes) {
       local.scratchpad.reset(new uint8_t[entry.scratchpadBytes]);
@@ -129,20 +132,19 @@ absl::Status run(const void *a, Layout aLayout, const void *b, Layout bLayout,
                                     const_cast<void *>(a))},
         {DNNL_ARG_WEIGHTS, dnnl::memory({{k, n}, in, tagOf(bLayout)},
                                         ctx.engine, const_cast<void *>(b))},
-        {DNNL_ARG_DST, dnnl::memory({{m, n}, dt::f32, tag::ab}, ctx.engine,
-                                    c)}};
+        {DNNL_ARG_DST,
+         dnnl::memory({{m, n}, dt::f32, tag::ab}, ctx.engine, c)}};
     if (entry.scratchpadBytes > 0)
-      args.emplace(DNNL_ARG_SCRATCHPAD,
-                   dnnl::memory({{int64_t(entry.scratchpadBytes)}, dt::u8,
-                                 tag::a},
-                                ctx.engine, local.scratchpad.get()));
+      args.emplace(
+          DNNL_ARG_SCRATCHPAD,
+          dnnl::memory({{int64_t(entry.scratchpadBytes)}, dt::u8, tag::a},
+                       ctx.engine, local.scratchpad.get()));
     ThreadCount running(threadCount);
     entry.matmul.execute(local.stream, args);
     local.stream.wait();
   } catch (const dnnl::error &error) {
-    return absl::InternalError(absl::StrCat("oneDNN matmul [", m, "x", k,
-                                            "] x [", k, "x", n,
-                                            "]: ", error.what()));
+    return absl::InternalError(absl::StrCat(
+        "oneDNN matmul [", m, "x", k, "] x [", k, "x", n, "]: ", error.what()));
   }
   return absl::OkStatus();
 }
@@ -159,18 +161,16 @@ absl::Status gradMatmul(const void *a, Layout aLayout, const void *b,
       std::fill(c, c + m * n, 0.0f);
     return absl::OkStatus();
   }
-  // A one-thread primitive when the output is too small to give every
-  // thread its own blocks: there a primitive planned for several threads may
-  // split the reduction among them, and its result would depend on the
-  // thread count.
+  // One thread when the output is too small to give every thread its own
+  // blocks: there several threads may split the reduction among them, and
+  // the result would depend on the thread count.
   int threadCount = 1;
   if (threads == Threads::kAll && !omp_in_parallel()) {
     threadCount = omp_get_max_threads();
     if (((m + 63) / 64) * ((n + 63) / 64) < 4 * int64_t(threadCount))
       threadCount = 1;
   }
-  return run(a, aLayout, b, bLayout, c, m, k, n, bf16, accumulate,
-             threadCount);
+  return run(a, aLayout, b, bLayout, c, m, k, n, bf16, accumulate, threadCount);
 }
 
 } // namespace moert::cpu

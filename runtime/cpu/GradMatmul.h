@@ -3,7 +3,7 @@
 // Internal to the backward kernels and the grouped experts: c[M, N] (+)=
 // op(a) op(b) in fp32, where each operand is read in place either as stored
 // or transposed, so neither dy^T nor a weight is ever copied out. Primitives
-// are cached per shape.
+// take their shape at run time (GradMatmul.cpp).
 //
 //===----------------------------------------------------------------------===//
 

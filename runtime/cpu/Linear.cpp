@@ -111,7 +111,7 @@ void roundRange(const float *in, int64_t begin, int64_t end, uint16_t *out) {
 } // namespace
 
 void roundToBf16(const float *in, int64_t n, uint16_t *out) {
-  // Blocks of whole cache lines: threads never share one.
+  // Large blocks, so that threads seldom share a cache line.
   constexpr int64_t kBlock = 1 << 14;
   int64_t blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)

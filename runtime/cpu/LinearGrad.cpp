@@ -34,8 +34,8 @@ absl::Status linearGradInput(const float *dy, int64_t m, int64_t n, Weight w,
   if (w.dtype == DType::kBF16 && bf16MatmulIsNative()) {
     uint16_t *dyBf16 = bf16Scratch<0>(size_t(m * n));
     roundToBf16(dy, m * n, dyBf16);
-    return gradMatmul(dyBf16, Layout::kAsIs, w.data, Layout::kAsIs, dx, m, n,
-                      k, /*bf16=*/true);
+    return gradMatmul(dyBf16, Layout::kAsIs, w.data, Layout::kAsIs, dx, m, n, k,
+                      /*bf16=*/true);
   }
   std::vector<float> wide(size_t(n * k));
 #pragma omp parallel for schedule(static)

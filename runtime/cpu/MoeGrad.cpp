@@ -7,8 +7,8 @@
 
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/IsaClones.h"
-#include "runtime/cpu/RowSums.h"
 #include "runtime/cpu/RoutingMath.h"
+#include "runtime/cpu/RowSums.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -81,9 +81,8 @@ namespace {
 /// Token t's slots: dy rows = weight * dout row, dweight = <dout row, y row>.
 MOERT_ISA_CLONES
 void combineGradToken(const float *y, const float *weights,
-                      const int64_t *rowOfSlot, int64_t t, int64_t k,
-                      int64_t d, const float *dout, float *dy,
-                      float *dweights) {
+                      const int64_t *rowOfSlot, int64_t t, int64_t k, int64_t d,
+                      const float *dout, float *dy, float *dweights) {
   const float *grad = dout + t * d;
   for (int64_t j = 0; j < k; ++j) {
     int64_t row = rowOfSlot[t * k + j];
@@ -98,16 +97,15 @@ void combineGradToken(const float *y, const float *weights,
 } // namespace
 
 absl::Status combineGrad(const float *y, const float *weights,
-                         const int32_t *sourceSlots, int64_t tokens,
-                         int64_t k, int64_t d, const float *dout, float *dy,
+                         const int32_t *sourceSlots, int64_t tokens, int64_t k,
+                         int64_t d, const float *dout, float *dy,
                          float *dweights) {
   std::vector<int64_t> rowOfSlot;
   if (auto s = invertSlots(sourceSlots, tokens * k, rowOfSlot); !s.ok())
     return s;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tokens; ++t)
-    combineGradToken(y, weights, rowOfSlot.data(), t, k, d, dout, dy,
-                     dweights);
+    combineGradToken(y, weights, rowOfSlot.data(), t, k, d, dout, dy, dweights);
   return absl::OkStatus();
 }
 

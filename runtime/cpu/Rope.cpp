@@ -60,9 +60,9 @@ const RopeTable &defaultTable(int64_t seq, int64_t headDim, double theta) {
 /// Rotates the heads of tokens [begin, end); the transpose of a rotation by
 /// `angle` is the rotation by -angle, so `inverse` negates the sines.
 MOERT_ISA_CLONES
-void rotateTokens(const float *x, float *y, int64_t begin, int64_t end, int64_t seq,
-                  int64_t heads, int64_t headDim, const RopeTable &table,
-                  bool perToken, bool inverse) {
+void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
+                  int64_t seq, int64_t heads, int64_t headDim,
+                  const RopeTable &table, bool perToken, bool inverse) {
   int64_t half = headDim / 2;
   float sign = inverse ? -1.0f : 1.0f;
   for (int64_t index = begin; index < end; ++index) {

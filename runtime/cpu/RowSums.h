@@ -1,9 +1,11 @@
 //===- RowSums.h - dot products of rows in a fixed order --------*- C++ -*-===//
 //
-// Internal to the norm kernels: sum of a[i] * b[i] kept in kLanes partial
-// sums, one per lane, combined in double at the end. The lanes vectorise
-// without reassociation, so every ISA clone sums in the same order, and no
-// sum runs through one long dependency chain.
+// Internal to the CPU kernels (norms, combine): sum of a[i] * b[i] kept in
+// kLanes partial sums, one per lane, combined in double at the end. The
+// lanes vectorise without reassociation, so the order of the sum is fixed
+// (the same for any thread count), and no sum runs through one long
+// dependency chain. The AVX2 and AVX-512 clones fuse multiply-adds, so
+// their values may differ from the baseline's in the last bit.
 //
 //===----------------------------------------------------------------------===//
 

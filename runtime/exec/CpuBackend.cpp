@@ -20,7 +20,7 @@ namespace moert {
 using namespace cpu_launch;
 
 absl::Status cpu_launch::checkCounts(const int64_t *counts, int64_t experts,
-                                      int64_t rows) {
+                                     int64_t rows) {
   int64_t total = 0;
   for (int64_t e = 0; e < experts; ++e) {
     if (counts[e] < 0)
@@ -46,7 +46,9 @@ public:
   bool valid() const { return data_ != nullptr; }
 
 private:
-  static size_t roundUp(size_t bytes) { return (std::max<size_t>(bytes, 1) + 63) / 64 * 64; }
+  static size_t roundUp(size_t bytes) {
+    return (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  }
   size_t bytes_;
   uint8_t *data_;
 };
@@ -65,8 +67,8 @@ public:
   allocate(size_t bytes) override {
     auto buffer = std::make_unique<HostBuffer>(bytes);
     if (!buffer->valid())
-      return absl::ResourceExhaustedError(
-          "cannot allocate " + std::to_string(bytes) + " bytes");
+      return absl::ResourceExhaustedError("cannot allocate " +
+                                          std::to_string(bytes) + " bytes");
     return std::unique_ptr<DeviceBuffer>(std::move(buffer));
   }
   std::unique_ptr<Stream> createStream() override {
@@ -105,8 +107,8 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                        weight(in[1]), in[1].shape[0], out.as<float>());
   case fb::OpKind::Rope: {
     int64_t heads = attr(l, 0);
-    cpu::rope(in[0].as<float>(), out.as<float>(), in[0].shape[0], in[0].shape[1], heads,
-              lastDim(in[0]) / heads, floatAttr(l, 0),
+    cpu::rope(in[0].as<float>(), out.as<float>(), in[0].shape[0],
+              in[0].shape[1], heads, lastDim(in[0]) / heads, floatAttr(l, 0),
               in.size() > 1 ? in[1].data : nullptr,
               in.size() > 1 ? in[1].dtype : DType::kI32,
               /*inverse=*/attrOr(l, 1, 0) != 0);
@@ -191,7 +193,8 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   case fb::OpKind::SliceMoments:
     return cpu::sliceMoments(in[0].as<float>(), in[0].shape[0], in[0].shape[1],
                              in[1].as<int64_t>(), in[1].shape[0], attr(l, 0),
-                             l.results[0].as<float>(), l.results[1].as<float>());
+                             l.results[0].as<float>(),
+                             l.results[1].as<float>());
   case fb::OpKind::ResampleSlice:
     return cpu::redrawSlice(in[0].as<float>(), in[0].shape[0], in[0].shape[1],
                             in[1].as<int64_t>(), in[1].shape[0], attr(l, 0),

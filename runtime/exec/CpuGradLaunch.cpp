@@ -53,15 +53,15 @@ absl::Status launchGrad(const KernelLaunch &l) {
     return cpu::linearGradInput(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
                                 weight(in[1]), in[1].shape[1], out.as<float>());
   case fb::OpKind::LinearGradWeight:
-    return cpu::linearGradWeight(in[0].as<float>(), in[1].as<float>(),
-                                 rows(in[0]), lastDim(in[0]), lastDim(in[1]),
-                                 out.as<float>(), /*bf16=*/attrOr(l, 0, 0) != 0);
+    return cpu::linearGradWeight(
+        in[0].as<float>(), in[1].as<float>(), rows(in[0]), lastDim(in[0]),
+        lastDim(in[1]), out.as<float>(), /*bf16=*/attrOr(l, 0, 0) != 0);
   case fb::OpKind::AttentionGrad: {
     int64_t heads = attr(l, 0);
     cpu::attentionGrad(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(),
-                       in[3].as<float>(), in[0].shape[0], in[0].shape[1],
-                       heads, attr(l, 1), lastDim(in[0]) / heads,
-                       attr(l, 2) != 0, floatAttr(l, 0), out.as<float>(),
+                       in[3].as<float>(), in[0].shape[0], in[0].shape[1], heads,
+                       attr(l, 1), lastDim(in[0]) / heads, attr(l, 2) != 0,
+                       floatAttr(l, 0), out.as<float>(),
                        l.results[1].as<float>(), l.results[2].as<float>(),
                        /*bf16=*/attrOr(l, 3, 0) != 0);
     return absl::OkStatus();
@@ -91,14 +91,12 @@ absl::Status launchGrad(const KernelLaunch &l) {
         !status.ok())
       return status;
     bool saved = in.size() == 8;
-    return cpu::expertMlpGrad(in[0].as<float>(), counts, gate.shape[0],
-                              gate.shape[2], gate.shape[1], weight(in[2]),
-                              weight(in[3]), weight(in[4]), in[5].as<float>(),
-                              out.as<float>(), l.results[1].as<float>(),
-                              l.results[2].as<float>(),
-                              l.results[3].as<float>(),
-                              saved ? in[6].as<float>() : nullptr,
-                              saved ? in[7].as<float>() : nullptr);
+    return cpu::expertMlpGrad(
+        in[0].as<float>(), counts, gate.shape[0], gate.shape[2], gate.shape[1],
+        weight(in[2]), weight(in[3]), weight(in[4]), in[5].as<float>(),
+        out.as<float>(), l.results[1].as<float>(), l.results[2].as<float>(),
+        l.results[3].as<float>(), saved ? in[6].as<float>() : nullptr,
+        saved ? in[7].as<float>() : nullptr);
   }
   case fb::OpKind::CombineGrad:
     return cpu::combineGrad(in[0].as<float>(), in[1].as<float>(),

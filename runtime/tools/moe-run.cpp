@@ -116,7 +116,8 @@ int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(
       "moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] "
       "--tokens FILE "
-      "[--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]\n"
+      "[--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR] "
+      "[--max-shard-size 5GB]\n"
       "moe-run train MODEL.moex --tokens FILE --steps N --save OUT_DIR "
       "[--weights DIR | --init-from DENSE_DIR | --resume DIR] [--lr LR] "
       "[--min-lr LR] [--warmup-steps W] [--weight-decay WD] [--clip C] "

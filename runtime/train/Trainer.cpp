@@ -155,11 +155,6 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
       return absl::Status(status.code(),
                           absl::StrCat(launch.kernel->location()->str(), ": ",
                                        status.message()));
-    if (squares)
-      for (int32_t id : *launch.kernel->results())
-        if (int32_t p = paramOfGradient_[id]; p >= 0)
-          (*squares)[p] = sumOfSquares(
-              {values_[id].as<float>(), int64_t(masters_[p].size())});
     if (profile_) {
       if (absl::Status status = stream_->synchronize(); !status.ok())
         return status;
@@ -167,6 +162,9 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
           std::chrono::duration<double, std::milli>(
               std::chrono::steady_clock::now() - start).count();
     }
+    if (squares)
+      if (absl::Status status = takeSquares(launch, *squares); !status.ok())
+        return status;
   }
   if (absl::Status status = stream_->synchronize(); !status.ok())
     return status;
@@ -176,6 +174,29 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
   losses.total = losses.ce + model_.training()->aux_loss_coef() * losses.aux +
                  model_.training()->z_loss_coef() * losses.z;
   return losses;
+}
+
+absl::Status Trainer::takeSquares(const KernelLaunch &launch,
+                                  std::vector<double> &squares) {
+  auto start = std::chrono::steady_clock::now();
+  bool synchronized = false;
+  for (int32_t id : *launch.kernel->results()) {
+    int32_t p = paramOfGradient_[id];
+    if (p < 0)
+      continue;
+    if (!synchronized) { // the gradient is read on the host
+      if (absl::Status status = stream_->synchronize(); !status.ok())
+        return status;
+      synchronized = true;
+    }
+    squares[p] =
+        sumOfSquares({values_[id].as<float>(), int64_t(masters_[p].size())});
+  }
+  if (profile_ && synchronized)
+    kernelMillis_["runtime.grad_norm"] +=
+        std::chrono::duration<double, std::milli>(
+            std::chrono::steady_clock::now() - start).count();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Losses> Trainer::evaluate(const Batch &batch) {

@@ -72,9 +72,9 @@ public:
 
   /// Writes a Hugging Face checkpoint directory (config.json, the weights
   /// in the artifact's dtypes in shards of at most `maxShardBytes`), the
-  /// training state
-  /// (optimizer.safetensors: masters and moments; trainer_state.json: the
-  /// step and `runState`) and `extraFiles` (name -> contents), atomically.
+  /// training state (optimizer.safetensors: masters and moments;
+  /// trainer_state.json: the step and `runState`) and `extraFiles` (name ->
+  /// contents), atomically.
   absl::Status save(const std::string &dir, const nlohmann::json &runState,
                     const std::map<std::string, std::string> &extraFiles,
                     uint64_t maxShardBytes = kDefaultMaxShardBytes) const;
@@ -93,6 +93,9 @@ private:
   /// right after the kernel that writes it, while it is still in cache.
   absl::StatusOr<Losses> run(const Batch &batch, size_t kernels,
                              std::vector<double> *squares = nullptr);
+  /// squares[p] = sumOfSquares of each gradient output `launch` wrote.
+  absl::Status takeSquares(const KernelLaunch &launch,
+                           std::vector<double> &squares);
   /// grads_ = (first ? 0 : grads_) + scale * this run's gradient outputs.
   void accumulateGradients(bool first, float scale);
   const float *zeroGradient(int64_t count);

@@ -3,8 +3,8 @@
 // What is written is read back through HfCheckpoint, the reader of sharded
 // directories, and compared with what went in.
 
-#include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/WeightShards.h"
+#include "runtime/checkpoint/HfCheckpoint.h"
 #include "tests/runtime/TestDirs.h"
 
 #include <cstring>
@@ -67,11 +67,11 @@ TEST_F(WeightShardsTest, ShardsFillGreedilyInOrderAndTheIndexMapsThem) {
   // 24 bytes at most: a (12) + b (20) exceed it, so b starts a shard; c, d
   // join b (24 bytes); e (16) starts the third.
   ASSERT_TRUE(writeWeightShards(dir, tensors(), 24).ok());
-  EXPECT_EQ(listDir(), (std::vector<std::string>{
-                           "model-00001-of-00003.safetensors",
-                           "model-00002-of-00003.safetensors",
-                           "model-00003-of-00003.safetensors",
-                           "model.safetensors.index.json"}));
+  EXPECT_EQ(listDir(),
+            (std::vector<std::string>{"model-00001-of-00003.safetensors",
+                                      "model-00002-of-00003.safetensors",
+                                      "model-00003-of-00003.safetensors",
+                                      "model.safetensors.index.json"}));
   nlohmann::json json = index();
   EXPECT_EQ(json["metadata"]["total_size"], 52);
   EXPECT_EQ(json["weight_map"]["a"], "model-00001-of-00003.safetensors");
@@ -105,7 +105,8 @@ TEST_F(WeightShardsTest, DataMayArriveAcrossTensorAndShardBoundaries) {
   expectReadsBack();
 }
 
-TEST_F(WeightShardsTest, TooMuchOrTooLittleDataIsAnErrorAndLeavesNoPartialFile) {
+TEST_F(WeightShardsTest,
+       TooMuchOrTooLittleDataIsAnErrorAndLeavesNoPartialFile) {
   {
     absl::StatusOr<std::unique_ptr<WeightShardsStream>> stream =
         WeightShardsStream::create(dir, tensors(), 24, {}, false);

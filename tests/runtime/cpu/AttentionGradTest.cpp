@@ -30,8 +30,9 @@ std::vector<double> attentionOf(const std::vector<double> &q,
         for (int64_t j = 0; j < visible; ++j) {
           double score = 0;
           for (int64_t t = 0; t < c.headDim; ++t)
-            score += q[(b * c.seq + i) * qStride + h * c.headDim + t] *
-                     k[(b * c.seq + j) * kvStride + (h / group) * c.headDim + t];
+            score +=
+                q[(b * c.seq + i) * qStride + h * c.headDim + t] *
+                k[(b * c.seq + j) * kvStride + (h / group) * c.headDim + t];
           total += weights[j] = std::exp(score * scale);
         }
         for (int64_t j = 0; j < visible; ++j)
@@ -60,14 +61,15 @@ AttentionGrads grads(const std::vector<float> &q, const std::vector<float> &k,
 }
 
 TEST(AttentionGradTest, MatchesFiniteDifferences) {
-  for (Config c : {Config{2, 7, 4, 2, 6, true}, Config{2, 7, 4, 2, 6, false},
-                   Config{1, 5, 3, 3, 5, true}, Config{1, 6, 3, 1, 4, false},
-                   Config{1, 1, 2, 1, 3, true},
-                   // Across the kernel's 32-row blocks and 16-wide vectors:
-                   // odd and padded head dims, groups of 3 and 2.
-                   Config{1, 33, 6, 2, 7, true}, Config{1, 33, 6, 2, 7, false},
-                   Config{1, 40, 2, 1, 20, true}, Config{1, 34, 1, 1, 66, false},
-                   Config{2, 1, 3, 1, 5, false}}) {
+  for (Config c :
+       {Config{2, 7, 4, 2, 6, true}, Config{2, 7, 4, 2, 6, false},
+        Config{1, 5, 3, 3, 5, true}, Config{1, 6, 3, 1, 4, false},
+        Config{1, 1, 2, 1, 3, true},
+        // Across the kernel's 32-row blocks and 16-wide vectors:
+        // odd and padded head dims, groups of 3 and 2.
+        Config{1, 33, 6, 2, 7, true}, Config{1, 33, 6, 2, 7, false},
+        Config{1, 40, 2, 1, 20, true}, Config{1, 34, 1, 1, 66, false},
+        Config{2, 1, 3, 1, 5, false}}) {
     double scale = 1.0 / std::sqrt(double(c.headDim));
     auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 1);
     auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 2);
@@ -86,11 +88,10 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
       return weightedSum(attentionOf(toDouble(q), toDouble(k), vs, c, scale),
                          r);
     });
-    std::string name = "S=" + std::to_string(c.seq) +
-                       " H=" + std::to_string(c.heads) +
-                       " Hkv=" + std::to_string(c.kvHeads) +
-                       " Dh=" + std::to_string(c.headDim) +
-                       (c.causal ? " causal" : " full");
+    std::string name =
+        "S=" + std::to_string(c.seq) + " H=" + std::to_string(c.heads) +
+        " Hkv=" + std::to_string(c.kvHeads) +
+        " Dh=" + std::to_string(c.headDim) + (c.causal ? " causal" : " full");
     if (c.seq > 1) {
       EXPECT_LE(relativeError(ours.dq, dq), kGradTolerance) << name;
       EXPECT_LE(relativeError(ours.dk, dk), kGradTolerance) << name;
@@ -104,22 +105,23 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
 
 TEST(AttentionGradTest, SameResultOnAnyThreadCount) {
   for (bool bf16 : {false, true})
-  for (Config c : {Config{1, 67, 4, 2, 16, true}, Config{2, 33, 3, 3, 8, false},
-                   Config{1, 50, 6, 2, 70, true}}) {
-    auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 5);
-    auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 6);
-    auto v = randomVector(k.size(), 7), dy = randomVector(q.size(), 8);
-    AttentionGrads one, two, three;
-    withThreads(1, [&] { one = grads(q, k, v, dy, c, 0.25, bf16); });
-    withThreads(2, [&] { two = grads(q, k, v, dy, c, 0.25, bf16); });
-    withThreads(3, [&] { three = grads(q, k, v, dy, c, 0.25, bf16); });
-    EXPECT_EQ(one.dq, two.dq);
-    EXPECT_EQ(one.dk, two.dk);
-    EXPECT_EQ(one.dv, two.dv);
-    EXPECT_EQ(one.dq, three.dq);
-    EXPECT_EQ(one.dk, three.dk);
-    EXPECT_EQ(one.dv, three.dv);
-  }
+    for (Config c :
+         {Config{1, 67, 4, 2, 16, true}, Config{2, 33, 3, 3, 8, false},
+          Config{1, 50, 6, 2, 70, true}}) {
+      auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 5);
+      auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 6);
+      auto v = randomVector(k.size(), 7), dy = randomVector(q.size(), 8);
+      AttentionGrads one, two, three;
+      withThreads(1, [&] { one = grads(q, k, v, dy, c, 0.25, bf16); });
+      withThreads(2, [&] { two = grads(q, k, v, dy, c, 0.25, bf16); });
+      withThreads(3, [&] { three = grads(q, k, v, dy, c, 0.25, bf16); });
+      EXPECT_EQ(one.dq, two.dq);
+      EXPECT_EQ(one.dk, two.dk);
+      EXPECT_EQ(one.dv, two.dv);
+      EXPECT_EQ(one.dq, three.dq);
+      EXPECT_EQ(one.dk, three.dk);
+      EXPECT_EQ(one.dv, three.dv);
+    }
 }
 
 TEST(AttentionGradTest, Bf16ProductsStayCloseToFp32) {
@@ -135,16 +137,17 @@ TEST(AttentionGradTest, Bf16ProductsStayCloseToFp32) {
     auto v = randomVector(k.size(), 33), dy = randomVector(q.size(), 34);
     AttentionGrads fp32 = grads(q, k, v, dy, c, scale);
     AttentionGrads ours = grads(q, k, v, dy, c, scale, /*bf16=*/true);
-    std::string name = "S=" + std::to_string(c.seq) + " Dh=" + std::to_string(c.headDim);
+    std::string name =
+        "S=" + std::to_string(c.seq) + " Dh=" + std::to_string(c.headDim);
     if (!attention_blocks::attentionBf16IsNative(c.headDim)) {
       EXPECT_EQ(ours.dq, fp32.dq) << name;
       EXPECT_EQ(ours.dk, fp32.dk) << name;
       EXPECT_EQ(ours.dv, fp32.dv) << name;
       continue;
     }
-    for (auto [mine, reference] : {std::pair{&ours.dq, &fp32.dq},
-                                   std::pair{&ours.dk, &fp32.dk},
-                                   std::pair{&ours.dv, &fp32.dv}}) {
+    for (auto [mine, reference] :
+         {std::pair{&ours.dq, &fp32.dq}, std::pair{&ours.dk, &fp32.dk},
+          std::pair{&ours.dv, &fp32.dv}}) {
       double error = relativeError(*mine, toDouble(*reference));
       EXPECT_LE(error, 2e-2) << name;
       EXPECT_GT(error, 1e-5) << name << ": nothing was rounded";

@@ -1,7 +1,7 @@
 //===- AttentionTest.cpp - grouped-query attention ------------------------===//
 
-#include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/AttentionBlocks.h"
+#include "runtime/cpu/Kernels.h"
 #include "tests/runtime/cpu/KernelTestUtil.h"
 
 #include <gtest/gtest.h>
@@ -16,7 +16,8 @@ struct Problem {
   bool causal;
 };
 
-std::vector<double> naiveAttention(const Problem &p, const std::vector<float> &q,
+std::vector<double> naiveAttention(const Problem &p,
+                                   const std::vector<float> &q,
                                    const std::vector<float> &k,
                                    const std::vector<float> &v, double scale) {
   std::vector<double> out(q.size(), 0.0);
@@ -55,13 +56,15 @@ std::vector<float> run(const Problem &p, const std::vector<float> &q,
 }
 
 TEST(AttentionTest, MatchesReference) {
-  for (Problem p : {Problem{2, 13, 6, 2, 12, true}, Problem{2, 13, 6, 2, 12, false},
-                    Problem{1, 1, 3, 3, 5, true}, Problem{3, 7, 4, 1, 9, true}}) {
+  for (Problem p :
+       {Problem{2, 13, 6, 2, 12, true}, Problem{2, 13, 6, 2, 12, false},
+        Problem{1, 1, 3, 3, 5, true}, Problem{3, 7, 4, 1, 9, true}}) {
     auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 1, 2.0f);
     auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 2, 2.0f);
     auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 3);
     double scale = 1.0 / std::sqrt(double(p.headDim));
-    EXPECT_LE(relativeError(run(p, q, k, v, scale), naiveAttention(p, q, k, v, scale)),
+    EXPECT_LE(relativeError(run(p, q, k, v, scale),
+                            naiveAttention(p, q, k, v, scale)),
               1e-5)
         << "B=" << p.batch << " S=" << p.seq << " H=" << p.heads
         << " Hkv=" << p.kvHeads << " causal=" << p.causal;
@@ -72,18 +75,21 @@ TEST(AttentionTest, MatchesReferenceAcrossBlockEdges) {
   // The kernel works on blocks of 32 query rows and 16-wide vectors of keys
   // and head dims: lengths on either side of those edges, odd head dims,
   // one position, groups of 1, 2 and 3 query heads per KV head.
-  for (Problem p : {Problem{1, 1, 2, 1, 7, false}, Problem{2, 31, 3, 3, 16, true},
-                    Problem{1, 33, 6, 2, 7, true}, Problem{1, 33, 6, 2, 7, false},
-                    Problem{2, 70, 4, 2, 20, true}, Problem{1, 65, 2, 1, 72, false},
-                    Problem{1, 100, 3, 1, 33, true}}) {
+  for (Problem p :
+       {Problem{1, 1, 2, 1, 7, false}, Problem{2, 31, 3, 3, 16, true},
+        Problem{1, 33, 6, 2, 7, true}, Problem{1, 33, 6, 2, 7, false},
+        Problem{2, 70, 4, 2, 20, true}, Problem{1, 65, 2, 1, 72, false},
+        Problem{1, 100, 3, 1, 33, true}}) {
     auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 11, 2.0f);
     auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 12, 2.0f);
     auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 13);
     double scale = 1.0 / std::sqrt(double(p.headDim));
-    EXPECT_LE(relativeError(run(p, q, k, v, scale), naiveAttention(p, q, k, v, scale)),
+    EXPECT_LE(relativeError(run(p, q, k, v, scale),
+                            naiveAttention(p, q, k, v, scale)),
               1e-5)
         << "B=" << p.batch << " S=" << p.seq << " H=" << p.heads
-        << " Hkv=" << p.kvHeads << " Dh=" << p.headDim << " causal=" << p.causal;
+        << " Hkv=" << p.kvHeads << " Dh=" << p.headDim
+        << " causal=" << p.causal;
   }
 }
 
@@ -100,8 +106,9 @@ TEST(AttentionTest, ScoresBeyondExpRangeStayFinite) {
   auto q = integers(p.seq * p.heads * p.headDim, 4);
   auto k = integers(p.seq * p.kvHeads * p.headDim, 5);
   auto v = randomVector(p.seq * p.kvHeads * p.headDim, 6);
-  EXPECT_LE(relativeError(run(p, q, k, v, 1.0), naiveAttention(p, q, k, v, 1.0)),
-            1e-5);
+  EXPECT_LE(
+      relativeError(run(p, q, k, v, 1.0), naiveAttention(p, q, k, v, 1.0)),
+      1e-5);
 }
 
 TEST(AttentionTest, SameResultOnOneAndTwoThreads) {
@@ -118,32 +125,35 @@ TEST(AttentionTest, SameResultOnAnyThreadCount) {
   // Several query blocks per head, fewer tasks than some thread counts;
   // fp32 and bf16 products.
   for (bool bf16 : {false, true})
-  for (Problem p : {Problem{1, 77, 3, 1, 40, true}, Problem{3, 45, 4, 2, 9, false}}) {
-    auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 14);
-    auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 15);
-    auto v = randomVector(k.size(), 16);
-    std::vector<float> one, two, three;
-    withThreads(1, [&] { one = run(p, q, k, v, 0.2, bf16); });
-    withThreads(2, [&] { two = run(p, q, k, v, 0.2, bf16); });
-    withThreads(3, [&] { three = run(p, q, k, v, 0.2, bf16); });
-    EXPECT_EQ(one, two);
-    EXPECT_EQ(one, three);
-  }
+    for (Problem p :
+         {Problem{1, 77, 3, 1, 40, true}, Problem{3, 45, 4, 2, 9, false}}) {
+      auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 14);
+      auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 15);
+      auto v = randomVector(k.size(), 16);
+      std::vector<float> one, two, three;
+      withThreads(1, [&] { one = run(p, q, k, v, 0.2, bf16); });
+      withThreads(2, [&] { two = run(p, q, k, v, 0.2, bf16); });
+      withThreads(3, [&] { three = run(p, q, k, v, 0.2, bf16); });
+      EXPECT_EQ(one, two);
+      EXPECT_EQ(one, three);
+    }
 }
 
 TEST(AttentionTest, Bf16ProductsStayCloseToTheReference) {
   // With AVX512-BF16 and an even head size the products take bf16-rounded
   // q, k, v and probabilities (relative rounding 2^-9); otherwise the fp32
   // kernel runs.
-  for (Problem p : {Problem{2, 70, 4, 2, 20, true}, Problem{1, 65, 2, 1, 72, false},
-                    Problem{1, 33, 6, 2, 7, true}, Problem{2, 256, 2, 2, 64, true},
-                    Problem{1, 1, 2, 1, 8, true}}) {
+  for (Problem p :
+       {Problem{2, 70, 4, 2, 20, true}, Problem{1, 65, 2, 1, 72, false},
+        Problem{1, 33, 6, 2, 7, true}, Problem{2, 256, 2, 2, 64, true},
+        Problem{1, 1, 2, 1, 8, true}}) {
     auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 21, 2.0f);
     auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 22, 2.0f);
     auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 23);
     double scale = 1.0 / std::sqrt(double(p.headDim));
     std::vector<float> ours = run(p, q, k, v, scale, /*bf16=*/true);
-    std::string name = "S=" + std::to_string(p.seq) + " Dh=" + std::to_string(p.headDim);
+    std::string name =
+        "S=" + std::to_string(p.seq) + " Dh=" + std::to_string(p.headDim);
     if (!attention_blocks::attentionBf16IsNative(p.headDim)) {
       EXPECT_EQ(ours, run(p, q, k, v, scale)) << name;
       continue;

@@ -50,8 +50,8 @@ std::vector<double> naiveRope(const std::vector<float> &x, int64_t batch,
         for (int64_t i = 0; i < half; ++i) {
           float inverseFrequency =
               1.0f / std::pow(float(theta), float(2 * i) / float(headDim));
-          float position = positions.empty() ? float(s)
-                                             : float(positions[b * seq + s]);
+          float position =
+              positions.empty() ? float(s) : float(positions[b * seq + s]);
           double angle = position * inverseFrequency;
           int64_t base = ((b * seq + s) * heads + h) * headDim;
           double first = x[base + i], second = x[base + i + half];
@@ -66,10 +66,10 @@ TEST(RopeTest, DefaultPositions) {
   int64_t batch = 2, seq = 13, heads = 6, headDim = 12;
   auto x = randomVector(batch * seq * heads * headDim, 3);
   std::vector<float> rotated = x;
-  rope(rotated.data(), rotated.data(), batch, seq, heads, headDim, 10000.0, nullptr,
-       DType::kI64);
-  EXPECT_LE(relativeError(rotated,
-                          naiveRope(x, batch, seq, heads, headDim, 10000.0, {})),
+  rope(rotated.data(), rotated.data(), batch, seq, heads, headDim, 10000.0,
+       nullptr, DType::kI64);
+  EXPECT_LE(relativeError(
+                rotated, naiveRope(x, batch, seq, heads, headDim, 10000.0, {})),
             1e-5);
 }
 
@@ -81,12 +81,46 @@ TEST(RopeTest, ExplicitInt64AndInt32Positions) {
   auto x = randomVector(batch * seq * heads * headDim, 4);
   auto expected = naiveRope(x, batch, seq, heads, headDim, theta, positions);
   std::vector<float> wide = x, fromNarrow = x;
-  rope(wide.data(), wide.data(), batch, seq, heads, headDim, theta, positions.data(),
-       DType::kI64);
-  rope(fromNarrow.data(), fromNarrow.data(), batch, seq, heads, headDim, theta, narrow.data(),
-       DType::kI32);
+  rope(wide.data(), wide.data(), batch, seq, heads, headDim, theta,
+       positions.data(), DType::kI64);
+  rope(fromNarrow.data(), fromNarrow.data(), batch, seq, heads, headDim, theta,
+       narrow.data(), DType::kI32);
   EXPECT_LE(relativeError(wide, expected), 1e-5);
   EXPECT_EQ(wide, fromNarrow);
+}
+
+TEST(RopeTest, OutOfPlaceLeavesTheInputAndMatchesInPlace) {
+  int64_t batch = 2, seq = 5, heads = 3, headDim = 8;
+  auto x = randomVector(batch * seq * heads * headDim, 5);
+  std::vector<float> input = x, out(x.size(), -1.0f), inPlace = x;
+  rope(input.data(), out.data(), batch, seq, heads, headDim, 10000.0, nullptr,
+       DType::kI64);
+  rope(inPlace.data(), inPlace.data(), batch, seq, heads, headDim, 10000.0,
+       nullptr, DType::kI64);
+  EXPECT_EQ(input, x);
+  EXPECT_EQ(out, inPlace);
+}
+
+TEST(RopeTest, TheKeptTableFollowsShapeAndTheta) {
+  // Each call's default-position table is kept until the shape or theta
+  // changes: alternating shapes must each get their own angles.
+  int64_t batch = 1, heads = 2;
+  struct Case {
+    int64_t seq, headDim;
+    double theta;
+  };
+  for (int round = 0; round < 2; ++round)
+    for (Case c : {Case{5, 8, 10000.0}, Case{7, 8, 10000.0},
+                   Case{7, 12, 10000.0}, Case{7, 12, 500.0}}) {
+      auto x = randomVector(batch * c.seq * heads * c.headDim, 6);
+      std::vector<float> out(x.size());
+      rope(x.data(), out.data(), batch, c.seq, heads, c.headDim, c.theta,
+           nullptr, DType::kI64);
+      EXPECT_LE(relativeError(out, naiveRope(x, batch, c.seq, heads, c.headDim,
+                                             c.theta, {})),
+                1e-5)
+          << c.seq << " " << c.headDim << " " << c.theta;
+    }
 }
 
 } // namespace
