@@ -21,7 +21,6 @@
 
 #include <immintrin.h>
 
-#include <vector>
 
 namespace moert::cpu {
 namespace {
@@ -156,12 +155,10 @@ pairGemm(int64_t m, int64_t n, int64_t pairs, const uint32_t *a, int64_t aRow,
   }
 }
 
-/// This thread's buffer of at least n pairs, kept across calls.
+/// This thread's buffer of at least n packed pairs (Scratch.h).
+struct PairScratch;
 uint32_t *pairScratch(size_t n) {
-  thread_local std::vector<uint32_t> buffer;
-  if (buffer.size() < n)
-    buffer.resize(n);
-  return buffer.data();
+  return threadScratch<uint32_t, PairScratch>(n);
 }
 
 /// One query head forward, as Attention.cpp's attendHead.

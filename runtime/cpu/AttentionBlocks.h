@@ -17,6 +17,7 @@
 
 #include "runtime/cpu/GradMath.h"
 #include "runtime/cpu/IsaClones.h"
+#include "runtime/cpu/Scratch.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -225,13 +226,10 @@ void attentionGradBf16Head(const HeadShape &s, const float *q, const float *k,
                            const float *v, const float *dOut, float *dq,
                            float *dk, float *dv, int64_t dkvStride);
 
-/// This thread's buffer of at least n floats, contents undefined: kept
-/// across calls (the pool threads persist) to skip allocating and zeroing.
+/// This thread's attention buffer of at least n floats (Scratch.h).
+struct AttentionScratch;
 inline float *scratch(size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n)
-    buffer.resize(n);
-  return buffer.data();
+  return threadScratch<float, AttentionScratch>(n);
 }
 
 } // namespace moert::cpu::attention_blocks

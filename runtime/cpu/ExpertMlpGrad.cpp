@@ -22,6 +22,7 @@
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/GradMath.h"
 #include "runtime/cpu/GradMatmul.h"
+#include "runtime/cpu/Scratch.h"
 #include "runtime/cpu/WeightElement.h"
 
 #include <algorithm>
@@ -118,21 +119,9 @@ bool hasAvx512() {
 // Scratch
 //===----------------------------------------------------------------------===//
 
-struct AlignedDelete {
-  void operator()(void *p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-
-/// Grow-only, uninitialised, 64-byte aligned scratch kept per thread across
-/// calls (see expertMlp: fresh zeroed buffers per layer cost page faults).
+struct ExpertGradScratch;
 template <typename T, int Slot> T *scratch(size_t count) {
-  thread_local std::unique_ptr<T, AlignedDelete> buffer;
-  thread_local size_t size = 0;
-  if (size < count) {
-    buffer.reset(static_cast<T *>(
-        ::operator new[](count * sizeof(T), std::align_val_t(64))));
-    size = count;
-  }
-  return buffer.get();
+  return threadScratch<T, ExpertGradScratch, Slot>(count);
 }
 
 struct Problem {

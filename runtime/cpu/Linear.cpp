@@ -10,6 +10,7 @@
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Scratch.h"
 #include "runtime/cpu/WeightElement.h"
 
 #include "absl/strings/str_cat.h"
@@ -77,12 +78,7 @@ absl::Status run(const void *x, const void *w, float *y, int64_t m, int64_t k,
   return absl::OkStatus();
 }
 
-std::vector<uint16_t> &scratch(size_t elements) {
-  thread_local std::vector<uint16_t> buffer;
-  if (buffer.size() < elements)
-    buffer.resize(elements);
-  return buffer;
-}
+struct LinearScratch;
 } // namespace
 
 bool bf16MatmulIsNative() {
@@ -133,9 +129,9 @@ absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
   if (w.dtype == DType::kF32)
     return run(x, w.data, y, m, k, n, dt::f32);
   if (w.dtype == DType::kBF16 && bf16MatmulIsNative()) {
-    std::vector<uint16_t> &xb = scratch(size_t(m * k));
-    roundToBf16(x, m * k, xb.data());
-    return run(xb.data(), w.data, y, m, k, n, dt::bf16);
+    uint16_t *xb = threadScratch<uint16_t, LinearScratch>(size_t(m * k));
+    roundToBf16(x, m * k, xb);
+    return run(xb, w.data, y, m, k, n, dt::bf16);
   }
   // No native bf16 GEMM (or f16 weights): widen the weights to fp32. This is
   // done per call, not cached by address: a freed weight buffer whose address

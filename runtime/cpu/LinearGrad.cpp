@@ -10,19 +10,18 @@
 
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/GradMatmul.h"
+#include "runtime/cpu/Scratch.h"
 #include "runtime/cpu/WeightElement.h"
 
 #include <vector>
 
 namespace moert::cpu {
 namespace {
-/// This thread's bf16 buffer `Slot` of at least n elements, kept across
-/// calls: fresh buffers of this size cost a page fault per page.
+struct LinearGradScratch;
+/// The bf16 copies of the GEMM operands (at most the size of the largest
+/// activation involved, in bf16).
 template <int Slot> uint16_t *bf16Scratch(size_t n) {
-  thread_local std::vector<uint16_t> buffer;
-  if (buffer.size() < n)
-    buffer.resize(n);
-  return buffer.data();
+  return threadScratch<uint16_t, LinearGradScratch, Slot>(n);
 }
 } // namespace
 
