@@ -20,7 +20,10 @@ under torch.autocast("cpu", bfloat16) with fp32 master weights.
 usage: torch_train.py [--batch 4] [--seq 256] [--layers 4] [--hidden 256]
        [--heads 4] [--kv-heads 4] [--experts 8] [--top-k 2] [--ffn 512]
        [--vocab 256] [--steps 10] [--warmup 2] [--dtype f32|bf16]
-       [--threads N (default: all cores)]
+       [--threads N (default: all cores)] [--weights HF_DIR] [--tokens FILE]
+--weights starts from a checkpoint (train_bench.py passes moec's initial
+weights, so both sides start from the same model); --tokens takes the
+batches from a file of seq + 1 ids a line instead of drawing them.
 Run it as scripts/bench.sh runs its PyTorch baselines: with OpenBLAS
 installed (libopenblas0-openmp) and without this machine's OPENBLAS_*
 overrides: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 ...
@@ -32,11 +35,15 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+import safetensors_io  # noqa: E402
 
 
 class RMSNorm(nn.Module):
@@ -159,6 +166,27 @@ class MoeLM(nn.Module):
         return ce + aux_coef * aux
 
 
+def load_checkpoint(model, directory):
+    """Loads a Hugging Face Mixtral checkpoint (model.safetensors, as moec
+    writes it) into the model's fp32 parameters: HF names are this model's
+    with a `model.` prefix, except lm_head."""
+    tensors = safetensors_io.read(os.path.join(directory, "model.safetensors"))
+    state = {name[len("model."):] if name.startswith("model.") else name: tensor.float()
+             for name, tensor in tensors.items()}
+    model.load_state_dict(state, strict=True)
+
+
+def read_batches(path, steps, batch, seq):
+    """[steps, batch, seq + 1] token ids from a file of one sequence a line,
+    taken in file order and cycled."""
+    with open(path) as f:
+        lines = [[int(t) for t in line.split()] for line in f if line.strip()]
+    if any(len(line) != seq + 1 for line in lines):
+        raise ValueError(f"{path}: every line must hold seq + 1 = {seq + 1} token ids")
+    rows = [lines[i % len(lines)] for i in range(steps * batch)]
+    return torch.tensor(rows).view(steps, batch, seq + 1)
+
+
 def blas_library():
     torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # make sure BLAS is loaded
     with open("/proc/self/maps") as f:
@@ -179,17 +207,22 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--min-lr", type=float, default=1e-4)
     parser.add_argument("--aux-coef", type=float, default=0.02)
+    parser.add_argument("--weights", help="start from this HF checkpoint directory")
+    parser.add_argument("--tokens", help="batches from this file (one sequence of seq + 1 ids a line)")
     a = parser.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1234)
     model = MoeLM(a)
+    if a.weights:
+        load_checkpoint(model, a.weights)
     params = list(model.parameters())
     optimiser = torch.optim.AdamW(
         [{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
          {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
         lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     total = a.warmup + a.steps
-    data = torch.randint(0, a.vocab, (total, a.batch, a.seq + 1))
+    data = (read_batches(a.tokens, total, a.batch, a.seq) if a.tokens
+            else torch.randint(0, a.vocab, (total, a.batch, a.seq + 1)))
     times, losses = [], []
     for step in range(total):
         start = time.perf_counter()

@@ -4,7 +4,9 @@ the same model (tests/bench/torch_train.py), measured in the same run.
 
 Model: tests/bench/train-moe (Mixtral family: 4 layers, hidden 256, 8
 experts top-2, intermediate 512, vocab 256), batch 4 x seq 256 of random
-tokens, AdamW with clipping; both sides time whole optimiser steps (forward,
+tokens, AdamW with clipping; both sides start from the same weights (moec's
+initialisation, saved and loaded by PyTorch) and read the same token file,
+so their routing starts alike; both time whole optimiser steps (forward,
 losses, backward, clipping, AdamW). Each side's median step time is taken
 over the steps after a warm-up. The machine is shared and its speed drifts,
 so the two sides alternate for several rounds (moec, PyTorch, moec, ...);
@@ -36,22 +38,23 @@ def run(args, env=None):
     return result.stdout
 
 
-def moec_round(args, env, artifact, tokens, work):
+def moec_round(args, env, artifact, weights, tokens, work):
     out = os.path.join(work, "run")
     run([os.path.join(args.bin, "moe-run"), "train", artifact, "--tokens", tokens,
-         "--steps", str(args.steps + args.warmup), "--save", out, "--seed", "1"], env)
+         "--steps", str(args.steps + args.warmup), "--save", out, "--weights", weights], env)
     with open(os.path.join(out, "metrics.jsonl")) as f:
         steps = [json.loads(line) for line in f if '"step_ms"' in line]
     shutil.rmtree(out)
     return statistics.median(r["step_ms"] for r in steps[args.warmup:])
 
 
-def torch_round(args, env):
+def torch_round(args, env, weights, tokens):
     torch_env = {k: v for k, v in env.items() if not k.startswith("OPENBLAS_")}
     return json.loads(run(["/usr/bin/python3", os.path.join(HERE, "torch_train.py"),
                            "--steps", str(args.steps), "--warmup", str(args.warmup),
                            "--dtype", args.dtype, "--threads", str(args.threads),
-                           "--batch", str(BATCH), "--seq", str(SEQ)],
+                           "--batch", str(BATCH), "--seq", str(SEQ),
+                           "--weights", weights, "--tokens", tokens],
                           torch_env).strip().splitlines()[-1])
 
 
@@ -77,9 +80,12 @@ def main():
         with open(tokens, "w") as f:
             for _ in range(BATCH * (args.steps + args.warmup)):
                 f.write(" ".join(str(rng.randrange(256)) for _ in range(SEQ + 1)) + "\n")
+        weights = os.path.join(work, "init")
+        run([os.path.join(args.bin, "moe-run"), artifact, "--seed", "1",
+             "--save-weights", weights], env)
         for _ in range(args.rounds):
-            ours.append(moec_round(args, env, artifact, tokens, work))
-            result = torch_round(args, env)
+            ours.append(moec_round(args, env, artifact, weights, tokens, work))
+            result = torch_round(args, env, weights, tokens)
             theirs.append(result["step_ms_median"])
             blas = result.get("blas")
 
