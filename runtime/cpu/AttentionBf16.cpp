@@ -262,11 +262,7 @@ uint32_t *pairScratch(size_t n) {
 
 namespace attention_blocks {
 bool attentionBf16IsNative(int64_t headDim) {
-  static const bool supported = __builtin_cpu_supports("avx512bf16") &&
-                                __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512vl") &&
-                                __builtin_cpu_supports("avx512dq");
-  return supported && headDim % 2 == 0;
+  return cpuHasAvx512Bf16() && headDim % 2 == 0;
 }
 
 void attentionBf16Head(const HeadShape &s, const float *q, const float *k,

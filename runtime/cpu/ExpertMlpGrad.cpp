@@ -23,6 +23,7 @@
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/GradMath.h"
 #include "runtime/cpu/GradMatmul.h"
+#include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Scratch.h"
 #include "runtime/cpu/WeightElement.h"
 
@@ -155,20 +156,6 @@ void swigluBackwardBaseline(const SwigluGrad &b, int64_t begin, int64_t end) {
   swigluBackwardBody(b, begin, end);
 }
 
-bool hasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("fma");
-  return has;
-}
-
-bool hasAvx512Bf16() {
-  static const bool has = hasAvx512() && __builtin_cpu_supports("avx512bf16");
-  return has;
-}
-
 //===----------------------------------------------------------------------===//
 // Scratch
 //===----------------------------------------------------------------------===//
@@ -296,18 +283,18 @@ absl::Status expertGrad(const Problem &p, int64_t e, int64_t row,
 
 void swigluForward(const float *gate, const float *up, int64_t n,
                    float *hidden, uint16_t *hiddenBf16) {
-  if (hiddenBf16 && hasAvx512Bf16())
+  if (hiddenBf16 && cpuHasAvx512Bf16())
     swigluForwardNativeBf16(gate, up, n, hiddenBf16);
-  else if (hasAvx512())
+  else if (cpuHasAvx512())
     swigluForwardAvx512(gate, up, n, hidden, hiddenBf16);
   else
     swigluForwardBaseline(gate, up, n, hidden, hiddenBf16);
 }
 
 void swigluBackward(const SwigluGrad &buffers, int64_t begin, int64_t end) {
-  if (!buffers.act && hasAvx512Bf16())
+  if (!buffers.act && cpuHasAvx512Bf16())
     swigluBackwardNativeBf16(buffers, begin, end);
-  else if (hasAvx512())
+  else if (cpuHasAvx512())
     swigluBackwardAvx512(buffers, begin, end);
   else
     swigluBackwardBaseline(buffers, begin, end);

@@ -4,6 +4,8 @@
 // compiled for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and the baseline, and
 // the loader picks the best clone the machine runs. Helpers it calls must be
 // inlined into it (MOERT_ISA_INLINE) to use the clone's instructions.
+// Functions written for one ISA (gnu::target) are picked by the CPU checks
+// below.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,5 +15,26 @@
 #define MOERT_ISA_CLONES                                                       \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define MOERT_ISA_INLINE [[gnu::always_inline]] inline
+
+namespace moert::cpu {
+
+/// Whether this CPU runs AVX-512 code (F, BW, DQ, VL, with FMA): the
+/// kernels' hand-picked AVX-512 functions.
+inline bool cpuHasAvx512() {
+  static const bool has =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+/// Whether it also runs AVX512-BF16 (bf16 dot products and conversions).
+inline bool cpuHasAvx512Bf16() {
+  static const bool has =
+      cpuHasAvx512() && __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+} // namespace moert::cpu
 
 #endif // MOERT_CPU_ISACLONES_H

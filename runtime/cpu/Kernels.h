@@ -98,7 +98,8 @@ absl::Status expertMlp(const float *grouped, const int64_t *counts,
                        float *gateHidden = nullptr, float *upHidden = nullptr);
 
 /// out[t] = sum_j weights[t, j] * y[row holding slot t*k + j], summed in slot
-/// order; sourceSlots must be a permutation of [0, tokens*k).
+/// order (weights null: all 1); sourceSlots must be a permutation of
+/// [0, tokens*k).
 absl::Status combine(const float *y, const float *weights,
                      const int32_t *sourceSlots, int64_t tokens, int64_t k,
                      int64_t d, float *out);

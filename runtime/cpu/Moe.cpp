@@ -175,7 +175,7 @@ absl::Status combine(const float *y, const float *weights,
     float *row = out + t * d;
     std::fill(row, row + d, 0.0f);
     for (int64_t j = 0; j < k; ++j) {
-      float w = weights[t * k + j];
+      float w = weights ? weights[t * k + j] : 1.0f;
       const float *source = y + rowOfSlot[t * k + j] * d;
       for (int64_t i = 0; i < d; ++i)
         row[i] += w * source[i];

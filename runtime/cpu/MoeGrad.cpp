@@ -60,21 +60,8 @@ void routerGrad(const float *logits, const int32_t *indices,
 
 absl::Status dispatchGrad(const float *dgrouped, const int32_t *sourceSlots,
                           int64_t tokens, int64_t k, int64_t d, float *dx) {
-  std::vector<int64_t> rowOfSlot;
-  if (auto s = invertSlots(sourceSlots, tokens * k, rowOfSlot); !s.ok())
-    return s;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tokens; ++t) {
-    float *row = dx + t * d;
-    std::fill(row, row + d, 0.0f);
-    for (int64_t j = 0; j < k; ++j) {
-      const float *source = dgrouped + rowOfSlot[t * k + j] * d;
-#pragma omp simd
-      for (int64_t i = 0; i < d; ++i)
-        row[i] += source[i];
-    }
-  }
-  return absl::OkStatus();
+  // The transpose of a gather of rows: each token's rows summed, weight 1.
+  return combine(dgrouped, nullptr, sourceSlots, tokens, k, d, dx);
 }
 
 namespace {

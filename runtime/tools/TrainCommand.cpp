@@ -41,7 +41,8 @@ ABSL_DECLARE_FLAG(std::string, weights);
 ABSL_DECLARE_FLAG(std::string, init_from);
 ABSL_DECLARE_FLAG(std::string, tokens);
 ABSL_DECLARE_FLAG(uint64_t, seed);
-ABSL_DECLARE_FLAG(std::string, max_shard_size);
+// moe-run.cpp: --max-shard-size in bytes, or the error naming the flag.
+absl::StatusOr<uint64_t> maxShardBytesFlag();
 
 ABSL_FLAG(int64_t, steps, 0, "train: optimiser steps in the whole run");
 ABSL_FLAG(double, lr, 1e-3, "train: peak learning rate");
@@ -84,11 +85,6 @@ absl::Status checkFlags() {
     return absl::InvalidArgumentError("--save OUT_DIR is required");
   if (absl::GetFlag(FLAGS_tokens).empty())
     return absl::InvalidArgumentError("--tokens FILE is required");
-  if (absl::StatusOr<uint64_t> size =
-          parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
-      !size.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat("--max-shard-size: ", size.status().message()));
   if (absl::GetFlag(FLAGS_lr) <= 0 || absl::GetFlag(FLAGS_min_lr) < 0 ||
       absl::GetFlag(FLAGS_min_lr) > absl::GetFlag(FLAGS_lr))
     return absl::InvalidArgumentError("need 0 <= --min-lr <= --lr and --lr > 0");
@@ -284,6 +280,9 @@ int runTrain(const std::string &modelPath) {
   };
   if (auto status = checkFlags(); !status.ok())
     return fail(status);
+  absl::StatusOr<uint64_t> maxShardBytes = maxShardBytesFlag();
+  if (!maxShardBytes.ok())
+    return fail(maxShardBytes.status());
   absl::StatusOr<Artifact> artifact = Artifact::load(modelPath);
   if (!artifact.ok())
     return fail(artifact.status());
@@ -312,7 +311,7 @@ int runTrain(const std::string &modelPath) {
   if (!data.ok())
     return fail(data.status());
   Run run(trainer, **data);
-  run.maxShardBytes = *parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
+  run.maxShardBytes = *maxShardBytes;
   if (auto status = run.openEvaluation(); !status.ok())
     return fail(status);
 

@@ -56,6 +56,15 @@ ABSL_FLAG(std::string, max_shard_size, "5GB",
 
 // TrainCommand.cpp
 int runTrain(const std::string &modelPath);
+
+absl::StatusOr<uint64_t> maxShardBytesFlag() {
+  absl::StatusOr<uint64_t> bytes =
+      moert::parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
+  if (!bytes.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-shard-size: ", bytes.status().message()));
+  return bytes;
+}
 int runPlot(const std::vector<std::string> &arguments);
 
 namespace {
@@ -151,11 +160,9 @@ int main(int argc, char **argv) {
   std::string denseDir = absl::GetFlag(FLAGS_init_from);
   std::string saveDir = absl::GetFlag(FLAGS_save_weights);
   std::string tokensPath = absl::GetFlag(FLAGS_tokens);
-  absl::StatusOr<uint64_t> maxShardBytes =
-      moert::parseShardSize(absl::GetFlag(FLAGS_max_shard_size));
+  absl::StatusOr<uint64_t> maxShardBytes = maxShardBytesFlag();
   if (!maxShardBytes.ok())
-    return fail(absl::InvalidArgumentError(
-        absl::StrCat("--max-shard-size: ", maxShardBytes.status().message())));
+    return fail(maxShardBytes.status());
   if (!weightsDir.empty() && !denseDir.empty())
     return fail(absl::InvalidArgumentError(
         "--weights and --init-from exclude each other"));

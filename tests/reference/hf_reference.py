@@ -81,10 +81,11 @@ def load_checkpoint(directory):
     return tensors
 
 
-def rms_norm(x, weight, eps):
-    """LlamaRMSNorm / MixtralRMSNorm: normalise in fp32, cast back, scale."""
+def rms_norm(x, weight, eps, wide=torch.float32):
+    """LlamaRMSNorm / MixtralRMSNorm: normalise in fp32 (`wide`: the training
+    reference's float64), cast back, scale."""
     dtype = x.dtype
-    x = x.float()
+    x = x.to(wide)
     x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
     return weight * x.to(dtype)
 
@@ -94,11 +95,12 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def rope_cos_sin(seq, head_dim, theta, dtype):
-    """cos, sin [seq, head_dim] for positions 0..seq-1, computed in fp32 and
-    cast to the compute dtype (LlamaRotaryEmbedding, default rope type)."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
-    positions = torch.arange(seq, dtype=torch.float32)
+def rope_cos_sin(seq, head_dim, theta, dtype, wide=torch.float32):
+    """cos, sin [seq, head_dim] for positions 0..seq-1, computed in fp32
+    (`wide`) and cast to the compute dtype (LlamaRotaryEmbedding, default
+    rope type)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(wide) / head_dim))
+    positions = torch.arange(seq, dtype=wide)
     freqs = torch.outer(positions, inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos().to(dtype), emb.sin().to(dtype)
@@ -113,8 +115,9 @@ def repeat_kv(x, groups):
     return x.reshape(batch, kv_heads * groups, seq, head_dim)
 
 
-def attention(x, w, prefix, c, cos, sin):
-    """Causal GQA self-attention (eager), no biases."""
+def attention(x, w, prefix, c, cos, sin, wide=torch.float32):
+    """Causal GQA self-attention (eager), no biases; the softmax in fp32
+    (`wide`)."""
     batch, seq, _ = x.shape
     q = F.linear(x, w[prefix + "q_proj.weight"]).view(batch, seq, c.heads, c.head_dim)
     k = F.linear(x, w[prefix + "k_proj.weight"]).view(batch, seq, c.kv_heads, c.head_dim)
@@ -126,7 +129,7 @@ def attention(x, w, prefix, c, cos, sin):
     v = repeat_kv(v, c.heads // c.kv_heads)
     scores = torch.matmul(q, k.transpose(2, 3)) * (c.head_dim ** -0.5)
     mask = torch.full((seq, seq), torch.finfo(scores.dtype).min, dtype=scores.dtype).triu(1)
-    probs = F.softmax(scores + mask, dim=-1, dtype=torch.float32).to(q.dtype)
+    probs = F.softmax(scores + mask, dim=-1, dtype=wide).to(q.dtype)
     out = torch.matmul(probs, v).transpose(1, 2).reshape(batch, seq, c.heads * c.head_dim)
     return F.linear(out, w[prefix + "o_proj.weight"])
 
@@ -144,15 +147,15 @@ def expert_ffn(x, w, expert):
     return F.linear(h, w[expert + "w2.weight"])
 
 
-def sparse_moe(x, w, prefix, c):
-    """MixtralSparseMoeBlock: router softmax in fp32, top-k, renormalise to
+def sparse_moe(x, w, prefix, c, wide=torch.float32):
+    """MixtralSparseMoeBlock: router softmax in fp32 (`wide`), top-k, renormalise to
     sum 1, cast to the hidden dtype; each token gets the weighted sum of its
     experts, accumulated expert by expert in index order. Returns the output
     and the router logits [tokens, experts] (in the hidden dtype)."""
     batch, seq, hidden = x.shape
     tokens = x.reshape(-1, hidden)
     logits = F.linear(tokens, w[prefix + "gate.weight"])
-    probs = F.softmax(logits, dim=-1, dtype=torch.float)
+    probs = F.softmax(logits, dim=-1, dtype=wide)
     weights, chosen = torch.topk(probs, c.top_k, dim=-1)
     weights = (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype)
     out = torch.zeros_like(tokens)

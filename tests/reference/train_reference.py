@@ -68,56 +68,23 @@ def _wide(dtype):
 
 def rms_norm(x, weight, eps):
     """hf_reference.rms_norm, normalising in at least fp32 (f64 stays f64)."""
-    y = x.to(_wide(x.dtype))
-    y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * y.to(x.dtype)
+    return ref.rms_norm(x, weight, eps, wide=_wide(x.dtype))
 
 
 def rope_cos_sin(seq, head_dim, theta, dtype):
     """hf_reference.rope_cos_sin, in float64 when computing in float64."""
-    if dtype != torch.float64:
-        return ref.rope_cos_sin(seq, head_dim, theta, dtype)
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
-    freqs = torch.outer(torch.arange(seq, dtype=torch.float64), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
+    return ref.rope_cos_sin(seq, head_dim, theta, dtype, wide=_wide(dtype))
 
 
 def attention(x, w, prefix, c, cos, sin):
-    """hf_reference.attention with the softmax in the compute dtype."""
-    batch, seq, _ = x.shape
-    q = F.linear(x, w[prefix + "q_proj.weight"]).view(batch, seq, c.heads, c.head_dim)
-    k = F.linear(x, w[prefix + "k_proj.weight"]).view(batch, seq, c.kv_heads, c.head_dim)
-    v = F.linear(x, w[prefix + "v_proj.weight"]).view(batch, seq, c.kv_heads, c.head_dim)
-    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-    q = q * cos + ref.rotate_half(q) * sin
-    k = k * cos + ref.rotate_half(k) * sin
-    k = ref.repeat_kv(k, c.heads // c.kv_heads)
-    v = ref.repeat_kv(v, c.heads // c.kv_heads)
-    scores = torch.matmul(q, k.transpose(2, 3)) * (c.head_dim ** -0.5)
-    mask = torch.full((seq, seq), torch.finfo(scores.dtype).min, dtype=scores.dtype).triu(1)
-    probs = F.softmax(scores + mask, dim=-1, dtype=_wide(q.dtype)).to(q.dtype)
-    out = torch.matmul(probs, v).transpose(1, 2).reshape(batch, seq, c.heads * c.head_dim)
-    return F.linear(out, w[prefix + "o_proj.weight"])
+    """hf_reference.attention with the softmax in at least fp32."""
+    return ref.attention(x, w, prefix, c, cos, sin, wide=_wide(x.dtype))
 
 
 def sparse_moe(x, w, prefix, c):
-    """hf_reference.sparse_moe (softmax, top-k, renormalise, expert loop
-    with index_add), softmax in the compute dtype. Returns (out, router
-    logits [tokens, experts])."""
-    batch, seq, hidden = x.shape
-    tokens = x.reshape(-1, hidden)
-    logits = F.linear(tokens, w[prefix + "gate.weight"])
-    probs = F.softmax(logits, dim=-1, dtype=_wide(x.dtype))
-    weights, chosen = torch.topk(probs, c.top_k, dim=-1)
-    weights = (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype)
-    out = torch.zeros_like(tokens)
-    for e in range(c.experts):
-        rows, slots = torch.where(chosen == e)
-        if rows.numel():
-            h = ref.expert_ffn(tokens[rows], w, f"{prefix}experts.{e}.")
-            out = out.index_add(0, rows, h * weights[rows, slots, None])
-    return out.view(batch, seq, hidden), logits
+    """hf_reference.sparse_moe with the router softmax in at least fp32.
+    Returns (out, router logits [tokens, experts])."""
+    return ref.sparse_moe(x, w, prefix, c, wide=_wide(x.dtype))
 
 
 def forward(c, w, tokens):

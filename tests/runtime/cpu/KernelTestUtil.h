@@ -49,10 +49,11 @@ inline std::vector<float> roundedToBf16(const std::vector<float> &values) {
   return rounded;
 }
 
-/// y[m, n] = x[m, k] w[n, k]^T in double.
-inline std::vector<double> naiveLinear(const std::vector<float> &x,
-                                       const std::vector<float> &w, int64_t m,
-                                       int64_t k, int64_t n) {
+/// y[m, n] = x[m, k] w[n, k]^T in double (x and w in float or double).
+template <typename T>
+std::vector<double> naiveLinear(const std::vector<T> &x,
+                                const std::vector<T> &w, int64_t m, int64_t k,
+                                int64_t n) {
   std::vector<double> y(m * n, 0.0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j)

@@ -12,17 +12,6 @@ namespace {
 
 using Shape = std::tuple<int64_t, int64_t, int64_t>; // m, k, n
 
-std::vector<double> linearOf(const std::vector<double> &x,
-                             const std::vector<double> &w, int64_t m,
-                             int64_t k, int64_t n) {
-  std::vector<double> y(m * n, 0.0);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t t = 0; t < k; ++t)
-        y[i * n + j] += x[i * k + t] * w[j * k + t];
-  return y;
-}
-
 std::vector<float> gradInput(const std::vector<float> &dy, int64_t m,
                              int64_t n, Weight w, int64_t k) {
   std::vector<float> dx(m * k, -1.0f);
@@ -45,10 +34,10 @@ TEST(LinearGradTest, MatchesFiniteDifferences) {
     auto x = randomVector(m * k, 1), w = randomVector(n * k, 2);
     auto r = randomVector(m * n, 3);
     auto dx = numericGradient(x, [&](const std::vector<double> &xs) {
-      return weightedSum(linearOf(xs, toDouble(w), m, k, n), r);
+      return weightedSum(naiveLinear(xs, toDouble(w), m, k, n), r);
     });
     auto dw = numericGradient(w, [&](const std::vector<double> &ws) {
-      return weightedSum(linearOf(toDouble(x), ws, m, k, n), r);
+      return weightedSum(naiveLinear(toDouble(x), ws, m, k, n), r);
     });
     EXPECT_LE(relativeError(gradInput(r, m, n, {w.data(), DType::kF32}, k), dx),
               kGradTolerance)
