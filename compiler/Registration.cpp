@@ -2,6 +2,8 @@
 
 #include "compiler/Registration.h"
 
+#include "compiler/Pipeline.h"
+
 #include "dialects/moe/MoeDialect.h"
 #include "passes/Passes.h"
 
@@ -14,6 +16,7 @@ void mlir::moe::registerAllMoecDialects(DialectRegistry &registry) {
 
 void mlir::moe::registerAllMoecPasses() {
   registerMoePasses();
+  registerCompilePipeline();
   registerCanonicalizerPass();
   registerCSEPass();
   registerSymbolDCEPass();

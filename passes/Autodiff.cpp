@@ -196,9 +196,14 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
     OpBuilder b(ret);
     SmallVector<Value> routerLogits;
     int64_t topK = 0;
-    for (RouterOp router : body.getOps<RouterOp>()) {
-      routerLogits.push_back(router.getLogits());
-      topK = router.getTopK();
+    for (Operation &op : body) {
+      if (auto router = dyn_cast<RouterOp>(op)) {
+        routerLogits.push_back(router.getLogits());
+        topK = router.getTopK();
+      } else if (auto fused = dyn_cast<FusedExpertsOp>(op)) {
+        routerLogits.push_back(fused.getLogits());
+        topK = fused.getTopK();
+      }
     }
     Type scalar = scalarType(context);
     Value ce = CrossEntropyOp::create(b, loc, ret.getOperand(0), labels, -100);

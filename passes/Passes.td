@@ -84,6 +84,26 @@ def MoeUpcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def MoeFuseExperts : Pass<"moe-fuse-experts", "::mlir::ModuleOp"> {
+  let summary = "fuse each MoE block's routing, experts and combine into one op";
+  let description = [{
+    Replaces every chain `moe.router` -> `moe.dispatch` -> `moe.expert_mlp`
+    -> `moe.combine` of the module's functions by one `moe.fused_experts`,
+    whose kernel routes, runs the experts and writes the weighted rows into
+    the block's output without the grouped [tokens x top_k, D] copies in
+    between, and whose backward keeps only the block's input and router
+    logits. The fused op is named after the block (the common prefix of the
+    router's and combine's names, e.g. `model.layers.0.block_sparse_moe`).
+
+    A chain is fused only when its intermediate values feed nothing else and
+    nothing reads the router logits before the combine; any other chain is
+    left as it is, with a remark saying why. Run it before `moe-autodiff`:
+    the training step then differentiates the fused op
+    (`moe.fused_experts_grad`).
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
   let summary = "build the training step: forward, losses and backward";
   let description = [{

@@ -60,6 +60,10 @@ SmallVector<SmallVector<int64_t>> resultShapes(Operation *op) {
                       {d.getNumExperts()},
                       {rows}};
       })
+      .Case([](FusedExpertsOp f) {
+        return Shapes{SmallVector<int64_t>(shapeOf(f.getInput())),
+                      leadingPlus(f.getInput(), f.getNumExperts())};
+      })
       .Case([](CombineOp c) {
         return Shapes{leadingPlus(c.getWeights(), shapeOf(c.getInput())[1])};
       })

@@ -136,6 +136,12 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
                           "cpu.expert_mlp_train.onednn" + weightSuffix(m.getGate()),
                           {}, {}};
       })
+      .Case([&](FusedExpertsGradOp f) -> Info {
+        return KernelInfo{fb::OpKind::FusedExpertsGrad,
+                          "cpu.fused_experts_grad.onednn" +
+                              weightSuffix(f.getGate()),
+                          {f.getTopK(), f.getNormalize()}, {}};
+      })
       .Case([&](CombineGradOp) -> Info {
         return KernelInfo{fb::OpKind::CombineGrad, "cpu.combine_grad", {}, {}};
       })
@@ -218,6 +224,11 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::ExpertMlp,
                           "cpu.expert_mlp.onednn" + weightSuffix(m.getGate()),
                           {}, {}};
+      })
+      .Case([&](FusedExpertsOp f) -> Info {
+        return KernelInfo{fb::OpKind::FusedExperts,
+                          "cpu.fused_experts.onednn" + weightSuffix(f.getGate()),
+                          {f.getTopK(), f.getNormalize()}, {}};
       })
       .Case([&](CombineOp) -> Info {
         return KernelInfo{fb::OpKind::Combine, "cpu.combine", {}, {}};

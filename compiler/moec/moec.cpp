@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/Pipeline.h"
 #include "compiler/Registration.h"
 #include "compiler/artifact/WriteArtifact.h"
 #include "compiler/import/HFConfig.h"
@@ -74,6 +75,10 @@ cl::opt<double> auxLossCoef("aux-loss-coef",
 cl::opt<double> zLossCoef("z-loss-coef",
                           cl::desc("compile --mode train: router z-loss weight"),
                           cl::init(0.0));
+cl::opt<bool> noFuse("no-fuse",
+                     cl::desc("compile: keep each MoE block as router, "
+                              "dispatch, expert_mlp and combine"),
+                     cl::init(false));
 cl::opt<bool> recompute("recompute",
                         cl::desc("compile --mode train: recompute per-token "
                                  "ops in the backward pass"),
@@ -115,7 +120,7 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
       parameter counts and FLOPs per token, from an analysis of the module
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
       [--mode inference|train] [--aux-loss-coef A] [--z-loss-coef Z]
-      [--recompute]
+      [--recompute] [--no-fuse]
       compile to an artifact for moe-run (with --mode train, also the
       training step for moe-run train)
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
@@ -222,21 +227,20 @@ int runCompile(MLIRContext *context) {
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
   applyDefaultTimingPassManagerCLOptions(pm);
-  moe::MoeSpecializeShapesOptions shapes;
-  shapes.batch = batchSize;
-  shapes.seq = seqLength;
-  pm.addPass(moe::createMoeSpecializeShapes(shapes));
-  if (mode == "train") {
-    moe::MoeAutodiffOptions autodiff;
-    autodiff.auxLossCoef = auxLossCoef;
-    autodiff.zLossCoef = zLossCoef;
-    autodiff.recompute = recompute;
-    pm.addPass(moe::createMoeAutodiff(autodiff));
-  } else if (mode != "inference") {
+  if (mode != "train" && mode != "inference") {
     llvm::errs() << "moec compile: error: --mode must be inference or train, "
                  << "got '" << mode << "'\n";
     return 1;
   }
+  moe::CompilePipelineOptions options;
+  options.batch = batchSize;
+  options.seq = seqLength;
+  options.fuse = !noFuse;
+  options.train = mode == "train";
+  options.auxLossCoef = auxLossCoef;
+  options.zLossCoef = zLossCoef;
+  options.recompute = recompute;
+  moe::buildCompilePipeline(pm, options);
   if (failed(pm.run(*module)))
     return 1;
   FailureOr<moe::ArtifactSummary> summary =

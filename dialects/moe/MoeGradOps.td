@@ -198,6 +198,40 @@ def Moe_ExpertMLPGradOp : Moe_Op<"expert_mlp_grad",
   let hasVerifier = 1;
 }
 
+def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
+    [Pure, AllTypesMatch<["input", "result_grad", "input_grad"]>,
+     AllTypesMatch<["router", "router_grad"]>,
+     AllTypesMatch<["gate", "gate_grad"]>, AllTypesMatch<["up", "up_grad"]>,
+     AllTypesMatch<["down", "down_grad"]>]> {
+  let summary = "gradients of a fused MoE block's input and weights";
+  let description = [{
+    The backward of `moe.fused_experts`, from the block's own operands and
+    its router `logits` only: the top-k selection and weights are
+    recomputed from the logits (exactly as the forward pass chose them) and
+    the experts' hidden activations from `input`, so nothing of the size
+    tokens x top_k x expert width is kept between the passes. `logits_grad`,
+    when given, is a gradient reaching the logits directly (the
+    load-balancing and z losses). The attributes are those of the forward op.
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
+                       Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
+                       Moe_FloatTensor:$down, Moe_FloatTensor:$logits,
+                       Moe_FloatTensor:$result_grad,
+                       Optional<Moe_FloatTensor>:$logits_grad,
+                       Moe_I64Attr:$top_k, UnitAttr:$normalize,
+                       StrAttr:$activation);
+  let results = (outs Moe_FloatTensor:$input_grad,
+                      Moe_FloatTensor:$router_grad,
+                      Moe_FloatTensor:$gate_grad, Moe_FloatTensor:$up_grad,
+                      Moe_FloatTensor:$down_grad);
+  let assemblyFormat = [{
+    $input `,` $router `,` $gate `,` $up `,` $down `,` $logits `,`
+    $result_grad (`,` $logits_grad^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Moe_CombineGradOp : Moe_Op<"combine_grad",
     [Pure, AllTypesMatch<["input", "input_grad"]>,
      AllTypesMatch<["weights", "weights_grad"]>]> {

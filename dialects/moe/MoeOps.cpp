@@ -251,6 +251,64 @@ LogicalResult CombineOp::verify() {
                    withLast(leadingDims(weights), shapeOf(input)[1]));
 }
 
+namespace {
+/// The shape rules of a fused MoE block, shared by the op and its backward.
+LogicalResult verifyFusedBlock(Operation *op, Value input, Value router,
+                               Value gate, Value up, Value down, Value logits,
+                               int64_t topK, StringRef activation) {
+  Type x = input.getType(), r = router.getType(), g = gate.getType();
+  if (failed(checkMinRank(op, "input", x, 1)) ||
+      failed(checkRank(op, "router", r, 2)) ||
+      failed(checkRank(op, "gate", g, 3)))
+    return failure();
+  if (g != up.getType())
+    return op->emitOpError() << "up type " << up.getType()
+                             << " must equal gate type " << g;
+  if (activation != "swiglu")
+    return op->emitOpError() << "activation '" << activation
+                             << "' is not supported (expected \"swiglu\")";
+  int64_t experts = shapeOf(r)[0];
+  ArrayRef<int64_t> gs = shapeOf(g);
+  if (failed(checkSameElementType(op, "router", r, "input", x)) ||
+      failed(checkSameElementType(op, "gate", g, "input", x)) ||
+      failed(checkSameElementType(op, "down", down.getType(), "input", x)) ||
+      failed(checkSize(op, "router dim 1", shapeOf(r)[1], "the input width",
+                       lastDim(x))) ||
+      failed(checkSize(op, "gate dim 0", gs[0], "the router's experts",
+                       experts)) ||
+      failed(checkSize(op, "gate dim 2", gs[2], "the input width",
+                       lastDim(x))) ||
+      failed(checkDims(op, "down shape", shapeOf(down.getType()),
+                       "[experts, model width, expert width] from gate",
+                       {gs[0], gs[2], gs[1]})))
+    return failure();
+  if (!ShapedType::isDynamic(experts) && (topK < 1 || topK > experts))
+    return op->emitOpError() << "top_k " << topK
+                             << " must be in [1, number of experts = "
+                             << experts << "]";
+  return checkDims(op, "logits shape", shapeOf(logits.getType()),
+                   "the input's leading dims plus experts",
+                   withLast(leadingDims(x), experts));
+}
+} // namespace
+
+LogicalResult FusedExpertsOp::verify() {
+  return verifyFusedBlock(*this, getInput(), getRouter(), getGate(), getUp(),
+                          getDown(), getLogits(), getTopK(), getActivation());
+}
+
+LogicalResult FusedExpertsGradOp::verify() {
+  if (failed(verifyFusedBlock(*this, getInput(), getRouter(), getGate(),
+                              getUp(), getDown(), getLogits(), getTopK(),
+                              getActivation())))
+    return failure();
+  if (getLogitsGrad() && getLogitsGrad().getType() != getLogits().getType())
+    return emitOpError() << "logits_grad type " << getLogitsGrad().getType()
+                         << " must equal the logits type "
+                         << getLogits().getType();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//

@@ -358,6 +358,55 @@ def Moe_CombineOp : Moe_Op<"combine", [Pure, DeclareOpInterfaceMethods<Moe_Diffe
   let hasVerifier = 1;
 }
 
+def Moe_FusedExpertsOp : Moe_Op<"fused_experts",
+    [Pure, AllTypesMatch<["input", "result"]>,
+     DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
+  let summary = "a whole MoE block: routing, grouped SwiGLU experts, combine";
+  let description = [{
+    What `moe.router`, `moe.dispatch`, `moe.expert_mlp` and `moe.combine`
+    compute together, as one op that `moe-fuse-experts` makes of them: for
+    every token of `input` [..., D], `logits = input @ router^T` [..., E],
+    the `top_k` experts of highest softmax probability (ties to the lower
+    index) with their probabilities as weights (divided by their sum when
+    `normalize` is set), and `result = sum_k weight_k * expert_k(input)`,
+    where expert e is `down[e] @ (silu(gate[e] @ x) * up[e] @ x)` (the only
+    `activation` so far is "swiglu"). `gate`, `up` are [E, F, D] and `down`
+    [E, D, F].
+
+    The op is a backend's unit of planning: how many experts, how many each
+    token picks, how they are weighted and activated, and every shape. Its
+    kernel routes and packs the routed rows, runs the experts over them and
+    writes the weighted rows into the result, with no value of the size
+    tokens x top_k in between. The router logits are a result because the
+    load-balancing and z losses read them; the backward pass
+    (`moe.fused_experts_grad`) recomputes the routing from them and the
+    experts' hidden activations from `input`.
+
+    Example:
+    ```mlir
+    %y, %logits = moe.fused_experts %x, %router, %w1, %w3, %w2
+        {top_k = 2 : i64, normalize, activation = "swiglu"}
+        : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>,
+           tensor<4x128x64xf32>, tensor<4x64x128xf32>)
+        -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>)
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
+                       Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
+                       Moe_FloatTensor:$down, Moe_I64Attr:$top_k,
+                       UnitAttr:$normalize, StrAttr:$activation);
+  let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$logits);
+  let assemblyFormat =
+      "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumExperts() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getRouter().getType())
+          .getDimSize(0);
+    }
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//

@@ -171,6 +171,22 @@ LogicalResult CombineOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult FusedExpertsOp::buildVjp(OpBuilder &b,
+                                       ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  Location loc = getLoc();
+  auto grad = FusedExpertsGradOp::create(
+      b, loc, getInput().getType(), getRouter().getType(),
+      getGate().getType(), getUp().getType(), getDown().getType(),
+      getInput(), getRouter(), getGate(), getUp(), getDown(), getLogits(),
+      gradOrZeros(b, loc, resultGrads[0], getResult()), resultGrads[1],
+      getTopK(), getNormalize(), getActivation());
+  operandGrads.append({Value(grad.getInputGrad()), grad.getRouterGrad(),
+                       grad.getGateGrad(), grad.getUpGrad(),
+                       grad.getDownGrad()});
+  return success();
+}
+
 LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b,
                                        ArrayRef<Value> resultGrads,
                                        SmallVectorImpl<Value> &operandGrads) {

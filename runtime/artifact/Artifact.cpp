@@ -46,7 +46,10 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::Combine:
     return {3, 3};
   case fb::OpKind::ExpertMlp:
+  case fb::OpKind::FusedExperts:
     return {5, 5};
+  case fb::OpKind::FusedExpertsGrad:
+    return {7, 8};
   case fb::OpKind::LoadBalancingLoss:
   case fb::OpKind::Stack:
     return {1, 1u << 16};

@@ -82,6 +82,18 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
                            float *dw2, const float *gateHidden = nullptr,
                            const float *upHidden = nullptr);
 
+/// fusedExperts backward, from the block's input and router logits: the
+/// routing is recomputed from the logits and each expert's hidden
+/// activations from x. dlogitsExtra (nullable) reaches the logits directly
+/// (the router losses). Writes dx [tokens, D] and the four weight gradients
+/// (experts with no rows get zeros).
+absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
+                              const MoeBlockWeights &block, int64_t k,
+                              bool normalize, const float *logits,
+                              const float *dout, const float *dlogitsExtra,
+                              float *dx, float *drouter, float *dgate,
+                              float *dup, float *ddown);
+
 /// combine backward: dy[row holding slot t*k+j] = weights[t, j] * dout[t],
 /// dweights[t, j] = <dout[t], y[that row]>.
 absl::Status combineGrad(const float *y, const float *weights,

@@ -104,6 +104,22 @@ absl::Status combine(const float *y, const float *weights,
                      const int32_t *sourceSlots, int64_t tokens, int64_t k,
                      int64_t d, float *out);
 
+/// The weights of a fused MoE block: router [E, D], gate and up [E, F, D],
+/// down [E, D, F]; the experts' three share a dtype.
+struct MoeBlockWeights {
+  Weight router, gate, up, down;
+  int64_t experts, d, f;
+};
+
+/// A whole MoE block (FusedExperts.cpp): logits [tokens, E] = x router^T,
+/// top-k routing as routerTopK, and out[t] = sum over t's experts e, in
+/// ascending e, of weight * SwiGLU-MLP_e(x[t]). Equals router, dispatch,
+/// expertMlp and combine in sequence up to the order of the k-term sum, with
+/// no [tokens * k, D] buffer.
+absl::Status fusedExperts(const float *x, int64_t tokens,
+                          const MoeBlockWeights &block, int64_t k,
+                          bool normalize, float *out, float *logits);
+
 /// Mean of logsumexp(logits) - logits[label] over labels != ignoreIndex.
 absl::Status crossEntropy(const float *logits, const int32_t *labels,
                           int64_t rows, int64_t vocab, int64_t ignoreIndex,

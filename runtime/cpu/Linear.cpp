@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Scratch.h"
@@ -97,14 +98,13 @@ bool bf16MatmulIsNative() {
   return native;
 }
 
-namespace {
 MOERT_ISA_CLONES
-void roundRange(const float *in, int64_t begin, int64_t end, uint16_t *out) {
+void roundRangeToBf16(const float *in, int64_t begin, int64_t end,
+                      uint16_t *out) {
 #pragma omp simd
   for (int64_t i = begin; i < end; ++i)
     out[i] = floatToBf16(in[i]);
 }
-} // namespace
 
 void roundToBf16(const float *in, int64_t n, uint16_t *out) {
   // Large blocks, so that threads seldom share a cache line.
@@ -112,7 +112,7 @@ void roundToBf16(const float *in, int64_t n, uint16_t *out) {
   int64_t blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b)
-    roundRange(in, b * kBlock, std::min(n, (b + 1) * kBlock), out);
+    roundRangeToBf16(in, b * kBlock, std::min(n, (b + 1) * kBlock), out);
 }
 
 absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,

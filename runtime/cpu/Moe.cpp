@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/ExpertRouting.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/RoutingMath.h"
@@ -61,19 +62,9 @@ absl::Status dispatch(const float *x, const int32_t *indices, int64_t tokens,
                       int64_t k, int64_t experts, int64_t d, float *grouped,
                       int64_t *counts, int32_t *sourceSlots) {
   int64_t slots = tokens * k;
-  std::fill(counts, counts + experts, 0);
-  for (int64_t s = 0; s < slots; ++s) {
-    if (indices[s] < 0 || indices[s] >= experts)
-      return absl::InvalidArgumentError(
-          absl::StrCat("expert index ", indices[s], " of slot ", s,
-                       " is outside [0, ", experts, ")"));
-    ++counts[indices[s]];
-  }
-  std::vector<int64_t> next(experts, 0);
-  for (int64_t e = 1; e < experts; ++e)
-    next[e] = next[e - 1] + counts[e - 1];
-  for (int64_t s = 0; s < slots; ++s)
-    sourceSlots[next[indices[s]]++] = int32_t(s);
+  if (auto status = groupByExpert(indices, slots, experts, counts, sourceSlots);
+      !status.ok())
+    return status;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < slots; ++r)
     std::memcpy(grouped + r * d, x + (sourceSlots[r] / k) * d,

@@ -26,6 +26,12 @@ inline std::string stream(const KernelLaunch &launch) {
   return launch.kernel->stream() ? launch.kernel->stream()->str() : "";
 }
 inline int64_t lastDim(const TensorRef &t) { return t.shape.back(); }
+/// A fused MoE block's weights, operands 1-4 of its launch.
+inline cpu::MoeBlockWeights moeBlockWeights(const KernelLaunch &launch) {
+  const auto &in = launch.operands;
+  return {weight(in[1]),   weight(in[2]),   weight(in[3]), weight(in[4]),
+          in[1].shape[0], in[2].shape[2], in[2].shape[1]};
+}
 inline int64_t rows(const TensorRef &t) { return t.numElements() / lastDim(t); }
 
 /// Expert row counts come from a dispatch of this run: checked before a

@@ -194,6 +194,23 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.shape(c.result(3), "down gradient", c.operand(4).shape);
     break;
   }
+  case fb::OpKind::FusedExpertsGrad: {
+    c.rule((launch.operands.size() == 7 || launch.operands.size() == 8) &&
+               launch.results.size() == 5,
+           "expects 7 or 8 operands and 5 results");
+    if (!c.ok() || !checkFusedExpertsInputs(c))
+      break;
+    const TensorRef &x = c.operand(0);
+    std::vector<int64_t> logits = withLast(leading(x), c.operand(1).shape[0]);
+    c.shape(c.operand(5), "logits", logits);
+    c.shape(c.operand(6), "result gradient", x.shape);
+    if (launch.operands.size() == 8)
+      c.shape(c.operand(7), "logits gradient", logits);
+    c.shape(c.result(0), "input gradient", x.shape);
+    for (int i = 1; i < 5; ++i)
+      c.shape(c.result(i), "weight gradient", c.operand(i).shape);
+    break;
+  }
   case fb::OpKind::CombineGrad: {
     c.counts(4, 2);
     if (!c.ok() || !checkCombineInputs(c))

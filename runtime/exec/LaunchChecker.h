@@ -149,6 +149,33 @@ inline bool checkExpertInputs(Checker &c) {
   return c.ok();
 }
 
+/// A fused MoE block's input [tokens..., D], router [E, D], gate and up
+/// [E, F, D] and down [E, D, F] (operands 0-4) and its [top_k, normalize].
+inline bool checkFusedExpertsInputs(Checker &c) {
+  c.ints(2);
+  if (!c.ok())
+    return false;
+  const TensorRef &x = c.operand(0), &router = c.operand(1),
+                  &gate = c.operand(2);
+  c.rank(x, "input", 1);
+  c.rank(router, "router", 2, 2);
+  c.rank(gate, "gate", 3, 3);
+  c.dtype(gate, "gate", isWeight(gate.dtype));
+  c.dtype(router, "router", isWeight(router.dtype));
+  if (!c.ok())
+    return false;
+  int64_t experts = router.shape[0], d = x.shape.back();
+  c.rule(router.shape[1] == d, "router and input widths differ");
+  c.shape(gate, "gate", {experts, gate.shape[1], d});
+  c.shape(c.operand(3), "up", gate.shape);
+  c.shape(c.operand(4), "down", {experts, d, gate.shape[1]});
+  c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
+         "expert weights differ in dtype");
+  c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= experts,
+         "top_k outside [1, experts]");
+  return c.ok();
+}
+
 /// Combine's expert outputs [rows, D], weights [tokens..., K] and source
 /// slots (operands 0-2).
 inline bool checkCombineInputs(Checker &c) {

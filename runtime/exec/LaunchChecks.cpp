@@ -144,6 +144,14 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
       c.shape(c.result(0), "result",
               withLast(leading(c.operand(1)), c.operand(0).shape[1]));
     break;
+  case fb::OpKind::FusedExperts:
+    c.counts(5, 2);
+    if (c.ok() && checkFusedExpertsInputs(c)) {
+      const TensorRef &x = c.operand(0);
+      c.shape(c.result(0), "result", x.shape);
+      c.shape(c.result(1), "logits", withLast(leading(x), c.operand(1).shape[0]));
+    }
+    break;
   case fb::OpKind::CrossEntropy:
     c.counts(2, 1);
     if (c.ok() && checkCrossEntropyInputs(c))

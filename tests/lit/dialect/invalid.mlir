@@ -695,3 +695,51 @@ func.func @f(%v: tensor<8xf32>) {
   moe.write_param @p = %v : tensor<8xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>) {
+  // expected-error @+1 {{top_k 5 must be in [1, number of experts = 4]}}
+  %y, %l = moe.fused_experts %x, %r, %g, %g, %d {top_k = 5 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>) {
+  // expected-error @+1 {{activation 'gelu' is not supported (expected "swiglu")}}
+  %y, %l = moe.fused_experts %x, %r, %g, %g, %d {top_k = 2 : i64, activation = "gelu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<8x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>) {
+  // expected-error @+1 {{gate dim 0 is 4 but must equal the router's experts (8)}}
+  %y, %l = moe.fused_experts %x, %r, %g, %g, %d {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<8x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x8xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x128x64xf32>) {
+  // expected-error @+1 {{down shape [4, 128, 64] must equal [experts, model width, expert width] from gate [4, 64, 128]}}
+  %y, %l = moe.fused_experts %x, %r, %g, %g, %d {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>) {
+  // expected-error @+1 {{logits shape [2, 8, 3] must equal the input's leading dims plus experts [2, 8, 4]}}
+  %y, %l = moe.fused_experts %x, %r, %g, %g, %d {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x3xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %l: tensor<2x8x4xf32>, %dl: tensor<2x8x3xf32>) {
+  // expected-error @+1 {{logits_grad type 'tensor<2x8x3xf32>' must equal the logits type 'tensor<2x8x4xf32>'}}
+  %a:5 = moe.fused_experts_grad %x, %r, %g, %g, %d, %l, %x, %dl {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x8x4xf32>, tensor<2x8x64xf32>, tensor<2x8x3xf32>) -> (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>)
+  return
+}

@@ -1,0 +1,48 @@
+//===- Pipeline.h - the passes moec compile runs ----------------*- C++ -*-===//
+//
+// One definition of the compile pipeline, used by `moec compile` and
+// registered for moe-opt as `moe-compile`, so that both run the same passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_PIPELINE_H
+#define MOEC_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::moe {
+
+struct CompilePipelineOptions
+    : public PassPipelineOptions<CompilePipelineOptions> {
+  Option<int64_t> batch{*this, "batch", llvm::cl::desc("batch size"),
+                        llvm::cl::init(1)};
+  Option<int64_t> seq{*this, "seq", llvm::cl::desc("sequence length"),
+                      llvm::cl::init(128)};
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("fuse each MoE block (moe-fuse-experts)"),
+                    llvm::cl::init(true)};
+  Option<bool> train{*this, "train",
+                     llvm::cl::desc("add the training step (moe-autodiff)"),
+                     llvm::cl::init(false)};
+  Option<double> auxLossCoef{*this, "aux-loss-coef",
+                             llvm::cl::desc("moe-autodiff's aux-loss-coef"),
+                             llvm::cl::init(-1.0)};
+  Option<double> zLossCoef{*this, "z-loss-coef",
+                           llvm::cl::desc("moe-autodiff's z-loss-coef"),
+                           llvm::cl::init(0.0)};
+  Option<bool> recompute{*this, "recompute",
+                         llvm::cl::desc("moe-autodiff's recompute"),
+                         llvm::cl::init(false)};
+};
+
+/// Static shapes, then fused MoE blocks, then (train) the training step.
+void buildCompilePipeline(OpPassManager &pm,
+                          const CompilePipelineOptions &options);
+
+/// Registers the pipeline as `moe-compile`.
+void registerCompilePipeline();
+
+} // namespace mlir::moe
+
+#endif // MOEC_PIPELINE_H

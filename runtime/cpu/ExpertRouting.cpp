@@ -1,0 +1,107 @@
+//===- ExpertRouting.cpp - one batch's routing, for the fused block -------===//
+
+#include "runtime/cpu/ExpertRouting.h"
+
+#include "runtime/cpu/IsaClones.h"
+#include "runtime/cpu/Kernels.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace moert::cpu {
+
+absl::Status groupByExpert(const int32_t *indices, int64_t slots,
+                           int64_t experts, int64_t *counts,
+                           int32_t *sourceSlots) {
+  std::fill(counts, counts + experts, 0);
+  for (int64_t s = 0; s < slots; ++s) {
+    if (indices[s] < 0 || indices[s] >= experts)
+      return absl::InvalidArgumentError(
+          absl::StrCat("expert index ", indices[s], " of slot ", s,
+                       " is outside [0, ", experts, ")"));
+    ++counts[indices[s]];
+  }
+  std::vector<int64_t> next(experts, 0);
+  for (int64_t e = 1; e < experts; ++e)
+    next[e] = next[e - 1] + counts[e - 1];
+  for (int64_t s = 0; s < slots; ++s)
+    sourceSlots[next[indices[s]]++] = int32_t(s);
+  return absl::OkStatus();
+}
+
+absl::Status routeTokens(const float *logits, int64_t tokens, int64_t experts,
+                         int64_t k, bool normalize, ExpertRouting &routing) {
+  int64_t slots = tokens * k;
+  routing.tokens = tokens;
+  routing.k = k;
+  routing.experts = experts;
+  routing.weights.resize(slots);
+  routing.indices.resize(slots);
+  routing.counts.resize(experts);
+  routing.first.assign(experts, 0);
+  routing.slots.resize(slots);
+  routing.rowOfSlot.resize(slots);
+  routerTopK(logits, tokens, experts, k, normalize, routing.weights.data(),
+             routing.indices.data());
+  if (auto status = groupByExpert(routing.indices.data(), slots, experts,
+                                  routing.counts.data(), routing.slots.data());
+      !status.ok())
+    return status;
+  for (int64_t e = 1; e < experts; ++e)
+    routing.first[e] = routing.first[e - 1] + routing.counts[e - 1];
+  for (int64_t r = 0; r < slots; ++r)
+    routing.rowOfSlot[routing.slots[r]] = r;
+  return absl::OkStatus();
+}
+
+MOERT_ISA_CLONES
+void addScaledRow(float *acc, float w, const float *y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    acc[i] += w * y[i];
+}
+
+void gatherRows(const float *src, int64_t d, const int32_t *slots, int64_t n,
+                int64_t k, float *dstF32, uint16_t *dstBf16, Threads threads) {
+  auto copy = [&](int64_t r) {
+    const float *row = src + (slots[r] / k) * d;
+    if (dstBf16)
+      roundRangeToBf16(row, 0, d, dstBf16 + r * d);
+    else
+      std::memcpy(dstF32 + r * d, row, d * sizeof(float));
+  };
+  if (threads == Threads::kCaller || n * d <= 4096) {
+    for (int64_t r = 0; r < n; ++r)
+      copy(r);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < n; ++r)
+    copy(r);
+}
+
+void sumStagedRows(const ExpertRouting &routing, const float *staging,
+                   int64_t d, bool weighted, float *out) {
+  int64_t k = routing.k;
+#pragma omp parallel
+  {
+    std::vector<int64_t> rows(k);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < routing.tokens; ++t) {
+      // Grouped rows ascend with the expert.
+      for (int64_t j = 0; j < k; ++j)
+        rows[j] = routing.rowOfSlot[t * k + j];
+      std::sort(rows.begin(), rows.end());
+      float *acc = out + t * d;
+      std::fill(acc, acc + d, 0.0f);
+      for (int64_t row : rows) {
+        float w = weighted ? routing.weights[routing.slots[row]] : 1.0f;
+        addScaledRow(acc, w, staging + row * d, d);
+      }
+    }
+  }
+}
+
+} // namespace moert::cpu

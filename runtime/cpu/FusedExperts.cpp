@@ -1,0 +1,123 @@
+//===- FusedExperts.cpp - a whole MoE block in one kernel -----------------===//
+//
+// Routes the batch from the router logits, then runs each expert over its
+// tokens: the rows are gathered from the block input into a per-thread tile
+// (rounded to bf16 on the way when the GEMMs are bf16), the gate and up GEMMs
+// and the SwiGLU make the hidden tile, and the down GEMM's rows are added,
+// weighted, into the tokens' outputs (ExpertRouting.h says how that stays
+// deterministic when experts run side by side). No [tokens * k, D] value
+// exists between the kernel's input and output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/ExpertRouting.h"
+#include "runtime/cpu/GradMatmul.h"
+#include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Scratch.h"
+
+#include <algorithm>
+
+namespace moert::cpu {
+namespace {
+struct FusedScratch;
+template <typename T, int Slot> T *scratch(size_t count) {
+  return threadScratch<T, FusedScratch, Slot>(count);
+}
+
+struct Forward {
+  const float *x;
+  const ExpertRouting &routing;
+  const MoeBlockWeights &block;
+  bool bf16, widened;
+  float *out;
+  float *staging; // [tokens * k, D] by grouped row, when side by side
+};
+
+absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
+                           Threads threads) {
+  int64_t n = p.routing.counts[e], d = p.block.d, f = p.block.f;
+  if (n == 0)
+    return absl::OkStatus();
+  const int32_t *slots = p.routing.slots.data() + firstRow;
+  float *xF32 = p.bf16 ? nullptr : scratch<float, 0>(n * d);
+  uint16_t *xBf16 = p.bf16 ? scratch<uint16_t, 0>(n * d) : nullptr;
+  gatherRows(p.x, d, slots, n, p.routing.k, xF32, xBf16, threads);
+  const void *x = p.bf16 ? static_cast<const void *>(xBf16) : xF32;
+
+  ExpertSlices w = expertSlices(
+      p.block.gate, p.block.up, p.block.down, e, f, d, p.widened,
+      p.widened ? scratch<float, 1>(3 * f * d) : nullptr, threads);
+  float *gate = scratch<float, 2>(n * f), *up = scratch<float, 3>(n * f);
+  if (auto s = gradMatmul(x, Layout::kAsIs, w.w1, Layout::kTransposed, gate, n,
+                          d, f, p.bf16, false, threads);
+      !s.ok())
+    return s;
+  if (auto s = gradMatmul(x, Layout::kAsIs, w.w3, Layout::kTransposed, up, n,
+                          d, f, p.bf16, false, threads);
+      !s.ok())
+    return s;
+  // The SwiGLU overwrites gate, or writes the down GEMM's bf16 input.
+  uint16_t *hiddenBf16 = p.bf16 ? scratch<uint16_t, 1>(n * f) : nullptr;
+  forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
+    swigluForward(gate + begin, up + begin, end - begin,
+                  hiddenBf16 ? nullptr : gate + begin,
+                  hiddenBf16 ? hiddenBf16 + begin : nullptr);
+  });
+  const void *hidden = p.bf16 ? static_cast<const void *>(hiddenBf16) : gate;
+  float *rows = p.staging ? p.staging + firstRow * d : scratch<float, 4>(n * d);
+  if (auto s = gradMatmul(hidden, Layout::kAsIs, w.w2, Layout::kTransposed,
+                          rows, n, f, d, p.bf16, false, threads);
+      !s.ok())
+    return s;
+  if (p.staging)
+    return absl::OkStatus();
+  // One after the other: this expert's rows go straight into the output. A
+  // token has at most one row per expert, so the rows never collide.
+  auto add = [&](int64_t r) {
+    int32_t slot = slots[r];
+    addScaledRow(p.out + (slot / p.routing.k) * d, p.routing.weights[slot],
+                 rows + r * d, d);
+  };
+  if (threads == Threads::kCaller || n * d <= 4096) {
+    for (int64_t r = 0; r < n; ++r)
+      add(r);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; ++r)
+      add(r);
+  }
+  return absl::OkStatus();
+}
+} // namespace
+
+absl::Status fusedExperts(const float *x, int64_t tokens,
+                          const MoeBlockWeights &block, int64_t k,
+                          bool normalize, float *out, float *logits) {
+  if (auto s = linear(x, tokens, block.d, block.router, block.experts, logits);
+      !s.ok())
+    return s;
+  ExpertRouting routing;
+  if (auto s = routeTokens(logits, tokens, block.experts, k, normalize,
+                           routing);
+      !s.ok())
+    return s;
+  bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
+  bool sideBySide = expertsSideBySide(routing.counts.data(), block.experts);
+  float *staging =
+      sideBySide ? scratch<float, 5>(tokens * k * block.d) : nullptr;
+  if (!sideBySide)
+    std::fill(out, out + tokens * block.d, 0.0f);
+  Forward p{x,    routing, block, bf16, block.gate.dtype != DType::kF32 && !bf16,
+            out, staging};
+  if (auto s = forEachExpert(routing.counts.data(), block.experts,
+                             [&](int64_t e, int64_t firstRow, Threads threads) {
+                               return expertForward(p, e, firstRow, threads);
+                             });
+      !s.ok())
+    return s;
+  if (staging)
+    sumStagedRows(routing, staging, block.d, /*weighted=*/true, out);
+  return absl::OkStatus();
+}
+
+} // namespace moert::cpu
