@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks, each against its baseline measured in the same run (medians):
-#  1. one MoE layer forward (E=8, top-2, d=512, ffn=1408, 4096 tokens), fp32
-#     and bf16: moec's CPU kernels vs the PyTorch eager loop a user writes,
-#     next to oneDNN's plain GEMM rate on this machine;
+#  1. one MoE layer (E=8, top-2, d=512, ffn=1408) at 16 to 4096 tokens, fp32
+#     and bf16, forward and forward + backward: the fused kernels, the unfused
+#     chain (--no-fuse) and the PyTorch eager loop a user writes, next to
+#     oneDNN's plain GEMM rate and the weight-streaming bound (the active
+#     experts' weight bytes over the triad bandwidth) on this machine;
 #  2. the tiny MoE's whole forward: moe-run vs the PyTorch reference model;
 #  3. training throughput of a tiny MoE (4 layers, d=256, 8 experts top-2,
 #     batch 4 x seq 256), fp32 and bf16: moe-run train vs a PyTorch eager
@@ -22,16 +24,30 @@ value() { grep "^$1:" | awk '{print $2}'; }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 repeat=${REPEAT:-20}
 
-echo "== MoE layer forward: E=8 top-2 d=512 ffn=1408, 4096 tokens, $OMP_NUM_THREADS threads"
+echo "== MoE layer: E=8 top-2 d=512 ffn=1408, $OMP_NUM_THREADS threads (ms, medians)"
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
 for dtype in f32 bf16; do
-  ours=$("$bin/moe_layer_bench" --dtype $dtype --repeat "$repeat")
-  theirs=$(torch tests/bench/torch_moe_layer.py --dtype $dtype --repeat "$repeat" --threads "$OMP_NUM_THREADS")
-  ms=$(echo "$ours" | value moe_layer_ms_median)
-  torch_ms=$(echo "$theirs" | value torch_moe_layer_ms_median)
-  echo "$dtype: moec ${ms} ms ($(echo "$ours" | value moe_layer_gflops) GFLOP/s)," \
-       "pytorch eager ${torch_ms} ms ($(echo "$theirs" | value torch_moe_layer_gflops) GFLOP/s)," \
-       "speedup $(echo "$torch_ms $ms" | awk '{printf "%.2f", $1 / $2}')x;" \
-       "oneDNN GEMM alone $(echo "$ours" | value onednn_gemm_gflops) GFLOP/s"
+  for tokens in ${MOE_TOKENS:-16 64 256 1024 4096}; do
+    ours=$("$bin/moe_layer_bench" --dtype $dtype --tokens "$tokens" --repeat "$repeat")
+    theirs=$(torch tests/bench/torch_moe_layer.py --dtype $dtype --tokens "$tokens" \
+             --repeat "$repeat" --threads "$OMP_NUM_THREADS")
+    theirs_train=$(torch tests/bench/torch_moe_layer.py --dtype $dtype --tokens "$tokens" \
+                   --repeat "$repeat" --threads "$OMP_NUM_THREADS" --backward)
+    fused=$(echo "$ours" | value fused_moe_layer_ms_median)
+    unfused=$(echo "$ours" | value moe_layer_ms_median)
+    torch_ms=$(echo "$theirs" | value torch_moe_layer_ms_median)
+    bound=$(echo "$ours" | value weight_streaming_bound_ms)
+    fused_train=$(echo "$ours" | value fused_moe_layer_train_ms_median)
+    unfused_train=$(echo "$ours" | value moe_layer_train_ms_median)
+    torch_train=$(echo "$theirs_train" | value torch_moe_layer_ms_median)
+    echo "$dtype $tokens tokens: forward fused $fused, --no-fuse $unfused, pytorch $torch_ms" \
+         "(fused: $(ratio "$torch_ms" "$fused")x pytorch, $(ratio "$unfused" "$fused")x --no-fuse," \
+         "$(ratio "$fused" "$bound")x the streaming bound $bound ms at" \
+         "$(echo "$ours" | value triad_gb_per_s) GB/s, $(echo "$ours" | value fused_moe_layer_gflops)" \
+         "GFLOP/s vs oneDNN GEMM $(echo "$ours" | value onednn_gemm_gflops));" \
+         "forward+backward fused $fused_train, --no-fuse $unfused_train, pytorch $torch_train" \
+         "(fused: $(ratio "$torch_train" "$fused_train")x pytorch, $(ratio "$unfused_train" "$fused_train")x --no-fuse)"
+  done
 done
 
 echo "== tiny-mixtral whole forward, batch 4 x seq 128"

@@ -90,15 +90,23 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
     return last;
   };
 
+  llvm::DenseSet<Value> returned;
+  for (Value result : function.getBody().front().getTerminator()->getOperands())
+    returned.insert(result);
+
   BufferPlan plan;
   FreeList arena;
+  int64_t liveActivations = 0;
   std::multimap<int64_t, Value> dying; // last use -> value
   for (Operation &op : function.getBody().front()) {
     int64_t here = position[&op];
     // Values whose last reader ran before this op are free again.
     while (!dying.empty() && dying.begin()->first < here) {
-      BufferSlot slot = plan.slots[dying.begin()->second];
+      Value value = dying.begin()->second;
+      BufferSlot slot = plan.slots[value];
       arena.release(slot.offset, alignUp(slot.bytes));
+      if (!returned.contains(value))
+        liveActivations -= alignUp(slot.bytes);
       dying.erase(dying.begin());
     }
     if (isa<ReadParamOp>(op) || op.getNumResults() == 0)
@@ -115,7 +123,12 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
       plan.slots[result] = slot;
       plan.unplannedBytes += alignUp(bytes);
       dying.emplace(lastUse(result), result);
+      if (returned.contains(result))
+        plan.resultBytes += alignUp(bytes);
+      else
+        liveActivations += alignUp(bytes);
     }
+    plan.activationBytes = std::max(plan.activationBytes, liveActivations);
   }
   plan.arenaBytes = arena.size();
   return plan;

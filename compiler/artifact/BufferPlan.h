@@ -2,7 +2,12 @@
 //
 // Places every activation of a static-shaped function in one arena, reusing
 // the memory of values whose last use has passed (liveness in program
-// order, best-fit over a coalescing free list).
+// order, best-fit over a coalescing free list). The function's results (the
+// logits; a training step's losses and parameter gradients) share the arena
+// with the activations, taking memory the forward values free as the
+// backward pass goes; the peak of the activations alone is reported apart,
+// since a training step's gradients are as large as the model whatever the
+// batch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +29,11 @@ struct BufferPlan {
   llvm::DenseMap<Value, BufferSlot> slots;
   /// Peak arena size with reuse.
   int64_t arenaBytes = 0;
+  /// The largest sum of the live values the function does not return: its
+  /// activation memory, apart from its results.
+  int64_t activationBytes = 0;
+  /// The size of its results.
+  int64_t resultBytes = 0;
   /// What the same values would take without reuse, for reports.
   int64_t unplannedBytes = 0;
 };

@@ -512,6 +512,8 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       return failure();
     summary.trainArenaBytes = trainPlan->arenaBytes;
     summary.trainUnplannedBytes = trainPlan->unplannedBytes;
+    summary.trainActivationBytes = trainPlan->activationBytes;
+    summary.trainResultBytes = trainPlan->resultBytes;
     arenaBytes = std::max(arenaBytes, trainPlan->arenaBytes);
     auto written = artifact.addProgram(train, *trainPlan, /*sourced=*/false);
     if (failed(written))

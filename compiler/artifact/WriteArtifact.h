@@ -20,6 +20,9 @@ struct ArtifactSummary {
   /// forward values kept for the backward pass included.
   int64_t trainArenaBytes = 0;
   int64_t trainUnplannedBytes = 0;
+  /// Its peak of live activations, and its results (losses, gradients).
+  int64_t trainActivationBytes = 0;
+  int64_t trainResultBytes = 0;
 };
 
 /// Writes `module` (with a static-shaped @forward, after

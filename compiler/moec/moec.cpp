@@ -259,11 +259,23 @@ int runCompile(MLIRContext *context) {
   if (summary->initArenaBytes > 0)
     llvm::outs() << "initialization_peak_bytes: " << summary->initArenaBytes
                  << "\n";
-  if (summary->trainArenaBytes > 0)
-    llvm::outs() << "training_activation_peak_bytes: "
-                 << summary->trainArenaBytes << "\n"
+  if (summary->trainArenaBytes > 0) {
+    // Per token and layer, as Megatron-Core's activation formula counts.
+    int64_t layers = 1;
+    if (auto config = (*module)->getAttrOfType<DictionaryAttr>("moe.hf_config"))
+      if (auto count = config.getAs<IntegerAttr>("num_hidden_layers"))
+        layers = std::max<int64_t>(1, count.getInt());
+    int64_t activations = summary->trainActivationBytes;
+    llvm::outs() << "training_arena_bytes: " << summary->trainArenaBytes
+                 << "\n"
+                 << "training_activation_peak_bytes: " << activations << "\n"
+                 << "training_activation_bytes_per_token_per_layer: "
+                 << activations / (batchSize * seqLength * layers) << "\n"
+                 << "training_gradient_and_loss_bytes: "
+                 << summary->trainResultBytes << "\n"
                  << "training_activation_bytes_without_reuse: "
                  << summary->trainUnplannedBytes << "\n";
+  }
   return 0;
 }
 

@@ -1,8 +1,12 @@
 //===- moe_layer_bench.cpp - MoE layer forward on the CPU -----------------===//
 //
-// Times one dropless MoE layer (router GEMM + top-k, dispatch, grouped
-// SwiGLU experts, combine) with the runtime's kernels, and a plain oneDNN
-// GEMM of the expert's shape on all tokens as the machine's GEMM rate.
+// Times one dropless MoE layer with the runtime's kernels, forward and
+// forward + backward, both fused (fusedExperts, fusedExpertsGrad) and as the
+// unfused chain (router GEMM + top-k, dispatch, grouped SwiGLU experts,
+// combine, and their backward kernels); and the machine's limits: a plain
+// oneDNN GEMM of the expert's shape on all tokens, and the memory bandwidth
+// of a stream triad, with which the weight-streaming bound of the forward is
+// the bytes of the experts that get tokens over that bandwidth.
 //
 //   moe_layer_bench [--tokens 4096] [--d 512] [--ffn 1408] [--experts 8]
 //                   [--top-k 2] [--repeat 20] [--dtype f32|bf16]
@@ -12,7 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
-#include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Grad.h"
 
 #include <algorithm>
 #include <chrono>
@@ -102,8 +106,13 @@ int main(int argc, char **argv) {
       grouped(tokens * k * d), expertOut(tokens * k * d), out(tokens * d);
   std::vector<int32_t> indices(tokens * k), slots(tokens * k);
   std::vector<int64_t> counts(experts);
+  std::vector<float> dout = randomWeights(tokens * d, gen, 1.0f).f32;
+  std::vector<float> dweights(tokens * k), dy(tokens * k * d),
+      dgrouped(tokens * k * d), dx(tokens * d), dxRouter(tokens * d),
+      dlogits(tokens * experts), drouter(experts * d), dw1(experts * ffn * d),
+      dw3(experts * ffn * d), dw2(experts * ffn * d);
   bool ok = true;
-  double layerMs = medianMillis(repeat, [&] {
+  auto unfusedForward = [&] {
     ok = ok && check(cpu::linear(x.data(), tokens, d, router.as(type), experts,
                                  logits.data()));
     cpu::routerTopK(logits.data(), tokens, experts, k, true, weights.data(),
@@ -115,9 +124,68 @@ int main(int argc, char **argv) {
                                     expertOut.data()));
     ok = ok && check(cpu::combine(expertOut.data(), weights.data(), slots.data(),
                                   tokens, k, d, out.data()));
+  };
+  auto unfusedBackward = [&] {
+    ok = ok && check(cpu::combineGrad(expertOut.data(), weights.data(),
+                                      slots.data(), tokens, k, d, dout.data(),
+                                      dy.data(), dweights.data()));
+    ok = ok && check(cpu::expertMlpGrad(
+                   grouped.data(), counts.data(), experts, d, ffn, w1.as(type),
+                   w3.as(type), w2.as(type), dy.data(), dgrouped.data(),
+                   dw1.data(), dw3.data(), dw2.data()));
+    ok = ok && check(cpu::dispatchGrad(dgrouped.data(), slots.data(), tokens,
+                                       k, d, dx.data()));
+    cpu::routerGrad(logits.data(), indices.data(), dweights.data(), nullptr,
+                    tokens, experts, k, true, dlogits.data());
+    ok = ok && check(cpu::linearGradInput(dlogits.data(), tokens, experts,
+                                          router.as(type), d, dxRouter.data()));
+    cpu::add(dx.data(), dxRouter.data(), tokens * d, dx.data());
+    ok = ok && check(cpu::linearGradWeight(dlogits.data(), x.data(), tokens,
+                                           experts, d, drouter.data(),
+                                           type == DType::kBF16));
+  };
+  cpu::MoeBlockWeights block{router.as(type), w1.as(type), w3.as(type),
+                             w2.as(type),     experts,      d,
+                             ffn};
+  auto fusedForward = [&] {
+    ok = ok && check(cpu::fusedExperts(x.data(), tokens, block, k, true,
+                                       out.data(), logits.data()));
+  };
+  auto fusedBackward = [&] {
+    ok = ok && check(cpu::fusedExpertsGrad(
+                   x.data(), tokens, block, k, true, logits.data(), dout.data(),
+                   nullptr, dx.data(), drouter.data(), dw1.data(), dw3.data(),
+                   dw2.data()));
+  };
+  double layerMs = medianMillis(repeat, unfusedForward);
+  double layerTrainMs = medianMillis(repeat, [&] {
+    unfusedForward();
+    unfusedBackward();
+  });
+  double fusedMs = medianMillis(repeat, fusedForward);
+  double fusedTrainMs = medianMillis(repeat, [&] {
+    fusedForward();
+    fusedBackward();
   });
   if (!ok)
     return 1;
+
+  // The weight-streaming bound: every expert that gets a token reads its
+  // three matrices once, at the triad's bandwidth.
+  int64_t active = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    active += counts[e] > 0;
+  double weightBytes = double(active) * 3 * ffn * d * (type == DType::kBF16 ? 2 : 4) +
+                       double(experts) * d * (type == DType::kBF16 ? 2 : 4);
+  size_t streamN = size_t(1) << 24; // 3 x 64 MiB, well past the caches
+  std::vector<float> a(streamN, 1.0f), b(streamN, 2.0f), c(streamN, 0.0f);
+  double triadMs = medianMillis(11, [&] {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < streamN; ++i)
+      c[i] = a[i] + 0.5f * b[i];
+  });
+  double bandwidth = 3.0 * 4 * double(streamN) / triadMs / 1e6; // GB/s
+  double streamingMs = weightBytes / bandwidth / 1e6;
 
   // The machine's GEMM rate at the expert shape, all tokens in one call.
   std::vector<float> gemmOut(tokens * ffn);
@@ -132,8 +200,16 @@ int main(int argc, char **argv) {
   double gemmFlops = 2.0 * tokens * d * ffn;
   std::printf("dtype: %s\nthreads: %d\nbf16_gemm_native: %d\n", dtype.c_str(),
               omp_get_max_threads(), int(cpu::bf16MatmulIsNative()));
+  std::printf("tokens: %lld\n", static_cast<long long>(tokens));
   std::printf("moe_layer_ms_median: %.3f\n", layerMs);
   std::printf("moe_layer_gflops: %.1f\n", layerFlops / layerMs / 1e6);
+  std::printf("fused_moe_layer_ms_median: %.3f\n", fusedMs);
+  std::printf("fused_moe_layer_gflops: %.1f\n", layerFlops / fusedMs / 1e6);
+  std::printf("moe_layer_train_ms_median: %.3f\n", layerTrainMs);
+  std::printf("fused_moe_layer_train_ms_median: %.3f\n", fusedTrainMs);
   std::printf("onednn_gemm_gflops: %.1f\n", gemmFlops / gemmMs / 1e6);
+  std::printf("active_experts: %lld\n", static_cast<long long>(active));
+  std::printf("triad_gb_per_s: %.1f\n", bandwidth);
+  std::printf("weight_streaming_bound_ms: %.3f\n", streamingMs);
   return 0;
 }

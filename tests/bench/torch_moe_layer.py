@@ -1,9 +1,14 @@
 #!/usr/bin/python3
 """The PyTorch eager MoE layer a user would write (loop over experts with
-index_select / index_add_), timed the same way as moe_layer_bench.
+index_select / index_add_, one weight tensor per expert matrix as
+transformers' Mixtral holds them), timed the same way as moe_layer_bench.
+
+With --backward, times the forward and autograd's backward of the layer
+(gradients of the input and every weight) instead.
 
 usage: torch_moe_layer.py [--tokens 4096] [--d 512] [--ffn 1408]
        [--experts 8] [--top-k 2] [--repeat 20] [--dtype f32|bf16] [--threads 2]
+       [--backward]
 """
 import argparse
 import time
@@ -33,23 +38,35 @@ def main():
                           ("top-k", 2), ("repeat", 20), ("threads", 2)]:
         parser.add_argument("--" + name, type=int, default=default)
     parser.add_argument("--dtype", default="f32")
+    parser.add_argument("--backward", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     g = torch.Generator().manual_seed(1234)
     e, d, f = args.experts, args.d, args.ffn
     router = (0.02 * torch.randn(e, d, generator=g)).to(dtype)
-    w1 = (0.02 * torch.randn(e, f, d, generator=g)).to(dtype)
-    w3 = (0.02 * torch.randn(e, f, d, generator=g)).to(dtype)
-    w2 = (0.02 * torch.randn(e, d, f, generator=g)).to(dtype)
+    w1 = list((0.02 * torch.randn(e, f, d, generator=g)).to(dtype).unbind(0))
+    w3 = list((0.02 * torch.randn(e, f, d, generator=g)).to(dtype).unbind(0))
+    w2 = list((0.02 * torch.randn(e, d, f, generator=g)).to(dtype).unbind(0))
     x = torch.randn(args.tokens, d, generator=g).to(dtype)
+    dout = torch.randn(args.tokens, d, generator=g).to(dtype)
+    if args.backward:
+        for tensor in [router, x] + w1 + w3 + w2:
+            tensor.requires_grad_(True)
+
+    def step():
+        if args.backward:
+            moe_layer(x, router, w1, w3, w2, args.top_k).backward(dout)
+        else:
+            with torch.no_grad():
+                moe_layer(x, router, w1, w3, w2, args.top_k)
+
     times = []
-    with torch.no_grad():
-        moe_layer(x, router, w1, w3, w2, args.top_k)  # warm-up
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            moe_layer(x, router, w1, w3, w2, args.top_k)
-            times.append((time.perf_counter() - start) * 1e3)
+    step()  # warm-up
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
     times.sort()
     m = len(times) // 2
     median = times[m] if len(times) % 2 else (times[m - 1] + times[m]) / 2
