@@ -72,14 +72,7 @@ void gatherRows(const float *src, int64_t d, const int32_t *slots, int64_t n,
     else
       std::memcpy(dstF32 + r * d, row, d * sizeof(float));
   };
-  if (threads == Threads::kCaller || n * d <= 4096) {
-    for (int64_t r = 0; r < n; ++r)
-      copy(r);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < n; ++r)
-    copy(r);
+  forEachRow(n, d, threads, copy);
 }
 
 void sumStagedRows(const ExpertRouting &routing, const float *staging,

@@ -49,6 +49,22 @@ absl::Status groupByExpert(const int32_t *indices, int64_t slots,
                            int64_t experts, int64_t *counts,
                            int32_t *sourceSlots);
 
+/// Runs body(r) for every row r in [0, rows) of `width` elements: on the
+/// calling thread (kCaller, or when the rows hold little work), else shared
+/// among all threads. Rows must be independent.
+template <typename Body>
+void forEachRow(int64_t rows, int64_t width, Threads threads,
+                const Body &body) {
+  if (threads == Threads::kCaller || rows * width <= 4096) {
+    for (int64_t r = 0; r < rows; ++r)
+      body(r);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    body(r);
+}
+
 /// acc[i] += w * y[i]: every addition of a row into a token's output.
 void addScaledRow(float *acc, float w, const float *y, int64_t n);
 

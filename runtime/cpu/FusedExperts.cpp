@@ -78,14 +78,7 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
     addScaledRow(p.out + (slot / p.routing.k) * d, p.routing.weights[slot],
                  rows + r * d, d);
   };
-  if (threads == Threads::kCaller || n * d <= 4096) {
-    for (int64_t r = 0; r < n; ++r)
-      add(r);
-  } else {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; ++r)
-      add(r);
-  }
+  forEachRow(n, d, threads, add);
   return absl::OkStatus();
 }
 } // namespace

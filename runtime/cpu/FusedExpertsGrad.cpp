@@ -134,14 +134,7 @@ absl::Status expertBackward(const Backward &p, int64_t e, int64_t firstRow,
         bf16 ? outBf16 + n * f + at : nullptr,
         bf16 ? outBf16 + 2 * n * f + at : nullptr);
   };
-  if (threads == Threads::kCaller || n * f <= 4096) {
-    for (int64_t r = 0; r < n; ++r)
-      row(r);
-  } else {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; ++r)
-      row(r);
-  }
+  forEachRow(n, f, threads, row);
 
   // dW2 [D, F] = dout^T (w act); dW1, dW3 [F, D] = dh^T x.
   if (auto s = gradMatmul(dy, Layout::kTransposed, part(0), Layout::kAsIs,
@@ -171,14 +164,7 @@ absl::Status expertBackward(const Backward &p, int64_t e, int64_t firstRow,
   auto add = [&](int64_t r) {
     addScaledRow(p.dx + (slots[r] / k) * d, 1.0f, rows + r * d, d);
   };
-  if (threads == Threads::kCaller || n * d <= 4096) {
-    for (int64_t r = 0; r < n; ++r)
-      add(r);
-  } else {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; ++r)
-      add(r);
-  }
+  forEachRow(n, d, threads, add);
   return absl::OkStatus();
 }
 } // namespace
