@@ -86,10 +86,6 @@ swigluForwardBody(const float *gate, const float *up, int64_t n,
   }
 }
 
-#define MOERT_AVX512                                                           \
-  gnu::target("avx512f,avx512bw,avx512dq,avx512vl,fma,"                        \
-              "prefer-vector-width=512")
-
 [[MOERT_AVX512]] void swigluForwardAvx512(const float *gate, const float *up,
                                           int64_t n, float *hidden,
                                           uint16_t *hiddenBf16) {
@@ -105,9 +101,6 @@ swigluForwardBody(const float *gate, const float *up, int64_t n,
 // into a buffer on the stack (the loops above) and rounded by vcvtne2ps2bf16,
 // which rounds to nearest even as floatToBf16 does (subnormal values become
 // zero): twice as fast as rounding in the loops.
-#define MOERT_AVX512_BF16                                                      \
-  gnu::target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,"             \
-              "prefer-vector-width=512")
 
 constexpr int64_t kChunk = 64;
 

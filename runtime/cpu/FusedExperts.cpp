@@ -8,9 +8,16 @@
 // deterministic when experts run side by side). No [tokens * k, D] value
 // exists between the kernel's input and output.
 //
+// Experts that got only a few rows skip the GEMMs: their weights are
+// streamed (ExpertStreaming.h) and their rows staged. The choice is made per
+// expert from its row count alone, and whenever an expert is streamed all
+// rows are staged, so a token's rows are still added in ascending expert
+// order and the result does not depend on the thread count.
+//
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/ExpertRouting.h"
+#include "runtime/cpu/ExpertStreaming.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Scratch.h"
@@ -36,7 +43,7 @@ struct Forward {
 absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
                            Threads threads) {
   int64_t n = p.routing.counts[e], d = p.block.d, f = p.block.f;
-  if (n == 0)
+  if (n == 0 || streamsExpert(p.block, n))
     return absl::OkStatus();
   const int32_t *slots = p.routing.slots.data() + firstRow;
   float *xF32 = p.bf16 ? nullptr : scratch<float, 0>(n * d);
@@ -95,10 +102,13 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
       !s.ok())
     return s;
   bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
-  bool sideBySide = expertsSideBySide(routing.counts.data(), block.experts);
-  float *staging =
-      sideBySide ? scratch<float, 5>(tokens * k * block.d) : nullptr;
-  if (!sideBySide)
+  bool streams = std::any_of(
+      routing.counts.begin(), routing.counts.end(),
+      [&](int64_t rows) { return streamsExpert(block, rows); });
+  bool staged =
+      streams || expertsSideBySide(routing.counts.data(), block.experts);
+  float *staging = staged ? scratch<float, 5>(tokens * k * block.d) : nullptr;
+  if (!staged)
     std::fill(out, out + tokens * block.d, 0.0f);
   Forward p{x,    routing, block, bf16, block.gate.dtype != DType::kF32 && !bf16,
             out, staging};
@@ -108,6 +118,8 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
                              });
       !s.ok())
     return s;
+  if (streams)
+    streamExperts(x, routing, block, bf16, staging);
   if (staging)
     sumStagedRows(routing, staging, block.d, /*weighted=*/true, out);
   return absl::OkStatus();

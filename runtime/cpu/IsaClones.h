@@ -16,6 +16,15 @@
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define MOERT_ISA_INLINE [[gnu::always_inline]] inline
 
+/// Attributes of functions written for AVX-512 (with FMA), and for
+/// AVX512-BF16 too; 512-bit vectors, which GCC otherwise avoids.
+#define MOERT_AVX512                                                           \
+  gnu::target("avx512f,avx512bw,avx512dq,avx512vl,fma,"                        \
+              "prefer-vector-width=512")
+#define MOERT_AVX512_BF16                                                      \
+  gnu::target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,"             \
+              "prefer-vector-width=512")
+
 namespace moert::cpu {
 
 /// Whether this CPU runs AVX-512 code (F, BW, DQ, VL, with FMA): the

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <new>
 #include <omp.h>
 #include <random>
 #include <string>
@@ -47,9 +48,23 @@ double medianMillis(int repeat, const std::function<void()> &body) {
   return times.size() % 2 ? times[m] : (times[m - 1] + times[m]) / 2;
 }
 
+/// 64-byte aligned, as the runtime's CpuBackend allocates weight buffers.
+template <typename T> struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U> Aligned64(const Aligned64<U> &) {}
+  T *allocate(size_t n) {
+    return static_cast<T *>(::operator new(n * sizeof(T), std::align_val_t(64)));
+  }
+  void deallocate(T *p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const Aligned64 &) const { return true; }
+  bool operator!=(const Aligned64 &) const { return false; }
+};
+template <typename T> using AlignedVector = std::vector<T, Aligned64<T>>;
+
 struct WeightStorage {
-  std::vector<float> f32;
-  std::vector<uint16_t> bf16;
+  AlignedVector<float> f32;
+  AlignedVector<uint16_t> bf16;
   cpu::Weight as(DType type) const {
     return type == DType::kBF16 ? cpu::Weight{bf16.data(), DType::kBF16}
                                 : cpu::Weight{f32.data(), DType::kF32};
@@ -100,13 +115,13 @@ int main(int argc, char **argv) {
   WeightStorage w1 = randomWeights(experts * ffn * d, gen, 0.02f);
   WeightStorage w3 = randomWeights(experts * ffn * d, gen, 0.02f);
   WeightStorage w2 = randomWeights(experts * d * ffn, gen, 0.02f);
-  std::vector<float> x = randomWeights(tokens * d, gen, 1.0f).f32;
+  AlignedVector<float> x = randomWeights(tokens * d, gen, 1.0f).f32;
 
   std::vector<float> logits(tokens * experts), weights(tokens * k),
       grouped(tokens * k * d), expertOut(tokens * k * d), out(tokens * d);
   std::vector<int32_t> indices(tokens * k), slots(tokens * k);
   std::vector<int64_t> counts(experts);
-  std::vector<float> dout = randomWeights(tokens * d, gen, 1.0f).f32;
+  AlignedVector<float> dout = randomWeights(tokens * d, gen, 1.0f).f32;
   std::vector<float> dweights(tokens * k), dy(tokens * k * d),
       dgrouped(tokens * k * d), dx(tokens * d), dxRouter(tokens * d),
       dlogits(tokens * experts), drouter(experts * d), dw1(experts * ffn * d),

@@ -6,6 +6,8 @@
 // on routings with experts that get no row, one row or every row, top-1 and
 // top-2 of 3 to 64 experts, widths that are not multiples of the vector
 // width, fp32 and bf16 weights, and 1, 2 and 3 threads (bit-identical).
+// Experts of up to 4 rows take the streaming path (ExpertStreaming.h): every
+// expert in the 3-token case, some of them in the 64-expert ones.
 //
 //===----------------------------------------------------------------------===//
 
@@ -171,6 +173,7 @@ INSTANTIATE_TEST_SUITE_P(
     Routings, FusedExpertsTest,
     ::testing::Values(Case{3, 1, 24, 40, 37}, Case{4, 2, 33, 17, 37},
                       Case{8, 2, 64, 96, 130}, Case{8, 1, 33, 40, 9},
+                      Case{8, 2, 33, 100, 3},
                       Case{64, 2, 40, 24, 200}, Case{64, 1, 24, 16, 7}),
     [](const auto &info) {
       const Case &c = info.param;
