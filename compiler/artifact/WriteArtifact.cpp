@@ -9,6 +9,7 @@
 #include "compiler/artifact/WriteArtifact.h"
 
 #include "compiler/artifact/BufferPlan.h"
+#include "compiler/support/ToolOutput.h"
 #include "dialects/moe/MoeOps.h"
 #include "runtime/artifact/Artifact.h"
 
@@ -546,13 +547,11 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       initialize ? builder.CreateVector(sourceNames) : 0, training);
   fb::FinishModelBuffer(builder, model);
 
-  llvm::Error written = llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
-    os.write(reinterpret_cast<const char *>(builder.GetBufferPointer()),
-             builder.GetSize());
-    return llvm::Error::success();
-  });
+  llvm::Error written = writeOutputFile(
+      path, llvm::StringRef(
+                reinterpret_cast<const char *>(builder.GetBufferPointer()),
+                builder.GetSize()));
   if (written)
-    return module.emitError() << "cannot write " << path << ": "
-                              << llvm::toString(std::move(written));
+    return module.emitError() << llvm::toString(std::move(written));
   return summary;
 }

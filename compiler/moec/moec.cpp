@@ -16,6 +16,7 @@
 #include "compiler/artifact/WriteArtifact.h"
 #include "compiler/import/HFConfig.h"
 #include "compiler/import/ImportModel.h"
+#include "compiler/support/ToolOutput.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 
@@ -202,14 +203,12 @@ int runImport(MLIRContext *context) {
   OwningOpRef<ModuleOp> module = loadModel(inputPath, context);
   if (!module)
     return 1;
-  llvm::Error written =
-      llvm::writeToOutput(outputPath, [&](llvm::raw_ostream &os) {
-        module->print(os);
-        return llvm::Error::success();
-      });
-  if (written) {
-    llvm::errs() << outputPath << ": error: cannot write: "
-                 << llvm::toString(std::move(written)) << "\n";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  if (llvm::Error written = moe::writeOutputFile(outputPath, text)) {
+    llvm::errs() << "moec import: error: " << llvm::toString(std::move(written))
+                 << "\n";
     return 1;
   }
   return 0;
@@ -370,6 +369,7 @@ int runStats(MLIRContext *context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  moe::installToolErrorHandling("moec");
   programPath = argv[0];
   StringRef command = argc > 1 ? StringRef(argv[1]) : StringRef();
   auto run = llvm::StringSwitch<int (*)(MLIRContext *)>(command)

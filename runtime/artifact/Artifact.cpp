@@ -1,5 +1,6 @@
 //===- Artifact.cpp - load and verify a .moex artifact --------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/artifact/Artifact.h"
 
 #include "absl/strings/str_cat.h"
@@ -282,14 +283,11 @@ absl::StatusOr<Artifact> Artifact::fromBytes(std::vector<uint8_t> bytes,
 }
 
 absl::StatusOr<Artifact> Artifact::load(const std::string &path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open the artifact"));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
-                             std::istreambuf_iterator<char>());
-  if (file.bad())
-    return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return fromBytes(std::move(bytes), path);
+  absl::StatusOr<std::string> content = readFile(path, "the artifact");
+  if (!content.ok())
+    return content.status();
+  return fromBytes(std::vector<uint8_t>(content->begin(), content->end()),
+                   path);
 }
 
 } // namespace moert

@@ -1,5 +1,6 @@
 //===- HfCheckpoint.cpp - a Hugging Face checkpoint directory -------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/WeightShards.h"
 
@@ -28,12 +29,12 @@ struct ShardIndex {
 
 absl::StatusOr<ShardIndex> readIndex(const std::string &dir,
                                      const std::string &indexPath) {
-  std::ifstream in(indexPath, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(absl::StrCat(indexPath, ": cannot read"));
+  absl::StatusOr<std::string> text = readFile(indexPath, "the shard index");
+  if (!text.ok())
+    return text.status();
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(in);
+    index = nlohmann::json::parse(*text);
   } catch (const nlohmann::json::exception &error) {
     return absl::InvalidArgumentError(
         absl::StrCat(indexPath, ": malformed JSON: ", error.what()));

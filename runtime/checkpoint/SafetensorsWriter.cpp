@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/OutputPath.h"
 #include "runtime/checkpoint/Messages.h"
 #include "runtime/checkpoint/Safetensors.h"
 
@@ -65,6 +66,8 @@ SafetensorsStream::create(const std::string &path,
                           const std::vector<TensorToWrite> &tensors,
                           const std::map<std::string, std::string> &metadata,
                           bool requireData) {
+  if (absl::Status refused = checkOutputFile(path); !refused.ok())
+    return refused;
   // ordered_json keeps the tensors in the order given.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty())

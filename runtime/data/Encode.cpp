@@ -1,5 +1,6 @@
 //===- Encode.cpp - text files to .tok files ------------------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/data/Encode.h"
 
 #include "runtime/data/Sampler.h"
@@ -18,14 +19,10 @@ namespace moert::data {
 
 namespace {
 absl::StatusOr<std::string> readText(const std::string &path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream text;
-  text << file.rdbuf();
-  if (text.str().empty())
+  absl::StatusOr<std::string> text = readFile(path, "the corpus");
+  if (text.ok() && text->empty())
     return absl::InvalidArgumentError(absl::StrCat(path, ": empty corpus"));
-  return text.str();
+  return text;
 }
 } // namespace
 

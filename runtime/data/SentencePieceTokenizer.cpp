@@ -1,5 +1,6 @@
 //===- SentencePieceTokenizer.cpp - SentencePiece models ------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/data/SentencePieceTokenizer.h"
 
 #include "runtime/data/SentencePieceBridge.h"
@@ -21,9 +22,10 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>>
 SentencePieceTokenizer::load(const std::string &path) {
   // sentencepiece reports a missing file in its own words; ours name it.
-  if (!std::ifstream(path))
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open the SentencePiece model"));
+  if (absl::Status readable =
+          checkReadableFile(path, "the SentencePiece model");
+      !readable.ok())
+    return readable;
   std::unique_ptr<SentencePieceTokenizer> tokenizer(new SentencePieceTokenizer);
   if (std::string error = tokenizer->processor_->load(path); !error.empty())
     return absl::InvalidArgumentError(
@@ -77,9 +79,10 @@ absl::Status trainSentencePiece(const SentencePieceTraining &training) {
   if (training.inputs.empty())
     return absl::InvalidArgumentError("no input files to train on");
   for (const std::string &input : training.inputs) {
+    if (absl::Status readable = checkReadableFile(input, "a corpus");
+        !readable.ok())
+      return readable;
     std::ifstream file(input);
-    if (!file)
-      return absl::NotFoundError(absl::StrCat(input, ": cannot open"));
     if (file.peek() == std::ifstream::traits_type::eof())
       return absl::InvalidArgumentError(absl::StrCat(input, ": empty corpus"));
   }

@@ -2,6 +2,8 @@
 
 #include "runtime/data/TokenFileWriter.h"
 
+#include "runtime/base/OutputPath.h"
+
 #include "runtime/data/TokenFileFormat.h"
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +40,8 @@ TokenFileWriter::create(const std::string &path, uint64_t vocabSize,
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": eos_id ", *eosId, " is outside the vocabulary [0, ",
         vocabSize, ")"));
+  if (absl::Status refused = checkOutputFile(path); !refused.ok())
+    return refused;
   std::unique_ptr<TokenFileWriter> writer(new TokenFileWriter);
   writer->path_ = path;
   writer->temporary_ = absl::StrCat(path, ".tmp-", getpid());

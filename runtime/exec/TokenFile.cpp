@@ -1,5 +1,6 @@
 //===- TokenFile.cpp - the text token format of moe-run -------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/exec/TokenFile.h"
 
 #include "absl/strings/numbers.h"
@@ -59,12 +60,10 @@ absl::StatusOr<TokenBatch> parseTokens(const std::string &text,
 absl::StatusOr<TokenBatch> readTokenFile(const std::string &path,
                                          int64_t batch, int64_t seq,
                                          int64_t vocab) {
-  std::ifstream file(path);
-  if (!file)
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream text;
-  text << file.rdbuf();
-  return parseTokens(text.str(), path, batch, seq, vocab);
+  absl::StatusOr<std::string> text = readFile(path, "the token file");
+  if (!text.ok())
+    return text.status();
+  return parseTokens(*text, path, batch, seq, vocab);
 }
 
 } // namespace moert

@@ -7,14 +7,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/train/LossPlot.h"
 
 #include "absl/strings/str_cat.h"
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,10 @@ int runPlot(const std::vector<std::string> &arguments) {
     if (equals == std::string::npos)
       return fail(absl::StrCat("'", arguments[i], "' is not LABEL=METRICS.jsonl"));
     std::string path = arguments[i].substr(equals + 1);
-    std::ifstream in(path);
-    if (!in)
-      return fail(absl::StrCat(path, ": cannot read"));
+    absl::StatusOr<std::string> text = moert::readFile(path, "a metrics.jsonl");
+    if (!text.ok())
+      return fail(std::string(text.status().message()));
+    std::istringstream in(*text);
     LossCurve curve{arguments[i].substr(0, equals), {}};
     int64_t number = 0;
     for (std::string line; std::getline(in, line);) {

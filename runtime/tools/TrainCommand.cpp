@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
@@ -134,7 +135,8 @@ absl::StatusOr<Weights> startingWeights(const Artifact &artifact,
 /// Metrics of earlier steps, kept across resumes.
 std::vector<nlohmann::json> readMetrics(const std::string &dir, int64_t upTo) {
   std::vector<nlohmann::json> records;
-  std::ifstream in(dir + "/metrics.jsonl");
+  absl::StatusOr<std::string> text = readFile(dir + "/metrics.jsonl");
+  std::istringstream in(text.ok() ? *text : "");
   for (std::string line; std::getline(in, line);) {
     nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
     if (!record.is_discarded() && record.value("step", int64_t(0)) <= upTo)

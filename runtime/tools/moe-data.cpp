@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
+#include <csignal>
 #include <algorithm>
 #include <iostream>
 #include <thread>
@@ -154,6 +155,9 @@ int decode(const std::string &path) {
 } // namespace
 
 int main(int argc, char **argv) {
+  // A write past the file-size limit fails with EFBIG, reported like any
+  // other write error, instead of killing the tool.
+  std::signal(SIGXFSZ, SIG_IGN);
   absl::SetProgramUsageMessage(kUsage);
   std::vector<std::string> positional = moert::parseDashedFlags(argc, argv);
   std::string command = positional.size() > 1 ? positional[1] : "";

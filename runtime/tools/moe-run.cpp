@@ -27,6 +27,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 
+#include <csignal>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -122,6 +123,9 @@ void listKernels(const moert::fb::Model &model) {
 } // namespace
 
 int main(int argc, char **argv) {
+  // A write past the file-size limit fails with EFBIG, reported like any
+  // other write error, instead of killing the tool.
+  std::signal(SIGXFSZ, SIG_IGN);
   absl::SetProgramUsageMessage(
       "moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] "
       "--tokens FILE "

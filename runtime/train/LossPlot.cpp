@@ -2,6 +2,8 @@
 
 #include "runtime/train/LossPlot.h"
 
+#include "runtime/base/OutputPath.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -93,6 +95,8 @@ std::string lossPlotSvg(const std::vector<LossCurve> &curves,
 absl::Status writeLossPlot(const std::string &path,
                            const std::vector<LossCurve> &curves,
                            const std::string &title) {
+  if (absl::Status refused = checkOutputFile(path); !refused.ok())
+    return refused;
   std::string temporary = absl::StrCat(path, ".tmp-", getpid());
   {
     std::ofstream out(temporary);

@@ -1,5 +1,6 @@
 //===- TrainData.cpp - where training batches come from -------------------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/train/TrainData.h"
 
 #include "runtime/data/MappedTokenFile.h"
@@ -130,9 +131,10 @@ readTextLines(const std::string &path, const std::string &text, int64_t seq,
 absl::StatusOr<std::unique_ptr<BatchSource>>
 openBatchSource(const std::string &path, int64_t batch, int64_t seq,
                 int64_t vocab, uint64_t seed, bool shuffle) {
+  if (absl::Status readable = checkReadableFile(path, "the training data");
+      !readable.ok())
+    return readable;
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
   char magic[sizeof(data::kTokenFileMagic)] = {};
   in.read(magic, sizeof(magic));
   if (in.gcount() == sizeof(magic) &&

@@ -1,5 +1,6 @@
 //===- Trainer.cpp - run an artifact's training step and update -----------===//
 
+#include "runtime/base/ReadFile.h"
 #include "runtime/train/Trainer.h"
 
 #include "runtime/base/Convert.h"
@@ -380,13 +381,12 @@ Trainer::save(const std::string &dir, const nlohmann::json &runState,
 
 absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
   std::string statePath = dir + "/trainer_state.json";
-  std::ifstream in(statePath);
-  if (!in)
-    return absl::NotFoundError(absl::StrCat(
-        statePath, ": cannot read (is ", dir, " a training checkpoint?)"));
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json state = nlohmann::json::parse(text.str(), nullptr, false);
+  absl::StatusOr<std::string> text = readFile(statePath, "the trainer state");
+  if (!text.ok())
+    return absl::Status(text.status().code(),
+                        absl::StrCat(text.status().message(), " (is ", dir,
+                                     " a training checkpoint?)"));
+  nlohmann::json state = nlohmann::json::parse(*text, nullptr, false);
   if (state.is_discarded() || !state.contains("step") ||
       !state["step"].is_number_integer() || state["step"].get<int64_t>() < 0 ||
       !state.contains("run"))

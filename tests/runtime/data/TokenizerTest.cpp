@@ -127,7 +127,12 @@ TEST_F(SentencePiece, LoadErrorsNameTheFile) {
   auto missing = SentencePieceTokenizer::load(dir + "/absent.model");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
-            dir + "/absent.model: cannot open the SentencePiece model");
+            dir + "/absent.model: cannot open the SentencePiece model: No "
+                  "such file or directory");
+  auto directory = SentencePieceTokenizer::load(dir);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().message(),
+            dir + ": a directory, expected the SentencePiece model");
   writeBytes(dir + "/garbage.model", "this is not a protobuf");
   auto garbage = SentencePieceTokenizer::load(dir + "/garbage.model");
   ASSERT_FALSE(garbage.ok());
