@@ -39,6 +39,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 
@@ -231,6 +233,13 @@ int runCompile(MLIRContext *context) {
                  << "got '" << mode << "'\n";
     return 1;
   }
+  for (auto [name, value] : {std::pair{"--aux-loss-coef", double(auxLossCoef)},
+                             std::pair{"--z-loss-coef", double(zLossCoef)}})
+    if (!std::isfinite(value)) {
+      llvm::errs() << "moec compile: error: " << name
+                   << " must be a finite number, got " << value << "\n";
+      return 1;
+    }
   moe::CompilePipelineOptions options;
   options.batch = batchSize;
   options.seq = seqLength;

@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <csignal>
 #include <cstdio>
@@ -86,6 +87,15 @@ absl::Status checkFlags() {
     return absl::InvalidArgumentError("--save OUT_DIR is required");
   if (absl::GetFlag(FLAGS_tokens).empty())
     return absl::InvalidArgumentError("--tokens FILE is required");
+  // NaN passes every comparison below as false, and would train to NaN.
+  for (auto [name, value] :
+       {std::pair{"--lr", absl::GetFlag(FLAGS_lr)},
+        std::pair{"--min-lr", absl::GetFlag(FLAGS_min_lr)},
+        std::pair{"--weight-decay", absl::GetFlag(FLAGS_weight_decay)},
+        std::pair{"--clip", absl::GetFlag(FLAGS_clip)}})
+    if (!std::isfinite(value))
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be a finite number, got ", value));
   if (absl::GetFlag(FLAGS_lr) <= 0 || absl::GetFlag(FLAGS_min_lr) < 0 ||
       absl::GetFlag(FLAGS_min_lr) > absl::GetFlag(FLAGS_lr))
     return absl::InvalidArgumentError("need 0 <= --min-lr <= --lr and --lr > 0");
