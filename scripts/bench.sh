@@ -17,7 +17,9 @@ cd "$(dirname "$0")/.."
 scripts/build.sh > /dev/null
 bin=${BUILD_DIR:-build}/bin
 if ! dpkg-query -W -f='${Status}' libopenblas0-openmp 2>/dev/null | grep -q "ok installed"; then
-  apt-get install -y -qq libopenblas0-openmp > /dev/null
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get install -y -qq libopenblas0-openmp > /dev/null
 fi
 torch() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$@"; }
 value() { grep "^$1:" | awk '{print $2}'; }
