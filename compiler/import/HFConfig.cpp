@@ -9,6 +9,8 @@
 
 #include "compiler/import/HFConfig.h"
 
+#include "runtime/base/JsonDepth.h"
+
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
 #include "llvm/Support/FileSystem.h"
@@ -239,6 +241,13 @@ StringRef moe::supportedArchitectures() {
 
 FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
                                        MLIRContext *context) {
+  if (size_t deep = moert::findJsonTooDeep(text); deep != StringRef::npos) {
+    size_t line = 1 + text.take_front(deep).count('\n');
+    size_t column = deep - text.take_front(deep).rfind('\n');
+    return emitError(FileLineColLoc::get(context, path, line, column))
+           << "malformed JSON: nested deeper than " << moert::kMaxJsonDepth
+           << " levels";
+  }
   llvm::Expected<json::Value> parsed = json::parse(text);
   if (!parsed)
     return reportJsonError(path, parsed.takeError(), context);

@@ -1,5 +1,6 @@
 //===- HfCheckpoint.cpp - a Hugging Face checkpoint directory -------------===//
 
+#include "runtime/base/JsonDepth.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/WeightShards.h"
@@ -32,6 +33,10 @@ absl::StatusOr<ShardIndex> readIndex(const std::string &dir,
   absl::StatusOr<std::string> text = readFile(indexPath, "the shard index");
   if (!text.ok())
     return text.status();
+  if (findJsonTooDeep(*text) != std::string::npos)
+    return absl::InvalidArgumentError(absl::StrCat(
+        indexPath, ": malformed JSON: nested deeper than ", kMaxJsonDepth,
+        " levels"));
   nlohmann::json index;
   try {
     index = nlohmann::json::parse(*text);

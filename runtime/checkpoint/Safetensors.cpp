@@ -8,6 +8,8 @@
 
 #include "runtime/checkpoint/Safetensors.h"
 
+#include "runtime/base/JsonDepth.h"
+
 #include "runtime/checkpoint/Messages.h"
 
 #include <nlohmann/json.hpp>
@@ -145,6 +147,12 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   const uint8_t *data = bytes + 8 + headerBytes;
   uint64_t dataBytes = size - 8 - headerBytes;
 
+  std::string_view headerText(reinterpret_cast<const char *>(bytes + 8),
+                              size_t(headerBytes));
+  if (size_t deep = findJsonTooDeep(headerText); deep != headerText.npos)
+    return invalid(path, absl::StrCat("malformed header JSON: nested deeper "
+                                      "than ", kMaxJsonDepth, " levels at byte ",
+                                      8 + deep));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes + 8, data);

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/JsonDepth.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/train/LossPlot.h"
 
@@ -42,7 +43,10 @@ int runPlot(const std::vector<std::string> &arguments) {
     int64_t number = 0;
     for (std::string line; std::getline(in, line);) {
       ++number;
-      nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+      nlohmann::json record =
+          moert::findJsonTooDeep(line) == std::string::npos
+              ? nlohmann::json::parse(line, nullptr, false)
+              : nlohmann::json(nlohmann::json::value_t::discarded);
       if (record.is_discarded() || !record.is_object())
         return fail(absl::StrCat(path, ":", number, ": not a JSON object"));
       if (record.contains("loss") && record["loss"].is_number() &&

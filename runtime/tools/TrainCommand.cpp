@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/JsonDepth.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
@@ -148,6 +149,8 @@ std::vector<nlohmann::json> readMetrics(const std::string &dir, int64_t upTo) {
   absl::StatusOr<std::string> text = readFile(dir + "/metrics.jsonl");
   std::istringstream in(text.ok() ? *text : "");
   for (std::string line; std::getline(in, line);) {
+    if (findJsonTooDeep(line) != std::string::npos)
+      continue;
     nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
     if (!record.is_discarded() && record.value("step", int64_t(0)) <= upTo)
       records.push_back(std::move(record));

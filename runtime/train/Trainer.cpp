@@ -1,5 +1,6 @@
 //===- Trainer.cpp - run an artifact's training step and update -----------===//
 
+#include "runtime/base/JsonDepth.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/train/Trainer.h"
 
@@ -386,6 +387,10 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
     return absl::Status(text.status().code(),
                         absl::StrCat(text.status().message(), " (is ", dir,
                                      " a training checkpoint?)"));
+  if (findJsonTooDeep(*text) != std::string::npos)
+    return absl::InvalidArgumentError(absl::StrCat(
+        statePath, ": malformed JSON: nested deeper than ", kMaxJsonDepth,
+        " levels"));
   nlohmann::json state = nlohmann::json::parse(*text, nullptr, false);
   if (state.is_discarded() || !state.contains("step") ||
       !state["step"].is_number_integer() || state["step"].get<int64_t>() < 0 ||
