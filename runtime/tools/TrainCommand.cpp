@@ -345,6 +345,11 @@ int runTrain(const std::string &modelPath) {
         !status.ok())
       return fail(absl::InvalidArgumentError(
           absl::StrCat(statePath, ": ", status.message())));
+    if (trainer.stepsDone() >= absl::GetFlag(FLAGS_steps))
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          statePath, ": the run already reached step ", trainer.stepsDone(),
+          " of --steps ", absl::GetFlag(FLAGS_steps),
+          "; raise --steps to train further")));
     run.tokensSeen = state->value("tokens_seen", int64_t(0));
     run.metrics = readMetrics(dir, trainer.stepsDone());
     std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
