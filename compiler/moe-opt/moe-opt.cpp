@@ -3,12 +3,13 @@
 // The standard MlirOptMain driver over moec's dialects and passes; plugins
 // are loaded with --load-pass-plugin / --load-dialect-plugin. A failed write
 // of the output is one line and exit 1 (ToolOutput.h); an output path that
-// is not a regular file is refused before anything runs.
+// is not a regular file, or is the input, is refused before anything runs.
 //
 //===----------------------------------------------------------------------===//
 
 #include "compiler/Registration.h"
 #include "compiler/support/ToolOutput.h"
+#include "runtime/base/PathOverlap.h"
 
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/Support/raw_ostream.h"
@@ -26,6 +27,12 @@ int main(int argc, char **argv) {
                    << "\n";
       return 1;
     }
+  if (std::string overwritten = moert::inputOverwrittenBy(output, {input});
+      !overwritten.empty()) {
+    llvm::errs() << "moe-opt: error: "
+                 << moert::overwritesInputMessage(output, overwritten) << "\n";
+    return 1;
+  }
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, input, output, registry));
 }

@@ -19,6 +19,7 @@
 #include "compiler/support/ToolOutput.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
+#include "runtime/base/PathOverlap.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -413,5 +414,14 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.getDiagEngine().registerHandler(printOneLine);
 
+  // The output replaces its path whole: never the model read, nor a
+  // directory holding it.
+  if (std::string input = moert::inputOverwrittenBy(
+          outputPath, moert::withFilesInside({inputPath}));
+      !input.empty()) {
+    llvm::errs() << program << ": error: "
+                 << moert::overwritesInputMessage(outputPath, input) << "\n";
+    return 1;
+  }
   return run(&context);
 }

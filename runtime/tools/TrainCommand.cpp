@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/JsonDepth.h"
+#include "runtime/base/PathOverlap.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
@@ -121,6 +122,16 @@ absl::Status checkFlags() {
       return absl::InvalidArgumentError(absl::StrCat(
           "--save ", save, " is the checkpoint training starts from; "
           "choose another output directory"));
+  std::vector<std::string> inputs = {absl::GetFlag(FLAGS_tokens)};
+  for (absl::string_view eval :
+       absl::StrSplit(absl::GetFlag(FLAGS_eval_tokens), ',', absl::SkipEmpty()))
+    inputs.emplace_back(eval);
+  for (const std::string &dir :
+       {absl::GetFlag(FLAGS_weights), absl::GetFlag(FLAGS_init_from)})
+    for (const std::string &file : withFilesInside({dir}))
+      inputs.push_back(file);
+  if (std::string input = inputOverwrittenBy(save, inputs); !input.empty())
+    return absl::InvalidArgumentError(overwritesInputMessage(save, input));
   return checkReplaceable(save);
 }
 

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/PathOverlap.h"
 #include "runtime/data/Encode.h"
 #include "runtime/data/MappedTokenFile.h"
 #include "runtime/data/SentencePieceTokenizer.h"
@@ -67,6 +68,16 @@ std::vector<std::string> inputs() {
   return absl::StrSplit(absl::GetFlag(FLAGS_input), ',', absl::SkipEmpty());
 }
 
+/// The error for the first of `outputs` that would replace one of
+/// `inputs`, or an empty string.
+std::string overwrittenInput(const std::vector<std::string> &outputs,
+                             const std::vector<std::string> &inputs) {
+  for (const std::string &output : outputs)
+    if (std::string input = moert::inputOverwrittenBy(output, inputs); !input.empty())
+      return moert::overwritesInputMessage(output, input);
+  return "";
+}
+
 int trainTokenizer() {
   SentencePieceTraining training;
   training.inputs = inputs();
@@ -79,6 +90,11 @@ int trainTokenizer() {
   if (training.inputs.empty() || training.outPrefix.empty() ||
       training.vocabSize <= 0)
     return fail("train-tokenizer needs --input, --vocab-size and --out");
+  if (std::string error = overwrittenInput({training.outPrefix + ".model",
+                                            training.outPrefix + ".vocab"},
+                                           training.inputs);
+      !error.empty())
+    return fail(error);
   if (absl::Status status = trainSentencePiece(training); !status.ok())
     return fail(status);
   std::cout << "tokenizer: " << training.outPrefix << ".model ("
@@ -95,6 +111,12 @@ int encode() {
   std::string spec = absl::GetFlag(FLAGS_tokenizer);
   if (spec.empty() || options.inputs.empty() || options.out.empty())
     return fail("encode needs --tokenizer, --input and --out");
+  std::vector<std::string> read = options.inputs;
+  read.push_back(spec);
+  if (std::string error = overwrittenInput(
+          {options.out, validationPath(options.out)}, read);
+      !error.empty())
+    return fail(error);
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = openTokenizer(spec);
   if (!tokenizer.ok())
     return fail(tokenizer.status());

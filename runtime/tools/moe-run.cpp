@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/PathOverlap.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
@@ -170,6 +171,13 @@ int main(int argc, char **argv) {
   if (!weightsDir.empty() && !denseDir.empty())
     return fail(absl::InvalidArgumentError(
         "--weights and --init-from exclude each other"));
+  std::vector<std::string> inputs = moert::withFilesInside(
+      {positional[1], weightsDir, denseDir, tokensPath});
+  for (const std::string &output : {saveDir, absl::GetFlag(FLAGS_logits_out)})
+    if (std::string input = moert::inputOverwrittenBy(output, inputs);
+        !input.empty())
+      return fail(absl::InvalidArgumentError(
+          moert::overwritesInputMessage(output, input)));
   // Only converting: stream the upcycled checkpoint tensor by tensor.
   if (!denseDir.empty() && !saveDir.empty() && tokensPath.empty()) {
     if (auto status = moert::writeUpcycledCheckpoint(
