@@ -20,6 +20,7 @@
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 #include "runtime/base/PathOverlap.h"
+#include "runtime/base/Printable.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -160,7 +161,8 @@ LogicalResult printOneLine(Diagnostic &diagnostic) {
     os << "remark: ";
     break;
   }
-  os << diagnostic << "\n";
+  // What the diagnostic quotes from the input is escaped here, once.
+  os << moert::printable(diagnostic.str()) << "\n";
   return success();
 }
 

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/JsonDepth.h"
+#include "runtime/base/Printable.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/train/LossPlot.h"
 
@@ -24,7 +25,7 @@ using moert::train::LossCurve;
 
 int runPlot(const std::vector<std::string> &arguments) {
   auto fail = [](const std::string &message) {
-    std::cerr << "moe-run plot: error: " << message << "\n";
+    std::cerr << "moe-run plot: error: " << moert::printable(message) << "\n";
     return 1;
   };
   if (arguments.size() < 2)

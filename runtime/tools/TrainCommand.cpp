@@ -16,6 +16,7 @@
 
 #include "runtime/base/JsonDepth.h"
 #include "runtime/base/PathOverlap.h"
+#include "runtime/base/Printable.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
@@ -301,7 +302,8 @@ public:
 
 int runTrain(const std::string &modelPath) {
   auto fail = [](const absl::Status &status) {
-    std::cerr << "\nmoe-run train: error: " << status.message() << "\n";
+    std::cerr << "\nmoe-run train: error: " << printable(status.message())
+              << "\n";
     return 1;
   };
   if (auto status = checkFlags(); !status.ok())

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/Printable.h"
 #include "runtime/base/PathOverlap.h"
 #include "runtime/data/Encode.h"
 #include "runtime/data/MappedTokenFile.h"
@@ -56,7 +57,8 @@ constexpr const char *kUsage =
     "  moe-data decode --tokenizer bytes|PATH.model FILE.tok [--limit N]";
 
 int fail(const absl::Status &status) {
-  std::cerr << "moe-data: error: " << status.message() << "\n";
+  std::cerr << "moe-data: error: " << moert::printable(status.message())
+            << "\n";
   return 1;
 }
 

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/base/Printable.h"
 #include "runtime/base/PathOverlap.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Safetensors.h"
@@ -71,7 +72,7 @@ int runPlot(const std::vector<std::string> &arguments);
 
 namespace {
 int fail(const absl::Status &status) {
-  std::cerr << "moe-run: error: " << status.message() << "\n";
+  std::cerr << "moe-run: error: " << moert::printable(status.message()) << "\n";
   return 1;
 }
 
