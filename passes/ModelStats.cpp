@@ -68,8 +68,9 @@ FailureOr<ModelStats> moe::computeModelStats(ModuleOp module, int64_t seqLen,
   if (!forward)
     return module.emitError() << "no function @" << function
                               << " to compute statistics of";
-  if (seqLen < 1)
-    return module.emitError() << "seq-len must be >= 1, got " << seqLen;
+  if (seqLen < 1 || seqLen > (int64_t(1) << 31))
+    return module.emitError() << "seq-len must be in [1, 2^31], got "
+                              << seqLen;
 
   ModelStats stats;
   stats.seqLen = seqLen;

@@ -95,9 +95,12 @@ struct SpecializeShapesPass
       module.emitError() << "no function @forward to specialise";
       return signalPassFailure();
     }
-    if (batch < 1 || seq < 1) {
-      module.emitError() << "batch and seq must be >= 1, got batch " << batch
-                         << " and seq " << seq;
+    // Tokens are counted in 32 bits in the runtime's routing (slots).
+    constexpr int64_t kMaxTokens = int64_t(1) << 31;
+    if (batch < 1 || seq < 1 || batch > kMaxTokens / seq) {
+      module.emitError() << "batch and seq must be >= 1 with batch * seq <= "
+                            "2^31 tokens, got batch "
+                         << batch << " and seq " << seq;
       return signalPassFailure();
     }
     if (forward.getNumArguments() != 1 ||

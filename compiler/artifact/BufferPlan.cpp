@@ -12,6 +12,10 @@ using namespace mlir::moe;
 namespace {
 constexpr int64_t kAlignment = 64; // a cache line; enough for AVX-512 loads
 
+/// The largest value the planner takes (256 TiB): far beyond any machine,
+/// and small enough that no sum of values overflows.
+constexpr int64_t kMaxValueBytes = int64_t(1) << 48;
+
 int64_t alignUp(int64_t bytes) {
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
 }
@@ -117,8 +121,13 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
         return op.emitOpError()
                << "result type " << result.getType()
                << " is not a static tensor; run moe-specialize-shapes first";
-      int64_t bytes =
-          type.getNumElements() * storageBytes(type.getElementType());
+      // Checked: shapes from absurd batch and seq sizes wrapped around.
+      int64_t bytes = storageBytes(type.getElementType());
+      for (int64_t extent : type.getShape())
+        if (__builtin_mul_overflow(bytes, extent, &bytes) ||
+            bytes > kMaxValueBytes)
+          return op.emitOpError() << "result type " << type
+                                  << " needs more than 2^48 bytes";
       BufferSlot slot{arena.allocate(alignUp(bytes)), bytes};
       plan.slots[result] = slot;
       plan.unplannedBytes += alignUp(bytes);

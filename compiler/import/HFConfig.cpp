@@ -233,6 +233,37 @@ LogicalResult reportJsonError(StringRef path, llvm::Error error,
   return emitError(FileLineColLoc::get(context, path, line, column))
          << "malformed JSON: " << message;
 }
+/// Refuses a config whose parameters number more than kMaxParameters: each
+/// field is bounded, but their products wrapped around 64 bits, and moec
+/// stats printed wrong counts. Names the field whose term crosses the bound.
+LogicalResult checkParameterCount(const ConfigReader &reader,
+                                  const HFConfig &config) {
+  constexpr int64_t kMaxParameters = int64_t(1) << 48;
+  int64_t total = 0;
+  auto add = [&](StringRef field, int64_t times,
+                 std::initializer_list<int64_t> shape) -> LogicalResult {
+    int64_t count = times;
+    bool overflow = false;
+    for (int64_t extent : shape)
+      overflow |= __builtin_mul_overflow(count, extent, &count);
+    overflow |= __builtin_add_overflow(total, count, &total);
+    if (overflow || total > kMaxParameters)
+      return reader.error(field) << "the model would have more than 2^48 "
+                                    "parameters, beyond any machine";
+    return success();
+  };
+  int64_t d = config.hiddenSize, layers = config.numLayers;
+  int64_t attentionWidth = config.numHeads * config.headDim;
+  int64_t kvWidth = config.numKvHeads * config.headDim;
+  int64_t experts = config.isMoe() ? config.numExperts : 1;
+  return success(
+      succeeded(add("vocab_size", config.tieWordEmbeddings ? 1 : 2,
+                    {config.vocabSize, d})) &&
+      succeeded(add("num_attention_heads", layers, {2, attentionWidth, d})) &&
+      succeeded(add("num_key_value_heads", layers, {2, kvWidth, d})) &&
+      succeeded(add(config.isMoe() ? "num_local_experts" : "intermediate_size",
+                    layers, {experts, 3, config.intermediateSize, d})));
+}
 } // namespace
 
 StringRef moe::supportedArchitectures() {
@@ -353,6 +384,8 @@ FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
                  << ") must not exceed num_local_experts ("
                  << config.numExperts << ")";
   }
+  if (failed(checkParameterCount(reader, config)))
+    return failure();
   return config;
 }
 

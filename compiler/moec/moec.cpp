@@ -243,6 +243,13 @@ int runCompile(MLIRContext *context) {
                    << " must be a finite number, got " << value << "\n";
       return 1;
     }
+  if (batchSize < 1 || seqLength < 1 ||
+      batchSize > (int64_t(1) << 31) / seqLength) {
+    llvm::errs() << "moec compile: error: --batch and --seq must be >= 1 with "
+                    "--batch x --seq at most 2^31 tokens, got --batch "
+                 << batchSize << " and --seq " << seqLength << "\n";
+    return 1;
+  }
   moe::CompilePipelineOptions options;
   options.batch = batchSize;
   options.seq = seqLength;
@@ -368,6 +375,11 @@ int runStats(MLIRContext *context) {
   OwningOpRef<ModuleOp> module = loadModel(inputPath, context);
   if (!module)
     return 1;
+  if (seqLen < 1 || seqLen > (int64_t(1) << 31)) {
+    llvm::errs() << "moec stats: error: --seq-len must be in [1, 2^31], got "
+                 << seqLen << "\n";
+    return 1;
+  }
   FailureOr<moe::ModelStats> stats = moe::computeModelStats(*module, seqLen);
   if (failed(stats))
     return 1;
