@@ -206,13 +206,20 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
       }
     }
     Type scalar = scalarType(context);
-    Value ce = CrossEntropyOp::create(b, loc, ret.getOperand(0), labels, -100);
+    // Padding has no label; no loss counts it (the router losses as
+    // transformers' attention mask leaves it out).
+    constexpr int64_t kIgnoreIndex = -100;
+    Value ce = CrossEntropyOp::create(b, loc, ret.getOperand(0), labels,
+                                      kIgnoreIndex);
     Value aux = routerLogits.empty()
                     ? fill(b, loc, scalar, 0.0)
-                    : LoadBalancingLossOp::create(b, loc, routerLogits, topK)
+                    : LoadBalancingLossOp::create(b, loc, labels, routerLogits,
+                                                  topK, kIgnoreIndex)
                           .getResult();
     bool zLoss = zLossCoef > 0 && !routerLogits.empty();
-    Value z = zLoss ? RouterZLossOp::create(b, loc, routerLogits).getResult()
+    Value z = zLoss ? RouterZLossOp::create(b, loc, labels, routerLogits,
+                                            kIgnoreIndex)
+                          .getResult()
                     : fill(b, loc, scalar, 0.0);
 
     if (!recompute)

@@ -152,14 +152,16 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
       })
       .Case([&](LoadBalancingLossGradOp l) -> Info {
         return KernelInfo{fb::OpKind::LoadBalancingLossGrad,
-                          "cpu.load_balancing_loss_grad", {l.getTopK()}, {}};
+                          "cpu.load_balancing_loss_grad",
+                          {l.getTopK(), l.getIgnoreIndex()}, {}};
       })
-      .Case([&](RouterZLossOp) -> Info {
-        return KernelInfo{fb::OpKind::RouterZLoss, "cpu.router_z_loss", {}, {}};
+      .Case([&](RouterZLossOp z) -> Info {
+        return KernelInfo{fb::OpKind::RouterZLoss, "cpu.router_z_loss",
+                          {z.getIgnoreIndex()}, {}};
       })
-      .Case([&](RouterZLossGradOp) -> Info {
+      .Case([&](RouterZLossGradOp z) -> Info {
         return KernelInfo{fb::OpKind::RouterZLossGrad, "cpu.router_z_loss_grad",
-                          {}, {}};
+                          {z.getIgnoreIndex()}, {}};
       })
       .Default([](Operation *other) -> Info {
         return other->emitOpError() << "has no runtime kernel";
@@ -240,7 +242,8 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       })
       .Case([&](LoadBalancingLossOp l) -> Info {
         return KernelInfo{fb::OpKind::LoadBalancingLoss,
-                          "cpu.load_balancing_loss", {l.getTopK()}, {}};
+                          "cpu.load_balancing_loss",
+                          {l.getTopK(), l.getIgnoreIndex()}, {}};
       })
       .Case([&](RandomIndicesOp r) -> Info {
         return KernelInfo{fb::OpKind::RandomIndices, "cpu.random_indices",

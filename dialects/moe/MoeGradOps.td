@@ -263,12 +263,14 @@ def Moe_LoadBalancingLossGradOp : Moe_Op<"load_balancing_loss_grad", [Pure]> {
     The assignment fractions (counts of top-k choices) are constants; the
     gradient flows through the mean router probabilities.
   }];
-  let arguments = (ins Variadic<Moe_FloatTensor>:$router_logits,
-                       Moe_ScalarLoss:$loss_grad, Moe_I64Attr:$top_k);
+  let arguments = (ins Moe_IndexTensor:$labels,
+                       Variadic<Moe_FloatTensor>:$router_logits,
+                       Moe_ScalarLoss:$loss_grad, Moe_I64Attr:$top_k,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
   let results = (outs Variadic<Moe_FloatTensor>:$logits_grads);
   let assemblyFormat = [{
-    $router_logits `,` $loss_grad attr-dict `:` type($router_logits) `->`
-    type($logits_grads)
+    $labels `,` $router_logits `,` $loss_grad attr-dict `:` type($labels) `,`
+    type($router_logits) `->` type($logits_grads)
   }];
   let hasVerifier = 1;
 }
@@ -278,26 +280,36 @@ def Moe_RouterZLossOp : Moe_Op<"router_z_loss",
   let summary = "router z-loss: mean squared logsumexp of the router logits";
   let description = [{
     `mean over the tokens of all layers of logsumexp(logits)^2` (ST-MoE),
-    which keeps router logits small.
+    which keeps router logits small. Tokens whose label is `ignore_index`
+    are left out, as in `moe.load_balancing_loss`.
 
     Example:
     ```mlir
-    %z = moe.router_z_loss %l0, %l1 : tensor<2x8x4xf32>, tensor<2x8x4xf32>
+    %z = moe.router_z_loss %labels, %l0, %l1
+        : tensor<2x8xi32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
     ```
   }];
-  let arguments = (ins Variadic<Moe_FloatTensor>:$router_logits);
+  let arguments = (ins Moe_IndexTensor:$labels,
+                       Variadic<Moe_FloatTensor>:$router_logits,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
   let results = (outs Moe_ScalarLoss:$loss);
-  let assemblyFormat = "$router_logits attr-dict `:` type($router_logits)";
+  let assemblyFormat = [{
+    $labels `,` $router_logits attr-dict `:` type($labels) `,`
+    type($router_logits)
+  }];
+  let hasVerifier = 1;
 }
 
 def Moe_RouterZLossGradOp : Moe_Op<"router_z_loss_grad", [Pure]> {
   let summary = "gradients of the router z-loss's logits";
-  let arguments = (ins Variadic<Moe_FloatTensor>:$router_logits,
-                       Moe_ScalarLoss:$loss_grad);
+  let arguments = (ins Moe_IndexTensor:$labels,
+                       Variadic<Moe_FloatTensor>:$router_logits,
+                       Moe_ScalarLoss:$loss_grad,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
   let results = (outs Variadic<Moe_FloatTensor>:$logits_grads);
   let assemblyFormat = [{
-    $router_logits `,` $loss_grad attr-dict `:` type($router_logits) `->`
-    type($logits_grads)
+    $labels `,` $router_logits `,` $loss_grad attr-dict `:` type($labels) `,`
+    type($router_logits) `->` type($logits_grads)
   }];
   let hasVerifier = 1;
 }

@@ -321,6 +321,24 @@ LogicalResult CrossEntropyOp::verify() {
                    "the logits' leading dims", leadingDims(logits));
 }
 
+/// The router losses' labels: one per row of every layer's logits.
+static LogicalResult verifyLabelsPerRow(Operation *op, Value labels,
+                                        ValueRange logits) {
+  auto labelType = llvm::cast<ShapedType>(labels.getType());
+  for (auto [i, layer] : llvm::enumerate(logits)) {
+    auto type = llvm::cast<ShapedType>(layer.getType());
+    if (!labelType.hasStaticShape() || !type.hasStaticShape())
+      continue;
+    int64_t rows = type.getNumElements() / std::max<int64_t>(1, lastDim(type));
+    if (labelType.getNumElements() != rows)
+      return op->emitOpError()
+             << "has " << labelType.getNumElements()
+             << " labels but router logits #" << i << " have " << rows
+             << " rows; the losses need one label per token";
+  }
+  return success();
+}
+
 LogicalResult LoadBalancingLossOp::verify() {
   if (getRouterLogits().empty())
     return emitOpError() << "needs the router logits of at least one layer";
@@ -342,7 +360,7 @@ LogicalResult LoadBalancingLossOp::verify() {
     return emitOpError() << "top_k " << getTopK()
                          << " must be in [1, number of experts = "
                          << numExperts << "]";
-  return success();
+  return verifyLabelsPerRow(*this, getLabels(), getRouterLogits());
 }
 
 
@@ -472,10 +490,18 @@ LogicalResult ExpertMLPGradOp::verify() {
 }
 
 LogicalResult LoadBalancingLossGradOp::verify() {
+  if (failed(verifyLabelsPerRow(*this, getLabels(), getRouterLogits())))
+    return failure();
   return verifyPerLayerGrads(*this, getRouterLogits(), getLogitsGrads());
 }
 
+LogicalResult RouterZLossOp::verify() {
+  return verifyLabelsPerRow(*this, getLabels(), getRouterLogits());
+}
+
 LogicalResult RouterZLossGradOp::verify() {
+  if (failed(verifyLabelsPerRow(*this, getLabels(), getRouterLogits())))
+    return failure();
   return verifyPerLayerGrads(*this, getRouterLogits(), getLogitsGrads());
 }
 

@@ -444,16 +444,26 @@ def Moe_LoadBalancingLossOp : Moe_Op<"load_balancing_loss",
     e, the loss is `E * sum_e f_e * P_e` (about `top_k` when routing is
     balanced). The caller scales it by `router_aux_loss_coef`.
 
+    Only tokens with a label count: `labels` has one entry per row of each
+    layer's logits, and rows whose label is `ignore_index` (the padding of
+    short training lines) are left out of f, P and the gradient, as
+    transformers leaves padding out through the attention mask.
+
     Example:
     ```mlir
-    %aux = moe.load_balancing_loss %l0, %l1 {top_k = 2 : i64}
-        : tensor<?x?x4xf32>, tensor<?x?x4xf32>
+    %aux = moe.load_balancing_loss %labels, %l0, %l1 {top_k = 2 : i64}
+        : tensor<2x8xi32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
     ```
   }];
-  let arguments = (ins Variadic<Moe_FloatTensor>:$router_logits,
-                       Moe_I64Attr:$top_k);
+  let arguments = (ins Moe_IndexTensor:$labels,
+                       Variadic<Moe_FloatTensor>:$router_logits,
+                       Moe_I64Attr:$top_k,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
   let results = (outs Moe_ScalarLoss:$loss);
-  let assemblyFormat = "$router_logits attr-dict `:` type($router_logits)";
+  let assemblyFormat = [{
+    $labels `,` $router_logits attr-dict `:` type($labels) `,`
+    type($router_logits)
+  }];
   let hasVerifier = 1;
 }
 

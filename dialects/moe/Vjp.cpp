@@ -201,17 +201,19 @@ LogicalResult
 LoadBalancingLossOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                               SmallVectorImpl<Value> &operandGrads) {
   auto grad = LoadBalancingLossGradOp::create(
-      b, getLoc(), getRouterLogits().getTypes(), getRouterLogits(),
-      resultGrads[0], getTopK());
+      b, getLoc(), getRouterLogits().getTypes(), getLabels(),
+      getRouterLogits(), resultGrads[0], getTopK(), getIgnoreIndex());
+  operandGrads.push_back(Value()); // labels
   llvm::append_range(operandGrads, grad.getLogitsGrads());
   return success();
 }
 
 LogicalResult RouterZLossOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                       SmallVectorImpl<Value> &operandGrads) {
-  auto grad = RouterZLossGradOp::create(b, getLoc(),
-                                        getRouterLogits().getTypes(),
-                                        getRouterLogits(), resultGrads[0]);
+  auto grad = RouterZLossGradOp::create(
+      b, getLoc(), getRouterLogits().getTypes(), getLabels(),
+      getRouterLogits(), resultGrads[0], getIgnoreIndex());
+  operandGrads.push_back(Value()); // labels
   llvm::append_range(operandGrads, grad.getLogitsGrads());
   return success();
 }

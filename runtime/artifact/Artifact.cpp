@@ -22,7 +22,7 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::Silu:
     return {1, 1};
   case fb::OpKind::RouterZLoss:
-    return {1, 1u << 16};
+    return {2, 1u << 16};
   case fb::OpKind::Fill:
     return {0, 0};
   case fb::OpKind::RmsNormGrad:
@@ -40,7 +40,7 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
     return {6, 8};
   case fb::OpKind::LoadBalancingLossGrad:
   case fb::OpKind::RouterZLossGrad:
-    return {2, 1u << 16};
+    return {3, 1u << 16};
   case fb::OpKind::Rope:
     return {1, 2};
   case fb::OpKind::Attention:
@@ -52,6 +52,7 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::FusedExpertsGrad:
     return {7, 8};
   case fb::OpKind::LoadBalancingLoss:
+    return {2, 1u << 16};
   case fb::OpKind::Stack:
     return {1, 1u << 16};
   case fb::OpKind::RandomIndices:

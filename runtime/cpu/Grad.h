@@ -111,19 +111,22 @@ absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
 /// loadBalancingLoss backward to each layer's router logits; the top-k
 /// assignment fractions f_e are constants (not differentiable), so only the
 /// mean probabilities P_e carry gradient.
+/// Rows `mask` leaves out get zero gradients.
 void loadBalancingLossGrad(const std::vector<const float *> &logits,
                            const std::vector<int64_t> &tokens, int64_t experts,
                            int64_t k, float dloss,
-                           const std::vector<float *> &dlogits);
+                           const std::vector<float *> &dlogits,
+                           TokenMask mask = {});
 
-/// Router z-loss, mean over tokens of logsumexp(logits)^2 over all layers,
-/// and its backward.
+/// Router z-loss, mean over the tokens `mask` counts of logsumexp(logits)^2
+/// over all layers, and its backward (zero on the rows left out).
 void routerZLoss(const std::vector<const float *> &logits,
                  const std::vector<int64_t> &tokens, int64_t experts,
-                 float *loss);
+                 float *loss, TokenMask mask = {});
 void routerZLossGrad(const std::vector<const float *> &logits,
                      const std::vector<int64_t> &tokens, int64_t experts,
-                     float dloss, const std::vector<float *> &dlogits);
+                     float dloss, const std::vector<float *> &dlogits,
+                     TokenMask mask = {});
 
 } // namespace moert::cpu
 

@@ -125,12 +125,23 @@ absl::Status crossEntropy(const float *logits, const int32_t *labels,
                           int64_t rows, int64_t vocab, int64_t ignoreIndex,
                           float *loss);
 
+/// The tokens the router losses count: row t of every layer's router
+/// logits is token t, counted unless its label is ignoreIndex. Padding of
+/// short training lines has no label, and transformers leaves it out of the
+/// router losses through the attention mask. No labels: every token counts.
+struct TokenMask {
+  const int32_t *labels = nullptr;
+  int64_t ignoreIndex = -100;
+  bool counts(int64_t t) const { return !labels || labels[t] != ignoreIndex; }
+};
+
 /// E * sum_e f_e * P_e over the router logits of all layers together, with
 /// f_e = (top-k assignments to e) / tokens (as transformers computes it, so
-/// balanced routing gives about k) and P_e the mean probability of e.
+/// balanced routing gives about k) and P_e the mean probability of e, over
+/// the tokens `mask` counts.
 void loadBalancingLoss(const std::vector<const float *> &logits,
                        const std::vector<int64_t> &tokens, int64_t experts,
-                       int64_t k, float *loss);
+                       int64_t k, float *loss, TokenMask mask = {});
 
 //===----------------------------------------------------------------------===//
 // Initialisation programs (Drop-Upcycling). Random draws come from the

@@ -67,13 +67,15 @@ absl::Status crossEntropy(const float *logits, const int32_t *labels,
 
 void loadBalancingLoss(const std::vector<const float *> &logits,
                        const std::vector<int64_t> &tokens, int64_t experts,
-                       int64_t k, float *loss) {
+                       int64_t k, float *loss, TokenMask mask) {
   int64_t total = 0;
   std::vector<double> assignments =
-      topKAssignments(logits, tokens, experts, k, total);
+      topKAssignments(logits, tokens, experts, k, mask, total);
   std::vector<double> probability(experts, 0.0), probs(experts);
   for (size_t layer = 0; layer < logits.size(); ++layer) {
     for (int64_t t = 0; t < tokens[layer]; ++t) {
+      if (!mask.counts(t))
+        continue;
       softmax(logits[layer] + t * experts, experts, probs.data());
       for (int64_t e = 0; e < experts; ++e)
         probability[e] += probs[e];

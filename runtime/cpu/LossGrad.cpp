@@ -31,6 +31,12 @@ double sumInDouble(const float *values, int64_t n) {
     total += lane;
   return total;
 }
+/// Zero router-logit gradients for every layer: when no token counts.
+void zeroGrads(const std::vector<int64_t> &tokens, int64_t experts,
+               const std::vector<float *> &dlogits) {
+  for (size_t layer = 0; layer < dlogits.size(); ++layer)
+    std::fill(dlogits[layer], dlogits[layer] + tokens[layer] * experts, 0.0f);
+}
 } // namespace
 
 absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
@@ -70,14 +76,17 @@ absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
 void loadBalancingLossGrad(const std::vector<const float *> &logits,
                            const std::vector<int64_t> &tokens, int64_t experts,
                            int64_t k, float dloss,
-                           const std::vector<float *> &dlogits) {
+                           const std::vector<float *> &dlogits,
+                           TokenMask mask) {
   // L = E * sum_e f_e P_e with P_e = sum_t p_te / T, so dL/dp_te =
   // E f_e / T, then through each token's softmax.
   int64_t total = 0;
   std::vector<double> assignments =
-      topKAssignments(logits, tokens, experts, k, total);
-  if (total == 0)
+      topKAssignments(logits, tokens, experts, k, mask, total);
+  if (total == 0) {
+    zeroGrads(tokens, experts, dlogits);
     return;
+  }
   std::vector<double> dprobs(experts);
   for (int64_t e = 0; e < experts; ++e)
     dprobs[e] = double(dloss) * experts * (assignments[e] / total) / total;
@@ -87,11 +96,15 @@ void loadBalancingLossGrad(const std::vector<const float *> &logits,
       std::vector<double> probs(experts);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tokens[layer]; ++t) {
+        float *out = dlogits[layer] + t * experts;
+        if (!mask.counts(t)) {
+          std::fill(out, out + experts, 0.0f);
+          continue;
+        }
         softmax(logits[layer] + t * experts, experts, probs.data());
         double projection = 0;
         for (int64_t e = 0; e < experts; ++e)
           projection += probs[e] * dprobs[e];
-        float *out = dlogits[layer] + t * experts;
         for (int64_t e = 0; e < experts; ++e)
           out[e] = float(probs[e] * (dprobs[e] - projection));
       }
@@ -101,7 +114,7 @@ void loadBalancingLossGrad(const std::vector<const float *> &logits,
 
 void routerZLoss(const std::vector<const float *> &logits,
                  const std::vector<int64_t> &tokens, int64_t experts,
-                 float *loss) {
+                 float *loss, TokenMask mask) {
   double sum = 0;
   int64_t total = 0;
   for (size_t layer = 0; layer < logits.size(); ++layer) {
@@ -112,25 +125,30 @@ void routerZLoss(const std::vector<const float *> &logits,
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tokens[layer]; ++t) {
         double lse = softmax(logits[layer] + t * experts, experts, probs.data());
-        perToken[t] = lse * lse;
+        perToken[t] = mask.counts(t) ? lse * lse : 0.0;
       }
     }
-    for (double value : perToken)
-      sum += value;
-    total += tokens[layer];
+    for (int64_t t = 0; t < tokens[layer]; ++t) {
+      sum += perToken[t];
+      total += mask.counts(t);
+    }
   }
   *loss = total ? float(sum / total) : 0.0f;
 }
 
 void routerZLossGrad(const std::vector<const float *> &logits,
                      const std::vector<int64_t> &tokens, int64_t experts,
-                     float dloss, const std::vector<float *> &dlogits) {
+                     float dloss, const std::vector<float *> &dlogits,
+                     TokenMask mask) {
   // d lse^2 / d logit_e = 2 lse p_e.
   int64_t total = 0;
   for (int64_t n : tokens)
-    total += n;
-  if (total == 0)
+    for (int64_t t = 0; t < n; ++t)
+      total += mask.counts(t);
+  if (total == 0) {
+    zeroGrads(tokens, experts, dlogits);
     return;
+  }
   double perToken = 2.0 * dloss / total;
   for (size_t layer = 0; layer < logits.size(); ++layer) {
 #pragma omp parallel
@@ -138,8 +156,12 @@ void routerZLossGrad(const std::vector<const float *> &logits,
       std::vector<double> probs(experts);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tokens[layer]; ++t) {
-        double lse = softmax(logits[layer] + t * experts, experts, probs.data());
         float *out = dlogits[layer] + t * experts;
+        if (!mask.counts(t)) {
+          std::fill(out, out + experts, 0.0f);
+          continue;
+        }
+        double lse = softmax(logits[layer] + t * experts, experts, probs.data());
         for (int64_t e = 0; e < experts; ++e)
           out[e] = float(perToken * lse * probs[e]);
       }

@@ -32,12 +32,12 @@ inline absl::StatusOr<int64_t> countPredicted(const int32_t *labels,
 }
 
 /// How often each expert is among the top-k of a token, over the router
-/// logits of all layers (the same choice as the routing, ties included);
-/// `tokens` receives the number of tokens.
+/// logits of all layers (the same choice as the routing, ties included) and
+/// the tokens `mask` counts; `total` receives the number of those tokens.
 inline std::vector<double>
 topKAssignments(const std::vector<const float *> &logits,
                 const std::vector<int64_t> &tokens, int64_t experts,
-                int64_t k, int64_t &total) {
+                int64_t k, TokenMask mask, int64_t &total) {
   std::vector<double> assignments(experts, 0.0);
   total = 0;
   for (size_t layer = 0; layer < logits.size(); ++layer) {
@@ -46,9 +46,13 @@ topKAssignments(const std::vector<const float *> &logits,
     std::vector<int32_t> chosen(n * k);
     routerTopK(logits[layer], n, experts, k, false, weights.data(),
                chosen.data());
-    for (int32_t e : chosen)
-      assignments[e] += 1;
-    total += n;
+    for (int64_t t = 0; t < n; ++t) {
+      if (!mask.counts(t))
+        continue;
+      for (int64_t j = 0; j < k; ++j)
+        assignments[chosen[t * k + j]] += 1;
+      ++total;
+    }
   }
   return assignments;
 }

@@ -182,12 +182,13 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   case fb::OpKind::LoadBalancingLoss: {
     std::vector<const float *> logits;
     std::vector<int64_t> tokens;
-    for (const TensorRef &t : in) {
-      logits.push_back(t.as<float>());
-      tokens.push_back(rows(t));
+    for (size_t i = 1; i < in.size(); ++i) { // in[0]: the labels
+      logits.push_back(in[i].as<float>());
+      tokens.push_back(rows(in[i]));
     }
-    cpu::loadBalancingLoss(logits, tokens, lastDim(in[0]), attr(l, 0),
-                           out.as<float>());
+    cpu::loadBalancingLoss(logits, tokens, lastDim(in[1]), attr(l, 0),
+                           out.as<float>(),
+                           {in[0].as<int32_t>(), attr(l, 1)});
     return absl::OkStatus();
   }
   case fb::OpKind::RandomIndices:

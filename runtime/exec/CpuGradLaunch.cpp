@@ -20,15 +20,23 @@ struct PerLayer {
   std::vector<float *> grads;
 };
 
+/// Operands: the labels, then `layers` router logits.
 PerLayer perLayer(const KernelLaunch &l, size_t layers, bool grads) {
   PerLayer layer;
   for (size_t i = 0; i < layers; ++i) {
-    layer.logits.push_back(l.operands[i].as<float>());
-    layer.tokens.push_back(rows(l.operands[i]));
+    layer.logits.push_back(l.operands[i + 1].as<float>());
+    layer.tokens.push_back(rows(l.operands[i + 1]));
     if (grads)
       layer.grads.push_back(l.results[i].as<float>());
   }
   return layer;
+}
+
+/// The router losses count the tokens with a label; ignore_index is the
+/// last int attribute.
+cpu::TokenMask tokenMask(const KernelLaunch &l) {
+  return {l.operands[0].as<int32_t>(),
+          attr(l, l.kernel->int_attrs()->size() - 1)};
 }
 } // namespace
 
@@ -115,21 +123,22 @@ absl::Status launchGrad(const KernelLaunch &l) {
                                  rows(in[0]), lastDim(in[0]), attr(l, 0),
                                  *in[2].as<float>(), out.as<float>());
   case fb::OpKind::LoadBalancingLossGrad: {
-    PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/true);
-    cpu::loadBalancingLossGrad(layer.logits, layer.tokens, lastDim(in[0]),
-                               attr(l, 0), *in.back().as<float>(), layer.grads);
+    PerLayer layer = perLayer(l, in.size() - 2, /*grads=*/true);
+    cpu::loadBalancingLossGrad(layer.logits, layer.tokens, lastDim(in[1]),
+                               attr(l, 0), *in.back().as<float>(), layer.grads,
+                               tokenMask(l));
     return absl::OkStatus();
   }
   case fb::OpKind::RouterZLoss: {
-    PerLayer layer = perLayer(l, in.size(), /*grads=*/false);
-    cpu::routerZLoss(layer.logits, layer.tokens, lastDim(in[0]),
-                     out.as<float>());
+    PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/false);
+    cpu::routerZLoss(layer.logits, layer.tokens, lastDim(in[1]),
+                     out.as<float>(), tokenMask(l));
     return absl::OkStatus();
   }
   case fb::OpKind::RouterZLossGrad: {
-    PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/true);
-    cpu::routerZLossGrad(layer.logits, layer.tokens, lastDim(in[0]),
-                         *in.back().as<float>(), layer.grads);
+    PerLayer layer = perLayer(l, in.size() - 2, /*grads=*/true);
+    cpu::routerZLossGrad(layer.logits, layer.tokens, lastDim(in[1]),
+                         *in.back().as<float>(), layer.grads, tokenMask(l));
     return absl::OkStatus();
   }
   default:

@@ -15,24 +15,17 @@ using namespace launch_checks;
 namespace {
 /// Per-layer router logits followed by one scalar loss gradient; one
 /// gradient result per layer.
+/// Labels, router logits, the loss gradient; one logits gradient per layer.
 void checkPerLayerGrads(Checker &c, const KernelLaunch &launch) {
-  size_t layers = launch.operands.size() - 1;
-  c.rule(launch.operands.size() >= 2 && launch.results.size() == layers,
-         "expects router logits, a loss gradient and one result per layer");
-  if (!c.ok())
+  size_t layers = launch.operands.size() - 2;
+  c.rule(launch.operands.size() >= 3 && launch.results.size() == layers,
+         "expects labels, router logits, a loss gradient and one result per "
+         "layer");
+  if (!c.ok() || !checkRouterLossInputs(c, launch, layers))
     return;
-  c.shape(c.operand(layers), "loss gradient", {});
-  int64_t experts = -1;
-  for (size_t i = 0; i < layers && c.ok(); ++i) {
-    c.rank(c.operand(i), "router logits", 1);
-    if (!c.ok())
-      return;
-    if (experts < 0)
-      experts = c.operand(i).shape.back();
-    c.rule(c.operand(i).shape.back() == experts,
-           "router logits differ in experts");
-    c.shape(c.result(i), "logits gradient", c.operand(i).shape);
-  }
+  c.shape(c.operand(layers + 1), "loss gradient", {});
+  for (size_t i = 0; i < layers && c.ok(); ++i)
+    c.shape(c.result(i), "logits gradient", c.operand(i + 1).shape);
 }
 } // namespace
 
@@ -229,25 +222,21 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.shape(c.result(0), "logits gradient", c.operand(0).shape);
     break;
   case fb::OpKind::LoadBalancingLossGrad:
-    c.ints(1);
+    c.ints(2);
     checkPerLayerGrads(c, launch);
     if (c.ok())
-      c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= c.operand(0).shape.back(),
+      c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= c.operand(1).shape.back(),
              "top_k outside [1, experts]");
     break;
   case fb::OpKind::RouterZLossGrad:
+    c.ints(1);
     checkPerLayerGrads(c, launch);
     break;
   case fb::OpKind::RouterZLoss:
-    c.rule(!launch.operands.empty() && launch.results.size() == 1,
-           "expects router logits and one result");
-    for (size_t i = 0; i < launch.operands.size() && c.ok(); ++i) {
-      c.rank(c.operand(i), "router logits", 1);
-      if (c.ok())
-        c.rule(c.operand(i).shape.back() == c.operand(0).shape.back(),
-               "router logits differ in experts");
-    }
-    if (c.ok())
+    c.rule(launch.results.size() == 1, "expects one result");
+    c.ints(1);
+    if (c.ok() &&
+        checkRouterLossInputs(c, launch, launch.operands.size() - 1))
       c.shape(c.result(0), "loss", {});
     break;
   default:

@@ -202,6 +202,29 @@ inline bool checkCrossEntropyInputs(Checker &c) {
   return c.ok();
 }
 
+/// The router losses' operands: labels (operand 0, one i32 per token) and
+/// `layers` router logits after them, all with one row per label and the
+/// same expert count.
+inline bool checkRouterLossInputs(Checker &c, const KernelLaunch &launch,
+                                  size_t layers) {
+  c.rule(layers >= 1 && launch.operands.size() > layers,
+         "expects labels and router logits");
+  if (!c.ok())
+    return false;
+  const TensorRef &labels = c.operand(0);
+  c.dtype(labels, "labels", labels.dtype == DType::kI32);
+  for (size_t i = 1; i <= layers && c.ok(); ++i) {
+    c.rank(c.operand(i), "router logits", 1);
+    if (!c.ok())
+      break;
+    c.rule(c.operand(i).shape.back() == c.operand(1).shape.back(),
+           "router logits differ in experts");
+    c.rule(product(leading(c.operand(i))) == labels.numElements(),
+           "router logits rows differ from the label count");
+  }
+  return c.ok();
+}
+
 } // namespace moert::launch_checks
 
 #endif // MOERT_EXEC_LAUNCHCHECKER_H

@@ -157,26 +157,16 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
     if (c.ok() && checkCrossEntropyInputs(c))
       c.shape(c.result(0), "loss", {});
     break;
-  case fb::OpKind::LoadBalancingLoss: {
-    c.rule(!launch.operands.empty() && launch.results.size() == 1,
-           "expects router logits and one result");
-    c.ints(1);
-    if (!c.ok())
+  case fb::OpKind::LoadBalancingLoss:
+    c.rule(launch.results.size() == 1, "expects one result");
+    c.ints(2);
+    if (!c.ok() ||
+        !checkRouterLossInputs(c, launch, launch.operands.size() - 1))
       break;
-    int64_t experts = -1;
-    for (const TensorRef &logits : launch.operands) {
-      c.rank(logits, "router logits", 1);
-      if (!c.ok())
-        break;
-      if (experts < 0)
-        experts = logits.shape.back();
-      c.rule(logits.shape.back() == experts, "router logits differ in experts");
-    }
-    c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= experts,
+    c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= c.operand(1).shape.back(),
            "top_k outside [1, experts]");
     c.shape(c.result(0), "loss", {});
     break;
-  }
   case fb::OpKind::RandomIndices:
     c.counts(0, 1);
     c.ints(3);

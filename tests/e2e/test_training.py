@@ -6,7 +6,9 @@ the losses and every parameter's gradient of the first step, and the weights
 after 3 AdamW steps with warm-up, cosine decay and clipping active; then the
 Mixtral again with bf16 compute (fp32 masters): losses and gradients to
 looser bounds; the Llama with its batch split into two accumulated
-micro-batches; and the Mixtral compiled with --recompute. The Mixtral runs
+micro-batches; the Mixtral compiled with --recompute; and the Mixtral on a
+batch with a short, padded line and the z-loss on (padding must stay out of
+every loss, the router losses included). The Mixtral runs
 both with its MoE blocks fused (the default) and unfused (--no-fuse), and
 the two must also agree with each other to fp32 rounding.
 
@@ -53,15 +55,20 @@ LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
 
 
 
-def make_case(work, name, config, batch, seq):
-    """A random checkpoint and a batch file whose routing is unambiguous."""
+def make_case(work, name, config, batch, seq, lengths=None):
+    """A random checkpoint and a batch file whose routing is unambiguous at
+    every labelled position. Lines have `lengths` tokens (default seq + 1);
+    moe-run pads shorter ones with id 0 and no label."""
     generator = torch.Generator().manual_seed(7)
     weights = make_fixtures.random_weights(config, generator)
     top_k = config.get("num_experts_per_tok", 0)
+    lengths = lengths or [seq + 1] * batch
     for _ in range(50):
-        lines = torch.randint(0, config["vocab_size"], (batch, seq + 1), generator=generator)
-        _, routers = hf_reference.forward_batch(config, weights, lines[:, :-1].tolist())
-        if make_fixtures.routing_margin(routers, [seq] * batch, top_k) >= MARGIN:
+        full = torch.randint(0, config["vocab_size"], (batch, seq + 1), generator=generator)
+        lines = [row[:n] for row, n in zip(full.tolist(), lengths)]
+        inputs = [line[:-1] + [0] * (seq + 1 - len(line)) for line in lines]
+        _, routers = hf_reference.forward_batch(config, weights, inputs)
+        if make_fixtures.routing_margin(routers, [n - 1 for n in lengths], top_k) >= MARGIN:
             break
     else:
         raise RuntimeError(f"{name}: no batch with an unambiguous routing")
@@ -72,19 +79,24 @@ def make_case(work, name, config, batch, seq):
     safetensors_io.write(os.path.join(case, "model.safetensors"), weights, {"format": "pt"})
     batch_file = os.path.join(case, "batch.txt")
     with open(batch_file, "w") as f:
-        f.write("".join(" ".join(map(str, row)) + "\n" for row in lines.tolist()))
+        f.write("".join(" ".join(map(str, line)) + "\n" for line in lines))
     return case, batch_file
 
 
-def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=()):
+def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=(),
+          lengths=None, z_coef=0.0):
     """With `accumulate` > 1 the artifact takes 1/accumulate of the batch and
     moe-run averages that many micro-batches per step (exact for the mean
-    cross-entropy of equally long sequences, so used on dense models)."""
+    cross-entropy of equally long sequences, so used on dense models).
+    `lengths` gives lines shorter than seq + 1 (padding, left out of every
+    loss); `z_coef` turns the router z-loss on in both."""
     batch, seq = 2 * accumulate, 8
     tolerance = TOLERANCES[dtype]
-    case, batch_file = make_case(work, name, config, batch, seq)
+    case, batch_file = make_case(work, name, config, batch, seq, lengths)
+    if z_coef:
+        compile_flags = (*compile_flags, "--z-loss-coef", str(z_coef))
     name = (f"{name}-{dtype}" + (f"-accumulate{accumulate}" if accumulate > 1 else "")
-            + "".join(compile_flags).replace("--", "-"))
+            + "".join(compile_flags).replace("--", "-") + ("-padded" if lengths else ""))
     artifact = os.path.join(work, f"{name}.moex")
     run([os.path.join(bin_dir, "moec"), "compile", case, "-o", artifact, "--mode", "train",
          "--batch", str(batch // accumulate), "--seq", str(seq), "--dtype", dtype,
@@ -95,7 +107,7 @@ def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=
          "--grad-accum", str(accumulate)] + OPTIMIZER)
     ref_file = os.path.join(work, f"{name}-reference.st")
     run(["/usr/bin/python3", os.path.join(REFERENCE, "train_reference.py"), case, batch_file,
-         ref_file] + OPTIMIZER)
+         ref_file, "--z-coef", str(z_coef)] + OPTIMIZER)
     ref, ours = safetensors_io.read(ref_file), safetensors_io.read(grads)
     trained = safetensors_io.read(os.path.join(ours_dir, "model.safetensors"))
 
@@ -162,7 +174,10 @@ def main():
               check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16")[0],
               check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16",
                     compile_flags=["--no-fuse"])[0],
-              check(bin_dir, work, "train-llama-tied", LLAMA, accumulate=2)[0]])
+              check(bin_dir, work, "train-llama-tied", LLAMA, accumulate=2)[0],
+              check(bin_dir, work, "train-mixtral", MIXTRAL, lengths=[9, 5], z_coef=0.01)[0],
+              check(bin_dir, work, "train-mixtral", MIXTRAL, lengths=[9, 5], z_coef=0.01,
+                    compile_flags=["--no-fuse"])[0]])
     sys.exit(0 if ok else 1)
 
 

@@ -11,12 +11,17 @@ usage: train_reference.py CHECKPOINT_DIR BATCH_FILE OUT.safetensors
            [--weight-decay WD] [--clip C] [--aux-coef A] [--z-coef Z]
            [--dtype f64|f32]
 
-BATCH_FILE: B lines of S+1 whitespace-separated token ids each;
-inputs = tokens[:, :-1], labels = tokens[:, 1:] (all B*S positions predicted).
+BATCH_FILE: B lines of whitespace-separated token ids, the longest S+1;
+inputs = tokens[:, :-1], labels = tokens[:, 1:]. A shorter line is padded as
+moe-run pads it: inputs with id 0 and labels -100 past its end, so padded
+positions predict nothing and are left out of every loss (the router losses
+through the attention mask, as transformers' load_balancing_loss_func).
 
-Losses (router logits r of ALL layers concatenated: [L*B*S, E], p = softmax r):
-  ce    mean next-token cross-entropy over the B*S positions
-  aux   transformers' load_balancing_loss_func (Mixtral; 0 for dense models):
+Losses (router logits r of ALL layers concatenated: [L*B*S, E], p = softmax r,
+t over the positions with a label):
+  ce    mean next-token cross-entropy over those positions
+  aux   transformers' load_balancing_loss_func (Mixtral; 0 for dense models)
+        with that attention mask:
         E * sum_{k,e} mean_t(onehot(topk_k(p_t)) [e]) * mean_t(p_t[e]),
         the one-hot top-k assignment a constant (= top_k when balanced)
   z     mean_t logsumexp(r_t)^2
@@ -109,23 +114,32 @@ def forward(c, w, tokens):
     return F.linear(h, head), routers
 
 
-def load_balancing_loss(routers, experts, top_k):
-    """transformers' load_balancing_loss_func (no attention mask)."""
+def load_balancing_loss(routers, experts, top_k, real):
+    """transformers' load_balancing_loss_func with the attention mask `real`
+    ([B*S], 1 for the positions with a label), repeated over the layers."""
     probs = F.softmax(torch.cat(routers, dim=0), dim=-1)
+    keep = real.repeat(len(routers)).to(probs.dtype)        # [L*B*S]
     _, chosen = torch.topk(probs, top_k, dim=-1)
     mask = F.one_hot(chosen, experts).to(probs.dtype)       # [T, k, E], constant
-    return experts * torch.sum(mask.mean(dim=0) * probs.mean(dim=0).unsqueeze(0))
+    tokens_per_expert = (mask * keep[:, None, None]).sum(dim=0) / keep.sum()
+    prob_per_expert = (probs * keep[:, None]).sum(dim=0) / keep.sum()
+    return experts * torch.sum(tokens_per_expert * prob_per_expert.unsqueeze(0))
 
 
 def losses(c, w, batch):
-    """{ce, aux, z} (0-d, differentiable) for token ids [B, S+1]."""
-    logits, routers = forward(c, w, batch[:, :-1])
-    ce = F.cross_entropy(logits.reshape(-1, c.vocab), batch[:, 1:].reshape(-1))
+    """{ce, aux, z} (0-d, differentiable) for (token ids [B, S+1], labels
+    [B, S]), or for token ids alone (every position labelled)."""
+    tokens, labels = batch if isinstance(batch, tuple) else (batch, batch[:, 1:])
+    logits, routers = forward(c, w, tokens[:, :-1])
+    ce = F.cross_entropy(logits.reshape(-1, c.vocab), labels.reshape(-1), ignore_index=-100)
     zero = ce.new_zeros(())
     if not routers:
         return {"ce": ce, "aux": zero, "z": zero}
-    aux = load_balancing_loss(routers, c.experts, c.top_k)
-    z = torch.logsumexp(torch.cat(routers, dim=0), dim=-1).pow(2).mean()
+    real = labels.reshape(-1) != -100
+    aux = load_balancing_loss(routers, c.experts, c.top_k, real)
+    keep = real.repeat(len(routers)).to(ce.dtype)
+    lse = torch.logsumexp(torch.cat(routers, dim=0), dim=-1)
+    z = (lse.pow(2) * keep).sum() / keep.sum()
     return {"ce": ce, "aux": aux, "z": z}
 
 
@@ -198,7 +212,8 @@ def train(c, w, batch, steps=0, lr=1e-3, min_lr=1e-4, warmup=0, weight_decay=0.1
 
 
 def read_batch(path, vocab):
-    """int64 [B, S+1]; ValueError naming the file for any malformed input."""
+    """(token ids [B, S+1], labels [B, S]) as int64, shorter lines padded (see
+    the module doc); ValueError naming the file for any malformed input."""
     try:
         with open(path) as f:
             lines = [(i, line.split()) for i, line in enumerate(f, 1) if line.strip()]
@@ -206,14 +221,11 @@ def read_batch(path, vocab):
         raise ValueError(f"{path}: cannot read: {error}") from None
     if not lines:
         raise ValueError(f"{path}: no sequences")
-    width = len(lines[0][1])
-    if width < 2:
-        raise ValueError(f"{path}: line {lines[0][0]} has {width} token(s), need at least 2 (S+1)")
-    rows = []
+    width = max(len(fields) for _, fields in lines)
+    rows, labels = [], []
     for number, fields in lines:
-        if len(fields) != width:
-            raise ValueError(f"{path}: line {number} has {len(fields)} tokens, line "
-                             f"{lines[0][0]} has {width} (all lines need the same S+1)")
+        if len(fields) < 2:
+            raise ValueError(f"{path}: line {number} has {len(fields)} token(s), need at least 2")
         try:
             row = [int(t) for t in fields]
         except ValueError:
@@ -221,8 +233,10 @@ def read_batch(path, vocab):
         bad = [t for t in row if not 0 <= t < vocab]
         if bad:
             raise ValueError(f"{path}: line {number}: token id {bad[0]} outside [0, {vocab})")
-        rows.append(row)
-    return torch.tensor(rows, dtype=torch.int64)
+        # As moe-run pads: a line of n tokens gives n - 1 inputs and labels.
+        rows.append(row[:-1] + [0] * (width - len(row) + 1))
+        labels.append(row[1:] + [-100] * (width - len(row)))
+    return (torch.tensor(rows, dtype=torch.int64), torch.tensor(labels, dtype=torch.int64))
 
 
 def load(checkpoint, dtype):
@@ -266,7 +280,7 @@ def main():
     out = train(c, w, batch, args.steps, args.lr, args.min_lr, args.warmup_steps,
                 args.weight_decay, args.clip, aux_coef, args.z_coef)
     safetensors_io.write(args.out, out)
-    print(f"batch {list(batch.shape)} loss.total {float(out['loss.total']):.6g} "
+    print(f"batch {list(batch[0].shape)} loss.total {float(out['loss.total']):.6g} "
           f"(ce {float(out['loss.ce']):.6g}, aux {float(out['loss.aux']):.6g}, "
           f"z {float(out['loss.z']):.6g}), {args.steps} steps -> {args.out}")
 

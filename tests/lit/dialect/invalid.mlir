@@ -537,41 +537,57 @@ func.func @f(%l: tensor<2x3x256xf32>, %y: tensor<2x4xi32>) {
 
 // -----
 
-func.func @f() {
+func.func @f(%labels: tensor<8xi32>) {
   // expected-error @+1 {{needs the router logits of at least one layer}}
-  %0 = "moe.load_balancing_loss"() <{top_k = 2 : i64}> : () -> tensor<f32>
+  %0 = "moe.load_balancing_loss"(%labels) <{top_k = 2 : i64}> : (tensor<8xi32>) -> tensor<f32>
   return
 }
 
 // -----
 
-func.func @f(%a: tensor<?x4xf32>, %b: tensor<?x8xf32>) {
+func.func @f(%l: tensor<?xi32>, %a: tensor<?x4xf32>, %b: tensor<?x8xf32>) {
   // expected-error @+1 {{experts of router logits #1 is 8 but must equal the experts of #0 (4)}}
-  %0 = moe.load_balancing_loss %a, %b {top_k = 2 : i64} : tensor<?x4xf32>, tensor<?x8xf32>
+  %0 = moe.load_balancing_loss %l, %a, %b {top_k = 2 : i64} : tensor<?xi32>, tensor<?x4xf32>, tensor<?x8xf32>
   return
 }
 
 // -----
 
-func.func @f(%a: tensor<?x?xf32>) {
+func.func @f(%l: tensor<?xi32>, %a: tensor<?x?xf32>) {
   // expected-error @+1 {{router logits must have a static expert count}}
-  %0 = moe.load_balancing_loss %a {top_k = 2 : i64} : tensor<?x?xf32>
+  %0 = moe.load_balancing_loss %l, %a {top_k = 2 : i64} : tensor<?xi32>, tensor<?x?xf32>
   return
 }
 
 // -----
 
-func.func @f(%a: tensor<?x4xf32>) {
+func.func @f(%l: tensor<?xi32>, %a: tensor<?x4xf32>) {
   // expected-error @+1 {{top_k 5 must be in [1, number of experts = 4]}}
-  %0 = moe.load_balancing_loss %a {top_k = 5 : i64} : tensor<?x4xf32>
+  %0 = moe.load_balancing_loss %l, %a {top_k = 5 : i64} : tensor<?xi32>, tensor<?x4xf32>
   return
 }
 
 // -----
 
-func.func @f(%a: tensor<f32>) {
+func.func @f(%l: tensor<?xi32>, %a: tensor<f32>) {
   // expected-error @+1 {{router logits must have rank >= 1}}
-  %0 = moe.load_balancing_loss %a {top_k = 1 : i64} : tensor<f32>
+  %0 = moe.load_balancing_loss %l, %a {top_k = 1 : i64} : tensor<?xi32>, tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<2x8xi32>, %a: tensor<2x8x4xf32>, %b: tensor<15x4xf32>) {
+  // expected-error @+1 {{has 16 labels but router logits #1 have 15 rows; the losses need one label per token}}
+  %0 = moe.load_balancing_loss %l, %a, %b {top_k = 1 : i64} : tensor<2x8xi32>, tensor<2x8x4xf32>, tensor<15x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<4xi32>, %a: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{has 4 labels but router logits #0 have 16 rows}}
+  %0 = moe.router_z_loss %l, %a : tensor<4xi32>, tensor<2x8x4xf32>
   return
 }
 

@@ -78,15 +78,17 @@ func.func @static_moe_block(%x: tensor<2x3x64xbf16>, %gate: tensor<4x64xbf16>)
 
 // CHECK-LABEL: func.func @losses
 func.func @losses(%logits: tensor<?x?x256xf32>, %labels: tensor<?x?xi32>,
-                  %r0: tensor<?x?x4xf32>, %r1: tensor<8x4xf32>)
-    -> (tensor<f32>, tensor<f32>) {
+                  %r0: tensor<?x?x4xf32>, %r1: tensor<?x4xf32>)
+    -> (tensor<f32>, tensor<f32>, tensor<f32>) {
   // CHECK: moe.cross_entropy %{{.*}}, %{{.*}} {ignore_index = -1 : i64} : tensor<?x?x256xf32>, tensor<?x?xi32>
   %ce = moe.cross_entropy %logits, %labels {ignore_index = -1 : i64} : tensor<?x?x256xf32>, tensor<?x?xi32>
   // CHECK: moe.cross_entropy %{{.*}}, %{{.*}} : tensor<?x?x256xf32>, tensor<?x?xi32>
   %ce2 = moe.cross_entropy %logits, %labels : tensor<?x?x256xf32>, tensor<?x?xi32>
-  // CHECK: moe.load_balancing_loss %{{.*}}, %{{.*}} {top_k = 2 : i64} : tensor<?x?x4xf32>, tensor<8x4xf32>
-  %aux = moe.load_balancing_loss %r0, %r1 {top_k = 2 : i64} : tensor<?x?x4xf32>, tensor<8x4xf32>
-  return %ce, %aux : tensor<f32>, tensor<f32>
+  // CHECK: moe.load_balancing_loss %{{.*}}, %{{.*}}, %{{.*}} {top_k = 2 : i64} : tensor<?x?xi32>, tensor<?x?x4xf32>, tensor<?x4xf32>
+  %aux = moe.load_balancing_loss %labels, %r0, %r1 {top_k = 2 : i64} : tensor<?x?xi32>, tensor<?x?x4xf32>, tensor<?x4xf32>
+  // CHECK: moe.router_z_loss %{{.*}}, %{{.*}} {ignore_index = 0 : i64} : tensor<?x?xi32>, tensor<?x?x4xf32>
+  %z = moe.router_z_loss %labels, %r0 {ignore_index = 0 : i64} : tensor<?x?xi32>, tensor<?x?x4xf32>
+  return %ce, %aux, %z : tensor<f32>, tensor<f32>, tensor<f32>
 }
 
 // CHECK-LABEL: func.func @initialisation

@@ -5,19 +5,19 @@
 // after the block, and the logits' other reader (a loss) reads the fused
 // op's logits.
 // CHECK-LABEL: func.func @block
-// CHECK-SAME: (%[[X:.*]]: tensor<2x8x64xf32>, %[[R:.*]]: tensor<4x64xf32>, %[[G:.*]]: tensor<4x128x64xf32>, %[[U:.*]]: tensor<4x128x64xf32>, %[[D:.*]]: tensor<4x64x128xf32>)
+// CHECK-SAME: (%[[X:.*]]: tensor<2x8x64xf32>, %[[R:.*]]: tensor<4x64xf32>, %[[G:.*]]: tensor<4x128x64xf32>, %[[U:.*]]: tensor<4x128x64xf32>, %[[D:.*]]: tensor<4x64x128xf32>, %{{.*}}: tensor<2x8xi32>)
 // CHECK-NEXT: %[[Y:.*]], %[[L:.*]] = moe.fused_experts %[[X]], %[[R]], %[[G]], %[[U]], %[[D]] {activation = "swiglu", normalize, top_k = 2 : i64} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>)
-// CHECK-NEXT: %[[AUX:.*]] = moe.load_balancing_loss %[[L]] {top_k = 2 : i64}
+// CHECK-NEXT: %[[AUX:.*]] = moe.load_balancing_loss %{{.*}}, %[[L]] {top_k = 2 : i64}
 // CHECK-NEXT: return %[[Y]], %[[AUX]]
 // LOC: moe.fused_experts {{.*}} loc(#[[LOC:.*]])
 // LOC: #[[FILE:.*]] = loc("config.json":1:1)
 // LOC: #[[LOC]] = loc("model.layers.3.block_sparse_moe"(#[[FILE]]))
-func.func @block(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %u: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<f32>) {
+func.func @block(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %u: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %labels: tensor<2x8xi32>) -> (tensor<2x8x64xf32>, tensor<f32>) {
   %logits, %w, %idx = moe.router %x, %r {top_k = 2 : i64, normalize} : (tensor<2x8x64xf32>, tensor<4x64xf32>) -> (tensor<2x8x4xf32>, tensor<2x8x2xf32>, tensor<2x8x2xi32>) loc(#gate)
   %grouped, %counts, %slots = moe.dispatch %x, %idx {num_experts = 4 : i64} : (tensor<2x8x64xf32>, tensor<2x8x2xi32>) -> (tensor<32x64xf32>, tensor<4xi64>, tensor<32xi32>) loc(#dispatch)
   %y = moe.expert_mlp %grouped, %counts, %g, %u, %d : tensor<32x64xf32>, tensor<4xi64>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32> loc(#experts)
   %out = moe.combine %y, %w, %slots : (tensor<32x64xf32>, tensor<2x8x2xf32>, tensor<32xi32>) -> tensor<2x8x64xf32> loc(#combine)
-  %aux = moe.load_balancing_loss %logits {top_k = 2 : i64} : tensor<2x8x4xf32>
+  %aux = moe.load_balancing_loss %labels, %logits {top_k = 2 : i64} : tensor<2x8xi32>, tensor<2x8x4xf32>
   return %out, %aux : tensor<2x8x64xf32>, tensor<f32>
 }
 #file = loc("config.json":1:1)

@@ -155,6 +155,76 @@ TEST(RouterZLossTest, ValueAndFiniteDifferences) {
   EXPECT_LE(relativeError(ours, ref), kGradTolerance);
 }
 
+/// The rows of every layer whose label is not -100, flattened: what the
+/// masked router losses must equal the unmasked ones on.
+std::vector<double> labelledRows(const std::vector<double> &flat,
+                                 const std::vector<int32_t> &labels,
+                                 int64_t layers, int64_t experts) {
+  std::vector<double> kept;
+  int64_t tokens = int64_t(labels.size());
+  for (int64_t layer = 0; layer < layers; ++layer)
+    for (int64_t t = 0; t < tokens; ++t)
+      if (labels[t] != -100)
+        kept.insert(kept.end(), flat.begin() + (layer * tokens + t) * experts,
+                    flat.begin() + (layer * tokens + t + 1) * experts);
+  return kept;
+}
+
+// Padding (label -100) is left out of both router losses, as transformers'
+// attention mask leaves it out: the masked losses equal the losses over the
+// labelled rows alone, and their gradients (finite differences of that)
+// are zero on the padding.
+TEST(RouterLossesTest, LeaveOutTokensWithoutLabels) {
+  int64_t experts = 5, k = 2, tokens = 12;
+  Layers layers{{tokens, tokens}, experts, decisiveLogits(2 * tokens, experts, 7)};
+  std::vector<int32_t> labels(tokens);
+  for (int64_t t = 0; t < tokens; ++t)
+    labels[t] = t % 3 == 2 || t >= 10 ? -100 : int32_t(t);
+  TokenMask mask{labels.data(), -100};
+  auto balance = [&](const std::vector<double> &l) {
+    return loadBalancingOf(labelledRows(l, labels, 2, experts), experts, k);
+  };
+  auto z = [&](const std::vector<double> &l) {
+    return zLossOf(labelledRows(l, labels, 2, experts), experts);
+  };
+  std::vector<double> flat = toDouble(layers.flat);
+  float balanceLoss = -1, zLoss = -1;
+  loadBalancingLoss(layers.inputs(), layers.tokens, experts, k, &balanceLoss,
+                    mask);
+  routerZLoss(layers.inputs(), layers.tokens, experts, &zLoss, mask);
+  EXPECT_NEAR(balanceLoss, balance(flat), 1e-6 * balance(flat));
+  EXPECT_NEAR(zLoss, z(flat), 1e-6 * z(flat));
+
+  std::vector<float> dBalance(flat.size(), -1.0f), dZ(flat.size(), -1.0f);
+  loadBalancingLossGrad(layers.inputs(), layers.tokens, experts, k, 0.7f,
+                        layers.outputs(dBalance), mask);
+  routerZLossGrad(layers.inputs(), layers.tokens, experts, 0.7f,
+                  layers.outputs(dZ), mask);
+  auto scaled = [](auto loss) {
+    return [loss](const std::vector<double> &l) { return 0.7 * loss(l); };
+  };
+  EXPECT_LE(relativeError(dBalance, numericGradient(layers.flat, scaled(balance))),
+            kGradTolerance);
+  EXPECT_LE(relativeError(dZ, numericGradient(layers.flat, scaled(z))),
+            kGradTolerance);
+  for (int64_t layer = 0; layer < 2; ++layer)
+    for (int64_t t = 10; t < tokens; ++t)
+      for (int64_t e = 0; e < experts; ++e) {
+        EXPECT_EQ(dBalance[(layer * tokens + t) * experts + e], 0.0f);
+        EXPECT_EQ(dZ[(layer * tokens + t) * experts + e], 0.0f);
+      }
+
+  // No labelled token at all: zero losses and zero gradients.
+  std::vector<int32_t> none(tokens, -100);
+  TokenMask empty{none.data(), -100};
+  loadBalancingLoss(layers.inputs(), layers.tokens, experts, k, &balanceLoss,
+                    empty);
+  routerZLossGrad(layers.inputs(), layers.tokens, experts, 0.7f,
+                  layers.outputs(dZ), empty);
+  EXPECT_EQ(balanceLoss, 0.0f);
+  EXPECT_EQ(dZ, std::vector<float>(flat.size(), 0.0f));
+}
+
 TEST(LossGradTest, SameResultOnOneAndTwoThreads) {
   int64_t rows = 301, vocab = 517, experts = 6;
   auto logits = randomVector(rows * vocab, 3, 2.0f);
