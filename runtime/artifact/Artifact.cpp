@@ -156,6 +156,32 @@ absl::Status checkValue(const fb::Model &model, const fb::Value &value,
   return invalid(path, absl::StrCat(what, " has an unknown kind"));
 }
 
+/// Whether a vector's 8-byte elements are 8-byte aligned. The FlatBuffers
+/// verifier (2.0) checks only the 4-byte length before them, and reading a
+/// misaligned int64 is undefined (found by fuzzing).
+template <typename T> bool aligned(const flatbuffers::Vector<T> *vector) {
+  return !vector ||
+         reinterpret_cast<uintptr_t>(vector->data()) % alignof(T) == 0;
+}
+
+/// Every [long] and [double] of the model is aligned.
+bool vectorsAligned(const fb::Model &model) {
+  for (const fb::Param *param : *model.params())
+    if (!aligned(param->shape()))
+      return false;
+  for (const fb::Value *value : *model.values())
+    if (!aligned(value->shape()))
+      return false;
+  for (const fb::Program *program :
+       {model.forward(), model.initialize(),
+        model.training() ? model.training()->program() : nullptr})
+    if (program)
+      for (const fb::Kernel *kernel : *program->kernels())
+        if (!aligned(kernel->int_attrs()) || !aligned(kernel->float_attrs()))
+          return false;
+  return true;
+}
+
 absl::Status checkModel(const fb::Model &model, const std::string &path) {
   if (model.format_version() != kFormatVersion)
     return invalid(path, absl::StrCat("format version ",
@@ -165,6 +191,8 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
                                       "; recompile the model with this moec"));
   if (model.batch() < 1 || model.seq() < 1 || model.arena_bytes() < 0)
     return invalid(path, "batch, seq and arena size must be positive");
+  if (!vectorsAligned(model))
+    return invalid(path, "corrupted artifact (a misaligned vector)");
   for (size_t i = 0; i < model.params()->size(); ++i) {
     const fb::Param &param = *model.params()->Get(i);
     if (param.dtype() > fb::DType::MAX ||

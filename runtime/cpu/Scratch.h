@@ -14,29 +14,33 @@
 #define MOERT_CPU_SCRATCH_H
 
 #include <cstddef>
-#include <memory>
 #include <new>
 
 namespace moert::cpu {
 
-struct AlignedDelete {
-  void operator()(void *p) const {
-    ::operator delete[](p, std::align_val_t(64));
-  }
+/// One thread's buffer: grown to the largest size asked, freed at thread
+/// exit. The destructor is defined out of line (Scratch.cpp): clang leaves
+/// an inline one unemitted for the thread_local in threadScratch when that
+/// is instantiated in target-specific functions, and the link fails.
+struct ScratchBuffer {
+  void *data = nullptr;
+  size_t bytes = 0;
+  ~ScratchBuffer();
 };
 
 /// This thread's buffer `Slot` of user `Tag`: at least `count` elements of
 /// T, 64-byte aligned.
 template <typename T, typename Tag, int Slot = 0>
 T *threadScratch(size_t count) {
-  thread_local std::unique_ptr<T, AlignedDelete> buffer;
-  thread_local size_t size = 0;
-  if (size < count) {
-    buffer.reset(static_cast<T *>(
-        ::operator new[](count * sizeof(T), std::align_val_t(64))));
-    size = count;
+  thread_local ScratchBuffer buffer;
+  if (buffer.bytes < count * sizeof(T)) {
+    ::operator delete[](buffer.data, std::align_val_t(64));
+    buffer.data = nullptr; // stays consistent if the allocation throws
+    buffer.bytes = 0;
+    buffer.data = ::operator new[](count * sizeof(T), std::align_val_t(64));
+    buffer.bytes = count * sizeof(T);
   }
-  return buffer.get();
+  return static_cast<T *>(buffer.data);
 }
 
 } // namespace moert::cpu
