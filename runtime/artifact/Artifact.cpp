@@ -160,7 +160,7 @@ absl::Status checkValue(const fb::Model &model, const fb::Value &value,
 /// verifier (2.0) checks only the 4-byte length before them, and reading a
 /// misaligned int64 is undefined (found by fuzzing).
 template <typename T> bool aligned(const flatbuffers::Vector<T> *vector) {
-  return !vector ||
+  return !vector || vector->size() == 0 || // empty ones are not padded
          reinterpret_cast<uintptr_t>(vector->data()) % alignof(T) == 0;
 }
 
