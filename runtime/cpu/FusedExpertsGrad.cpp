@@ -31,6 +31,29 @@ template <typename T, int Slot> T *scratch(size_t count) {
   return threadScratch<T, FusedGradScratch, Slot>(count);
 }
 
+MOERT_ISA_INLINE float stored(float v, float) { return v; }
+MOERT_ISA_INLINE uint16_t stored(float v, uint16_t) { return floatToBf16(v); }
+
+/// The loop of weightedSwigluGrad, writing its outputs as Out (fp32, or
+/// rounded to bf16).
+template <typename Out>
+MOERT_ISA_INLINE float weightedSwigluGradAs(const float *gate, const float *up,
+                                            const float *g, float w, int64_t n,
+                                            Out *actW, Out *dgate, Out *dup) {
+  float dweight = 0.0f;
+#pragma omp simd reduction(+ : dweight)
+  for (int64_t i = 0; i < n; ++i) {
+    float h = gate[i], u = up[i], gi = g[i];
+    float sigmoid = 1.0f / (1.0f + vectorExp(-h));
+    float silu = h * sigmoid, act = silu * u, dh = w * gi;
+    dweight += gi * act;
+    actW[i] = stored(w * act, Out());
+    dgate[i] = stored(dh * u * sigmoid * (1.0f + h * (1.0f - sigmoid)), Out());
+    dup[i] = stored(dh * silu, Out());
+  }
+  return dweight;
+}
+
 /// One row of the weighted SwiGLU backward: from h1 (gate), h3 (up) and
 /// g = d(act) / w, writes w * act and the gradients of h1 and h3 (fp32, or
 /// bf16 when the F32 outputs are null) and returns <g, act>, the routing
@@ -40,31 +63,9 @@ float weightedSwigluGrad(const float *gate, const float *up, const float *g,
                          float w, int64_t n, float *actW, float *dgate,
                          float *dup, uint16_t *actWBf16, uint16_t *dgateBf16,
                          uint16_t *dupBf16) {
-  float dweight = 0.0f;
-  if (actW) {
-#pragma omp simd reduction(+ : dweight)
-    for (int64_t i = 0; i < n; ++i) {
-      float h = gate[i], u = up[i], gi = g[i];
-      float sigmoid = 1.0f / (1.0f + vectorExp(-h));
-      float silu = h * sigmoid, act = silu * u, dh = w * gi;
-      dweight += gi * act;
-      actW[i] = w * act;
-      dgate[i] = dh * u * sigmoid * (1.0f + h * (1.0f - sigmoid));
-      dup[i] = dh * silu;
-    }
-  } else {
-#pragma omp simd reduction(+ : dweight)
-    for (int64_t i = 0; i < n; ++i) {
-      float h = gate[i], u = up[i], gi = g[i];
-      float sigmoid = 1.0f / (1.0f + vectorExp(-h));
-      float silu = h * sigmoid, act = silu * u, dh = w * gi;
-      dweight += gi * act;
-      actWBf16[i] = floatToBf16(w * act);
-      dgateBf16[i] = floatToBf16(dh * u * sigmoid * (1.0f + h * (1.0f - sigmoid)));
-      dupBf16[i] = floatToBf16(dh * silu);
-    }
-  }
-  return dweight;
+  return actW ? weightedSwigluGradAs(gate, up, g, w, n, actW, dgate, dup)
+              : weightedSwigluGradAs(gate, up, g, w, n, actWBf16, dgateBf16,
+                                     dupBf16);
 }
 
 struct Backward {

@@ -180,15 +180,9 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                              rows(in[0]), lastDim(in[0]), attr(l, 0),
                              out.as<float>());
   case fb::OpKind::LoadBalancingLoss: {
-    std::vector<const float *> logits;
-    std::vector<int64_t> tokens;
-    for (size_t i = 1; i < in.size(); ++i) { // in[0]: the labels
-      logits.push_back(in[i].as<float>());
-      tokens.push_back(rows(in[i]));
-    }
-    cpu::loadBalancingLoss(logits, tokens, lastDim(in[1]), attr(l, 0),
-                           out.as<float>(),
-                           {in[0].as<int32_t>(), attr(l, 1)});
+    PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/false);
+    cpu::loadBalancingLoss(layer.logits, layer.tokens, lastDim(in[1]),
+                           attr(l, 0), out.as<float>(), tokenMask(l));
     return absl::OkStatus();
   }
   case fb::OpKind::RandomIndices:

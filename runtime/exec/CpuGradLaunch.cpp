@@ -12,33 +12,6 @@
 #include <algorithm>
 
 namespace moert::cpu_launch {
-namespace {
-/// The router logits operands of a per-layer loss op and their token counts.
-struct PerLayer {
-  std::vector<const float *> logits;
-  std::vector<int64_t> tokens;
-  std::vector<float *> grads;
-};
-
-/// Operands: the labels, then `layers` router logits.
-PerLayer perLayer(const KernelLaunch &l, size_t layers, bool grads) {
-  PerLayer layer;
-  for (size_t i = 0; i < layers; ++i) {
-    layer.logits.push_back(l.operands[i + 1].as<float>());
-    layer.tokens.push_back(rows(l.operands[i + 1]));
-    if (grads)
-      layer.grads.push_back(l.results[i].as<float>());
-  }
-  return layer;
-}
-
-/// The router losses count the tokens with a label; ignore_index is the
-/// last int attribute.
-cpu::TokenMask tokenMask(const KernelLaunch &l) {
-  return {l.operands[0].as<int32_t>(),
-          attr(l, l.kernel->int_attrs()->size() - 1)};
-}
-} // namespace
 
 absl::Status launchGrad(const KernelLaunch &l) {
   const auto &in = l.operands;

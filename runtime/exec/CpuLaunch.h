@@ -7,6 +7,7 @@
 #include "runtime/exec/Backend.h"
 
 #include <string>
+#include <vector>
 
 namespace moert::cpu_launch {
 
@@ -40,6 +41,32 @@ absl::Status checkCounts(const int64_t *counts, int64_t experts, int64_t rows);
 
 /// Runs a training-program op (the backward kernels of runtime/cpu/Grad.h).
 absl::Status launchGrad(const KernelLaunch &launch);
+
+/// The router logits operands of a per-layer loss op and their token counts.
+struct PerLayer {
+  std::vector<const float *> logits;
+  std::vector<int64_t> tokens;
+  std::vector<float *> grads;
+};
+
+/// Operands: the labels, then `layers` router logits.
+inline PerLayer perLayer(const KernelLaunch &l, size_t layers, bool grads) {
+  PerLayer layer;
+  for (size_t i = 0; i < layers; ++i) {
+    layer.logits.push_back(l.operands[i + 1].as<float>());
+    layer.tokens.push_back(rows(l.operands[i + 1]));
+    if (grads)
+      layer.grads.push_back(l.results[i].as<float>());
+  }
+  return layer;
+}
+
+/// The tokens a router loss counts: its operand 0 holds the labels, its
+/// last integer attribute is ignore_index.
+inline cpu::TokenMask tokenMask(const KernelLaunch &launch) {
+  return {launch.operands[0].as<int32_t>(),
+          attr(launch, launch.kernel->int_attrs()->size() - 1)};
+}
 
 } // namespace moert::cpu_launch
 
