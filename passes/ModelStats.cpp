@@ -52,11 +52,13 @@ FailureOr<int64_t> flopsPerToken(Operation *op, int64_t seqLen) {
         return *k * 3 * 2 * shape[1] * shape[2];
       })
       .Case([&](AttentionOp attention) -> FailureOr<int64_t> {
-        // Scores and weighted values: 2 matmuls over the context a token sees
-        // (on average (S + 1) / 2 positions under a causal mask).
+        // Scores and weighted values: 2 matmuls over the context a token sees,
+        // on average (S + 1) / 2 positions under a causal mask; the halving
+        // cancels a factor 2 so that even S counts exactly.
         int64_t width = lastDim(attention.getQuery());
-        int64_t context = attention.getCausal() ? (seqLen + 1) / 2 : seqLen;
-        return 2 * 2 * width * context;
+        if (attention.getCausal())
+          return 2 * width * (seqLen + 1);
+        return 2 * 2 * width * seqLen;
       })
       .Default([](Operation *) -> FailureOr<int64_t> { return 0; });
 }

@@ -76,6 +76,8 @@ private:
 };
 } // namespace
 
+int64_t moe::arenaBytesOf(int64_t bytes) { return alignUp(bytes); }
+
 int64_t moe::storageBytes(Type elementType) {
   if (llvm::isa<FloatType>(elementType))
     return 4;
@@ -128,10 +130,17 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
             bytes > kMaxValueBytes)
           return op.emitOpError() << "result type " << type
                                   << " needs more than 2^48 bytes";
+      int64_t before = arena.size();
       BufferSlot slot{arena.allocate(alignUp(bytes)), bytes};
       plan.slots[result] = slot;
       plan.unplannedBytes += alignUp(bytes);
       dying.emplace(lastUse(result), result);
+      if (arena.size() > before) { // the live values are those in `dying`
+        plan.liveAtPeak.clear();
+        for (auto &live : dying)
+          plan.liveAtPeak.push_back(live.second);
+        plan.peakOp = &op;
+      }
       if (returned.contains(result))
         plan.resultBytes += alignUp(bytes);
       else

@@ -36,7 +36,16 @@ struct BufferPlan {
   int64_t resultBytes = 0;
   /// What the same values would take without reuse, for reports.
   int64_t unplannedBytes = 0;
+  /// The arena at its high-water mark, for reports: the values live when it
+  /// grew to `arenaBytes`, and the op whose result made it grow. Their
+  /// `arenaBytesOf` sizes and the arena's holes add up to `arenaBytes`.
+  llvm::SmallVector<Value> liveAtPeak;
+  Operation *peakOp = nullptr;
 };
+
+/// The arena bytes a value of `bytes` takes: its slot rounded up to the
+/// arena's alignment.
+int64_t arenaBytesOf(int64_t bytes);
 
 /// Bytes of one element as the runtime stores activations: floating-point
 /// values in fp32 (compute is fp32-accumulated whatever the weights' dtype).

@@ -323,11 +323,12 @@ public:
   explicit ArtifactBuilder(ModuleOp module) : module(module), builder(1 << 16) {}
 
   LogicalResult addParams(ArtifactSummary &summary);
-  /// Writes `function` as a program. Block arguments become program inputs
+  /// Writes `program.function` as a program, counting the kernels chosen
+  /// into `program.kernels`. Block arguments become program inputs
   /// (forward) or source tensors named by their `moe.source` attribute
   /// (initialize).
   FailureOr<flatbuffers::Offset<fb::Program>>
-  addProgram(func::FuncOp function, const BufferPlan &plan, bool sourced);
+  addProgram(ProgramSummary &program, bool sourced);
   /// The parameter index of each `moe.gradient` result of a training step
   /// (which follow its three losses).
   FailureOr<std::vector<int32_t>> gradientParams(func::FuncOp train);
@@ -409,8 +410,8 @@ LogicalResult ArtifactBuilder::addValue(Value value, fb::ValueKind kind,
 }
 
 FailureOr<flatbuffers::Offset<fb::Program>>
-ArtifactBuilder::addProgram(func::FuncOp function, const BufferPlan &plan,
-                            bool sourced) {
+ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
+  func::FuncOp function = program.function;
   std::vector<int32_t> inputs;
   for (BlockArgument argument : function.getArguments()) {
     if (sourced) {
@@ -457,7 +458,7 @@ ArtifactBuilder::addProgram(func::FuncOp function, const BufferPlan &plan,
     }
     for (Value result : op.getResults()) {
       if (failed(addValue(result, fb::ValueKind::Arena, 0,
-                          plan.slots.lookup(result))))
+                          program.plan.slots.lookup(result))))
         return failure();
       results.push_back(valueIds[result]);
     }
@@ -467,6 +468,13 @@ ArtifactBuilder::addProgram(func::FuncOp function, const BufferPlan &plan,
         builder.CreateVector(info->ints), builder.CreateVector(info->floats),
         builder.CreateString(describeLocation(&op)),
         info->stream.empty() ? 0 : builder.CreateString(info->stream)));
+    auto counted = llvm::find_if(program.kernels, [&](auto &kernel) {
+      return kernel.first == info->name;
+    });
+    if (counted == program.kernels.end())
+      program.kernels.emplace_back(info->name, 1);
+    else
+      ++counted->second;
   }
   kernels += kernelList.size();
   return fb::CreateProgram(builder, builder.CreateString(function.getName().str()),
@@ -498,12 +506,16 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
   ArtifactBuilder artifact(module);
   if (failed(artifact.addParams(summary)))
     return failure();
-  auto program = artifact.addProgram(forward, *plan, /*sourced=*/false);
+  summary.programs.push_back({forward, std::move(*plan), {}});
+  auto program =
+      artifact.addProgram(summary.programs.back(), /*sourced=*/false);
   if (failed(program))
     return failure();
   flatbuffers::Offset<fb::Program> initProgram;
   if (initialize) {
-    auto written = artifact.addProgram(initialize, *initPlan, /*sourced=*/true);
+    summary.programs.push_back({initialize, std::move(*initPlan), {}});
+    auto written =
+        artifact.addProgram(summary.programs.back(), /*sourced=*/true);
     if (failed(written))
       return failure();
     initProgram = *written;
@@ -519,7 +531,9 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
     summary.trainActivationBytes = trainPlan->activationBytes;
     summary.trainResultBytes = trainPlan->resultBytes;
     arenaBytes = std::max(arenaBytes, trainPlan->arenaBytes);
-    auto written = artifact.addProgram(train, *trainPlan, /*sourced=*/false);
+    summary.programs.push_back({train, std::move(*trainPlan), {}});
+    auto written =
+        artifact.addProgram(summary.programs.back(), /*sourced=*/false);
     if (failed(written))
       return failure();
     FailureOr<std::vector<int32_t>> gradParams = artifact.gradientParams(train);

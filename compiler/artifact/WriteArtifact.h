@@ -3,10 +3,24 @@
 #ifndef MOEC_ARTIFACT_WRITEARTIFACT_H
 #define MOEC_ARTIFACT_WRITEARTIFACT_H
 
+#include "compiler/artifact/BufferPlan.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace mlir::moe {
+
+/// One program of the artifact, for reports.
+struct ProgramSummary {
+  func::FuncOp function;
+  BufferPlan plan;
+  /// The kernels chosen for its ops: name and count, in order of first use.
+  std::vector<std::pair<std::string, int64_t>> kernels;
+};
 
 struct ArtifactSummary {
   int64_t params = 0;
@@ -23,6 +37,8 @@ struct ArtifactSummary {
   /// Its peak of live activations, and its results (losses, gradients).
   int64_t trainActivationBytes = 0;
   int64_t trainResultBytes = 0;
+  /// @forward, then @initialize and @train_step where the module has them.
+  std::vector<ProgramSummary> programs;
 };
 
 /// Writes `module` (with a static-shaped @forward, after

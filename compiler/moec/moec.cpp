@@ -3,6 +3,7 @@
 //   moec import PATH [-o FILE] [--dtype f32|bf16|f16]
 //   moec stats PATH [--seq-len N]
 //   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
+//       [--report]
 //
 // PATH is a Hugging Face config.json, a directory holding one, or a .mlir
 // file in the moe dialect. Errors print as one `file:line:col: error: ...`
@@ -16,6 +17,7 @@
 #include "compiler/artifact/WriteArtifact.h"
 #include "compiler/import/HFConfig.h"
 #include "compiler/import/ImportModel.h"
+#include "compiler/moec/CompileReport.h"
 #include "compiler/support/ToolOutput.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
@@ -84,6 +86,10 @@ cl::opt<bool> noFuse("no-fuse",
                      cl::desc("compile: keep each MoE block as router, "
                               "dispatch, expert_mlp and combine"),
                      cl::init(false));
+cl::opt<bool> report("report",
+                     cl::desc("compile: also print the passes' times, the "
+                              "kernels chosen and the planned memory"),
+                     cl::init(false));
 cl::opt<bool> recompute("recompute",
                         cl::desc("compile --mode train: recompute per-token "
                                  "ops in the backward pass"),
@@ -125,9 +131,11 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
       parameter counts and FLOPs per token, from an analysis of the module
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
       [--mode inference|train] [--aux-loss-coef A] [--z-loss-coef Z]
-      [--recompute] [--no-fuse]
+      [--recompute] [--no-fuse] [--report]
       compile to an artifact for moe-run (with --mode train, also the
-      training step for moe-run train)
+      training step for moe-run train); --report adds each pass's time,
+      the kernels chosen and the planned memory by kind (for training, the
+      activations kept for backward, per layer and per token)
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
@@ -227,10 +235,13 @@ int runCompile(MLIRContext *context) {
   OwningOpRef<ModuleOp> module = loadModel(inputPath, context);
   if (!module)
     return 1;
+  std::vector<moe::PassTime> passTimes; // outlives pm, which records them
   PassManager pm(context);
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
   applyDefaultTimingPassManagerCLOptions(pm);
+  if (report)
+    pm.addInstrumentation(std::make_unique<moe::PassTimer>(passTimes));
   if (mode != "train" && mode != "inference") {
     llvm::errs() << "moec compile: error: --mode must be inference or train, "
                  << "got '" << mode << "'\n";
@@ -279,10 +290,7 @@ int runCompile(MLIRContext *context) {
                  << "\n";
   if (summary->trainArenaBytes > 0) {
     // Per token and layer, as Megatron-Core's activation formula counts.
-    int64_t layers = 1;
-    if (auto config = (*module)->getAttrOfType<DictionaryAttr>("moe.hf_config"))
-      if (auto count = config.getAs<IntegerAttr>("num_hidden_layers"))
-        layers = std::max<int64_t>(1, count.getInt());
+    int64_t layers = moe::modelLayers(*module);
     int64_t activations = summary->trainActivationBytes;
     llvm::outs() << "training_arena_bytes: " << summary->trainArenaBytes
                  << "\n"
@@ -294,6 +302,8 @@ int runCompile(MLIRContext *context) {
                  << "training_activation_bytes_without_reuse: "
                  << summary->trainUnplannedBytes << "\n";
   }
+  if (report)
+    moe::printCompileReport(*summary, passTimes, llvm::outs());
   return 0;
 }
 

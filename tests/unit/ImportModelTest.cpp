@@ -115,7 +115,7 @@ TEST_F(ImportModelTest, TinyModelCountsMatchTheFormula) {
   // Forward FLOPs: 2 per multiply-add of every matmul a token goes through,
   // plus attention over the average causal context (4096 + 1) / 2.
   const int64_t matmuls = 2 * (layers * (attention + router + k * expertFfn) + v * d);
-  const int64_t attentionFlops = layers * 4 * heads * hd * ((4096 + 1) / 2);
+  const int64_t attentionFlops = layers * 2 * heads * hd * (4096 + 1);
   EXPECT_EQ(sparse.attentionFlopsPerToken, attentionFlops);
   EXPECT_EQ(sparse.flopsPerToken, matmuls + attentionFlops);
 }
