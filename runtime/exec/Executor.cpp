@@ -3,6 +3,7 @@
 #include "runtime/exec/Executor.h"
 
 #include "runtime/exec/Binding.h"
+#include "runtime/exec/RunLaunch.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -102,11 +103,11 @@ absl::Status Executor::forward(const std::vector<int32_t> &tokens,
                                           count * sizeof(int32_t), *stream_);
       !status.ok())
     return status;
-  for (const KernelLaunch &launch : launches_)
-    if (absl::Status status = backend_.launch(launch, *stream_); !status.ok())
-      return absl::Status(status.code(),
-                          absl::StrCat(launch.kernel->location()->str(), ": ",
-                                       status.message()));
+  for (size_t i = 0; i < launches_.size(); ++i)
+    if (absl::Status status = runLaunch(backend_, *stream_, launches_[i],
+                                        profiler_, profiledProgram_, i);
+        !status.ok())
+      return status;
   const TensorRef &out = values_[model_.forward()->outputs()->Get(0)];
   logits.resize(out.numElements());
   if (auto status = backend_.copyToHost(out.data, logits.data(),

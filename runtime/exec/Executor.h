@@ -6,6 +6,7 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Weights.h"
+#include "runtime/profile/Profiler.h"
 
 #include "absl/status/statusor.h"
 
@@ -27,6 +28,14 @@ public:
   absl::Status forward(const std::vector<int32_t> &tokens,
                        std::vector<float> &logits);
 
+  /// Reports every kernel of forward() to `profiler` from now on (waiting
+  /// for each); null stops it.
+  void setProfiler(profile::Profiler *profiler) {
+    profiler_ = profiler;
+    if (profiler)
+      profiledProgram_ = profiler->addProgram(model_, *model_.forward(), "forward");
+  }
+
   int64_t batch() const { return model_.batch(); }
   int64_t seq() const { return model_.seq(); }
   int64_t vocab() const { return vocab_; }
@@ -45,6 +54,8 @@ private:
   std::vector<TensorRef> values_;
   std::vector<KernelLaunch> launches_;
   int64_t vocab_ = 0;
+  profile::Profiler *profiler_ = nullptr;
+  int profiledProgram_ = 0;
 };
 
 } // namespace moert

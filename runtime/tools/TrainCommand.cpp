@@ -25,6 +25,7 @@
 #include "runtime/train/LossPlot.h"
 #include "runtime/train/TrainData.h"
 #include "runtime/train/Trainer.h"
+#include "runtime/tools/ProfileFlags.h"
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
@@ -70,8 +71,6 @@ ABSL_FLAG(int64_t, stop_after, 0,
           "train: save and stop after this step as an interruption would "
           "(for tests of --resume)");
 ABSL_FLAG(std::string, label, "", "train: name of the run in loss.svg");
-ABSL_FLAG(bool, profile, false,
-          "train: time every kernel and print the totals per kernel at the end");
 ABSL_FLAG(std::string, grads_out, "",
           "train: write the first step's losses and gradients (fp32, HF "
           "names prefixed 'grad.') to this safetensors file");
@@ -185,19 +184,6 @@ absl::Status writeGradients(const std::string &path, const Trainer &trainer,
   for (int i = 0; i < 4; ++i)
     tensors.push_back({names[i], DType::kF32, {}, &losses[i]});
   return writeSafetensors(path, tensors);
-}
-
-void printProfile(const std::map<std::string, double> &millis) {
-  std::vector<std::pair<double, std::string>> sorted;
-  double total = 0;
-  for (const auto &[name, ms] : millis) {
-    sorted.push_back({ms, name});
-    total += ms;
-  }
-  std::sort(sorted.rbegin(), sorted.rend());
-  for (const auto &[ms, name] : sorted)
-    std::printf("profile: %-40s %10.1f ms %5.1f%%\n", name.c_str(), ms,
-                100 * ms / std::max(total, 1e-9));
 }
 
 class Run {
@@ -368,8 +354,11 @@ int runTrain(const std::string &modelPath) {
     std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
   }
   run.firstStep = trainer.stepsDone();
-  if (absl::GetFlag(FLAGS_profile))
-    trainer.enableProfile();
+  absl::StatusOr<ProfileRun> profiling = profileFromFlags();
+  if (!profiling.ok())
+    return fail(profiling.status());
+  profile::Profiler *profiler = profiling->profiler.get();
+  trainer.setProfiler(profiler);
 
   std::signal(SIGINT, onInterrupt);
   const int64_t steps = absl::GetFlag(FLAGS_steps);
@@ -380,10 +369,20 @@ int runTrain(const std::string &modelPath) {
   StepReport report;
   while (trainer.stepsDone() < steps) {
     auto stepStart = std::chrono::steady_clock::now();
-    std::vector<Batch> micro;
-    for (int64_t m = 0; m < accumulate; ++m)
-      micro.push_back((*data)->next());
-    absl::StatusOr<StepReport> stepped = trainer.step(micro);
+    if (profiler)
+      profiler->beginStep(trainer.stepsDone() + 1);
+    absl::StatusOr<StepReport> stepped;
+    {
+      profile::Profiler::Scope phase(
+          profiler, absl::StrCat("step ", trainer.stepsDone() + 1), "step");
+      std::vector<Batch> micro;
+      {
+        profile::Profiler::Scope loading(profiler, "data loading", "phase");
+        for (int64_t m = 0; m < accumulate; ++m)
+          micro.push_back((*data)->next());
+      }
+      stepped = trainer.step(micro);
+    }
     if (!stepped.ok())
       return fail(absl::Status(stepped.status().code(),
                                absl::StrCat(tokens, ": step ", trainer.stepsDone() + 1,
@@ -413,14 +412,18 @@ int runTrain(const std::string &modelPath) {
         return fail(status);
 
     int64_t evalEvery = absl::GetFlag(FLAGS_eval_every);
-    if ((evalEvery > 0 && step % evalEvery == 0) || step == steps)
+    if ((evalEvery > 0 && step % evalEvery == 0) || step == steps) {
+      profile::Profiler::Scope phase(profiler, "evaluation", "phase");
       if (auto status = run.evaluate(step); !status.ok())
         return fail(status);
+    }
     bool stop = interrupted || step == absl::GetFlag(FLAGS_stop_after);
     int64_t saveEvery = absl::GetFlag(FLAGS_save_every);
-    if (stop || (saveEvery > 0 && step % saveEvery == 0) || step == steps)
+    if (stop || (saveEvery > 0 && step % saveEvery == 0) || step == steps) {
+      profile::Profiler::Scope phase(profiler, "checkpoint save", "phase");
       if (auto status = run.save(saveDir); !status.ok())
         return fail(status);
+    }
     if (stop) {
       std::cerr << "\nstopped after step " << step << "; saved " << saveDir
                 << "; continue with --resume " << saveDir << "\n";
@@ -428,8 +431,8 @@ int runTrain(const std::string &modelPath) {
     }
   }
   std::cerr << "\n";
-  if (absl::GetFlag(FLAGS_profile))
-    printProfile(trainer.profile());
+  if (auto status = finishProfile(*profiling); !status.ok())
+    return fail(status);
   std::printf("final: step %lld loss %.6f ce %.6f aux %.6f\nsaved: %s\n",
               static_cast<long long>(trainer.stepsDone()), report.losses.total,
               report.losses.ce, report.losses.aux, saveDir.c_str());

@@ -4,6 +4,8 @@
 //           [--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]
 //   moe-run MODEL.moex --list-kernels
 //   moe-run train MODEL.moex ... (TrainCommand.cpp)
+//   moe-run calibrate | profile-plot ... (CalibrateCommand.cpp,
+//           ProfilePlotCommand.cpp); --trace and --profile: ProfileFlags.cpp
 //
 // Loads and verifies the artifact, binds weights from a Hugging Face
 // checkpoint directory (or draws them from the artifact's initialisers),
@@ -24,6 +26,7 @@
 #include "runtime/exec/Weights.h"
 
 #include "runtime/tools/DashedFlags.h"
+#include "runtime/tools/ProfileFlags.h"
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
@@ -69,6 +72,8 @@ absl::StatusOr<uint64_t> maxShardBytesFlag() {
   return bytes;
 }
 int runPlot(const std::vector<std::string> &arguments);
+int runProfilePlot(const std::vector<std::string> &arguments); // ProfilePlotCommand.cpp
+int runCalibrate(); // CalibrateCommand.cpp
 
 namespace {
 int fail(const absl::Status &status) {
@@ -137,7 +142,12 @@ int main(int argc, char **argv) {
       "[--weights DIR | --init-from DENSE_DIR | --resume DIR] [--lr LR] "
       "[--min-lr LR] [--warmup-steps W] [--weight-decay WD] [--clip C] "
       "[--grad-accum M] [--eval-tokens FILES] (see docs/training.md)\n"
-      "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...");
+      "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...\n"
+      "moe-run calibrate [--force] [--ceilings FILE]\n"
+      "moe-run profile-plot PROFILE.json -o FILE.svg\n"
+      "profiling (inference and train): [--trace FILE.json] "
+      "[--trace-steps A:B] [--profile] [--profile-json FILE] [--ceilings FILE] "
+      "(see docs/profiling.md)");
   std::vector<std::string> positional = moert::parseDashedFlags(argc, argv);
   if (positional.size() >= 2 && positional[1] == "train") {
     if (positional.size() != 3)
@@ -145,6 +155,11 @@ int main(int argc, char **argv) {
           "train: expected one artifact (MODEL.moex); see --help"));
     return runTrain(positional[2]);
   }
+  if (positional.size() == 2 && positional[1] == "calibrate")
+    return runCalibrate();
+  if (positional.size() >= 2 && positional[1] == "profile-plot")
+    return runProfilePlot(std::vector<std::string>(positional.begin() + 2,
+                                                   positional.end()));
   if (positional.size() >= 2 && positional[1] == "plot")
     return runPlot(std::vector<std::string>(positional.begin() + 2,
                                             positional.end()));
@@ -228,10 +243,19 @@ int main(int argc, char **argv) {
   int repeat = absl::GetFlag(FLAGS_repeat);
   if (repeat < 1)
     return fail(absl::InvalidArgumentError("--repeat must be >= 1"));
+  absl::StatusOr<moert::ProfileRun> profiling = moert::profileFromFlags();
+  if (!profiling.ok())
+    return fail(profiling.status());
+  moert::profile::Profiler *profiler = profiling->profiler.get();
+  run.setProfiler(profiler);
   std::vector<float> logits;
   std::vector<double> millis;
   for (int r = 0; r < repeat; ++r) {
     auto start = std::chrono::steady_clock::now();
+    if (profiler)
+      profiler->beginStep(r + 1);
+    moert::profile::Profiler::Scope step(
+        profiler, absl::StrCat("forward ", r + 1), "step");
     if (auto status = run.forward(ids, logits); !status.ok())
       return fail(status);
     millis.push_back(std::chrono::duration<double, std::milli>(
@@ -254,6 +278,8 @@ int main(int argc, char **argv) {
                         : (millis[middle - 1] + millis[middle]) / 2;
     std::printf("forward_ms_median: %.3f\n", median);
   }
+  if (auto status = moert::finishProfile(*profiling); !status.ok())
+    return fail(status);
   if (std::string out = absl::GetFlag(FLAGS_logits_out); !out.empty()) {
     if (auto status = writeLogits(out, *batch, logits, run.seq(), vocab);
         !status.ok())

@@ -2,7 +2,8 @@
 
 #include "runtime/train/LossPlot.h"
 
-#include "runtime/base/OutputPath.h"
+#include "runtime/base/WriteFile.h"
+#include "runtime/base/XmlEscape.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -10,8 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <unistd.h>
 
 namespace moert::train {
 namespace {
@@ -19,14 +18,6 @@ constexpr double kWidth = 720, kHeight = 440;
 constexpr double kLeft = 70, kRight = 20, kTop = 40, kBottom = 50;
 constexpr const char *kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                    "#9467bd", "#8c564b"};
-
-std::string escape(const std::string &text) {
-  std::string out;
-  for (char c : text)
-    out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;"
-                                                            : std::string(1, c);
-  return out;
-}
 } // namespace
 
 std::string lossPlotSvg(const std::vector<LossCurve> &curves,
@@ -54,7 +45,7 @@ std::string lossPlotSvg(const std::vector<LossCurve> &curves,
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
       "<text x=\"%g\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n",
-      kWidth, kHeight, kWidth / 2, escape(title));
+      kWidth, kHeight, kWidth / 2, escapeXml(title));
   for (int i = 0; i <= 5; ++i) { // grid and tick labels
     double y = yMin + (yMax - yMin) * i / 5, x = xMin + (xMax - xMin) * i / 5;
     absl::StrAppendFormat(
@@ -87,7 +78,7 @@ std::string lossPlotSvg(const std::vector<LossCurve> &curves,
         "stroke-width=\"3\"/><text x=\"%g\" y=\"%g\">%s</text>\n",
         path, color, kWidth - kRight - 200, kTop + 16 + 18 * c,
         kWidth - kRight - 176, kTop + 16 + 18 * c, color,
-        kWidth - kRight - 170, kTop + 20 + 18 * c, escape(curves[c].label));
+        kWidth - kRight - 170, kTop + 20 + 18 * c, escapeXml(curves[c].label));
   }
   return svg + "</svg>\n";
 }
@@ -95,23 +86,7 @@ std::string lossPlotSvg(const std::vector<LossCurve> &curves,
 absl::Status writeLossPlot(const std::string &path,
                            const std::vector<LossCurve> &curves,
                            const std::string &title) {
-  if (absl::Status refused = checkOutputFile(path); !refused.ok())
-    return refused;
-  std::string temporary = absl::StrCat(path, ".tmp-", getpid());
-  {
-    std::ofstream out(temporary);
-    out << lossPlotSvg(curves, title);
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      return absl::InternalError(absl::StrCat(path, ": cannot write"));
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return absl::InternalError(absl::StrCat(path, ": cannot rename into place"));
-  }
-  return absl::OkStatus();
+  return writeFileAtomically(path, lossPlotSvg(curves, title));
 }
 
 } // namespace moert::train

@@ -8,6 +8,7 @@
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/exec/Binding.h"
+#include "runtime/exec/RunLaunch.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -127,7 +128,8 @@ absl::Status Trainer::bind(const Weights &initial) {
 }
 
 absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
-                                     std::vector<double> *squares) {
+                                     std::vector<double> *squares,
+                                     profile::Profiler *profiler) {
   size_t count = size_t(this->batch() * seq());
   if (batch.ids.size() != count || batch.labels.size() != count)
     return absl::InvalidArgumentError(absl::StrCat(
@@ -150,24 +152,27 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
                                             count * sizeof(int32_t), *stream_);
         !status.ok())
       return status;
+  // Phases: the launches up to the last loss are the forward pass.
+  auto phaseStart = profile::Clock::now();
+  auto endPhase = [&](const char *name) {
+    auto now = profile::Clock::now();
+    if (profiler)
+      profiler->phase(name, "phase", phaseStart, now);
+    phaseStart = now;
+  };
   for (size_t i = 0; i < kernels; ++i) {
+    if (i == lossKernels_ && i > 0)
+      endPhase("forward");
     const KernelLaunch &launch = launches_[i];
-    auto start = std::chrono::steady_clock::now();
-    if (absl::Status status = backend_.launch(launch, *stream_); !status.ok())
-      return absl::Status(status.code(),
-                          absl::StrCat(launch.kernel->location()->str(), ": ",
-                                       status.message()));
-    if (profile_) {
-      if (absl::Status status = stream_->synchronize(); !status.ok())
-        return status;
-      kernelMillis_[launch.kernel->kernel()->str()] +=
-          std::chrono::duration<double, std::milli>(
-              std::chrono::steady_clock::now() - start).count();
-    }
+    if (absl::Status status = runLaunch(backend_, *stream_, launch, profiler,
+                                        profiledProgram_, i);
+        !status.ok())
+      return status;
     if (squares)
       if (absl::Status status = takeSquares(launch, *squares); !status.ok())
         return status;
   }
+  endPhase(kernels > lossKernels_ ? "backward" : "forward");
   if (absl::Status status = stream_->synchronize(); !status.ok())
     return status;
   const auto &outputs = *model_.training()->program()->outputs();
@@ -180,7 +185,6 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
 
 absl::Status Trainer::takeSquares(const KernelLaunch &launch,
                                   std::vector<double> &squares) {
-  auto start = std::chrono::steady_clock::now();
   bool synchronized = false;
   for (int32_t id : *launch.kernel->results()) {
     int32_t p = paramOfGradient_[id];
@@ -194,15 +198,18 @@ absl::Status Trainer::takeSquares(const KernelLaunch &launch,
     squares[p] =
         sumOfSquares({values_[id].as<float>(), int64_t(masters_[p].size())});
   }
-  if (profile_ && synchronized)
-    kernelMillis_["runtime.grad_norm"] +=
-        std::chrono::duration<double, std::milli>(
-            std::chrono::steady_clock::now() - start).count();
   return absl::OkStatus();
 }
 
+void Trainer::setProfiler(profile::Profiler *profiler) {
+  profiler_ = profiler;
+  if (profiler)
+    profiledProgram_ = profiler->addProgram(
+        model_, *model_.training()->program(), "training step");
+}
+
 absl::StatusOr<Losses> Trainer::evaluate(const Batch &batch) {
-  return run(batch, lossKernels_);
+  return run(batch, lossKernels_, nullptr, nullptr);
 }
 
 absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches) {
@@ -216,7 +223,7 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
   std::vector<double> squares(masters_.size(), 0.0);
   for (size_t m = 0; m < microBatches.size(); ++m) {
     absl::StatusOr<Losses> losses = run(microBatches[m], launches_.size(),
-                                        single ? &squares : nullptr);
+                                        single ? &squares : nullptr, profiler_);
     if (!losses.ok())
       return losses.status();
     report.losses.ce += losses->ce * scale;
@@ -238,45 +245,38 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     else
       gradients_.push_back({zeroGradient(count), count});
   }
-  auto timed = [&](const char *name, auto body) {
-    auto start = std::chrono::steady_clock::now();
-    body();
-    if (profile_)
-      kernelMillis_[name] += std::chrono::duration<double, std::milli>(
-                                 std::chrono::steady_clock::now() - start)
-                                 .count();
-  };
-  timed("runtime.grad_norm", [&] {
-    if (!single) {
+  {
+    // The global norm, then clip_grad_norm_'s scale: clip / (norm + 1e-6)
+    // when that is below 1 (the optimiser applies it).
+    profile::Profiler::Scope phase(profiler_, "gradient clipping", "phase");
+    if (single) {
+      double sum = 0;
+      for (double square : squares) // in parameter order, as globalNorm
+        sum += square;
+      report.gradNorm = std::sqrt(sum);
+    } else {
       report.gradNorm = globalNorm(gradients_);
-      return;
     }
-    double sum = 0;
-    for (double square : squares) // in parameter order, as globalNorm
-      sum += square;
-    report.gradNorm = std::sqrt(sum);
-  });
-  // clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
+  }
   double clipScale = 1.0;
   if (options_.clip > 0)
     clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
   report.lr = learningRate(options_, steps_);
   ++steps_;
-  timed("runtime.adamw", [&] {
-    for (size_t p = 0; p < masters_.size(); ++p) {
-      DType type = fromSchema(model_.params()->Get(p)->dtype());
-      uint16_t *bf16Copy =
-          type == DType::kBF16
-              ? reinterpret_cast<uint16_t *>(computeCopies_[p].data())
-              : nullptr;
-      adamwUpdate(masters_[p].data(), gradients_[p].data, moments_[p],
-                  int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
-                  report.lr, steps_, clipScale, options_, bf16Copy);
-      if (type == DType::kF16) // rare: rounded in a second pass
-        convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
-                      type, int64_t(masters_[p].size()));
-    }
-  });
+  profile::Profiler::Scope phase(profiler_, "optimizer", "phase");
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    DType type = fromSchema(model_.params()->Get(p)->dtype());
+    uint16_t *bf16Copy =
+        type == DType::kBF16
+            ? reinterpret_cast<uint16_t *>(computeCopies_[p].data())
+            : nullptr;
+    adamwUpdate(masters_[p].data(), gradients_[p].data, moments_[p],
+                int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
+                report.lr, steps_, clipScale, options_, bf16Copy);
+    if (type == DType::kF16) // rare: rounded in a second pass
+      convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
+                    type, int64_t(masters_[p].size()));
+  }
   return report;
 }
 

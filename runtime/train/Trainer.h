@@ -16,6 +16,7 @@
 #include "runtime/checkpoint/WeightShards.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Weights.h"
+#include "runtime/profile/Profiler.h"
 #include "runtime/train/AdamW.h"
 
 #include "absl/status/statusor.h"
@@ -58,10 +59,10 @@ public:
   absl::StatusOr<Losses> evaluate(const Batch &batch);
 
   int64_t stepsDone() const { return steps_; }
-  /// Times every kernel launch from now on (synchronising after each).
-  void enableProfile() { profile_ = true; }
-  /// Milliseconds spent per kernel name (e.g. "cpu.attention_grad").
-  const std::map<std::string, double> &profile() const { return kernelMillis_; }
+  /// Reports every kernel launch of the steps from now on to `profiler`
+  /// (waiting for each), and the phases of a step: forward, backward,
+  /// gradient clipping, optimizer. Evaluations are not profiled.
+  void setProfiler(profile::Profiler *profiler);
   /// The gradients of the last step (means over its micro-batches, before
   /// clipping), as fp32 checkpoint tensors named `prefix` + the HF name.
   /// Valid until the next step.
@@ -92,7 +93,8 @@ private:
   /// With `squares`, also each parameter's gradient sumOfSquares, taken
   /// right after the kernel that writes it, while it is still in cache.
   absl::StatusOr<Losses> run(const Batch &batch, size_t kernels,
-                             std::vector<double> *squares = nullptr);
+                             std::vector<double> *squares,
+                             profile::Profiler *profiler);
   /// squares[p] = sumOfSquares of each gradient output `launch` wrote.
   absl::Status takeSquares(const KernelLaunch &launch,
                            std::vector<double> &squares);
@@ -120,8 +122,8 @@ private:
   size_t lossKernels_ = 0; // launches up to the last loss (evaluation)
   int64_t steps_ = 0;
   int64_t vocab_ = 0;
-  bool profile_ = false;
-  std::map<std::string, double> kernelMillis_;
+  profile::Profiler *profiler_ = nullptr;
+  int profiledProgram_ = 0;
 };
 
 } // namespace moert::train

@@ -16,6 +16,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/base/MedianTime.h"
+#include "runtime/profile/Ceilings.h"
 #include "runtime/cpu/Grad.h"
 
 #include <algorithm>
@@ -23,7 +25,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <new>
 #include <omp.h>
 #include <random>
@@ -33,21 +34,6 @@
 using namespace moert;
 
 namespace {
-double medianMillis(int repeat, const std::function<void()> &body) {
-  body(); // warm-up: primitive creation, page faults
-  std::vector<double> times;
-  for (int r = 0; r < repeat; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    body();
-    times.push_back(std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - start)
-                        .count());
-  }
-  std::sort(times.begin(), times.end());
-  size_t m = times.size() / 2;
-  return times.size() % 2 ? times[m] : (times[m - 1] + times[m]) / 2;
-}
-
 /// 64-byte aligned, as the runtime's CpuBackend allocates weight buffers.
 template <typename T> struct Aligned64 {
   using value_type = T;
@@ -192,14 +178,7 @@ int main(int argc, char **argv) {
     active += counts[e] > 0;
   double weightBytes = double(active) * 3 * ffn * d * (type == DType::kBF16 ? 2 : 4) +
                        double(experts) * d * (type == DType::kBF16 ? 2 : 4);
-  size_t streamN = size_t(1) << 24; // 3 x 64 MiB, well past the caches
-  std::vector<float> a(streamN, 1.0f), b(streamN, 2.0f), c(streamN, 0.0f);
-  double triadMs = medianMillis(11, [&] {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < streamN; ++i)
-      c[i] = a[i] + 0.5f * b[i];
-  });
-  double bandwidth = 3.0 * 4 * double(streamN) / triadMs / 1e6; // GB/s
+  double bandwidth = profile::measureTriadGbs();
   double streamingMs = weightBytes / bandwidth / 1e6;
 
   // The machine's GEMM rate at the expert shape, all tokens in one call.
