@@ -8,7 +8,11 @@
 #  2. the tiny MoE's whole forward: moe-run vs the PyTorch reference model;
 #  3. training throughput of a tiny MoE (4 layers, d=256, 8 experts top-2,
 #     batch 4 x seq 256), fp32 and bf16: moe-run train vs a PyTorch eager
-#     training loop of the same model (tests/bench/train_bench.py).
+#     training loop of the same model (tests/bench/train_bench.py);
+#  4. what profiling costs on that training benchmark (--trace, --profile
+#     against no flag), and its trace's top kernels against the ceilings
+#     (tests/bench/profile_overhead.py; BASELINE_BIN adds a moe-run built
+#     without the profiler).
 # PyTorch runs on 2 threads with OpenBLAS (installed here if missing: Debian's
 # default reference BLAS would make the baseline ~100x slower and the ratio
 # meaningless) and without the OPENBLAS_CORETYPE override of this machine.
@@ -70,4 +74,13 @@ echo "== training: tiny MoE (4 layers, d=256, 8 experts top-2), batch 4 x seq 25
 for dtype in f32 bf16; do
   /usr/bin/python3 tests/bench/train_bench.py "$bin" --dtype $dtype \
     --threads "$OMP_NUM_THREADS" --steps "${TRAIN_STEPS:-30}" --rounds "${TRAIN_ROUNDS:-3}"
+done
+
+echo "== profiling: its cost on the training benchmark, and where a step goes"
+mkdir -p out/profile
+"$bin/moe-run" calibrate
+for dtype in f32 bf16; do
+  /usr/bin/python3 tests/bench/profile_overhead.py "$bin" --dtype $dtype \
+    --threads "$OMP_NUM_THREADS" --rounds "${PROFILE_ROUNDS:-5}" --out out/profile \
+    ${BASELINE_BIN:+--baseline-bin "$BASELINE_BIN"}
 done

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moert::profile {
@@ -34,7 +35,17 @@ struct TraceOptions {
   /// The steps traced, inclusive, counted from 1 as the run prints them.
   int64_t firstStep = 1;
   int64_t lastStep = std::numeric_limits<int64_t>::max();
+  /// The process's rank under mpirun: the trace's process id.
+  int rank = 0;
 };
+
+/// This process's rank and the number of ranks when mpirun (Open MPI,
+/// MPICH/Hydra or PMIx) started it; {0, 1} otherwise.
+std::pair<int, int> launcherRank();
+
+/// `path` for rank `rank` of `size`: itself for one process, else
+/// "trace.json" -> "trace.rank{r}.json", one file per rank to merge.
+std::string rankTracePath(const std::string &path, int rank, int size);
 
 /// Parses --trace-steps "A:B" (either side may be empty: "5:", ":10").
 absl::Status parseStepWindow(const std::string &text, TraceOptions &options);
@@ -91,10 +102,17 @@ public:
   absl::Status writeTrace(const std::string &path) const;
 
 private:
+  /// A traced event, kept compact while the run goes (a kernel's names and
+  /// shapes are its site's, looked up when the trace is written).
+  struct Event {
+    int program = -1; // a kernel's program, or -1 for a phase
+    size_t index = 0; // the kernel's site, or the phase's name in phases_
+    const char *category;
+    Clock::time_point start, end;
+    int64_t step;
+  };
   double micros(Clock::time_point t) const;
-  void event(const std::string &name, const char *category,
-             Clock::time_point start, Clock::time_point end,
-             nlohmann::json args);
+  nlohmann::json eventJson(const Event &event) const;
 
   TraceOptions trace_;
   Clock::time_point origin_;
@@ -102,7 +120,8 @@ private:
   int64_t step_ = 0;
   std::vector<ProgramProfile> programs_;
   std::vector<double> stepMillis_;
-  nlohmann::json events_ = nlohmann::json::array();
+  std::vector<Event> events_;
+  std::vector<std::string> phases_;
 };
 
 } // namespace moert::profile

@@ -47,7 +47,10 @@ absl::StatusOr<profile::Ceilings> ceilingsFromFlags(std::string &source,
 absl::StatusOr<ProfileRun> profileFromFlags() {
   ProfileRun run;
   profile::TraceOptions trace;
-  std::string tracePath = absl::GetFlag(FLAGS_trace);
+  auto [rank, ranks] = profile::launcherRank();
+  trace.rank = rank;
+  std::string tracePath =
+      profile::rankTracePath(absl::GetFlag(FLAGS_trace), rank, ranks);
   std::string jsonPath = absl::GetFlag(FLAGS_profile_json);
   bool summary = absl::GetFlag(FLAGS_profile) || !jsonPath.empty();
   trace.enabled = !tracePath.empty();
@@ -77,7 +80,10 @@ absl::StatusOr<ProfileRun> profileFromFlags() {
 absl::Status finishProfile(const ProfileRun &run) {
   if (!run.profiler)
     return absl::OkStatus();
-  if (std::string path = absl::GetFlag(FLAGS_trace); !path.empty()) {
+  auto [rank, ranks] = profile::launcherRank();
+  if (std::string path =
+          profile::rankTracePath(absl::GetFlag(FLAGS_trace), rank, ranks);
+      !path.empty()) {
     if (absl::Status status = run.profiler->writeTrace(path); !status.ok())
       return status;
     std::cout << "trace: " << path << "\n";

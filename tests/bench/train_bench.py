@@ -20,32 +20,10 @@ Run through scripts/bench.sh, which installs OpenBLAS for PyTorch.
 import argparse
 import json
 import os
-import random
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BATCH, SEQ = 4, 256
-
-
-def run(args, env=None):
-    result = subprocess.run(args, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
-def moec_round(args, env, artifact, weights, tokens, work):
-    out = os.path.join(work, "run")
-    run([os.path.join(args.bin, "moe-run"), "train", artifact, "--tokens", tokens,
-         "--steps", str(args.steps + args.warmup), "--save", out, "--weights", weights], env)
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        steps = [json.loads(line) for line in f if '"step_ms"' in line]
-    shutil.rmtree(out)
-    return statistics.median(r["step_ms"] for r in steps[args.warmup:])
+from train_setup import BATCH, HERE, SEQ, median_step_ms, prepare, run
 
 
 def torch_round(args, env, weights, tokens):
@@ -71,20 +49,11 @@ def main():
 
     ours, theirs, blas = [], [], None
     with tempfile.TemporaryDirectory() as work:
-        artifact = os.path.join(work, "moe.moex")
-        run([os.path.join(args.bin, "moec"), "compile", os.path.join(HERE, "train-moe"),
-             "-o", artifact, "--mode", "train", "--batch", str(BATCH), "--seq", str(SEQ),
-             "--dtype", args.dtype])
-        rng = random.Random(0)
-        tokens = os.path.join(work, "tokens.txt")
-        with open(tokens, "w") as f:
-            for _ in range(BATCH * (args.steps + args.warmup)):
-                f.write(" ".join(str(rng.randrange(256)) for _ in range(SEQ + 1)) + "\n")
-        weights = os.path.join(work, "init")
-        run([os.path.join(args.bin, "moe-run"), artifact, "--seed", "1",
-             "--save-weights", weights], env)
+        artifact, weights, tokens = prepare(args.bin, work, args.dtype,
+                                            args.steps + args.warmup, env)
         for _ in range(args.rounds):
-            ours.append(moec_round(args, env, artifact, weights, tokens, work))
+            ours.append(median_step_ms(args.bin, artifact, weights, tokens,
+                                       args.steps, args.warmup, work, env))
             result = torch_round(args, env, weights, tokens)
             theirs.append(result["step_ms_median"])
             blas = result.get("blas")

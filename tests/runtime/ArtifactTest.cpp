@@ -7,79 +7,26 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/exec/Executor.h"
+#include "tests/runtime/HandBuiltArtifact.h"
 
 #include <gtest/gtest.h>
 
 using namespace moert;
+using namespace moert::testing;
 
 namespace {
-constexpr int64_t kBatch = 2, kSeq = 3, kVocab = 5, kWidth = 4;
-
-struct Options {
-  uint32_t version = kFormatVersion;
-  int64_t logitsOffset = 64; // after the 2*3*4 floats of the embedding
-  int32_t headValue = 2;     // value id of the head weight
-};
-
-std::vector<uint8_t> buildArtifact(const Options &options = {}) {
-  flatbuffers::FlatBufferBuilder b;
-  auto param = [&](const char *name, std::vector<int64_t> shape) {
-    return fb::CreateParam(b, b.CreateString(name), fb::DType::F32,
-                           b.CreateVector(shape),
-                           fb::CreateInit(b, fb::InitKind::Normal, 0.0, 1.0, 0.0));
-  };
-  std::vector<flatbuffers::Offset<fb::Param>> params = {
-      param("embed", {kVocab, kWidth}), param("head", {kVocab, kWidth})};
-  auto value = [&](fb::ValueKind kind, fb::DType dtype, std::vector<int64_t> shape,
-                   int32_t index, int64_t offset, int64_t bytes) {
-    return fb::CreateValue(b, kind, dtype, b.CreateVector(shape), index, offset,
-                           bytes);
-  };
-  int64_t hiddenBytes = kBatch * kSeq * kWidth * 4, logitsBytes = kBatch * kSeq * kVocab * 4;
-  std::vector<flatbuffers::Offset<fb::Value>> values = {
-      value(fb::ValueKind::Input, fb::DType::I32, {kBatch, kSeq}, 0, 0, 0),
-      value(fb::ValueKind::Param, fb::DType::F32, {kVocab, kWidth}, 0, 0, 0),
-      value(fb::ValueKind::Param, fb::DType::F32, {kVocab, kWidth}, 1, 0, 0),
-      value(fb::ValueKind::Arena, fb::DType::F32, {kBatch, kSeq, kWidth}, 0, 0,
-            hiddenBytes),
-      value(fb::ValueKind::Arena, fb::DType::F32, {kBatch, kSeq, kVocab}, 0,
-            options.logitsOffset, logitsBytes)};
-  auto kernel = [&](fb::OpKind op, std::vector<int32_t> operands, int32_t result) {
-    return fb::CreateKernel(b, op, b.CreateString("test"), b.CreateVector(operands),
-                            b.CreateVector(std::vector<int32_t>{result}), 0, 0,
-                            b.CreateString("test location"));
-  };
-  std::vector<flatbuffers::Offset<fb::Kernel>> kernels = {
-      kernel(fb::OpKind::Embedding, {1, 0}, 3),
-      kernel(fb::OpKind::Linear, {3, options.headValue}, 4)};
-  auto program = fb::CreateProgram(b, b.CreateString("forward"),
-                                   b.CreateVector(std::vector<int32_t>{0}),
-                                   b.CreateVector(std::vector<int32_t>{4}),
-                                   b.CreateVector(kernels));
-  auto model = fb::CreateModel(b, options.version, b.CreateString("test"), kBatch,
-                               kSeq, b.CreateString("{}"), b.CreateVector(params),
-                               b.CreateVector(values), 64 + logitsBytes, program);
-  fb::FinishModelBuffer(b, model);
-  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
-}
-
 std::string errorOf(std::vector<uint8_t> bytes) {
   absl::StatusOr<Artifact> artifact = Artifact::fromBytes(std::move(bytes), "m.moex");
   EXPECT_FALSE(artifact.ok());
   return artifact.ok() ? "" : std::string(artifact.status().message());
 }
 
-TEST(ArtifactTest, RunsAHandBuiltModel) {
-  absl::StatusOr<Artifact> artifact = Artifact::fromBytes(buildArtifact(), "m.moex");
-  ASSERT_TRUE(artifact.ok()) << artifact.status();
-  absl::StatusOr<Weights> weights = Weights::initialise(artifact->model(), 3);
-  ASSERT_TRUE(weights.ok());
-  std::unique_ptr<Backend> cpu = createCpuBackend();
-  auto executor = Executor::create(*artifact, *weights, *cpu);
-  ASSERT_TRUE(executor.ok()) << executor.status();
+class ArtifactRunTest : public HandBuiltExecutorTest {};
+
+TEST_F(ArtifactRunTest, RunsAHandBuiltModel) {
   std::vector<int32_t> tokens = {0, 1, 2, 3, 4, 1};
   std::vector<float> logits;
-  ASSERT_TRUE((*executor)->forward(tokens, logits).ok());
+  ASSERT_TRUE(executor->forward(tokens, logits).ok());
   const float *embed = static_cast<const float *>(weights->data(0));
   const float *head = static_cast<const float *>(weights->data(1));
   for (int64_t t = 0; t < kBatch * kSeq; ++t)
@@ -91,7 +38,7 @@ TEST(ArtifactTest, RunsAHandBuiltModel) {
     }
   // Out-of-vocabulary ids are an error, not a read out of bounds.
   tokens[5] = kVocab;
-  absl::Status status = (*executor)->forward(tokens, logits);
+  absl::Status status = executor->forward(tokens, logits);
   EXPECT_FALSE(status.ok());
   EXPECT_NE(std::string(status.message()).find("outside the vocabulary"),
             std::string::npos);
