@@ -10,6 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -183,24 +188,66 @@ absl::Status writeCheckpointDirectory(
       return fail(absl::InternalError(
           absl::StrCat(staging, "/config.json: write failed")));
   }
-  // Swap: the previous checkpoint moves aside, the new one into place, then
-  // the previous one goes. A crash leaves one complete checkpoint behind.
-  std::string previous = absl::StrCat(dir, ".old-", getpid());
-  bool replacing = fs::exists(dir, error);
-  if (replacing && (fs::rename(dir, previous, error), error))
-    return fail(absl::InternalError(absl::StrCat(
-        dir, ": cannot move the previous checkpoint aside: ", error.message())));
-  fs::rename(staging, dir, error);
-  if (error) {
-    std::error_code restoreError;
-    if (replacing)
+  if (fs::exists(dir, error)) {
+    // A run directory's periodic checkpoints go over to its replacement.
+    for (const fs::directory_entry &entry : fs::directory_iterator(dir, error)) {
+      std::string name = entry.path().filename().string();
+      if (isPeriodicCheckpointName(name))
+        fs::rename(entry.path(), fs::path(staging) / name, error);
+      else if (isPeriodicCheckpointName(name, /*staging=*/true))
+        fs::remove_all(entry.path(), error); // left by a killed save
+      if (error)
+        return fail(absl::InternalError(absl::StrCat(
+            entry.path().string(), ": cannot carry it over: ", error.message())));
+    }
+    // Swap the two in one step, so that a kill leaves a complete
+    // checkpoint at `dir` whenever it stops; then the previous one goes.
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, dir.c_str(),
+                    RENAME_EXCHANGE) == 0) {
+      fs::remove_all(staging, error);
+      return absl::OkStatus();
+    }
+    if (errno != EINVAL && errno != ENOSYS)
+      return fail(absl::InternalError(absl::StrCat(
+          dir, ": cannot move the checkpoint into place: ",
+          std::strerror(errno))));
+    // A file system without the exchange: the previous checkpoint moves
+    // aside first (a kill between the two renames leaves it, complete, at
+    // `dir`.old-PID).
+    std::string previous = absl::StrCat(dir, ".old-", getpid());
+    if (fs::rename(dir, previous, error); error)
+      return fail(absl::InternalError(absl::StrCat(
+          dir, ": cannot move the previous checkpoint aside: ", error.message())));
+    if (fs::rename(staging, dir, error); error) {
+      std::error_code restoreError;
       fs::rename(previous, dir, restoreError);
+      return fail(absl::InternalError(absl::StrCat(
+          dir, ": cannot move the checkpoint into place: ", error.message())));
+    }
+    fs::remove_all(previous, error);
+    return absl::OkStatus();
+  }
+  fs::rename(staging, dir, error);
+  if (error)
     return fail(absl::InternalError(absl::StrCat(
         dir, ": cannot move the checkpoint into place: ", error.message())));
-  }
-  if (replacing)
-    fs::remove_all(previous, error);
   return absl::OkStatus();
+}
+
+bool isPeriodicCheckpointName(std::string_view name, bool staging) {
+  constexpr std::string_view prefix = "checkpoint-";
+  if (name.substr(0, prefix.size()) != prefix)
+    return false;
+  name.remove_prefix(prefix.size());
+  size_t digits = 0;
+  while (digits < name.size() && std::isdigit(static_cast<unsigned char>(name[digits])))
+    ++digits;
+  if (digits == 0)
+    return false;
+  name.remove_prefix(digits);
+  if (!staging)
+    return name.empty();
+  return name.substr(0, 5) == ".tmp-" || name.substr(0, 5) == ".old-";
 }
 
 absl::Status checkReplaceable(const std::string &dir) {
@@ -215,8 +262,10 @@ absl::Status checkReplaceable(const std::string &dir) {
       "config.json",        "model.safetensors", "optimizer.safetensors",
       "trainer_state.json", "metrics.jsonl",     "loss.svg"};
   for (const fs::directory_entry &entry : fs::directory_iterator(dir, error))
-    if (!ours.count(entry.path().filename().string()) &&
-        !isWeightShardFile(entry.path().filename().string()))
+    if (std::string name = entry.path().filename().string();
+        !ours.count(name) && !isWeightShardFile(name) &&
+        !isPeriodicCheckpointName(name) &&
+        !isPeriodicCheckpointName(name, /*staging=*/true))
       return absl::AlreadyExistsError(absl::StrCat(
           dir, ": exists and holds '", entry.path().filename().string(),
           "', which moec did not write; not replacing it (choose another "

@@ -41,12 +41,21 @@ private:
 /// Writes a Hugging Face checkpoint directory atomically: `writeTensors`
 /// writes the weights (WeightShards.h) and any other files into the
 /// temporary directory it is given, config.json gets `configJson`, then the
-/// directory is renamed to `dir`. An existing `dir` is replaced only if
-/// checkReplaceable allows it. On failure nothing is left behind. OK when `dir`
-/// does not exist or holds only files moec writes into a checkpoint directory
-/// (so replacing it loses nothing else); otherwise an error naming the first
-/// foreign entry.
+/// directory is renamed to `dir`; an existing `dir` (which checkReplaceable
+/// must allow) is swapped with it in one rename, its periodic checkpoints
+/// (`checkpoint-N` directories, as a training run keeps them) carried over.
+/// On failure nothing is left behind; after a kill, `dir` is the previous
+/// checkpoint or the new one, complete either way.
+///
+/// checkReplaceable is OK when `dir` does not exist or holds only what moec
+/// writes into a checkpoint directory (so replacing it loses nothing else);
+/// otherwise an error naming the first foreign entry.
 absl::Status checkReplaceable(const std::string &dir);
+
+/// "checkpoint-12": a periodic checkpoint of a run directory; with
+/// `staging`, "checkpoint-12.tmp-PID" or ".old-PID", one being written or
+/// removed.
+bool isPeriodicCheckpointName(std::string_view name, bool staging = false);
 
 absl::Status writeCheckpointDirectory(
     const std::string &dir, const std::string &configJson,

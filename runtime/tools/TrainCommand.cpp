@@ -5,11 +5,12 @@
 //       [--lr LR] [--min-lr LR] [--warmup-steps W] [--weight-decay WD]
 //       [--clip C] [--grad-accum M] [--data-seed S]
 //       [--eval-tokens FILE[,FILE...]] [--eval-every K] [--eval-batches K]
-//       [--save-every K] [--label NAME]
+//       [--save-every K] [--keep K] [--skip-nonfinite] [--label NAME]
 //
 // Trains the artifact's training step (moec compile --mode train) and
 // writes OUT_DIR: the HF checkpoint, the optimiser state to resume from,
-// metrics.jsonl (one JSON object per step and per evaluation) and loss.svg.
+// metrics.jsonl (one JSON object per step and per evaluation) and loss.svg;
+// with --save-every, also OUT_DIR/checkpoint-STEP (the newest --keep).
 // Ctrl-C saves, then exits. Every error is one line and exit status 1.
 //
 //===----------------------------------------------------------------------===//
@@ -22,6 +23,7 @@
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
 #include "runtime/exec/Initialize.h"
+#include "runtime/train/Checkpoints.h"
 #include "runtime/train/LossPlot.h"
 #include "runtime/train/TrainData.h"
 #include "runtime/train/Trainer.h"
@@ -66,7 +68,13 @@ ABSL_FLAG(std::string, eval_tokens, "",
           "train: held-out token files, comma-separated, each evaluated");
 ABSL_FLAG(int64_t, eval_every, 0, "train: evaluate every K steps (0: at the end)");
 ABSL_FLAG(int64_t, eval_batches, 4, "train: batches per evaluation");
-ABSL_FLAG(int64_t, save_every, 0, "train: also save every K steps");
+ABSL_FLAG(int64_t, save_every, 0,
+          "train: also save OUT_DIR/checkpoint-STEP every K steps");
+ABSL_FLAG(int64_t, keep, 0,
+          "train: keep only the newest K periodic checkpoints (0: all)");
+ABSL_FLAG(bool, skip_nonfinite, false,
+          "train: skip a step whose loss or gradient norm is not finite "
+          "(no update; counted in the metrics) instead of stopping");
 ABSL_FLAG(int64_t, stop_after, 0,
           "train: save and stop after this step as an interruption would "
           "(for tests of --resume)");
@@ -105,6 +113,8 @@ absl::Status checkFlags() {
       absl::GetFlag(FLAGS_weight_decay) < 0)
     return absl::InvalidArgumentError(
         "--warmup-steps and --weight-decay must be >= 0, --grad-accum >= 1");
+  if (absl::GetFlag(FLAGS_save_every) < 0 || absl::GetFlag(FLAGS_keep) < 0)
+    return absl::InvalidArgumentError("--save-every and --keep must be >= 0");
   int sources = !absl::GetFlag(FLAGS_weights).empty() +
                 !absl::GetFlag(FLAGS_init_from).empty() +
                 !absl::GetFlag(FLAGS_resume).empty();
@@ -135,12 +145,13 @@ absl::Status checkFlags() {
   return checkReplaceable(save);
 }
 
-/// The weights training starts from.
+/// The weights training starts from (`resumeDir`: the checkpoint resumed).
 absl::StatusOr<Weights> startingWeights(const Artifact &artifact,
-                                        Backend &backend) {
+                                        Backend &backend,
+                                        const std::string &resumeDir) {
   const fb::Model &model = artifact.model();
-  if (std::string dir = absl::GetFlag(FLAGS_resume); !dir.empty())
-    return Weights::fromCheckpoint(model, dir);
+  if (!resumeDir.empty())
+    return Weights::fromCheckpoint(model, resumeDir);
   if (std::string dir = absl::GetFlag(FLAGS_weights); !dir.empty())
     return Weights::fromCheckpoint(model, dir);
   if (std::string dense = absl::GetFlag(FLAGS_init_from); !dense.empty()) {
@@ -245,7 +256,8 @@ public:
     // The data order is the run's only randomness: its seed and position.
     nlohmann::json state = {{"data", data.state()},
                             {"data_seed", absl::GetFlag(FLAGS_data_seed)},
-                            {"tokens_seen", tokensSeen}};
+                            {"tokens_seen", tokensSeen},
+                            {"skipped_steps", skippedSteps}};
     return trainer.save(dir, state,
                         {{"metrics.jsonl", jsonl},
                          {"loss.svg", lossPlotSvg({curve}, "training loss")}},
@@ -282,6 +294,7 @@ public:
   std::vector<HeldOut> heldOut;
   std::vector<nlohmann::json> metrics;
   int64_t tokensSeen = 0;
+  int64_t skippedSteps = 0; // not finite, with --skip-nonfinite
   int64_t firstStep = 0;
 };
 } // namespace
@@ -301,7 +314,12 @@ int runTrain(const std::string &modelPath) {
   if (!artifact.ok())
     return fail(artifact.status());
   std::unique_ptr<Backend> backend = createCpuBackend();
-  absl::StatusOr<Weights> weights = startingWeights(*artifact, *backend);
+  // --resume OUT_DIR continues from its newest complete checkpoint.
+  std::string resumeDir = absl::GetFlag(FLAGS_resume);
+  if (!resumeDir.empty())
+    resumeDir = newestCheckpoint(resumeDir);
+  absl::StatusOr<Weights> weights =
+      startingWeights(*artifact, *backend, resumeDir);
   if (!weights.ok())
     return fail(weights.status());
 
@@ -312,6 +330,7 @@ int runTrain(const std::string &modelPath) {
   options.totalSteps = absl::GetFlag(FLAGS_steps);
   options.weightDecay = absl::GetFlag(FLAGS_weight_decay);
   options.clip = absl::GetFlag(FLAGS_clip);
+  options.skipNonFinite = absl::GetFlag(FLAGS_skip_nonfinite);
   absl::StatusOr<std::unique_ptr<Trainer>> created =
       Trainer::create(*artifact, *weights, *backend, options);
   if (!created.ok())
@@ -329,7 +348,7 @@ int runTrain(const std::string &modelPath) {
   if (auto status = run.openEvaluation(); !status.ok())
     return fail(status);
 
-  if (std::string dir = absl::GetFlag(FLAGS_resume); !dir.empty()) {
+  if (const std::string &dir = resumeDir; !dir.empty()) {
     absl::StatusOr<nlohmann::json> state = trainer.restore(dir);
     if (!state.ok())
       return fail(state.status());
@@ -350,6 +369,7 @@ int runTrain(const std::string &modelPath) {
           " of --steps ", absl::GetFlag(FLAGS_steps),
           "; raise --steps to train further")));
     run.tokensSeen = state->value("tokens_seen", int64_t(0));
+    run.skippedSteps = state->value("skipped_steps", int64_t(0));
     run.metrics = readMetrics(dir, trainer.stepsDone());
     std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
   }
@@ -405,6 +425,13 @@ int runTrain(const std::string &modelPath) {
                            {"tokens", run.tokensSeen},
                            {"step_ms", stepMillis},
                            {"tokens_per_s", thisRun / std::max(seconds, 1e-9)}});
+    if (!report.skipped.empty()) {
+      ++run.skippedSteps;
+      run.metrics.back()["skipped"] = report.skipped;
+      run.metrics.back()["skipped_steps"] = run.skippedSteps;
+      std::cerr << "\nstep " << step << " skipped: "
+                << printable(report.skipped) << "\n";
+    }
     run.progress(report, steps, seconds, thisRun);
     if (std::string out = absl::GetFlag(FLAGS_grads_out);
         !out.empty() && step == run.firstStep + 1)
@@ -418,8 +445,17 @@ int runTrain(const std::string &modelPath) {
         return fail(status);
     }
     bool stop = interrupted || step == absl::GetFlag(FLAGS_stop_after);
-    int64_t saveEvery = absl::GetFlag(FLAGS_save_every);
-    if (stop || (saveEvery > 0 && step % saveEvery == 0) || step == steps) {
+    if (int64_t every = absl::GetFlag(FLAGS_save_every);
+        every > 0 && step % every == 0) {
+      profile::Profiler::Scope phase(profiler, "checkpoint save", "phase");
+      if (auto status = run.save(periodicCheckpointDir(saveDir, step));
+          !status.ok())
+        return fail(status);
+      if (int64_t keep = absl::GetFlag(FLAGS_keep); keep > 0)
+        if (auto status = pruneCheckpoints(saveDir, keep); !status.ok())
+          return fail(status);
+    }
+    if (stop || step == steps) {
       profile::Profiler::Scope phase(profiler, "checkpoint save", "phase");
       if (auto status = run.save(saveDir); !status.ok())
         return fail(status);
@@ -433,6 +469,8 @@ int runTrain(const std::string &modelPath) {
   std::cerr << "\n";
   if (auto status = finishProfile(*profiling); !status.ok())
     return fail(status);
+  if (run.skippedSteps > 0)
+    std::printf("skipped_steps: %lld\n", static_cast<long long>(run.skippedSteps));
   std::printf("final: step %lld loss %.6f ce %.6f aux %.6f\nsaved: %s\n",
               static_cast<long long>(trainer.stepsDone()), report.losses.total,
               report.losses.ce, report.losses.aux, saveDir.c_str());

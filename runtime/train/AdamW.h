@@ -26,6 +26,9 @@ struct OptimizerOptions {
   double eps = 1e-8;
   double weightDecay = 0.1;
   double clip = 1.0; // max global gradient norm; <= 0 disables clipping
+  /// A step whose loss or gradient norm is not finite is skipped (no
+  /// update) instead of failing.
+  bool skipNonFinite = false;
 };
 
 /// The learning rate of step `step` (0-based): lr * (step + 1) / warmup

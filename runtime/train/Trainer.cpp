@@ -197,6 +197,8 @@ absl::Status Trainer::takeSquares(const KernelLaunch &launch,
     }
     squares[p] =
         sumOfSquares({values_[id].as<float>(), int64_t(masters_[p].size())});
+    if (!std::isfinite(squares[p]) && firstNonFiniteGradient_ < 0)
+      firstNonFiniteGradient_ = p;
   }
   return absl::OkStatus();
 }
@@ -220,6 +222,7 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
   // One micro-batch: each gradient's sum of squares is taken as it is
   // written. Several: over the accumulated means, after the last.
   bool single = microBatches.size() == 1;
+  firstNonFiniteGradient_ = -1;
   std::vector<double> squares(masters_.size(), 0.0);
   for (size_t m = 0; m < microBatches.size(); ++m) {
     absl::StatusOr<Losses> losses = run(microBatches[m], launches_.size(),
@@ -258,11 +261,23 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
       report.gradNorm = globalNorm(gradients_);
     }
   }
+  if (!std::isfinite(report.losses.total) || !std::isfinite(report.gradNorm)) {
+    std::string what = describeNonFinite(report.losses);
+    if (!options_.skipNonFinite)
+      return absl::DataLossError(absl::StrCat(
+          what, "; stopped before updating the weights (--skip-nonfinite "
+                "skips such steps instead)"));
+    report.lr = learningRate(options_, steps_);
+    ++steps_;
+    report.skipped = what;
+    return report;
+  }
   double clipScale = 1.0;
   if (options_.clip > 0)
     clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
   report.lr = learningRate(options_, steps_);
   ++steps_;
+  ++updates_;
   profile::Profiler::Scope phase(profiler_, "optimizer", "phase");
   for (size_t p = 0; p < masters_.size(); ++p) {
     DType type = fromSchema(model_.params()->Get(p)->dtype());
@@ -272,7 +287,7 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
             : nullptr;
     adamwUpdate(masters_[p].data(), gradients_[p].data, moments_[p],
                 int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
-                report.lr, steps_, clipScale, options_, bf16Copy);
+                report.lr, updates_, clipScale, options_, bf16Copy);
     if (type == DType::kF16) // rare: rounded in a second pass
       convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
                     type, int64_t(masters_[p].size()));
@@ -294,6 +309,31 @@ void Trainer::accumulateGradients(bool first, float scale) {
     for (int64_t i = 0; i < count; ++i)
       acc[i] = (first ? 0.0f : acc[i]) + grad[i] * scale;
   }
+}
+
+std::string Trainer::describeNonFinite(const Losses &losses) const {
+  for (auto [name, value] : {std::pair{"loss.ce", losses.ce},
+                             std::pair{"loss.aux", losses.aux},
+                             std::pair{"loss.z", losses.z}})
+    if (!std::isfinite(value))
+      return absl::StrCat("the loss '", name, "' is ", value);
+  auto nonFinite = [&](size_t p) {
+    const GradientView &grad = gradients_[p];
+    return std::find_if(grad.data, grad.data + grad.count, [](float v) {
+             return !std::isfinite(v);
+           }) != grad.data + grad.count;
+  };
+  int32_t first = firstNonFiniteGradient_;
+  for (size_t p = 0; first < 0 && p < gradients_.size(); ++p)
+    if (nonFinite(p))
+      first = int32_t(p);
+  if (first < 0)
+    return "the total loss is not finite";
+  const GradientView &grad = gradients_[size_t(first)];
+  float value = *std::find_if(grad.data, grad.data + grad.count,
+                              [](float v) { return !std::isfinite(v); });
+  return absl::StrCat("the gradient of '", model_.params()->Get(first)->name()->str(),
+                      "' is ", value);
 }
 
 const float *Trainer::zeroGradient(int64_t count) {
@@ -368,7 +408,9 @@ Trainer::save(const std::string &dir, const nlohmann::json &runState,
           return status;
         std::map<std::string, std::string> files = extraFiles;
         files["trainer_state.json"] =
-            nlohmann::json({{"step", steps_}, {"run", runState}}).dump(2) + "\n";
+            nlohmann::json({{"step", steps_}, {"updates", updates_}, {"run", runState}})
+                .dump(2) +
+            "\n";
         for (const auto &[name, contents] : files) {
           std::ofstream out(folder + name, std::ios::binary);
           out << contents;
@@ -431,6 +473,14 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
     }
   }
   steps_ = step;
+  updates_ = step; // states saved before steps could be skipped
+  if (state.contains("updates"))
+    updates_ = state["updates"].is_number_integer()
+                   ? state["updates"].get<int64_t>()
+                   : -1;
+  if (updates_ < 0 || updates_ > step)
+    return absl::InvalidArgumentError(
+        absl::StrCat(statePath, ": field 'updates' is outside [0, step]"));
   refreshComputeCopies();
   return state["run"];
 }

@@ -44,6 +44,9 @@ struct StepReport {
   Losses losses;      // means over the micro-batches
   double gradNorm = 0; // before clipping
   double lr = 0;
+  /// With skipNonFinite, why the step updated nothing ("the gradient of
+  /// 'lm_head.weight' is nan"); empty when it did.
+  std::string skipped;
 };
 
 class Trainer {
@@ -52,7 +55,10 @@ public:
   create(const Artifact &artifact, const Weights &initial, Backend &backend,
          const OptimizerOptions &options);
 
-  /// One optimiser step over `microBatches` (at least one).
+  /// One optimiser step over `microBatches` (at least one). A loss or
+  /// gradient norm that is not finite updates nothing: an error naming the
+  /// first tensor that went non-finite, or with skipNonFinite a report
+  /// that says so.
   absl::StatusOr<StepReport> step(const std::vector<Batch> &microBatches);
   /// The losses of a batch without updating anything (forward and losses
   /// only).
@@ -101,6 +107,9 @@ private:
   /// grads_ = (first ? 0 : grads_) + scale * this run's gradient outputs.
   void accumulateGradients(bool first, float scale);
   const float *zeroGradient(int64_t count);
+  /// "the loss 'loss.ce' is nan", "the gradient of 'lm_head.weight' is inf":
+  /// the first of the step's tensors that is not finite.
+  std::string describeNonFinite(const Losses &losses) const;
   void refreshComputeCopies();
 
   const Artifact &artifact_;
@@ -121,6 +130,8 @@ private:
   std::vector<KernelLaunch> launches_;
   size_t lossKernels_ = 0; // launches up to the last loss (evaluation)
   int64_t steps_ = 0;
+  int64_t updates_ = 0; // steps that updated the weights (AdamW's count)
+  int32_t firstNonFiniteGradient_ = -1; // in the order backward wrote them
   int64_t vocab_ = 0;
   profile::Profiler *profiler_ = nullptr;
   int profiledProgram_ = 0;
