@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every loader target for SECONDS each (default 60): builds the
-# runtime with clang, libFuzzer, AddressSanitizer and UndefinedBehavior-
-# Sanitizer in build-fuzz, runs each fuzz-NAME on a copy of its seed corpus
+# runtime and the compiler's import with clang, libFuzzer, AddressSanitizer
+# and UndefinedBehaviorSanitizer in build-fuzz, runs each fuzz-NAME on a copy of its seed corpus
 # (tests/fuzz/corpus/NAME) with its dictionary, and prints executions per
 # second and coverage. A crash fails the script; its input is kept under
 # build-fuzz/crashes/NAME, to be added to tests/fuzz/regressions/NAME once
@@ -18,10 +18,13 @@ if ! command -v clang++-22 > /dev/null || ! dpkg-query -W libclang-rt-22-dev lib
 fi
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 # Warnings stay errors in the gcc build; clang flags libstdc++ 12 internals.
-cmake -G Ninja -S . -B "$dir" -DMOEC_BUILD_COMPILER=OFF -DMOEC_FUZZ=ON -DMOEC_WERROR=OFF \
+# LLVM_USE_SANITIZER: shared libraries leave the sanitizers' symbols to the
+# executable (no -z defs).
+cmake -G Ninja -S . -B "$dir" -DMOEC_FUZZ=ON -DMOEC_WERROR=OFF -DLLVM_USE_LINKER=lld \
+  -DLLVM_USE_SANITIZER=Address \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > /dev/null
-targets=(safetensors artifact tokens sentencepiece)
+targets=(safetensors artifact tokens sentencepiece config)
 cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz-}"
 
 status=0

@@ -23,8 +23,8 @@ Processor::Processor()
     : processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {}
 Processor::~Processor() = default;
 
-std::string Processor::load(const std::string &path) {
-  return errorOf(processor_->Load(path));
+std::string Processor::load(std::string_view serialized) {
+  return errorOf(processor_->LoadFromSerializedProto(serialized));
 }
 
 int Processor::pieceSize() const { return processor_->GetPieceSize(); }

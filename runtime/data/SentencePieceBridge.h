@@ -26,7 +26,8 @@ class Processor {
 public:
   Processor();
   ~Processor();
-  std::string load(const std::string &path);
+  /// Loads a serialized ModelProto (the bytes of a .model file).
+  std::string load(std::string_view serialized);
   int pieceSize() const;
   int eosId() const; // -1: none
   std::string encode(std::string_view text, std::vector<int> &ids) const;

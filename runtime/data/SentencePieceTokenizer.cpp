@@ -4,6 +4,7 @@
 #include "runtime/data/SentencePieceTokenizer.h"
 
 #include "runtime/data/SentencePieceBridge.h"
+#include "runtime/data/SentencePieceModelCheck.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,13 +22,16 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>>
 SentencePieceTokenizer::load(const std::string &path) {
-  // sentencepiece reports a missing file in its own words; ours name it.
-  if (absl::Status readable =
-          checkReadableFile(path, "the SentencePiece model");
-      !readable.ok())
-    return readable;
+  // Read here, vetted, and the same bytes handed to sentencepiece.
+  absl::StatusOr<std::string> bytes = readFile(path, "the SentencePiece model");
+  if (!bytes.ok())
+    return bytes.status();
+  if (absl::Status unsafe = checkSentencePieceCharsMaps(*bytes); !unsafe.ok())
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": not a SentencePiece model moec can use safely: ",
+        unsafe.message()));
   std::unique_ptr<SentencePieceTokenizer> tokenizer(new SentencePieceTokenizer);
-  if (std::string error = tokenizer->processor_->load(path); !error.empty())
+  if (std::string error = tokenizer->processor_->load(*bytes); !error.empty())
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a SentencePiece model: ", error));
   tokenizer->path_ = path;

@@ -8,7 +8,12 @@ bin=${1:-build}/bin
 corpus=tests/fuzz/corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p $corpus/{safetensors,artifact,tokens,sentencepiece}
+mkdir -p $corpus/{safetensors,artifact,tokens,sentencepiece,config}
+
+# Configs: every model moec ships.
+for model in models/*/; do
+  cp "$model/config.json" "$corpus/config/$(basename "$model").json"
+done
 
 # Artifacts: inference and training, dense and MoE, fused and not.
 "$bin/moec" compile models/tiny-mixtral -o $corpus/artifact/mixtral.moex --batch 1 --seq 4 > /dev/null
