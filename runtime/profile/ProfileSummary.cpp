@@ -121,6 +121,15 @@ nlohmann::json summarize(const Profiler &profiler, const Ceilings &ceilings,
                    : DType::kF32;
   double rate = useful / (std::max(stepMillis, 1e-9) / 1e3) / 1e9;
   nlohmann::json kernels = rows(byKernel, ceilings, stepMillis);
+  nlohmann::json phases = nlohmann::json::array();
+  for (const auto &[name, millis] : profiler.phaseMillis())
+    phases.push_back({{"name", name},
+                      {"total_ms", millis},
+                      {"step_percent", 100 * millis / std::max(stepMillis, 1e-9)}});
+  std::sort(phases.begin(), phases.end(), [](const auto &a, const auto &b) {
+    return a["total_ms"].template get<double>() >
+           b["total_ms"].template get<double>();
+  });
   return {
       {"steps", steps.size()},
       {"step_ms_median", median(steps)},
@@ -134,6 +143,7 @@ nlohmann::json summarize(const Profiler &profiler, const Ceilings &ceilings,
       {"by_op", rows(byOp, ceilings, stepMillis)},
       {"by_layer", rows(byLayer, ceilings, stepMillis)},
       {"by_kernel", kernels},
+      {"phases", phases},
       {"step",
        {{"useful_flops_per_step", useful / double(stepCount)},
         {"useful_gflops", rate},
@@ -175,6 +185,15 @@ std::string formatSummary(const nlohmann::json &summary) {
   table("by op kind", summary["by_op"], 1000);
   table("by layer", summary["by_layer"], 1000);
   table("top kernels", summary["by_kernel"], 10);
+  if (!summary["phases"].empty()) {
+    out += "phases (ms, % of the steps' time):";
+    for (const nlohmann::json &phase : summary["phases"])
+      absl::StrAppendFormat(&out, " %s %.1f (%.1f%%)",
+                            phase["name"].get<std::string>(),
+                            phase["total_ms"].get<double>(),
+                            phase["step_percent"].get<double>());
+    out += "\n";
+  }
   const nlohmann::json &step = summary["step"];
   absl::StrAppendFormat(
       &out,

@@ -84,9 +84,11 @@ void Profiler::kernel(int program, size_t index, Clock::time_point start,
 
 void Profiler::phase(const std::string &name, const char *category,
                      Clock::time_point start, Clock::time_point end) {
+  double millis = std::chrono::duration<double, std::milli>(end - start).count();
   if (std::string_view(category) == "step")
-    stepMillis_.push_back(
-        std::chrono::duration<double, std::milli>(end - start).count());
+    stepMillis_.push_back(millis);
+  else
+    phaseMillis_[name] += millis;
   if (!tracing_)
     return;
   phases_.push_back(name);

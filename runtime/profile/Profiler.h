@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,8 @@ public:
   const std::vector<ProgramProfile> &programs() const { return programs_; }
   /// Milliseconds of each step run.
   const std::vector<double> &stepMillis() const { return stepMillis_; }
+  /// Total milliseconds of each phase other than steps, by name.
+  const std::map<std::string, double> &phaseMillis() const { return phaseMillis_; }
   /// The Chrome Trace Event document of the traced steps.
   nlohmann::json trace() const;
   /// Writes trace() to `path` atomically.
@@ -120,6 +123,7 @@ private:
   int64_t step_ = 0;
   std::vector<ProgramProfile> programs_;
   std::vector<double> stepMillis_;
+  std::map<std::string, double> phaseMillis_;
   std::vector<Event> events_;
   std::vector<std::string> phases_;
 };
