@@ -94,7 +94,17 @@ def main():
         resume = ["--resume", out] if check_run(out) else []
         process = subprocess.Popen(command + resume, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.6))
+        # Once the run saves checkpoints (its start-up time varies with the
+        # machine's load), kill it a random moment later: saves take most
+        # of a step here, so most kills land inside one.
+        before = set(os.listdir(out)) if os.path.isdir(out) else set()
+        deadline = time.time() + 30
+        while time.time() < deadline and process.poll() is None and not (
+                os.path.isdir(out) and any(
+                    re.fullmatch(r"checkpoint-\d+", n)
+                    for n in set(os.listdir(out)) - before)):
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.05))
         if process.poll() is not None:
             break  # finished before the kill
         process.kill()
