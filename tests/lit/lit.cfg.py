@@ -16,8 +16,14 @@ config.test_exec_root = os.path.join(config.moec_obj_root, "tests", "lit")
 config.substitutions.append(("%models", os.path.join(config.moec_src_root, "models")))
 config.substitutions.append(("%moec_libs", config.moec_libs_dir))
 
-llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.with_system_environment(
+    ["HOME", "TMP", "TEMP", "ASAN_OPTIONS", "UBSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
-llvm_config.add_tool_substitutions(
-    ["moec", "moe-opt", "moe-run", "moe-data"], [config.moec_tools_dir])
+# --param runtime_tools_dir=DIR runs the runtime's tools from DIR (the
+# sanitizer build, which has no compiler) and the compiler's from this build.
+runtime_dirs = [config.moec_tools_dir]
+if lit_config.params.get("runtime_tools_dir"):
+    runtime_dirs.insert(0, lit_config.params["runtime_tools_dir"])
+llvm_config.add_tool_substitutions(["moec", "moe-opt"], [config.moec_tools_dir])
+llvm_config.add_tool_substitutions(["moe-run", "moe-data"], runtime_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
