@@ -431,7 +431,23 @@ int main(int argc, char **argv) {
   std::string program = ("moec " + command).str();
   std::vector<const char *> args = {program.c_str()};
   args.insert(args.end(), argv + 2, argv + argc);
-  cl::ParseCommandLineOptions(args.size(), args.data(), kUsage);
+  // LLVM reports a bad flag over several lines, each behind the program
+  // name; moec's errors are one line.
+  std::string flagErrors;
+  llvm::raw_string_ostream flagErrorStream(flagErrors);
+  if (!cl::ParseCommandLineOptions(args.size(), args.data(), kUsage,
+                                   &flagErrorStream)) {
+    SmallVector<StringRef> lines;
+    StringRef(flagErrors).split(lines, '\n', -1, /*KeepEmpty=*/false);
+    std::string joined;
+    for (StringRef line : lines) {
+      line = line.trim();
+      line.consume_front(program + ":");
+      joined += (joined.empty() ? "" : "; ") + line.trim().str();
+    }
+    llvm::errs() << program << ": error: " << moert::printable(joined) << "\n";
+    return 1;
+  }
 
   DialectRegistry registry;
   moe::registerAllMoecDialects(registry);

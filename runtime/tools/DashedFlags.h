@@ -3,24 +3,58 @@
 #ifndef MOERT_TOOLS_DASHEDFLAGS_H
 #define MOERT_TOOLS_DASHEDFLAGS_H
 
+#include "runtime/base/Printable.h"
+
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 #include <string>
 #include <vector>
 
 namespace moert {
 
+/// The flag `name` (underscored, without dashes) names, or null; Abseil's
+/// boolean flags also take a `no` prefix.
+inline const absl::CommandLineFlag *findFlag(const std::string &name) {
+  if (const absl::CommandLineFlag *flag = absl::FindCommandLineFlag(name))
+    return flag;
+  if (name.rfind("no", 0) != 0)
+    return nullptr;
+  const absl::CommandLineFlag *flag = absl::FindCommandLineFlag(name.substr(2));
+  return flag && flag->IsOfType<bool>() ? flag : nullptr;
+}
+
 /// Parses the command line whose flags are spelled with dashes, as the
 /// tools' contracts are (--logits-out), into Abseil flags (which are named
-/// with underscores: logits_out); returns the positional arguments.
+/// with underscores: logits_out); returns the positional arguments. An
+/// unknown flag is one line and exit status 1, as every other bad input.
 inline std::vector<std::string> parseDashedFlags(int argc, char **argv) {
   std::vector<std::string> spelled(argv, argv + argc);
   std::vector<char *> args;
-  for (std::string &arg : spelled) {
-    if (arg.rfind("--", 0) == 0)
-      std::replace(arg.begin() + 2,
-                   arg.begin() + std::min(arg.find('='), arg.size()), '-', '_');
+  bool flagsEnd = false, valueNext = false; // `--flag value`: not a flag
+  for (size_t i = 0; i < spelled.size(); ++i) {
+    std::string &arg = spelled[i];
+    bool isFlag = i > 0 && !flagsEnd && !valueNext && arg.size() > 1 &&
+                  arg[0] == '-';
+    valueNext = false;
+    if (isFlag && arg == "--") {
+      flagsEnd = true;
+    } else if (isFlag) {
+      size_t dashes = arg.rfind("--", 0) == 0 ? 2 : 1;
+      size_t end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + dashes, arg.begin() + end, '-', '_');
+      const absl::CommandLineFlag *flag = findFlag(arg.substr(dashes, end - dashes));
+      if (!flag) {
+        std::string program = spelled[0].substr(spelled[0].rfind('/') + 1);
+        std::cerr << program << ": error: unknown flag '" << printable(std::string_view(argv[i]))
+                  << "'; see --help\n";
+        std::exit(1);
+      }
+      valueNext = end == arg.size() && !flag->IsOfType<bool>();
+    }
     args.push_back(arg.data());
   }
   std::vector<char *> positional =

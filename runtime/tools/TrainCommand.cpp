@@ -301,8 +301,9 @@ public:
 
 int runTrain(const std::string &modelPath) {
   auto fail = [](const absl::Status &status) {
-    std::cerr << "\nmoe-run train: error: " << printable(status.message())
-              << "\n";
+    // On a terminal, first end the progress line the error interrupts.
+    std::cerr << (isatty(STDERR_FILENO) ? "\n" : "")
+              << "moe-run train: error: " << printable(status.message()) << "\n";
     return 1;
   };
   if (auto status = checkFlags(); !status.ok())

@@ -16,6 +16,7 @@
 
 #include "runtime/base/Printable.h"
 #include "runtime/base/PathOverlap.h"
+#include "runtime/base/WriteFile.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
@@ -194,6 +195,10 @@ int main(int argc, char **argv) {
         !input.empty())
       return fail(absl::InvalidArgumentError(
           moert::overwritesInputMessage(output, input)));
+  // Refused before the run, not after it.
+  if (std::string out = absl::GetFlag(FLAGS_logits_out); !out.empty())
+    if (absl::Status status = moert::checkWritableFile(out); !status.ok())
+      return fail(status);
   // Only converting: stream the upcycled checkpoint tensor by tensor.
   if (!denseDir.empty() && !saveDir.empty() && tokensPath.empty()) {
     if (auto status = moert::writeUpcycledCheckpoint(

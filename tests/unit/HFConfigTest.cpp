@@ -275,3 +275,46 @@ TEST_F(HFConfigTest, UnreadableFileNamesThePath) {
   EXPECT_NE(errors[0].find("cannot read"), std::string::npos);
 }
 } // namespace
+
+// The refusals docs/errors.md listed as untested: each names its field.
+TEST_F(HFConfigTest, RefusesOtherBadFields) {
+  auto expectError = [&](json::Object config, const std::string &message) {
+    std::string error = this->error(std::move(config));
+    EXPECT_NE(error.find(message), std::string::npos) << error;
+  };
+  json::Object config = tinyLlama();
+  config["hidden_act"] = 1;
+  expectError(std::move(config), "field 'hidden_act': expected a string, got a number");
+
+  config = tinyLlama();
+  config.erase("architectures");
+  config["model_type"] = "gpt2";
+  expectError(std::move(config),
+              "field 'model_type': unsupported architecture 'gpt2'; supported: ");
+
+  config = tinyLlama();
+  config["head_dim"] = 15;
+  expectError(std::move(config),
+              "field 'head_dim': the head dimension (15) must be even for "
+              "rotary embeddings");
+
+  config = tinyLlama();
+  config["initializer_range"] = -1;
+  expectError(std::move(config), "field 'initializer_range': must be >= 0, got ");
+
+  config = tinyMixtral();
+  config["router_aux_loss_coef"] = -0.5;
+  expectError(std::move(config),
+              "field 'router_aux_loss_coef': must be >= 0, got ");
+
+  config = tinyMixtral();
+  config["mlp_only_layers"] = "all";
+  expectError(std::move(config),
+              "field 'mlp_only_layers': expected an array of layer indices, "
+              "got a string");
+
+  config = tinyMixtral();
+  config["mlp_only_layers"] = json::Array{0, 99};
+  expectError(std::move(config),
+              "field 'mlp_only_layers': entries must be layer indices in [0, ");
+}
