@@ -11,39 +11,33 @@
 
 #include "runtime/base/Printable.h"
 #include "runtime/profile/Ceilings.h"
+#include "runtime/tools/ProfileFlags.h"
 
-#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 
 #include <cstdio>
 #include <iostream>
 
 ABSL_FLAG(bool, force, false, "calibrate: measure again even when cached");
-ABSL_DECLARE_FLAG(std::string, ceilings);
 
 int runCalibrate() {
-  std::string path = absl::GetFlag(FLAGS_ceilings);
-  if (path.empty()) {
-    absl::StatusOr<std::string> cache = moert::profile::defaultCeilingsPath();
-    if (!cache.ok()) {
-      std::cerr << "moe-run calibrate: error: "
-                << moert::printable(cache.status().message()) << "\n";
-      return 1;
-    }
-    path = *cache;
-  }
+  auto fail = [](const absl::Status &status) {
+    std::cerr << "moe-run calibrate: error: "
+              << moert::printable(status.message()) << "\n";
+    return 1;
+  };
+  absl::StatusOr<std::string> path = moert::ceilingsPath();
+  if (!path.ok())
+    return fail(path.status());
   bool measured = false;
   absl::StatusOr<moert::profile::Ceilings> ceilings =
-      moert::profile::cachedCeilings(path, absl::GetFlag(FLAGS_force),
+      moert::profile::cachedCeilings(*path, absl::GetFlag(FLAGS_force),
                                      measured);
-  if (!ceilings.ok()) {
-    std::cerr << "moe-run calibrate: error: "
-              << moert::printable(ceilings.status().message()) << "\n";
-    return 1;
-  }
+  if (!ceilings.ok())
+    return fail(ceilings.status());
   std::printf("ceilings: %s (%s)\nthreads: %d\ngemm_gflops_f32: %.1f\n"
               "gemm_gflops_bf16: %.1f\nbandwidth_gb_per_s: %.1f\n",
-              moert::printable(path).c_str(), measured ? "measured" : "cached",
+              moert::printable(*path).c_str(), measured ? "measured" : "cached",
               ceilings->threads, ceilings->gemmGflopsF32,
               ceilings->gemmGflopsBf16, ceilings->bandwidthGbs);
   return 0;

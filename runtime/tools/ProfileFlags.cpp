@@ -25,35 +25,37 @@ ABSL_FLAG(std::string, ceilings, "",
 
 namespace moert {
 
-absl::StatusOr<profile::Ceilings> ceilingsFromFlags(std::string &source,
-                                                    bool remeasure) {
-  if (std::string path = absl::GetFlag(FLAGS_ceilings); !path.empty()) {
-    source = path;
+absl::StatusOr<std::string> ceilingsPath() {
+  if (std::string path = absl::GetFlag(FLAGS_ceilings); !path.empty())
+    return path;
+  return profile::defaultCeilingsPath();
+}
+
+namespace {
+/// The ceilings --ceilings names (read only), or the cache's, measured and
+/// cached first when it has none for this thread count.
+absl::StatusOr<profile::Ceilings> ceilingsForSummary(const std::string &path) {
+  if (!absl::GetFlag(FLAGS_ceilings).empty())
     return profile::readCeilings(path);
-  }
-  absl::StatusOr<std::string> path = profile::defaultCeilingsPath();
-  if (!path.ok())
-    return path.status();
-  source = *path;
   bool measured = false;
   absl::StatusOr<profile::Ceilings> ceilings =
-      profile::cachedCeilings(*path, remeasure, measured);
+      profile::cachedCeilings(path, /*remeasure=*/false, measured);
   if (ceilings.ok() && measured)
-    std::cerr << "measured this machine's ceilings; cached in " << *path
-              << "\n";
+    std::cerr << "measured this machine's ceilings; cached in " << path << "\n";
   return ceilings;
 }
+} // namespace
 
 absl::StatusOr<ProfileRun> profileFromFlags() {
   ProfileRun run;
   profile::TraceOptions trace;
   auto [rank, ranks] = profile::launcherRank();
   trace.rank = rank;
-  std::string tracePath =
-      profile::rankTracePath(absl::GetFlag(FLAGS_trace), rank, ranks);
-  std::string jsonPath = absl::GetFlag(FLAGS_profile_json);
-  bool summary = absl::GetFlag(FLAGS_profile) || !jsonPath.empty();
-  trace.enabled = !tracePath.empty();
+  run.tracePath = profile::rankTracePath(absl::GetFlag(FLAGS_trace), rank, ranks);
+  run.jsonPath = absl::GetFlag(FLAGS_profile_json);
+  run.printSummary = absl::GetFlag(FLAGS_profile);
+  bool summary = run.printSummary || !run.jsonPath.empty();
+  trace.enabled = !run.tracePath.empty();
   if (std::string steps = absl::GetFlag(FLAGS_trace_steps); !steps.empty()) {
     if (!trace.enabled)
       return absl::InvalidArgumentError("--trace-steps needs --trace FILE");
@@ -61,16 +63,19 @@ absl::StatusOr<ProfileRun> profileFromFlags() {
         !status.ok())
       return status;
   }
-  for (const std::string &path : {tracePath, jsonPath})
+  for (const std::string &path : {run.tracePath, run.jsonPath})
     if (!path.empty())
       if (absl::Status status = checkWritableFile(path); !status.ok())
         return status;
   if (summary) {
-    absl::StatusOr<profile::Ceilings> ceilings =
-        ceilingsFromFlags(run.ceilingsSource, /*remeasure=*/false);
+    absl::StatusOr<std::string> path = ceilingsPath();
+    if (!path.ok())
+      return path.status();
+    absl::StatusOr<profile::Ceilings> ceilings = ceilingsForSummary(*path);
     if (!ceilings.ok())
       return ceilings.status();
     run.ceilings = *ceilings;
+    run.ceilingsSource = *path;
   }
   if (trace.enabled || summary)
     run.profiler = std::make_unique<profile::Profiler>(trace);
@@ -80,27 +85,24 @@ absl::StatusOr<ProfileRun> profileFromFlags() {
 absl::Status finishProfile(const ProfileRun &run) {
   if (!run.profiler)
     return absl::OkStatus();
-  auto [rank, ranks] = profile::launcherRank();
-  if (std::string path =
-          profile::rankTracePath(absl::GetFlag(FLAGS_trace), rank, ranks);
-      !path.empty()) {
-    if (absl::Status status = run.profiler->writeTrace(path); !status.ok())
+  if (!run.tracePath.empty()) {
+    if (absl::Status status = run.profiler->writeTrace(run.tracePath);
+        !status.ok())
       return status;
-    std::cout << "trace: " << path << "\n";
+    std::cout << "trace: " << run.tracePath << "\n";
   }
-  std::string jsonPath = absl::GetFlag(FLAGS_profile_json);
-  if (!absl::GetFlag(FLAGS_profile) && jsonPath.empty())
+  if (!run.printSummary && run.jsonPath.empty())
     return absl::OkStatus();
   nlohmann::json summary =
       profile::summarize(*run.profiler, run.ceilings, run.ceilingsSource);
-  if (absl::GetFlag(FLAGS_profile))
+  if (run.printSummary)
     std::cout << profile::formatSummary(summary);
-  if (!jsonPath.empty()) {
+  if (!run.jsonPath.empty()) {
     if (absl::Status status =
-            writeFileAtomically(jsonPath, summary.dump(1) + "\n");
+            writeFileAtomically(run.jsonPath, summary.dump(1) + "\n");
         !status.ok())
       return status;
-    std::cout << "profile: " << jsonPath << "\n";
+    std::cout << "profile: " << run.jsonPath << "\n";
   }
   return absl::OkStatus();
 }

@@ -20,6 +20,9 @@ namespace moert {
 
 struct ProfileRun {
   std::unique_ptr<profile::Profiler> profiler; // null when nothing is asked
+  std::string tracePath; // this rank's, or empty
+  std::string jsonPath;  // --profile-json, or empty
+  bool printSummary = false;
   profile::Ceilings ceilings;
   std::string ceilingsSource;
 };
@@ -30,10 +33,8 @@ absl::StatusOr<ProfileRun> profileFromFlags();
 /// Writes the trace, prints the summary and writes --profile-json.
 absl::Status finishProfile(const ProfileRun &run);
 
-/// The ceilings --ceilings names, or the cache's (measured once if absent);
-/// `source` says where they came from.
-absl::StatusOr<profile::Ceilings> ceilingsFromFlags(std::string &source,
-                                                    bool remeasure);
+/// The ceilings file: --ceilings, else the user's cache.
+absl::StatusOr<std::string> ceilingsPath();
 
 } // namespace moert
 

@@ -446,21 +446,21 @@ int runTrain(const std::string &modelPath) {
         return fail(status);
     }
     bool stop = interrupted || step == absl::GetFlag(FLAGS_stop_after);
+    auto save = [&](const std::string &dir) {
+      profile::Profiler::Scope phase(profiler, "checkpoint save", "phase");
+      return run.save(dir);
+    };
     if (int64_t every = absl::GetFlag(FLAGS_save_every);
         every > 0 && step % every == 0) {
-      profile::Profiler::Scope phase(profiler, "checkpoint save", "phase");
-      if (auto status = run.save(periodicCheckpointDir(saveDir, step));
-          !status.ok())
+      if (auto status = save(periodicCheckpointDir(saveDir, step)); !status.ok())
         return fail(status);
       if (int64_t keep = absl::GetFlag(FLAGS_keep); keep > 0)
         if (auto status = pruneCheckpoints(saveDir, keep); !status.ok())
           return fail(status);
     }
-    if (stop || step == steps) {
-      profile::Profiler::Scope phase(profiler, "checkpoint save", "phase");
-      if (auto status = run.save(saveDir); !status.ok())
+    if (stop || step == steps)
+      if (auto status = save(saveDir); !status.ok())
         return fail(status);
-    }
     if (stop) {
       std::cerr << "\nstopped after step " << step << "; saved " << saveDir
                 << "; continue with --resume " << saveDir << "\n";

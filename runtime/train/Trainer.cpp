@@ -317,23 +317,20 @@ std::string Trainer::describeNonFinite(const Losses &losses) const {
                              std::pair{"loss.z", losses.z}})
     if (!std::isfinite(value))
       return absl::StrCat("the loss '", name, "' is ", value);
-  auto nonFinite = [&](size_t p) {
+  // From the first gradient the backward pass found non-finite as it wrote
+  // them (one micro-batch), else in parameter order.
+  size_t first = firstNonFiniteGradient_ >= 0 ? size_t(firstNonFiniteGradient_) : 0;
+  for (size_t p = first; p < gradients_.size(); ++p) {
     const GradientView &grad = gradients_[p];
-    return std::find_if(grad.data, grad.data + grad.count, [](float v) {
-             return !std::isfinite(v);
-           }) != grad.data + grad.count;
-  };
-  int32_t first = firstNonFiniteGradient_;
-  for (size_t p = 0; first < 0 && p < gradients_.size(); ++p)
-    if (nonFinite(p))
-      first = int32_t(p);
-  if (first < 0)
-    return "the total loss is not finite";
-  const GradientView &grad = gradients_[size_t(first)];
-  float value = *std::find_if(grad.data, grad.data + grad.count,
-                              [](float v) { return !std::isfinite(v); });
-  return absl::StrCat("the gradient of '", model_.params()->Get(first)->name()->str(),
-                      "' is ", value);
+    const float *end = grad.data + grad.count;
+    const float *value = std::find_if(
+        grad.data, end, [](float v) { return !std::isfinite(v); });
+    if (value != end)
+      return absl::StrCat("the gradient of '",
+                          model_.params()->Get(p)->name()->str(), "' is ",
+                          *value);
+  }
+  return "the total loss is not finite";
 }
 
 const float *Trainer::zeroGradient(int64_t count) {

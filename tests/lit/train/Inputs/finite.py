@@ -1,22 +1,16 @@
-"""Prints whether every fp32 tensor of a safetensors file is finite.
+"""Prints whether every floating-point tensor of a safetensors file is
+finite.
 
 usage: finite.py FILE.safetensors
 """
-import json
-import math
-import struct
+import os
 import sys
 
-with open(sys.argv[1], "rb") as f:
-    data = f.read()
-(length,) = struct.unpack("<Q", data[:8])
-header = json.loads(data[8:8 + length])
-body = data[8 + length:]
-finite = True
-for name, tensor in header.items():
-    if name == "__metadata__" or tensor["dtype"] != "F32":
-        continue
-    begin, end = tensor["data_offsets"]
-    values = struct.unpack(f"<{(end - begin) // 4}f", body[begin:end])
-    finite = finite and all(math.isfinite(v) for v in values)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "reference"))
+import safetensors_io  # noqa: E402
+import torch  # noqa: E402
+
+tensors = safetensors_io.read(sys.argv[1])
+finite = all(bool(torch.isfinite(t).all()) for t in tensors.values()
+             if t.is_floating_point())
 print("finite" if finite else "not finite")
