@@ -78,7 +78,7 @@ done
 
 echo "== profiling: its cost on the training benchmark, and where a step goes"
 mkdir -p out/profile
-"$bin/moe-run" calibrate
+"$bin/moe-run" calibrate --force   # the ceilings of this run, not a cached one
 for dtype in f32 bf16; do
   /usr/bin/python3 tests/bench/profile_overhead.py "$bin" --dtype $dtype \
     --threads "$OMP_NUM_THREADS" --rounds "${PROFILE_ROUNDS:-5}" --out out/profile \
