@@ -8,10 +8,18 @@
 
 void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const CompilePipelineOptions &options) {
-  MoeSpecializeShapesOptions shapes;
-  shapes.batch = options.batch;
-  shapes.seq = options.seq;
-  pm.addPass(createMoeSpecializeShapes(shapes));
+  if (options.generate) {
+    MoeGenerateOptions generate;
+    generate.batch = options.batch;
+    generate.seq = options.seq;
+    generate.prefill = options.prefill;
+    pm.addPass(createMoeGenerate(generate));
+  } else {
+    MoeSpecializeShapesOptions shapes;
+    shapes.batch = options.batch;
+    shapes.seq = options.seq;
+    pm.addPass(createMoeSpecializeShapes(shapes));
+  }
   if (options.fuse)
     pm.addPass(createMoeFuseExperts());
   if (options.train) {
@@ -26,7 +34,8 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
 void mlir::moe::registerCompilePipeline() {
   PassPipelineRegistration<CompilePipelineOptions>(
       "moe-compile",
-      "what moec compile runs: moe-specialize-shapes, moe-fuse-experts "
-      "(unless fuse=false) and, with train, moe-autodiff",
+      "what moec compile runs: moe-specialize-shapes (with generate, "
+      "moe-generate), moe-fuse-experts (unless fuse=false) and, with train, "
+      "moe-autodiff",
       buildCompilePipeline);
 }

@@ -25,6 +25,14 @@ struct CompilePipelineOptions
   Option<bool> train{*this, "train",
                      llvm::cl::desc("add the training step (moe-autodiff)"),
                      llvm::cl::init(false)};
+  Option<bool> generate{
+      *this, "generate",
+      llvm::cl::desc("build the generation programs (moe-generate) instead "
+                     "of a forward at [batch, seq]"),
+      llvm::cl::init(false)};
+  Option<int64_t> prefill{*this, "prefill",
+                          llvm::cl::desc("moe-generate's prefill"),
+                          llvm::cl::init(0)};
   Option<double> auxLossCoef{*this, "aux-loss-coef",
                              llvm::cl::desc("moe-autodiff's aux-loss-coef"),
                              llvm::cl::init(-1.0)};
@@ -36,7 +44,8 @@ struct CompilePipelineOptions
                          llvm::cl::init(false)};
 };
 
-/// Static shapes, then fused MoE blocks, then (train) the training step.
+/// Static shapes (or, to generate, the prefill and decode programs), then
+/// fused MoE blocks, then (train) the training step.
 void buildCompilePipeline(OpPassManager &pm,
                           const CompilePipelineOptions &options);
 

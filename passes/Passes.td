@@ -104,6 +104,36 @@ def MoeFuseExperts : Pass<"moe-fuse-experts", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def MoeGenerate : Pass<"moe-generate", "::mlir::ModuleOp"> {
+  let summary = "turn @forward into @prefill and @decode_step over KV caches";
+  let description = [{
+    Replaces the shape-generic `@forward(ids)` by the two programs of text
+    generation, which share one `moe.kv_cache` pair per attention layer
+    ([batch, seq, kv width] each; `seq` is the context capacity):
+    - `@prefill(ids, positions, last) -> logits`: `prefill` rows per
+      sequence ([batch, prefill], default `seq`) at their `positions`
+      (negative for padding); `last` [batch, 1] picks the row whose logits
+      are returned ([batch, 1, vocab]), so the lm_head runs on one row per
+      sequence;
+    - `@decode_step(ids, positions) -> logits`: one row per sequence,
+      [batch, 1] in and [batch, 1, vocab] out.
+    In both, every `moe.rope` rotates at `positions`, and every causal
+    `moe.attention` writes its keys and values into its layer's caches and
+    becomes a `moe.cached_attention` over them. Run it instead of
+    `moe-specialize-shapes`, before `moe-fuse-experts`.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"1",
+           "sequences generated together">,
+    Option<"seq", "seq", "int64_t", /*default=*/"128",
+           "context capacity: prompt plus generated tokens">,
+    Option<"prefill", "prefill", "int64_t", /*default=*/"0",
+           "prompt rows per prefill run (0: seq); longer prompts take "
+           "several runs">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
   let summary = "build the training step: forward, losses and backward";
   let description = [{

@@ -274,6 +274,22 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](WriteParamOp) -> Info {
         return KernelInfo{fb::OpKind::WriteParam, "cpu.write_param", {}, {}};
       })
+      .Case([&](CacheWriteOp) -> Info {
+        return KernelInfo{fb::OpKind::CacheWrite, "cpu.cache_write", {}, {}};
+      })
+      .Case([&](CachedAttentionOp a) -> Info {
+        double scale = a.getScale() ? a.getScale()->convertToDouble()
+                                    : 1.0 / std::sqrt(double(a.getHeadDim()));
+        bool bf16 = isBf16(a.getQuery());
+        return KernelInfo{fb::OpKind::CachedAttention,
+                          bf16 ? "cpu.cached_attention.bf16"
+                               : "cpu.cached_attention",
+                          {a.getNumHeads(), a.getNumKvHeads(), int64_t(bf16)},
+                          {scale}};
+      })
+      .Case([&](SelectRowsOp) -> Info {
+        return KernelInfo{fb::OpKind::SelectRows, "cpu.select_rows", {}, {}};
+      })
       .Default([](Operation *other) { return gradKernelFor(other); });
 }
 
@@ -335,6 +351,8 @@ public:
 
   ModuleOp module;
   flatbuffers::FlatBufferBuilder builder;
+  /// The caches' memory, placed one after another as programs name them.
+  int64_t cacheBytes = 0;
   llvm::DenseMap<StringAttr, int32_t> paramIndex;
   std::vector<flatbuffers::Offset<fb::Param>> params;
   std::vector<flatbuffers::Offset<fb::Value>> values;
@@ -344,7 +362,12 @@ public:
 private:
   LogicalResult addValue(Value value, fb::ValueKind kind, int32_t index,
                          BufferSlot slot);
+  /// The value of the cache `name`, added on first use.
+  FailureOr<int32_t> cacheValue(Operation *user, FlatSymbolRefAttr name);
+  /// The kernel operands of `op`: its operands, and the caches it names.
+  FailureOr<std::vector<int32_t>> operandIds(Operation &op);
   llvm::DenseMap<Value, int32_t> valueIds;
+  llvm::DenseMap<StringAttr, int32_t> cacheIds;
 };
 
 LogicalResult ArtifactBuilder::addParams(ArtifactSummary &summary) {
@@ -409,6 +432,53 @@ LogicalResult ArtifactBuilder::addValue(Value value, fb::ValueKind kind,
   return success();
 }
 
+FailureOr<int32_t> ArtifactBuilder::cacheValue(Operation *user,
+                                               FlatSymbolRefAttr name) {
+  if (auto known = cacheIds.find(name.getAttr()); known != cacheIds.end())
+    return known->second;
+  auto cache = module.lookupSymbol<KVCacheOp>(name);
+  if (!cache)
+    return user->emitOpError() << name << " does not name a moe.kv_cache";
+  RankedTensorType type = cache.getTensorType();
+  FailureOr<fb::DType> dtype = dtypeOf(type, cache.getLoc());
+  if (failed(dtype))
+    return failure();
+  // Cached rows are activations, stored in fp32 like the others.
+  int64_t bytes = type.getNumElements() * storageBytes(type.getElementType());
+  auto shape = type.getShape();
+  int32_t id = values.size();
+  values.push_back(fb::CreateValue(
+      builder, fb::ValueKind::Cache, activationDtype(*dtype),
+      builder.CreateVector(std::vector<int64_t>(shape.begin(), shape.end())),
+      0, cacheBytes, bytes));
+  cacheBytes += arenaBytesOf(bytes);
+  cacheIds[name.getAttr()] = id;
+  return id;
+}
+
+FailureOr<std::vector<int32_t>> ArtifactBuilder::operandIds(Operation &op) {
+  std::vector<int32_t> operands;
+  auto addCache = [&](FlatSymbolRefAttr name) {
+    FailureOr<int32_t> id = cacheValue(&op, name);
+    if (succeeded(id))
+      operands.push_back(*id);
+    return id;
+  };
+  if (auto write = dyn_cast<CacheWriteOp>(op))
+    if (failed(addCache(write.getCacheAttr())))
+      return failure();
+  for (Value operand : op.getOperands()) {
+    if (!valueIds.count(operand))
+      return op.emitOpError() << "reads a value the artifact cannot hold";
+    operands.push_back(valueIds[operand]);
+  }
+  if (auto attention = dyn_cast<CachedAttentionOp>(op))
+    if (failed(addCache(attention.getKeyCacheAttr())) ||
+        failed(addCache(attention.getValueCacheAttr())))
+      return failure();
+  return operands;
+}
+
 FailureOr<flatbuffers::Offset<fb::Program>>
 ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
   func::FuncOp function = program.function;
@@ -450,12 +520,10 @@ ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
       return failure();
     if (auto write = dyn_cast<WriteParamOp>(op))
       info->ints = {paramIndex.lookup(write.getNameAttr().getAttr())};
-    std::vector<int32_t> operands, results;
-    for (Value operand : op.getOperands()) {
-      if (!valueIds.count(operand))
-        return op.emitOpError() << "reads a value the artifact cannot hold";
-      operands.push_back(valueIds[operand]);
-    }
+    FailureOr<std::vector<int32_t>> operands = operandIds(op);
+    if (failed(operands))
+      return failure();
+    std::vector<int32_t> results;
     for (Value result : op.getResults()) {
       if (failed(addValue(result, fb::ValueKind::Arena, 0,
                           program.plan.slots.lookup(result))))
@@ -464,7 +532,7 @@ ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
     }
     kernelList.push_back(fb::CreateKernel(
         builder, info->op, builder.CreateString(info->name),
-        builder.CreateVector(operands), builder.CreateVector(results),
+        builder.CreateVector(*operands), builder.CreateVector(results),
         builder.CreateVector(info->ints), builder.CreateVector(info->floats),
         builder.CreateString(describeLocation(&op)),
         info->stream.empty() ? 0 : builder.CreateString(info->stream)));
@@ -485,57 +553,61 @@ ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
 } // namespace
 
 FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  if (!forward)
-    return module.emitError() << "no function @forward to compile";
-  auto initialize = module.lookupSymbol<func::FuncOp>("initialize");
-  FailureOr<BufferPlan> plan = planBuffers(forward);
-  if (failed(plan))
-    return failure();
-  FailureOr<BufferPlan> initPlan =
-      initialize ? planBuffers(initialize) : BufferPlan();
-  if (failed(initPlan))
-    return failure();
+  auto function = [&](StringRef name) {
+    return module.lookupSymbol<func::FuncOp>(name);
+  };
+  func::FuncOp forward = function("forward"), prefill = function("prefill"),
+               decode = function("decode_step"),
+               initialize = function("initialize"),
+               train = function("train_step");
+  if (!forward && !(prefill && decode))
+    return module.emitError()
+           << "no function @forward (or @prefill and @decode_step) to compile";
 
-  // The programs run at different times and share one arena.
-  int64_t arenaBytes = std::max(plan->arenaBytes, initPlan->arenaBytes);
   ArtifactSummary summary;
-  summary.arenaBytes = plan->arenaBytes;
-  summary.unplannedBytes = plan->unplannedBytes;
-  summary.initArenaBytes = initPlan->arenaBytes;
   ArtifactBuilder artifact(module);
   if (failed(artifact.addParams(summary)))
     return failure();
-  summary.programs.push_back({forward, std::move(*plan), {}});
-  auto program =
-      artifact.addProgram(summary.programs.back(), /*sourced=*/false);
-  if (failed(program))
-    return failure();
-  flatbuffers::Offset<fb::Program> initProgram;
-  if (initialize) {
-    summary.programs.push_back({initialize, std::move(*initPlan), {}});
-    auto written =
-        artifact.addProgram(summary.programs.back(), /*sourced=*/true);
-    if (failed(written))
+  // The programs run at different times and share one arena.
+  int64_t arenaBytes = 0;
+  auto addProgram = [&](func::FuncOp function, bool sourced)
+      -> FailureOr<flatbuffers::Offset<fb::Program>> {
+    if (!function)
+      return flatbuffers::Offset<fb::Program>();
+    FailureOr<BufferPlan> plan = planBuffers(function);
+    if (failed(plan))
       return failure();
-    initProgram = *written;
+    arenaBytes = std::max(arenaBytes, plan->arenaBytes);
+    summary.programs.push_back({function, std::move(*plan), {}});
+    return artifact.addProgram(summary.programs.back(), sourced);
+  };
+  auto program = addProgram(forward, /*sourced=*/false);
+  auto prefillProgram = addProgram(prefill, false);
+  auto decodeProgram = addProgram(decode, false);
+  auto initProgram = addProgram(initialize, /*sourced=*/true);
+  auto trainProgram = addProgram(train, false);
+  if (failed(program) || failed(prefillProgram) || failed(decodeProgram) ||
+      failed(initProgram) || failed(trainProgram))
+    return failure();
+  for (ProgramSummary &written : summary.programs) {
+    const BufferPlan &plan = written.plan;
+    StringRef name = written.function.getName();
+    if (name == "initialize") {
+      summary.initArenaBytes = plan.arenaBytes;
+    } else if (name == "train_step") {
+      summary.trainArenaBytes = plan.arenaBytes;
+      summary.trainUnplannedBytes = plan.unplannedBytes;
+      summary.trainActivationBytes = plan.activationBytes;
+      summary.trainResultBytes = plan.resultBytes;
+    } else {
+      summary.arenaBytes = std::max(summary.arenaBytes, plan.arenaBytes);
+      summary.unplannedBytes = std::max(summary.unplannedBytes,
+                                        plan.unplannedBytes);
+    }
   }
-  auto train = module.lookupSymbol<func::FuncOp>("train_step");
+  flatbuffers::FlatBufferBuilder &builder = artifact.builder;
   flatbuffers::Offset<fb::Training> training;
   if (train) {
-    FailureOr<BufferPlan> trainPlan = planBuffers(train);
-    if (failed(trainPlan))
-      return failure();
-    summary.trainArenaBytes = trainPlan->arenaBytes;
-    summary.trainUnplannedBytes = trainPlan->unplannedBytes;
-    summary.trainActivationBytes = trainPlan->activationBytes;
-    summary.trainResultBytes = trainPlan->resultBytes;
-    arenaBytes = std::max(arenaBytes, trainPlan->arenaBytes);
-    summary.programs.push_back({train, std::move(*trainPlan), {}});
-    auto written =
-        artifact.addProgram(summary.programs.back(), /*sourced=*/false);
-    if (failed(written))
-      return failure();
     FailureOr<std::vector<int32_t>> gradParams = artifact.gradientParams(train);
     if (failed(gradParams))
       return failure();
@@ -543,25 +615,40 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       auto attr = train->getAttrOfType<FloatAttr>(name);
       return attr ? attr.getValueAsDouble() : 0.0;
     };
-    training = fb::CreateTraining(artifact.builder, *written,
-                                  artifact.builder.CreateVector(*gradParams),
+    training = fb::CreateTraining(builder, *trainProgram,
+                                  builder.CreateVector(*gradParams),
                                   coef("moe.aux_loss_coef"),
                                   coef("moe.z_loss_coef"));
   }
+  flatbuffers::Offset<fb::Generation> generation;
+  int64_t batch = 0, seq = 0;
+  if (forward) {
+    auto tokens =
+        llvm::cast<RankedTensorType>(forward.getArgument(0).getType());
+    batch = tokens.getDimSize(0);
+    seq = tokens.getDimSize(1);
+  } else {
+    auto tokens =
+        llvm::cast<RankedTensorType>(prefill.getArgument(0).getType());
+    batch = tokens.getDimSize(0);
+    seq = tokens.getDimSize(1);
+    for (KVCacheOp cache : module.getOps<KVCacheOp>())
+      seq = std::max(seq, cache.getTensorType().getDimSize(1));
+    summary.cacheBytes = artifact.cacheBytes;
+    generation = fb::CreateGeneration(builder, *prefillProgram, *decodeProgram,
+                                      artifact.cacheBytes);
+  }
   summary.kernels = artifact.kernels;
 
-  flatbuffers::FlatBufferBuilder &builder = artifact.builder;
-  auto tokensShape =
-      llvm::cast<RankedTensorType>(forward.getArgument(0).getType()).getShape();
   std::vector<flatbuffers::Offset<flatbuffers::String>> sourceNames;
   for (const std::string &name : artifact.sources)
     sourceNames.push_back(builder.CreateString(name));
   auto model = fb::CreateModel(
-      builder, moert::kFormatVersion, builder.CreateString("moec"),
-      tokensShape[0], tokensShape[1], builder.CreateString(configJson(module)),
+      builder, moert::kFormatVersion, builder.CreateString("moec"), batch, seq,
+      builder.CreateString(configJson(module)),
       builder.CreateVector(artifact.params), builder.CreateVector(artifact.values),
-      arenaBytes, *program, initProgram,
-      initialize ? builder.CreateVector(sourceNames) : 0, training);
+      arenaBytes, *program, *initProgram,
+      initialize ? builder.CreateVector(sourceNames) : 0, training, generation);
   fb::FinishModelBuffer(builder, model);
 
   llvm::Error written = writeOutputFile(

@@ -37,12 +37,16 @@ struct ArtifactSummary {
   /// Its peak of live activations, and its results (losses, gradients).
   int64_t trainActivationBytes = 0;
   int64_t trainResultBytes = 0;
-  /// @forward, then @initialize and @train_step where the module has them.
+  /// The key/value caches of a generation artifact (0 without).
+  int64_t cacheBytes = 0;
+  /// @forward (or @prefill and @decode_step), then @initialize and
+  /// @train_step where the module has them.
   std::vector<ProgramSummary> programs;
 };
 
 /// Writes `module` (with a static-shaped @forward, after
-/// moe-specialize-shapes) to `path` atomically: a temporary file renamed
+/// moe-specialize-shapes, or @prefill and @decode_step after moe-generate)
+/// to `path` atomically: a temporary file renamed
 /// into place. Reports problems as diagnostics on the offending op.
 FailureOr<ArtifactSummary> writeArtifact(ModuleOp module, StringRef path);
 

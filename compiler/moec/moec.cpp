@@ -73,8 +73,13 @@ cl::opt<int64_t> seqLength("seq", cl::desc("compile: sequence length"),
 // compile --mode train: the options of the moe-autodiff pass.
 cl::opt<std::string> mode("mode",
                           cl::desc("compile: inference | train (adds the "
-                                   "training step)"),
+                                   "training step) | generate (prefill and "
+                                   "decode programs over a KV cache)"),
                           cl::init("inference"));
+cl::opt<int64_t> prefillRows("prefill",
+                             cl::desc("compile --mode generate: prompt rows "
+                                      "per prefill run (default: --seq)"),
+                             cl::init(0));
 cl::opt<double> auxLossCoef("aux-loss-coef",
                             cl::desc("compile --mode train: load-balancing "
                                      "loss weight (default: the config's)"),
@@ -130,10 +135,12 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
   moec stats PATH [--seq-len N] [--dtype ...]
       parameter counts and FLOPs per token, from an analysis of the module
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
-      [--mode inference|train] [--aux-loss-coef A] [--z-loss-coef Z]
-      [--recompute] [--no-fuse] [--report]
+      [--mode inference|train|generate] [--aux-loss-coef A] [--z-loss-coef Z]
+      [--recompute] [--prefill N] [--no-fuse] [--report]
       compile to an artifact for moe-run (with --mode train, also the
-      training step for moe-run train); --report adds each pass's time,
+      training step for moe-run train; with --mode generate, prefill and
+      decode programs for moe-run generate, where --seq is the context
+      capacity and --prefill the prompt rows per prefill run); --report adds each pass's time,
       the kernels chosen and the planned memory by kind (for training, the
       activations kept for backward, per layer and per token)
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
@@ -242,9 +249,16 @@ int runCompile(MLIRContext *context) {
   applyDefaultTimingPassManagerCLOptions(pm);
   if (report)
     pm.addInstrumentation(std::make_unique<moe::PassTimer>(passTimes));
-  if (mode != "train" && mode != "inference") {
-    llvm::errs() << "moec compile: error: --mode must be inference or train, "
-                 << "got '" << mode << "'\n";
+  if (mode != "train" && mode != "inference" && mode != "generate") {
+    llvm::errs() << "moec compile: error: --mode must be inference, train or "
+                 << "generate, got '" << mode << "'\n";
+    return 1;
+  }
+  if (prefillRows < 0 || prefillRows > seqLength ||
+      (prefillRows > 0 && mode != "generate")) {
+    llvm::errs() << "moec compile: error: --prefill must be in [1, --seq "
+                 << seqLength << "] and needs --mode generate, got "
+                 << prefillRows << "\n";
     return 1;
   }
   for (auto [name, value] : {std::pair{"--aux-loss-coef", double(auxLossCoef)},
@@ -266,6 +280,8 @@ int runCompile(MLIRContext *context) {
   options.seq = seqLength;
   options.fuse = !noFuse;
   options.train = mode == "train";
+  options.generate = mode == "generate";
+  options.prefill = prefillRows;
   options.auxLossCoef = auxLossCoef;
   options.zLossCoef = zLossCoef;
   options.recompute = recompute;
@@ -285,6 +301,10 @@ int runCompile(MLIRContext *context) {
                << "activation_peak_bytes: " << summary->arenaBytes << "\n"
                << "activation_bytes_without_reuse: "
                << summary->unplannedBytes << "\n";
+  if (mode == "generate")
+    llvm::outs() << "prefill_rows: " << (prefillRows ? prefillRows : seqLength)
+                 << "\n"
+                 << "kv_cache_bytes: " << summary->cacheBytes << "\n";
   if (summary->initArenaBytes > 0)
     llvm::outs() << "initialization_peak_bytes: " << summary->initArenaBytes
                  << "\n";

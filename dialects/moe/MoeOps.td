@@ -629,5 +629,6 @@ def Moe_WriteParamOp : Moe_Op<"write_param",
 }
 
 include "MoeGradOps.td"
+include "MoeGenerateOps.td"
 
 #endif // MOE_OPS_TD

@@ -61,7 +61,10 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::WriteParam:
     return {1, 1};
   case fb::OpKind::ResampleSlice:
+  case fb::OpKind::CachedAttention:
     return {4, 4};
+  case fb::OpKind::CacheWrite:
+    return {3, 3};
   default:
     return {2, 2};
   }
@@ -103,6 +106,46 @@ absl::Status checkTraining(const fb::Model &model, const std::string &path) {
   return absl::OkStatus();
 }
 
+/// prefill maps [ids, positions, last] and decode_step [ids, positions]
+/// ([batch, rows] int32 each, last [batch, 1]) to fp32 logits
+/// [batch, 1, vocab]; the caches fit in the cache memory.
+absl::Status checkGeneration(const fb::Model &model, const std::string &path) {
+  const fb::Generation &generation = *model.generation();
+  if (generation.cache_bytes() < 0)
+    return invalid(path, "the cache size must not be negative");
+  auto check = [&](const fb::Program &program, size_t inputs,
+                   int64_t rows) -> absl::Status {
+    std::string name = program.name()->str();
+    if (program.inputs()->size() != inputs || program.outputs()->size() != 1)
+      return invalid(path, absl::StrCat("the ", name, " program must take ",
+                                        inputs, " inputs and return logits"));
+    for (size_t i = 0; i < inputs; ++i) {
+      const fb::Value &input = *model.values()->Get(program.inputs()->Get(i));
+      int64_t width = i == 2 ? 1 : rows;
+      if (input.dtype() != fb::DType::I32 || input.shape()->size() != 2 ||
+          input.shape()->Get(0) != model.batch() ||
+          input.shape()->Get(1) != width || width < 1 || width > model.seq())
+        return invalid(path, absl::StrCat("input #", i, " of ", name,
+                                          " is not int32 [batch, ", width,
+                                          "] within the capacity"));
+    }
+    const fb::Value &logits = *model.values()->Get(program.outputs()->Get(0));
+    if (logits.dtype() != fb::DType::F32 || logits.shape()->size() != 3 ||
+        logits.shape()->Get(0) != model.batch() || logits.shape()->Get(1) != 1)
+      return invalid(path, absl::StrCat("the ", name, " program must return "
+                                        "fp32 logits [batch, 1, vocab]"));
+    return absl::OkStatus();
+  };
+  const fb::Program &prefill = *generation.prefill();
+  if (prefill.inputs()->size() < 1)
+    return invalid(path, "the prefill program has no inputs");
+  const fb::Value &ids = *model.values()->Get(prefill.inputs()->Get(0));
+  int64_t rows = ids.shape()->size() == 2 ? ids.shape()->Get(1) : 0;
+  if (auto status = check(prefill, 3, rows); !status.ok())
+    return status;
+  return check(*generation.decode_step(), 2, 1);
+}
+
 absl::Status checkValue(const fb::Model &model, const fb::Value &value,
                         size_t id, const std::string &path) {
   std::string what = absl::StrCat("value #", id);
@@ -134,11 +177,9 @@ absl::Status checkValue(const fb::Model &model, const fb::Value &value,
                                         value.index()));
     return absl::OkStatus();
   case fb::ValueKind::Input: {
-    // Inputs of the training step (ids, labels) outnumber forward's.
-    size_t inputs = model.forward()->inputs()->size();
-    if (model.training())
-      inputs = std::max<size_t>(inputs,
-                                model.training()->program()->inputs()->size());
+    size_t inputs = 0;
+    for (const fb::Program *program : programsOf(model))
+      inputs = std::max<size_t>(inputs, program->inputs()->size());
     if (value.index() < 0 || size_t(value.index()) >= inputs)
       return invalid(path, absl::StrCat(what, " names input #", value.index()));
     return absl::OkStatus();
@@ -152,6 +193,18 @@ absl::Status checkValue(const fb::Model &model, const fb::Value &value,
                                         "arena of ",
                                         model.arena_bytes(), " bytes"));
     return absl::OkStatus();
+  case fb::ValueKind::Cache: {
+    int64_t cacheBytes =
+        model.generation() ? model.generation()->cache_bytes() : 0;
+    if (value.bytes() != bytes || value.offset() < 0 ||
+        value.offset() > cacheBytes - value.bytes())
+      return invalid(path, absl::StrCat(what, " [", value.offset(), ", +",
+                                        value.bytes(),
+                                        ") does not fit its shape in the "
+                                        "cache memory of ",
+                                        cacheBytes, " bytes"));
+    return absl::OkStatus();
+  }
   }
   return invalid(path, absl::StrCat(what, " has an unknown kind"));
 }
@@ -172,10 +225,7 @@ bool vectorsAligned(const fb::Model &model) {
   for (const fb::Value *value : *model.values())
     if (!aligned(value->shape()))
       return false;
-  for (const fb::Program *program :
-       {model.forward(), model.initialize(),
-        model.training() ? model.training()->program() : nullptr})
-    if (program)
+  for (const fb::Program *program : programsOf(model))
       for (const fb::Kernel *kernel : *program->kernels())
         if (!aligned(kernel->int_attrs()) || !aligned(kernel->float_attrs()))
           return false;
@@ -242,16 +292,32 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
         if (values.Get(id)->kind() != fb::ValueKind::Arena)
           return invalid(path, absl::StrCat(what, " writes value #", id,
                                             ", which is not in the arena"));
+      // Caches are operands of these two only, and nothing else is a cache
+      // there: a cache write must not land in the (mapped) weights.
+      for (size_t o = 0; o < kernel.operands()->size(); ++o) {
+        bool isCache =
+            values.Get(kernel.operands()->Get(o))->kind() == fb::ValueKind::Cache;
+        bool wantsCache =
+            (kernel.op() == fb::OpKind::CacheWrite && o == 0) ||
+            (kernel.op() == fb::OpKind::CachedAttention && o >= 2);
+        if (isCache != wantsCache)
+          return invalid(path, absl::StrCat(what, " operand #", o,
+                                            wantsCache ? " is not" : " is",
+                                            " a key/value cache"));
+      }
     }
     return absl::OkStatus();
   };
-  const fb::Program *train =
-      model.training() ? model.training()->program() : nullptr;
-  for (const fb::Program *program : {model.forward(), model.initialize(), train})
-    if (program)
-      if (auto status = checkProgram(*program); !status.ok())
-        return status;
-  if (train)
+  if (!model.forward() && !model.generation())
+    return invalid(path, "the artifact has neither a forward program nor "
+                         "generation programs");
+  for (const fb::Program *program : programsOf(model))
+    if (auto status = checkProgram(*program); !status.ok())
+      return status;
+  if (model.generation())
+    if (auto status = checkGeneration(model, path); !status.ok())
+      return status;
+  if (model.training())
     return checkTraining(model, path);
   return absl::OkStatus();
 }
@@ -287,6 +353,18 @@ fb::DType toSchema(DType type) {
     return fb::DType::I64;
   }
   return fb::DType::F32;
+}
+
+std::vector<const fb::Program *> programsOf(const fb::Model &model) {
+  std::vector<const fb::Program *> programs;
+  for (const fb::Program *program :
+       {model.forward(), model.initialize(),
+        model.training() ? model.training()->program() : nullptr,
+        model.generation() ? model.generation()->prefill() : nullptr,
+        model.generation() ? model.generation()->decode_step() : nullptr})
+    if (program)
+      programs.push_back(program);
+  return programs;
 }
 
 int64_t numElements(const flatbuffers::Vector<int64_t> &shape) {

@@ -21,7 +21,7 @@
 namespace moert {
 
 /// Incremented on every incompatible change of moex.fbs.
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 
 DType fromSchema(fb::DType type);
 fb::DType toSchema(DType type);
@@ -29,6 +29,10 @@ fb::DType toSchema(DType type);
 /// Number of elements of a shape (1 for a scalar), -1 on overflow or a
 /// negative dimension.
 int64_t numElements(const flatbuffers::Vector<int64_t> &shape);
+
+/// Every program of `model` that is present: forward, initialize, the
+/// training step, prefill and decode_step, in that order.
+std::vector<const fb::Program *> programsOf(const fb::Model &model);
 
 class Artifact {
 public:

@@ -63,6 +63,30 @@ void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
                bool causal, double scale, float *out, bool bf16 = false);
 
+/// Stores row t of sequence b of rows [B, T, W] at cache[b, positions[b, t]]
+/// (cache [B, capacity, W]); negative positions store nothing, positions at
+/// or past the capacity are an error.
+absl::Status cacheWrite(const float *rows, const int32_t *positions,
+                        int64_t batch, int64_t count, int64_t width,
+                        int64_t capacity, float *cache);
+
+/// Attention of q [B, T, H*Dh] at positions [B, T] over the caches keys and
+/// values [B, capacity, Hkv*Dh]: the row at position p attends to cache rows
+/// 0..p of its sequence (a negative position gives zeros). With `bf16`, the
+/// products take bf16-rounded operands (probabilities included) and
+/// accumulate in fp32, as the reference's bf16 attention does.
+absl::Status cachedAttention(const float *q, const int32_t *positions,
+                             const float *keys, const float *values,
+                             int64_t batch, int64_t rows, int64_t capacity,
+                             int64_t heads, int64_t kvHeads, int64_t headDim,
+                             double scale, bool bf16, float *out);
+
+/// out[b, n] = input[b, index[b, n]] for input [B, rows, W], index [B, N];
+/// an index outside [0, rows) is an error.
+absl::Status selectRows(const float *input, const int32_t *index,
+                        int64_t batch, int64_t rows, int64_t picks,
+                        int64_t width, float *out);
+
 void add(const float *a, const float *b, int64_t n, float *out);
 void mul(const float *a, const float *b, int64_t n, float *out);
 void silu(const float *x, int64_t n, float *out);

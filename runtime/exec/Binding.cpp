@@ -6,10 +6,35 @@
 
 namespace moert {
 
+absl::StatusOr<std::vector<void *>>
+placeParams(const fb::Model &model, const Weights &weights, Backend &backend,
+            Stream &stream, std::vector<std::unique_ptr<DeviceBuffer>> &uploaded) {
+  std::vector<void *> params(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (backend.sharesHostMemory()) {
+      params[i] = const_cast<void *>(weights.data(i));
+      continue;
+    }
+    const fb::Param &param = *model.params()->Get(i);
+    size_t bytes = numElements(*param.shape()) *
+                   dtypeSize(fromSchema(param.dtype()));
+    absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer = backend.allocate(bytes);
+    if (!buffer.ok())
+      return buffer.status();
+    if (auto status = backend.copyToDevice(weights.data(i), (*buffer)->data(),
+                                           bytes, stream);
+        !status.ok())
+      return status;
+    params[i] = (*buffer)->data();
+    uploaded.push_back(std::move(*buffer));
+  }
+  return params;
+}
+
 std::vector<TensorRef> bindValues(const fb::Model &model,
                                   const std::vector<void *> &params,
                                   const std::vector<void *> &inputs,
-                                  void *arena) {
+                                  void *arena, void *caches) {
   std::vector<TensorRef> values;
   for (const fb::Value *value : *model.values()) {
     TensorRef ref;
@@ -27,6 +52,10 @@ std::vector<TensorRef> bindValues(const fb::Model &model,
       ref.data = static_cast<uint8_t *>(arena) + value->offset();
       break;
     case fb::ValueKind::Source: // read by the initialisation program only
+      break;
+    case fb::ValueKind::Cache:
+      if (caches)
+        ref.data = static_cast<uint8_t *>(caches) + value->offset();
       break;
     }
     values.push_back(std::move(ref));

@@ -10,18 +10,27 @@
 #define MOERT_EXEC_BINDING_H
 
 #include "runtime/exec/Backend.h"
+#include "runtime/exec/Weights.h"
 
 #include <vector>
 
 namespace moert {
 
+/// Where each parameter lives for `backend`: the weights in place where
+/// the backend shares host memory, else copies uploaded once into buffers
+/// that `uploaded` keeps.
+absl::StatusOr<std::vector<void *>>
+placeParams(const fb::Model &model, const Weights &weights, Backend &backend,
+            Stream &stream, std::vector<std::unique_ptr<DeviceBuffer>> &uploaded);
+
 /// The memory of every value of `model`: parameter i at params[i], program
 /// input i at inputs[i] (null past the end: an input the runner does not
-/// feed), arena values at their offsets in `arena`; source tensors unbound.
+/// feed), arena values at their offsets in `arena`, caches at theirs in
+/// `caches` (null: unbound); source tensors unbound.
 std::vector<TensorRef> bindValues(const fb::Model &model,
                                   const std::vector<void *> &params,
                                   const std::vector<void *> &inputs,
-                                  void *arena);
+                                  void *arena, void *caches = nullptr);
 
 /// The launches of `program` over `values`, each prepared by `backend`; an
 /// error names the kernel and where it came from.

@@ -92,6 +92,12 @@ public:
 
 absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   const auto &in = l.operands;
+  if (l.kernel->op() == fb::OpKind::CacheWrite) { // the one without results
+    const TensorRef &cache = in[0], &rows = in[1];
+    return cpu::cacheWrite(rows.as<float>(), in[2].as<int32_t>(),
+                           rows.shape[0], rows.shape[1], rows.shape[2],
+                           cache.shape[1], cache.as<float>());
+  }
   const TensorRef &out = l.results[0];
   switch (l.kernel->op()) {
   case fb::OpKind::Embedding:
@@ -219,6 +225,19 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     }
     return absl::OkStatus();
   }
+  case fb::OpKind::CachedAttention: {
+    const TensorRef &q = in[0], &keys = in[2];
+    int64_t heads = attr(l, 0);
+    return cpu::cachedAttention(q.as<float>(), in[1].as<int32_t>(),
+                                keys.as<float>(), in[3].as<float>(), q.shape[0],
+                                q.shape[1], keys.shape[1], heads, attr(l, 1),
+                                lastDim(q) / heads, floatAttr(l, 0),
+                                attr(l, 2) != 0, out.as<float>());
+  }
+  case fb::OpKind::SelectRows:
+    return cpu::selectRows(in[0].as<float>(), in[1].as<int32_t>(),
+                           in[0].shape[0], in[0].shape[1], in[1].shape[1],
+                           lastDim(in[0]), out.as<float>());
   case fb::OpKind::WriteParam: // a transfer the executor carries out
     break;
   default:

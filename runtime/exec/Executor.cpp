@@ -17,6 +17,10 @@ Executor::create(const Artifact &artifact, const Weights &weights,
     return absl::InvalidArgumentError(absl::StrCat(
         artifact.path(), ": the weights hold ", weights.size(),
         " parameters but the artifact declares ", model.params()->size()));
+  if (!model.forward())
+    return absl::InvalidArgumentError(absl::StrCat(
+        artifact.path(), ": compiled for generation (--mode generate), which "
+                         "runs with moe-run generate"));
   const fb::Program &program = *model.forward();
   if (program.inputs()->size() != 1 || program.outputs()->size() != 1)
     return absl::InvalidArgumentError(absl::StrCat(
@@ -48,29 +52,11 @@ absl::Status Executor::bind(const Weights &weights) {
     return input.status();
   input_ = std::move(*input);
 
-  // Parameters are used in place where the backend shares host memory and
-  // uploaded once otherwise.
-  std::vector<void *> params(weights.size());
-  for (size_t i = 0; i < weights.size(); ++i) {
-    if (backend_.sharesHostMemory()) {
-      params[i] = const_cast<void *>(weights.data(i));
-      continue;
-    }
-    const fb::Param &param = *model_.params()->Get(i);
-    size_t bytes = numElements(*param.shape()) *
-                   dtypeSize(fromSchema(param.dtype()));
-    absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer = backend_.allocate(bytes);
-    if (!buffer.ok())
-      return buffer.status();
-    if (auto status = backend_.copyToDevice(weights.data(i), (*buffer)->data(),
-                                            bytes, *stream_);
-        !status.ok())
-      return status;
-    params[i] = (*buffer)->data();
-    uploadedParams_.push_back(std::move(*buffer));
-  }
-
-  values_ = bindValues(model_, params, {input_->data()}, arena_->data());
+  absl::StatusOr<std::vector<void *>> params =
+      placeParams(model_, weights, backend_, *stream_, uploadedParams_);
+  if (!params.ok())
+    return params.status();
+  values_ = bindValues(model_, *params, {input_->data()}, arena_->data());
 
   const TensorRef &logits = values_[model_.forward()->outputs()->Get(0)];
   if (logits.dtype != DType::kF32 || logits.shape.size() != 3 ||

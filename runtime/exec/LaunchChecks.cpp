@@ -231,6 +231,63 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
   case fb::OpKind::WriteParam:
     c.rule(false, "write_param is carried out by the executor, not launched");
     break;
+  case fb::OpKind::CacheWrite: {
+    c.counts(3, 0);
+    if (!c.ok())
+      break;
+    const TensorRef &cache = c.operand(0), &rows = c.operand(1);
+    c.rank(cache, "cache", 3, 3);
+    c.rank(rows, "rows", 3, 3);
+    c.dtype(cache, "cache", f32(cache.dtype));
+    c.dtype(rows, "rows", f32(rows.dtype));
+    c.dtype(c.operand(2), "positions", c.operand(2).dtype == DType::kI32);
+    if (!c.ok())
+      break;
+    c.rule(cache.shape[0] == rows.shape[0] && cache.shape[2] == rows.shape[2],
+           "rows do not fit the cache's batch and width");
+    c.shape(c.operand(2), "positions", {rows.shape[0], rows.shape[1]});
+    break;
+  }
+  case fb::OpKind::CachedAttention: {
+    c.counts(4, 1);
+    c.ints(3);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    const TensorRef &q = c.operand(0), &keys = c.operand(2);
+    c.rank(q, "query", 3, 3);
+    c.rank(keys, "key cache", 3, 3);
+    c.dtype(c.operand(1), "positions", c.operand(1).dtype == DType::kI32);
+    c.dtype(keys, "key cache", f32(keys.dtype));
+    int64_t heads = c.intAttr(0), kvHeads = c.intAttr(1);
+    c.rule(c.ok() && heads > 0 && kvHeads > 0 && heads % kvHeads == 0 &&
+               q.shape[2] % heads == 0,
+           "bad head counts");
+    if (!c.ok())
+      break;
+    c.shape(keys, "key cache",
+            {q.shape[0], keys.shape[1], kvHeads * (q.shape[2] / heads)});
+    c.shape(c.operand(3), "value cache", keys.shape);
+    c.dtype(c.operand(3), "value cache", f32(c.operand(3).dtype));
+    c.shape(c.operand(1), "positions", {q.shape[0], q.shape[1]});
+    c.shape(c.result(0), "result", q.shape);
+    break;
+  }
+  case fb::OpKind::SelectRows: {
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    const TensorRef &input = c.operand(0), &index = c.operand(1);
+    c.rank(input, "input", 3, 3);
+    c.rank(index, "index", 2, 2);
+    c.dtype(index, "index", index.dtype == DType::kI32);
+    if (c.ok()) {
+      c.rule(index.shape[0] == input.shape[0], "index and input batch differ");
+      c.shape(c.result(0), "result",
+              {index.shape[0], index.shape[1], input.shape[2]});
+    }
+    break;
+  }
   default:
     return checkGradLaunch(launch);
   }

@@ -4,6 +4,7 @@
 //           [--logits-out OUT.safetensors] [--repeat N] [--save-weights DIR]
 //   moe-run MODEL.moex --list-kernels
 //   moe-run train MODEL.moex ... (TrainCommand.cpp)
+//   moe-run generate MODEL.moex ... (GenerateCommand.cpp)
 //   moe-run calibrate | profile-plot ... (CalibrateCommand.cpp,
 //           ProfilePlotCommand.cpp); --trace and --profile: ProfileFlags.cpp
 //
@@ -75,6 +76,7 @@ absl::StatusOr<uint64_t> maxShardBytesFlag() {
 int runPlot(const std::vector<std::string> &arguments);
 int runProfilePlot(const std::vector<std::string> &arguments); // ProfilePlotCommand.cpp
 int runCalibrate(); // CalibrateCommand.cpp
+int runGenerate(const std::string &modelPath); // GenerateCommand.cpp
 
 namespace {
 int fail(const absl::Status &status) {
@@ -122,10 +124,17 @@ void listKernels(const moert::fb::Model &model) {
                 << shapes(*kernel->operands()) << " -> "
                 << shapes(*kernel->results()) << "\n";
   };
-  list(*model.forward());
+  if (model.forward())
+    list(*model.forward());
   if (model.training()) {
     std::cout << "training step:\n";
     list(*model.training()->program());
+  }
+  if (model.generation()) {
+    std::cout << "prefill:\n";
+    list(*model.generation()->prefill());
+    std::cout << "decode_step:\n";
+    list(*model.generation()->decode_step());
   }
 }
 } // namespace
@@ -143,6 +152,10 @@ int main(int argc, char **argv) {
       "[--weights DIR | --init-from DENSE_DIR | --resume DIR] [--lr LR] "
       "[--min-lr LR] [--warmup-steps W] [--weight-decay WD] [--clip C] "
       "[--grad-accum M] [--eval-tokens FILES] (see docs/training.md)\n"
+      "moe-run generate MODEL.moex (--weights DIR | --seed N) --prompts FILE "
+      "--max-new-tokens N [--temperature T] [--top-k K] [--top-p P] "
+      "[--eos ID] [--tokenizer T.model] [--out FILE] [--stream] "
+      "(see docs/generate.md)\n"
       "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...\n"
       "moe-run calibrate [--force] [--ceilings FILE]\n"
       "moe-run profile-plot PROFILE.json -o FILE.svg\n"
@@ -155,6 +168,12 @@ int main(int argc, char **argv) {
       return fail(absl::InvalidArgumentError(
           "train: expected one artifact (MODEL.moex); see --help"));
     return runTrain(positional[2]);
+  }
+  if (positional.size() >= 2 && positional[1] == "generate") {
+    if (positional.size() != 3)
+      return fail(absl::InvalidArgumentError(
+          "generate: expected one artifact (MODEL.moex); see --help"));
+    return runGenerate(positional[2]);
   }
   if (positional.size() == 2 && positional[1] == "calibrate")
     return runCalibrate();
