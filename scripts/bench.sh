@@ -9,7 +9,11 @@
 #  3. training throughput of a tiny MoE (4 layers, d=256, 8 experts top-2,
 #     batch 4 x seq 256), fp32 and bf16: moe-run train vs a PyTorch eager
 #     training loop of the same model (tests/bench/train_bench.py);
-#  4. what profiling costs on that training benchmark (--trace, --profile
+#  4. decode speed of moe-run generate on the paper's 8x152M shape at batch
+#     1 and 8, bf16 and fp32, against the weight bytes a step reads over the
+#     read bandwidth, and against a PyTorch eager decode loop with a KV
+#     cache (tests/bench/decode_bench.py);
+#  5. what profiling costs on that training benchmark (--trace, --profile
 #     against no flag), and its trace's top kernels against the ceilings
 #     (tests/bench/profile_overhead.py; BASELINE_BIN adds a moe-run built
 #     without the profiler).
@@ -75,6 +79,10 @@ for dtype in f32 bf16; do
   /usr/bin/python3 tests/bench/train_bench.py "$bin" --dtype $dtype \
     --threads "$OMP_NUM_THREADS" --steps "${TRAIN_STEPS:-30}" --rounds "${TRAIN_ROUNDS:-3}"
 done
+
+echo "== decode: 8x152M (random weights), prompt 16, 63 decode steps"
+torch tests/bench/decode_bench.py "$bin" --threads "$OMP_NUM_THREADS" \
+  --rounds "${DECODE_ROUNDS:-3}"
 
 echo "== profiling: its cost on the training benchmark, and where a step goes"
 mkdir -p out/profile

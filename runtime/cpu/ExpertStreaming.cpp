@@ -15,6 +15,7 @@
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Scratch.h"
+#include "runtime/cpu/StreamingDot.h"
 
 #include <algorithm>
 #include <cstring>
@@ -22,10 +23,9 @@
 namespace moert::cpu {
 namespace {
 
-constexpr int64_t kMaxRows = 4;
+using namespace streaming;
 constexpr int64_t kNeuronBlock = 64;
 constexpr int64_t kOutputBlock = 32;
-constexpr int kLanes = 16; // one AVX-512 vector of fp32 partial sums
 
 struct StreamingScratch;
 template <typename T, int Slot> T *scratch(size_t count) {
@@ -47,94 +47,8 @@ struct Plan {
   float *staging;
 };
 
-MOERT_ISA_INLINE float widen(float v) { return v; }
-MOERT_ISA_INLINE float widen(uint16_t v) { return bf16ToFloat(v); }
-
-// kLanes fp32 partial sums in one vector (GCC's vector extension, which
-// each clone compiles to its own vector width).
-using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
-using Bf16Lanes =
-    uint16_t __attribute__((vector_size(kLanes * sizeof(uint16_t))));
-using BitLanes = uint32_t __attribute__((vector_size(kLanes * sizeof(float))));
-
-// Loads into an out-parameter: a vector returned by value would tie the
-// baseline clone's ABI to AVX-512.
-MOERT_ISA_INLINE void loadLanes(const float *p, Lanes &v) {
-  std::memcpy(&v, p, sizeof v);
-}
-MOERT_ISA_INLINE void loadLanes(const uint16_t *p, Lanes &v) {
-  Bf16Lanes halves;
-  std::memcpy(&halves, p, sizeof halves);
-  v = Lanes(__builtin_convertvector(halves, BitLanes) << 16);
-}
-
-/// The sum of v's lanes, halving the vector in a fixed order.
-MOERT_ISA_INLINE float sumLanes(const Lanes &v) {
-  using Half = float __attribute__((vector_size(8 * sizeof(float))));
-  using Quarter = float __attribute__((vector_size(4 * sizeof(float))));
-  Half half = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-              __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  Quarter quarter = __builtin_shufflevector(half, half, 0, 1, 2, 3) +
-                    __builtin_shufflevector(half, half, 4, 5, 6, 7);
-  return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
-}
-
-/// dots0[r * dotStride] = x_r . w0 and dots1[r * dotStride] = x_r . w1 over
-/// n elements, for Rows rows of x (row r at x + r * stride): two weight rows
-/// at once, each read once for all rows, so that two streams of loads are in
-/// flight. Each dot sums in kLanes partial sums and the tail, added in a
-/// fixed order at the end.
-template <int Rows, typename X, typename W>
-MOERT_ISA_INLINE void dotRows(const X *x, int64_t stride, const W *w0,
-                              const W *w1, int64_t n, float *dots0,
-                              float *dots1, int64_t dotStride) {
-  constexpr int64_t kAhead = 1024 / sizeof(W); // prefetch distance
-  Lanes acc0[Rows] = {}, acc1[Rows] = {};
-  int64_t c = 0;
-  for (; c + kLanes <= n; c += kLanes) {
-    __builtin_prefetch(w0 + c + kAhead);
-    __builtin_prefetch(w1 + c + kAhead);
-    Lanes weights0, weights1, row;
-    loadLanes(w0 + c, weights0);
-    loadLanes(w1 + c, weights1);
-    for (int r = 0; r < Rows; ++r) {
-      loadLanes(x + r * stride + c, row);
-      acc0[r] += row * weights0;
-      acc1[r] += row * weights1;
-    }
-  }
-  for (int r = 0; r < Rows; ++r) {
-    float sum0 = sumLanes(acc0[r]), sum1 = sumLanes(acc1[r]);
-    for (int64_t i = c; i < n; ++i) {
-      float v = widen(x[r * stride + i]);
-      sum0 += v * widen(w0[i]);
-      sum1 += v * widen(w1[i]);
-    }
-    dots0[r * dotStride] = sum0;
-    dots1[r * dotStride] = sum1;
-  }
-}
-
-/// dotRows for any number of rows, four at a time.
-template <typename X, typename W>
-MOERT_ISA_INLINE void dotRows(int64_t rows, const X *x, int64_t stride,
-                              const W *w0, const W *w1, int64_t n,
-                              float *dots0, float *dots1, int64_t dotStride) {
-  for (; rows >= 4; rows -= 4, x += 4 * stride, dots0 += 4 * dotStride,
-                    dots1 += 4 * dotStride)
-    dotRows<4>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  switch (rows) {
-  case 1:
-    return dotRows<1>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  case 2:
-    return dotRows<2>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  case 3:
-    return dotRows<3>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  }
-}
-
 /// Task t of the first phase: one block of an expert's hidden neurons.
-template <typename X, typename W>
+template <bool Dp, typename X, typename W>
 MOERT_ISA_INLINE void gateUpTask(const Plan &p, int64_t t) {
   const StreamedExpert &s = p.experts[t / p.gateUpBlocks];
   int64_t d = p.block.d, f = p.block.f;
@@ -146,7 +60,7 @@ MOERT_ISA_INLINE void gateUpTask(const Plan &p, int64_t t) {
   const W *upRows = static_cast<const W *>(p.block.up.data) + firstWeight;
   alignas(64) float gate[kMaxRows][kNeuronBlock], up[kMaxRows][kNeuronBlock];
   for (int64_t j = 0; j < count; ++j)
-    dotRows(s.rows, x, d, gateRows + j * d, upRows + j * d, d, &gate[0][j],
+    dot<Dp>(s.rows, x, d, gateRows + j * d, upRows + j * d, d, &gate[0][j],
             &up[0][j], kNeuronBlock);
   for (int64_t r = 0; r < s.rows; ++r) {
     X *hidden = static_cast<X *>(p.hidden) + (s.packedRow + r) * f + begin;
@@ -158,7 +72,7 @@ MOERT_ISA_INLINE void gateUpTask(const Plan &p, int64_t t) {
 }
 
 /// Task t of the second phase: one block of an expert's output columns.
-template <typename X, typename W>
+template <bool Dp, typename X, typename W>
 MOERT_ISA_INLINE void downTask(const Plan &p, int64_t t) {
   const StreamedExpert &s = p.experts[t / p.downBlocks];
   int64_t d = p.block.d, f = p.block.f;
@@ -170,34 +84,41 @@ MOERT_ISA_INLINE void downTask(const Plan &p, int64_t t) {
   float *out = p.staging + s.firstRow * d;
   int64_t i = begin;
   for (; i + 1 < end; i += 2)
-    dotRows(s.rows, hidden, f, downRows + i * f, downRows + (i + 1) * f, f,
+    dot<Dp>(s.rows, hidden, f, downRows + i * f, downRows + (i + 1) * f, f,
             out + i, out + i + 1, d);
   if (i < end) // the last of an odd count, paired with itself
-    dotRows(s.rows, hidden, f, downRows + i * f, downRows + i * f, f, out + i,
+    dot<Dp>(s.rows, hidden, f, downRows + i * f, downRows + i * f, f, out + i,
             out + i, d);
 }
 
-template <typename X, typename W>
+template <bool Dp, typename X, typename W>
 MOERT_ISA_INLINE void runTask(const Plan &p, bool down, int64_t t) {
   if (down)
-    downTask<X, W>(p, t);
+    downTask<Dp, X, W>(p, t);
   else
-    gateUpTask<X, W>(p, t);
+    gateUpTask<Dp, X, W>(p, t);
+}
+
+[[MOERT_AVX512_BF16, gnu::flatten]] void runTaskDpBf16(const Plan &p, bool down, int64_t t) {
+  runTask<true, uint16_t, uint16_t>(p, down, t);
 }
 
 template <typename X, typename W>
 [[MOERT_AVX512]] void runTaskAvx512(const Plan &p, bool down, int64_t t) {
-  runTask<X, W>(p, down, t);
+  runTask<false, X, W>(p, down, t);
 }
 
 template <typename X, typename W>
 void runTaskBaseline(const Plan &p, bool down, int64_t t) {
-  runTask<X, W>(p, down, t);
+  runTask<false, X, W>(p, down, t);
 }
 
 using TaskFn = void (*)(const Plan &, bool, int64_t);
 
 template <typename X, typename W> TaskFn taskFor() {
+  if constexpr (sizeof(X) == 2 && sizeof(W) == 2)
+    if (cpuHasAvx512Bf16())
+      return &runTaskDpBf16;
   return cpuHasAvx512() ? &runTaskAvx512<X, W> : &runTaskBaseline<X, W>;
 }
 } // namespace

@@ -63,6 +63,13 @@ void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
                bool causal, double scale, float *out, bool bf16 = false);
 
+/// Whether linear() streams the weights for `rows` input rows rather than
+/// calling a GEMM: 1 to 8 rows of fp32 or bf16 weights (StreamingLinear.cpp).
+bool streamsLinear(Weight w, int64_t rows);
+/// y [rows, n] = x [rows, k] w[n, k]^T, each weight row read once.
+void streamLinear(const float *x, int64_t rows, int64_t k, Weight w, int64_t n,
+                  float *y);
+
 /// Stores row t of sequence b of rows [B, T, W] at cache[b, positions[b, t]]
 /// (cache [B, capacity, W]); negative positions store nothing, positions at
 /// or past the capacity are an error.

@@ -126,6 +126,10 @@ absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
                     float *y) {
   if (m == 0 || n == 0)
     return absl::OkStatus();
+  if (streamsLinear(w, m)) {
+    streamLinear(x, m, k, w, n, y);
+    return absl::OkStatus();
+  }
   if (w.dtype == DType::kF32)
     return run(x, w.data, y, m, k, n, dt::f32);
   if (w.dtype == DType::kBF16 && bf16MatmulIsNative()) {

@@ -56,6 +56,10 @@ absl::StatusOr<Ceilings> readCeilings(const std::string &path) {
                             std::pair{"threads", &threads}})
     if (absl::Status status = positive(field, *out); !status.ok())
       return status;
+  if (auto read = json.find("read_gb_per_s"); read != json.end())
+    if (absl::Status status = positive("read_gb_per_s", ceilings.readBandwidthGbs);
+        !status.ok())
+      return status;
   if (threads != std::floor(threads) || threads > 1e6)
     return fail("field 'threads' must be a whole number of threads");
   ceilings.threads = int(threads);
@@ -73,6 +77,7 @@ absl::Status writeCeilings(const std::string &path, const Ceilings &ceilings) {
   nlohmann::json json = {{"gemm_gflops_f32", ceilings.gemmGflopsF32},
                          {"gemm_gflops_bf16", ceilings.gemmGflopsBf16},
                          {"bandwidth_gb_per_s", ceilings.bandwidthGbs},
+                         {"read_gb_per_s", ceilings.readBandwidthGbs},
                          {"threads", ceilings.threads}};
   return writeFileAtomically(path, json.dump(2) + "\n");
 }

@@ -22,6 +22,10 @@ struct Ceilings {
   double gemmGflopsF32 = 0;
   double gemmGflopsBf16 = 0;
   double bandwidthGbs = 0;
+  /// Read-only bandwidth (a sum over arrays far larger than the caches): the
+  /// limit of kernels that stream weights, such as decoding. 0: not measured
+  /// (a cache file written before it was).
+  double readBandwidthGbs = 0;
   int threads = 0;
 
   double gemmGflops(DType type) const {
@@ -36,6 +40,10 @@ absl::StatusOr<Ceilings> measureCeilings();
 /// The bandwidth of a stream triad over arrays far larger than the caches,
 /// in GB/s.
 double measureTriadGbs();
+
+/// The bandwidth of a read-only sum over an array far larger than the
+/// caches, in GB/s.
+double measureReadGbs();
 
 /// $XDG_CACHE_HOME/moec/ceilings.json, else ~/.cache/moec/ceilings.json.
 absl::StatusOr<std::string> defaultCeilingsPath();

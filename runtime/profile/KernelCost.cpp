@@ -146,6 +146,18 @@ KernelCost kernelCost(const fb::Model &model, const fb::Kernel &kernel) {
   if (kernel.op() == fb::OpKind::Embedding && operands.size() == 2 &&
       !results.empty()) // table [V, d], ids: only the gathered rows are read
     cost.bytes += results[0].bytes - operands[0].bytes;
+  if (kernel.op() == fb::OpKind::CacheWrite && operands.size() == 3)
+    cost.bytes += operands[1].bytes - operands[0].bytes; // rows stored, not read
+  if ((kernel.op() == fb::OpKind::FusedExperts ||
+       kernel.op() == fb::OpKind::FusedExpertsGrad) &&
+      operands.size() >= 5 && operands[2].shape.size() == 3) {
+    // No more experts than routed rows can be read (decoding reads k).
+    double experts = double(operands[2].shape[0]);
+    double routed = operands[0].rows() * double(intAttr(kernel, 0));
+    double unread = std::max(0.0, experts - routed);
+    cost.bytes -= unread / experts *
+                  (operands[2].bytes + operands[3].bytes + operands[4].bytes);
+  }
 
   double products = productFlops(kernel, operands);
   cost.products = products >= 0;

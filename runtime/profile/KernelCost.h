@@ -7,7 +7,10 @@
 // program equal flops_per_token x tokens); other arithmetic counts one FLOP
 // per operation, estimated per element. Bytes are compulsory traffic: every
 // operand read once and every result written once (an embedding reads only
-// the rows it gathers).
+// the rows it gathers, a fused MoE block the weights of at most as many
+// experts as it routes rows, a cache write the rows it stores). Cached
+// attention counts the whole cache: an upper bound, since positions are
+// known only at run time.
 //
 //===----------------------------------------------------------------------===//
 

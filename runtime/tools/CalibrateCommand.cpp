@@ -36,9 +36,11 @@ int runCalibrate() {
   if (!ceilings.ok())
     return fail(ceilings.status());
   std::printf("ceilings: %s (%s)\nthreads: %d\ngemm_gflops_f32: %.1f\n"
-              "gemm_gflops_bf16: %.1f\nbandwidth_gb_per_s: %.1f\n",
+              "gemm_gflops_bf16: %.1f\nbandwidth_gb_per_s: %.1f\n"
+              "read_gb_per_s: %.1f\n",
               moert::printable(*path).c_str(), measured ? "measured" : "cached",
               ceilings->threads, ceilings->gemmGflopsF32,
-              ceilings->gemmGflopsBf16, ceilings->bandwidthGbs);
+              ceilings->gemmGflopsBf16, ceilings->bandwidthGbs,
+              ceilings->readBandwidthGbs);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include "runtime/exec/Weights.h"
 #include "runtime/generate/Generator.h"
 #include "runtime/generate/Sampling.h"
+#include "runtime/tools/ProfileFlags.h"
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
@@ -169,16 +170,26 @@ absl::Status generate(Generator &generator,
                       const std::vector<std::vector<int32_t>> &prompts,
                       const moert::SamplingOptions &sampling, int64_t maxNew,
                       int64_t eos, std::vector<std::vector<int32_t>> &generated,
-                      Timing &timing, OnToken onToken) {
+                      Timing &timing, moert::profile::Profiler *profiler,
+                      OnToken onToken) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start)
         .count();
   };
+  // Step 1 is the prefill, step n + 1 decode step n.
+  auto beginStep = [&](int64_t step) {
+    if (profiler)
+      profiler->beginStep(step);
+  };
   std::vector<float> logits;
   auto start = Clock::now();
-  if (auto status = generator.prefill(prompts, logits); !status.ok())
-    return status;
+  beginStep(1);
+  {
+    moert::profile::Profiler::Scope scope(profiler, "prefill", "step");
+    if (auto status = generator.prefill(prompts, logits); !status.ok())
+      return status;
+  }
   timing.prefillMs = since(start);
 
   int64_t batch = generator.batch(), vocab = generator.vocab();
@@ -220,6 +231,9 @@ absl::Status generate(Generator &generator,
     if (!any)
       return absl::OkStatus();
     start = Clock::now();
+    beginStep(step + 2);
+    moert::profile::Profiler::Scope scope(
+        profiler, absl::StrCat("decode ", step + 1), "step");
     if (auto status = generator.decode(tokens, positions, logits);
         !status.ok())
       return status;
@@ -302,11 +316,16 @@ int runGenerate(const std::string &modelPath) {
   std::vector<float> stepLogits(
       logitsPath.empty() ? 0 : prompts->size() * maxNew * vocab, 0.0f);
 
+  absl::StatusOr<moert::ProfileRun> profiling = moert::profileFromFlags();
+  if (!profiling.ok())
+    return fail(profiling.status());
+  (*generator)->setProfiler(profiling->profiler.get());
+
   std::vector<std::vector<int32_t>> generated;
   Timing timing;
   absl::Status status = generate(
       **generator, *prompts, *sampling, maxNew, eos, generated, timing,
-      [&](size_t b, int32_t token, const float *logits) {
+      profiling->profiler.get(), [&](size_t b, int32_t token, const float *logits) {
         if (!logitsPath.empty())
           std::copy_n(logits, vocab,
                       stepLogits.begin() +
@@ -353,5 +372,7 @@ int runGenerate(const std::string &modelPath) {
   std::printf("decode_ms_per_token: %.3f\n", median(timing.stepMs));
   std::printf("decode_tokens_per_s: %.2f\n",
               decodeMs > 0 ? timing.decodedTokens * 1000.0 / decodeMs : 0.0);
+  if (auto finished = moert::finishProfile(*profiling); !finished.ok())
+    return fail(finished);
   return 0;
 }
