@@ -22,7 +22,7 @@ inline constexpr int64_t kBatch = 2, kSeq = 3, kVocab = 5, kWidth = 4;
 
 struct ArtifactOptions {
   uint32_t version = kFormatVersion;
-  int64_t logitsOffset = 64; // after the 2*3*4 floats of the embedding
+  int64_t logitsOffset = 128; // after the 2*3*4 floats (96 bytes) of the embedding
   int32_t headValue = 2;     // value id of the head weight
 };
 
@@ -63,7 +63,7 @@ inline std::vector<uint8_t> buildArtifact(const ArtifactOptions &options = {}) {
                                    b.CreateVector(kernels));
   auto model = fb::CreateModel(b, options.version, b.CreateString("test"), kBatch,
                                kSeq, b.CreateString("{}"), b.CreateVector(params),
-                               b.CreateVector(values), 64 + logitsBytes, program);
+                               b.CreateVector(values), 128 + logitsBytes, program);
   fb::FinishModelBuffer(b, model);
   return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }

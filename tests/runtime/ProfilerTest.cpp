@@ -94,11 +94,12 @@ class CeilingsTest : public ScratchDirTest {};
 
 TEST_F(CeilingsTest, RoundTripAndRefusals) {
   std::string path = dir + "/cache/moec/ceilings.json";
-  profile::Ceilings written{123.5, 456.25, 33.0, 2};
+  profile::Ceilings written{123.5, 456.25, 33.0, 30.5, 2};
   ASSERT_TRUE(profile::writeCeilings(path, written).ok());
   absl::StatusOr<profile::Ceilings> read = profile::readCeilings(path);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->gemmGflopsBf16, 456.25);
+  EXPECT_EQ(read->readBandwidthGbs, 30.5);
   EXPECT_EQ(read->threads, 2);
   for (const char *bad :
        {"[1]", "{\"gemm_gflops_f32\": 1}", "{", "",
