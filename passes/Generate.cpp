@@ -36,7 +36,8 @@ struct Generate : impl::MoeGenerateBase<Generate> {
     if (failed(checkTokenCount(module, batch, seq)))
       return signalPassFailure();
     if (rows < 1 || rows > seq) {
-      module.emitError() << "moe-generate: prefill must be in [1, seq " << seq
+      module.emitError() << "moe-generate: prefill must be in [1, seq "
+                         << int64_t(seq)
                          << "], got " << rows;
       return signalPassFailure();
     }
@@ -44,6 +45,13 @@ struct Generate : impl::MoeGenerateBase<Generate> {
         !isTokenIds(forward.getArgument(0).getType())) {
       forward.emitError() << "moe-generate: @forward must map token ids "
                              "tensor<?x?xi32> to logits";
+      return signalPassFailure();
+    }
+    if (llvm::cast<RankedTensorType>(forward.getArgument(0).getType())
+            .hasStaticShape()) {
+      forward.emitError() << "moe-generate: @forward already has static "
+                             "shapes; run moe-generate instead of "
+                             "moe-specialize-shapes";
       return signalPassFailure();
     }
     if (failed(declareCaches(module, forward)) ||

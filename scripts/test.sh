@@ -26,6 +26,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   /usr/lib/llvm-22/bin/lit -q --param runtime_tools_dir="$(cd "$asan" && pwd)/bin" \
   "${BUILD_DIR:-build}/tests/lit/moe-run" "${BUILD_DIR:-build}/tests/lit/train" \
+  "${BUILD_DIR:-build}/tests/lit/generate" \
   "${BUILD_DIR:-build}/tests/lit/profile" "${BUILD_DIR:-build}/tests/lit/data"
 scripts/tsan.sh
 fuzz_seconds=${FUZZ_SECONDS:-60}

@@ -45,12 +45,13 @@ inline size_t utf8SequenceLength(std::string_view s, size_t i) {
 } // namespace detail
 
 /// `message` with control characters and bytes that are not UTF-8 written
-/// as \xNN (valid UTF-8 kept), cut to about kMaxMessageBytes.
-inline std::string printable(std::string_view message) {
+/// as \xNN (valid UTF-8 kept), cut to about `maxBytes`.
+inline std::string printable(std::string_view message,
+                             size_t maxBytes = kMaxMessageBytes) {
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   size_t i = 0;
-  while (i < message.size() && out.size() < kMaxMessageBytes) {
+  while (i < message.size() && out.size() < maxBytes) {
     uint8_t c = uint8_t(message[i]);
     if (c >= 0x20 && c < 0x7F) {
       out += char(c);

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/PathOverlap.h"
+#include "runtime/base/Printable.h"
 #include "runtime/base/ReadFile.h"
 #include "runtime/base/WriteFile.h"
 #include "runtime/checkpoint/Safetensors.h"
@@ -27,7 +28,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 #include <algorithm>
@@ -60,7 +60,8 @@ namespace {
 using moert::Generator;
 
 int fail(const absl::Status &status) {
-  std::cerr << "moe-run generate: error: " << status.message() << "\n";
+  std::cerr << "moe-run generate: error: " << moert::printable(status.message())
+            << "\n";
   return 1;
 }
 
@@ -136,7 +137,8 @@ absl::StatusOr<moert::SamplingOptions> samplingFromFlags() {
   return options;
 }
 
-/// A continuation as one line: ids, or text with its newlines escaped.
+/// A continuation as one line: ids, or text with its newlines, other
+/// control characters and bytes that are not UTF-8 written as \xNN.
 absl::StatusOr<std::string> render(const std::vector<int32_t> &ids,
                                    const moert::data::Tokenizer *tokenizer) {
   if (!tokenizer)
@@ -144,7 +146,7 @@ absl::StatusOr<std::string> render(const std::vector<int32_t> &ids,
   absl::StatusOr<std::string> text = tokenizer->decode(ids);
   if (!text.ok())
     return text.status();
-  return absl::StrReplaceAll(*text, {{"\\", "\\\\"}, {"\n", "\\n"}});
+  return moert::printable(*text, std::string::npos);
 }
 
 double median(std::vector<double> values) {

@@ -759,3 +759,116 @@ func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf
   %a:5 = moe.fused_experts_grad %x, %r, %g, %g, %d, %l, %x, %dl {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x8x4xf32>, tensor<2x8x64xf32>, tensor<2x8x3xf32>) -> (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>)
   return
 }
+
+// -----
+
+// expected-error @+1 {{cache type must have a static shape}}
+moe.kv_cache @c : tensor<2x?x32xf32>
+
+// -----
+
+// expected-error @+1 {{cache must have rank 3}}
+moe.kv_cache @c : tensor<2x32xf32>
+
+// -----
+
+func.func @f(%rows: tensor<2x1x32xf32>, %pos: tensor<2x1xi32>) {
+  // expected-error @+1 {{@missing does not name a moe.kv_cache}}
+  moe.cache_write @missing = %rows positions %pos : tensor<2x1x32xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+moe.kv_cache @c : tensor<2x16x32xf32>
+func.func @f(%rows: tensor<2x1x16xf32>, %pos: tensor<2x1xi32>) {
+  // expected-error @+1 {{cache width is 32 but must equal the row width (16)}}
+  moe.cache_write @c = %rows positions %pos : tensor<2x1x16xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+moe.kv_cache @c : tensor<2x16x32xf32>
+func.func @f(%rows: tensor<3x1x32xf32>, %pos: tensor<3x1xi32>) {
+  // expected-error @+1 {{cache batch is 2 but must equal rows batch (3)}}
+  moe.cache_write @c = %rows positions %pos : tensor<3x1x32xf32>, tensor<3x1xi32>
+  return
+}
+
+// -----
+
+moe.kv_cache @c : tensor<2x16x32xf32>
+func.func @f(%rows: tensor<2x4x32xf32>, %pos: tensor<2x1xi32>) {
+  // expected-error @+1 {{positions shape [2, 1] must equal rows [batch, rows] [2, 4]}}
+  moe.cache_write @c = %rows positions %pos : tensor<2x4x32xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+moe.kv_cache @c : tensor<2x16x32xbf16>
+func.func @f(%rows: tensor<2x1x32xf32>, %pos: tensor<2x1xi32>) {
+  // expected-error @+1 {{element type}}
+  moe.cache_write @c = %rows positions %pos : tensor<2x1x32xf32>, tensor<2x1xi32>
+  return
+}
+
+// -----
+
+moe.kv_cache @k : tensor<2x16x32xf32>
+moe.kv_cache @v : tensor<2x16x32xf32>
+func.func @f(%q: tensor<2x1x64xf32>, %pos: tensor<2x1xi32>) -> tensor<2x1x64xf32> {
+  // expected-error @+1 {{num_kv_heads 3 must divide num_heads 4}}
+  %a = moe.cached_attention %q positions %pos keys @k values @v
+      {num_heads = 4 : i64, num_kv_heads = 3 : i64} : tensor<2x1x64xf32>, tensor<2x1xi32>
+  return %a : tensor<2x1x64xf32>
+}
+
+// -----
+
+moe.kv_cache @k : tensor<2x16x32xf32>
+moe.kv_cache @v : tensor<2x16x32xf32>
+func.func @f(%q: tensor<2x1x64xf32>, %pos: tensor<2x1xi32>) -> tensor<2x1x64xf32> {
+  // expected-error @+1 {{cache width is 32 but must equal the row width (64)}}
+  %a = moe.cached_attention %q positions %pos keys @k values @v
+      {num_heads = 4 : i64, num_kv_heads = 4 : i64} : tensor<2x1x64xf32>, tensor<2x1xi32>
+  return %a : tensor<2x1x64xf32>
+}
+
+// -----
+
+moe.kv_cache @k : tensor<2x16x32xf32>
+moe.kv_cache @v : tensor<2x8x32xf32>
+func.func @f(%q: tensor<2x1x64xf32>, %pos: tensor<2x1xi32>) -> tensor<2x1x64xf32> {
+  // expected-error @+1 {{key cache 'tensor<2x16x32xf32>' and value cache 'tensor<2x8x32xf32>' must have the same type}}
+  %a = moe.cached_attention %q positions %pos keys @k values @v
+      {num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<2x1x64xf32>, tensor<2x1xi32>
+  return %a : tensor<2x1x64xf32>
+}
+
+// -----
+
+moe.kv_cache @k : tensor<2x16x32xf32>
+func.func @f(%q: tensor<2x1x64xf32>, %pos: tensor<2x1xi32>) -> tensor<2x1x64xf32> {
+  // expected-error @+1 {{@v does not name a moe.kv_cache}}
+  %a = moe.cached_attention %q positions %pos keys @k values @v
+      {num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<2x1x64xf32>, tensor<2x1xi32>
+  return %a : tensor<2x1x64xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x4x64xf32>, %i: tensor<3x1xi32>) -> tensor<3x1x64xf32> {
+  // expected-error @+1 {{index batch is 3 but must equal the input batch (2)}}
+  %s = moe.select_rows %x[%i] : (tensor<2x4x64xf32>, tensor<3x1xi32>) -> tensor<3x1x64xf32>
+  return %s : tensor<3x1x64xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x4x64xf32>, %i: tensor<2x1xi32>) -> tensor<2x2x64xf32> {
+  // expected-error @+1 {{result shape [2, 2, 64] must equal the index shape plus the input width [2, 1, 64]}}
+  %s = moe.select_rows %x[%i] : (tensor<2x4x64xf32>, tensor<2x1xi32>) -> tensor<2x2x64xf32>
+  return %s : tensor<2x2x64xf32>
+}

@@ -114,3 +114,26 @@ func.func @write(%v: tensor<4x128x64xf32>) {
   moe.write_param @"experts.*.w1" = %v : tensor<4x128x64xf32>
   return
 }
+
+// CHECK: moe.kv_cache @k_cache : tensor<2x16x32xf32>
+moe.kv_cache @k_cache : tensor<2x16x32xf32>
+// CHECK: moe.kv_cache @v_cache : tensor<2x16x32xf32>
+moe.kv_cache @v_cache : tensor<2x16x32xf32>
+
+// CHECK-LABEL: func.func @generation
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x4x64xf32>, %[[K:.*]]: tensor<2x4x32xf32>, %[[POS:.*]]: tensor<2x4xi32>, %[[LAST:.*]]: tensor<2x1xi32>)
+func.func @generation(%q: tensor<2x4x64xf32>, %k: tensor<2x4x32xf32>,
+                      %pos: tensor<2x4xi32>, %last: tensor<2x1xi32>)
+    -> tensor<2x1x64xf32> {
+  // CHECK: moe.cache_write @k_cache = %[[K]] positions %[[POS]] : tensor<2x4x32xf32>, tensor<2x4xi32>
+  moe.cache_write @k_cache = %k positions %pos : tensor<2x4x32xf32>, tensor<2x4xi32>
+  // CHECK: moe.cache_write @v_cache = %[[K]] positions %[[POS]]
+  moe.cache_write @v_cache = %k positions %pos : tensor<2x4x32xf32>, tensor<2x4xi32>
+  // CHECK: %[[A:.*]] = moe.cached_attention %[[Q]] positions %[[POS]] keys @k_cache values @v_cache {num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<2x4x64xf32>, tensor<2x4xi32>
+  %a = moe.cached_attention %q positions %pos keys @k_cache values @v_cache
+      {num_heads = 4 : i64, num_kv_heads = 2 : i64} : tensor<2x4x64xf32>, tensor<2x4xi32>
+  // CHECK: %[[S:.*]] = moe.select_rows %[[A]][%[[LAST]]] : (tensor<2x4x64xf32>, tensor<2x1xi32>) -> tensor<2x1x64xf32>
+  %s = moe.select_rows %a[%last] : (tensor<2x4x64xf32>, tensor<2x1xi32>) -> tensor<2x1x64xf32>
+  // CHECK: return %[[S]]
+  return %s : tensor<2x1x64xf32>
+}

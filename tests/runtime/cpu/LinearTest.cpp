@@ -67,6 +67,28 @@ TEST(LinearTest, PreconvertedBf16Input) {
   EXPECT_LE(relativeError(y, naiveLinear(x, w, m, k, n)), 1e-5);
 }
 
+// 1 to 8 rows stream the weights instead of calling a GEMM; odd widths and
+// output counts take the kernel's tails.
+TEST(LinearTest, FewRowsStreamTheWeights) {
+  for (int64_t m = 1; m <= 9; ++m)
+    for (auto [k, n] : {std::pair<int64_t, int64_t>{512, 131}, {37, 5}, {16, 1}}) {
+      EXPECT_EQ(streamsLinear({nullptr, DType::kF32}, m), m <= 8);
+      auto x = randomVector(m * k, 8), w = randomVector(n * k, 9);
+      std::vector<float> y(m * n);
+      ASSERT_TRUE(
+          linear(x.data(), m, k, {w.data(), DType::kF32}, n, y.data()).ok());
+      EXPECT_LE(relativeError(y, naiveLinear(x, w, m, k, n)), 1e-5)
+          << m << "x" << k << "x" << n;
+      std::vector<uint16_t> bits = toBf16(w);
+      ASSERT_TRUE(
+          linear(x.data(), m, k, {bits.data(), DType::kBF16}, n, y.data()).ok());
+      std::vector<float> xUsed = bf16MatmulIsNative() ? roundedToBf16(x) : x;
+      EXPECT_LE(relativeError(y, naiveLinear(xUsed, roundedToBf16(w), m, k, n)),
+                1e-5)
+          << "bf16 " << m << "x" << k << "x" << n;
+    }
+}
+
 TEST(LinearTest, EmptyProductsWriteNothing) {
   std::vector<float> w(12, 1.0f), y(3, -1.0f);
   EXPECT_TRUE(linear(nullptr, 0, 4, {w.data(), DType::kF32}, 3, y.data()).ok());
