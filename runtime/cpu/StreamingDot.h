@@ -96,24 +96,6 @@ MOERT_ISA_INLINE void dotRows(const X *x, int64_t stride, const W *w0,
   }
 }
 
-/// dotRows for any number of rows, four at a time.
-template <typename X, typename W>
-MOERT_ISA_INLINE void dotRows(int64_t rows, const X *x, int64_t stride,
-                              const W *w0, const W *w1, int64_t n,
-                              float *dots0, float *dots1, int64_t dotStride) {
-  for (; rows >= 4; rows -= 4, x += 4 * stride, dots0 += 4 * dotStride,
-                    dots1 += 4 * dotStride)
-    dotRows<4>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  switch (rows) {
-  case 1:
-    return dotRows<1>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  case 2:
-    return dotRows<2>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  case 3:
-    return dotRows<3>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  }
-}
-
 // Not always_inline: the templates between a kernel's entry and its dot
 // have no target, and GCC refuses to force an AVX512-BF16 function into
 // them. The entry, which has the target, is `flatten`ed instead, which
@@ -159,36 +141,37 @@ MOERT_DP_BF16_INLINE void dotRowsDp(const uint16_t *x, int64_t stride,
   }
 }
 
-/// dotRowsDp for any number of rows, four at a time.
-MOERT_DP_BF16_INLINE void dotRowsDp(int64_t rows, const uint16_t *x,
-                                    int64_t stride, const uint16_t *w0,
-                                    const uint16_t *w1, int64_t n,
-                                    float *dots0, float *dots1,
-                                    int64_t dotStride) {
-  for (; rows >= 4; rows -= 4, x += 4 * stride, dots0 += 4 * dotStride,
-                    dots1 += 4 * dotStride)
-    dotRowsDp<4>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  switch (rows) {
-  case 1:
-    return dotRowsDp<1>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  case 2:
-    return dotRowsDp<2>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  case 3:
-    return dotRowsDp<3>(x, stride, w0, w1, n, dots0, dots1, dotStride);
-  }
+/// Rows rows of x (at most 4) dotted with two weight rows: dotRowsDp where
+/// the kernel was instantiated with `Dp` (bf16 x bf16 where AVX512-BF16
+/// runs), else dotRows.
+template <bool Dp, int Rows, typename X, typename W>
+[[gnu::always_inline]] inline void dotGroup(const X *x, int64_t stride,
+                                            const W *w0, const W *w1,
+                                            int64_t n, float *dots0,
+                                            float *dots1, int64_t dotStride) {
+  if constexpr (Dp)
+    dotRowsDp<Rows>(x, stride, w0, w1, n, dots0, dots1, dotStride);
+  else
+    dotRows<Rows>(x, stride, w0, w1, n, dots0, dots1, dotStride);
 }
 
-/// The dot of a kernel instantiated with `Dp` (bf16 x bf16 where
-/// AVX512-BF16 runs) or not: dotRowsDp or dotRows.
+/// dotGroup for any number of rows, four at a time.
 template <bool Dp, typename X, typename W>
 [[gnu::always_inline]] inline void dot(int64_t rows, const X *x, int64_t stride,
                                        const W *w0, const W *w1, int64_t n,
                                        float *dots0, float *dots1,
                                        int64_t dotStride) {
-  if constexpr (Dp)
-    dotRowsDp(rows, x, stride, w0, w1, n, dots0, dots1, dotStride);
-  else
-    dotRows(rows, x, stride, w0, w1, n, dots0, dots1, dotStride);
+  for (; rows >= 4; rows -= 4, x += 4 * stride, dots0 += 4 * dotStride,
+                    dots1 += 4 * dotStride)
+    dotGroup<Dp, 4>(x, stride, w0, w1, n, dots0, dots1, dotStride);
+  switch (rows) {
+  case 1:
+    return dotGroup<Dp, 1>(x, stride, w0, w1, n, dots0, dots1, dotStride);
+  case 2:
+    return dotGroup<Dp, 2>(x, stride, w0, w1, n, dots0, dots1, dotStride);
+  case 3:
+    return dotGroup<Dp, 3>(x, stride, w0, w1, n, dots0, dots1, dotStride);
+  }
 }
 
 } // namespace moert::cpu::streaming

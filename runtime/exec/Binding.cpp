@@ -9,6 +9,10 @@ namespace moert {
 absl::StatusOr<std::vector<void *>>
 placeParams(const fb::Model &model, const Weights &weights, Backend &backend,
             Stream &stream, std::vector<std::unique_ptr<DeviceBuffer>> &uploaded) {
+  if (weights.size() != model.params()->size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the weights hold ", weights.size(),
+        " parameters but the artifact declares ", model.params()->size()));
   std::vector<void *> params(weights.size());
   for (size_t i = 0; i < weights.size(); ++i) {
     if (backend.sharesHostMemory()) {

@@ -18,7 +18,7 @@ namespace moert {
 
 /// Where each parameter lives for `backend`: the weights in place where
 /// the backend shares host memory, else copies uploaded once into buffers
-/// that `uploaded` keeps.
+/// that `uploaded` keeps. Weights of another parameter count are an error.
 absl::StatusOr<std::vector<void *>>
 placeParams(const fb::Model &model, const Weights &weights, Backend &backend,
             Stream &stream, std::vector<std::unique_ptr<DeviceBuffer>> &uploaded);

@@ -13,10 +13,6 @@ absl::StatusOr<std::unique_ptr<Executor>>
 Executor::create(const Artifact &artifact, const Weights &weights,
                  Backend &backend) {
   const fb::Model &model = artifact.model();
-  if (weights.size() != model.params()->size())
-    return absl::InvalidArgumentError(absl::StrCat(
-        artifact.path(), ": the weights hold ", weights.size(),
-        " parameters but the artifact declares ", model.params()->size()));
   if (!model.forward())
     return absl::InvalidArgumentError(absl::StrCat(
         artifact.path(), ": compiled for generation (--mode generate), which "

@@ -19,10 +19,6 @@ Generator::create(const Artifact &artifact, const Weights &weights,
     return absl::InvalidArgumentError(absl::StrCat(
         artifact.path(), ": not compiled for generation; compile it with "
                          "moec compile --mode generate"));
-  if (weights.size() != model.params()->size())
-    return absl::InvalidArgumentError(absl::StrCat(
-        artifact.path(), ": the weights hold ", weights.size(),
-        " parameters but the artifact declares ", model.params()->size()));
   std::unique_ptr<Generator> generator(new Generator(model, backend));
   if (absl::Status status = generator->bind(weights); !status.ok())
     return absl::InvalidArgumentError(

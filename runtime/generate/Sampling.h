@@ -30,7 +30,9 @@ std::vector<std::pair<int32_t, double>>
 samplingDistribution(const float *logits, int64_t vocab,
                      const SamplingOptions &options);
 
-/// The token sequence `sequence` takes at its generation step `step`.
+/// The token sequence `sequence` takes at its generation step `step`: the
+/// draw walks samplingDistribution's tokens, or, when neither top-k nor
+/// top-p cuts the vocabulary, the whole softmax in id order.
 int32_t sampleToken(const float *logits, int64_t vocab,
                     const SamplingOptions &options, int64_t sequence,
                     int64_t step);
