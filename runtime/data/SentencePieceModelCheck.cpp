@@ -77,12 +77,14 @@ absl::Status checkCharsMap(std::string_view blob) {
   std::memcpy(&trieBytes, blob.data(), 4);
   if (trieBytes > blob.size() - 4)
     return absl::InvalidArgumentError("its trie is longer than the map");
-  std::vector<Unit> units(trieBytes / 4);
-  std::memcpy(units.data(), blob.data() + 4, units.size() * 4);
   std::string_view strings = blob.substr(4 + trieBytes);
-  if (units.empty() || strings.empty() || strings.back() != '\0')
+  if (trieBytes < 4 || strings.empty() || strings.back() != '\0')
     return absl::InvalidArgumentError(
         "an empty trie, or replacements that do not end in NUL");
+  // Not before the check: memcpy into an empty vector's null data is
+  // undefined even for zero bytes (found by fuzzing).
+  std::vector<Unit> units(trieBytes / 4);
+  std::memcpy(units.data(), blob.data() + 4, units.size() * 4);
 
   // Every node reachable from the root, as commonPrefixSearch walks them:
   // node i leads to base = i ^ offset, where its leaf value sits and from
