@@ -6,7 +6,9 @@
 #  3. upcycle it twice into an 8-expert top-2 Mixtral: Drop-Upcycling
 #     (r = 0.5) and naive upcycling (every expert an exact copy);
 #  4. train both MoEs from the same dense start on the same batches;
-#  5. print the losses and write the checkpoints and one plot of both curves.
+#  5. print the losses and write the checkpoints and one plot of both curves;
+#  6. compile the MoE for generation and continue the same prompt with each
+#     trained MoE (same sampling seed), printed beside its losses.
 # Also imports the paper's 8x1.5B model and prints its statistics.
 # Outputs go to out/. STEPS_DENSE / STEPS_MOE override the step counts.
 set -euo pipefail
@@ -62,10 +64,21 @@ done
 "$bin/moe-run" plot "$out/upcycling-loss.svg" \
   "Drop-Upcycling (r=0.5)=$out/moe-drop/metrics.jsonl" \
   "naive upcycling=$out/moe-naive/metrics.jsonl"
+echo "== generate: the same prompt continued by each trained model"
+"$bin/moec" compile "$out/moe-drop-init" -o "$out/moe-generate.moex" --mode generate \
+  --batch 1 --seq 256 | grep -E "kv_cache_bytes"
+printf '%s\n' "${PROMPT:-Call me Ishmael. Some years ago}" > "$out/prompt.txt"
+for run in moe-drop moe-naive; do
+  "$bin/moe-run" generate "$out/moe-generate.moex" --weights "$out/$run" \
+    --tokenizer "$out/tokenizer.model" --prompts "$out/prompt.txt" \
+    --max-new-tokens 48 --temperature 0.7 --top-k 40 --seed 1 \
+    --out "$out/$run/generated.txt" | grep -E "decode_tokens_per_s"
+done
+
 echo "== results (checkpoints in $out/dense, $out/moe-drop, $out/moe-naive)"
 for run in dense moe-drop moe-naive; do
-  /usr/bin/python3 - "$out/$run" <<'EOF'
-import json, sys
+  /usr/bin/python3 - "$out/$run" "$out/prompt.txt" <<'EOF'
+import json, os, sys
 records = [json.loads(line) for line in open(sys.argv[1] + "/metrics.jsonl")]
 train = [r for r in records if "loss" in r]
 held = [r for r in records if "eval_ce" in r][-1]
@@ -74,5 +87,9 @@ print(f"{sys.argv[1]}: step {train[-1]['step']}, first loss {train[0]['loss']:.4
       f"train loss (mean of last {len(tail)}) "
       f"{sum(r['loss'] for r in tail) / len(tail):.4f}, held-out ce "
       f"{list(held['eval_ce'].values())[0]:.4f}, {train[-1]['tokens_per_s']:.0f} tokens/s")
+generated = sys.argv[1] + "/generated.txt"
+if os.path.exists(generated):
+    prompt = open(sys.argv[2]).read().rstrip("\n")
+    print(f"  writes: {prompt}{open(generated).read().rstrip()}")
 EOF
 done

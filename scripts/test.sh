@@ -19,8 +19,9 @@ cmake -G Ninja -S . -B "$asan" -DMOEC_BUILD_COMPILER=OFF \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > /dev/null
 cmake --build "$asan" -j "$(nproc)" \
   --target moert-tests moert-checkpoint-tests moert-cpu-kernels-tests \
-  moert-data-tests moe-data moe-run moert-train-tests fuzz-replay-safetensors \
-  fuzz-replay-artifact fuzz-replay-tokens fuzz-replay-sentencepiece
+  moert-data-tests moert-generate-tests moe-data moe-run moert-train-tests \
+  fuzz-replay-safetensors fuzz-replay-artifact fuzz-replay-tokens \
+  fuzz-replay-sentencepiece
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$asan" --output-on-failure -j "$(nproc)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -17,6 +17,7 @@
 #include "runtime/base/ReadFile.h"
 #include "runtime/base/WriteFile.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/data/ContinuationText.h"
 #include "runtime/data/Tokenizer.h"
 #include "runtime/exec/Weights.h"
 #include "runtime/generate/Generator.h"
@@ -35,6 +36,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 ABSL_DECLARE_FLAG(std::string, weights);
 ABSL_DECLARE_FLAG(uint64_t, seed);
@@ -137,13 +139,19 @@ absl::StatusOr<moert::SamplingOptions> samplingFromFlags() {
   return options;
 }
 
-/// A continuation as one line: ids, or text with its newlines, other
-/// control characters and bytes that are not UTF-8 written as \xNN.
-absl::StatusOr<std::string> render(const std::vector<int32_t> &ids,
+/// A continuation as one line: ids, or the text it adds to its prompt
+/// (ContinuationText.h) with newlines, other control characters and bytes
+/// that are not UTF-8 written as \xNN.
+absl::StatusOr<std::string> render(const std::vector<int32_t> &prompt,
+                                   const std::vector<int32_t> &ids,
                                    const moert::data::Tokenizer *tokenizer) {
   if (!tokenizer)
     return absl::StrJoin(ids, " ");
-  absl::StatusOr<std::string> text = tokenizer->decode(ids);
+  moert::data::ContinuationText continuation(*tokenizer, prompt);
+  for (int32_t id : ids)
+    if (absl::StatusOr<std::string> piece = continuation.append(id); !piece.ok())
+      return piece.status();
+  absl::StatusOr<std::string> text = continuation.text();
   if (!text.ok())
     return text.status();
   return moert::printable(*text, std::string::npos);
@@ -323,6 +331,9 @@ int runGenerate(const std::string &modelPath) {
     return fail(profiling.status());
   (*generator)->setProfiler(profiling->profiler.get());
 
+  std::optional<moert::data::ContinuationText> streamed;
+  if (stream && tokenizer)
+    streamed.emplace(*tokenizer, prompts->front());
   std::vector<std::vector<int32_t>> generated;
   Timing timing;
   absl::Status status = generate(
@@ -334,22 +345,32 @@ int runGenerate(const std::string &modelPath) {
                           (b * maxNew + generated[b].size() - 1) * vocab);
         if (!stream)
           return;
-        absl::StatusOr<std::string> piece = render({token}, tokenizer.get());
-        std::cout << (tokenizer ? "" : " ") << (piece.ok() ? *piece : "?")
+        if (!tokenizer) {
+          std::cout << " " << token << std::flush;
+          return;
+        }
+        absl::StatusOr<std::string> piece = streamed->append(token);
+        std::cout << moert::printable(piece.ok() ? *piece : "?",
+                                      std::string::npos)
                   << std::flush;
       });
   if (!status.ok())
     return fail(status);
 
   std::string lines;
-  for (const std::vector<int32_t> &continuation : generated) {
-    absl::StatusOr<std::string> line = render(continuation, tokenizer.get());
+  for (size_t b = 0; b < generated.size(); ++b) {
+    absl::StatusOr<std::string> line =
+        render((*prompts)[b], generated[b], tokenizer.get());
     if (!line.ok())
       return fail(line.status());
     absl::StrAppend(&lines, *line, "\n");
   }
-  if (stream)
-    std::cout << "\n";
+  if (stream) {
+    absl::StatusOr<std::string> rest =
+        streamed ? streamed->rest() : std::string();
+    std::cout << moert::printable(rest.ok() ? *rest : "?", std::string::npos)
+              << "\n";
+  }
   else if (outPath.empty())
     std::cout << lines;
   else if (auto written = moert::writeFileAtomically(outPath, lines);
