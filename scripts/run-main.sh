@@ -90,6 +90,6 @@ print(f"{sys.argv[1]}: step {train[-1]['step']}, first loss {train[0]['loss']:.4
 generated = sys.argv[1] + "/generated.txt"
 if os.path.exists(generated):
     prompt = open(sys.argv[2]).read().rstrip("\n")
-    print(f"  writes: {prompt}{open(generated).read().rstrip()}")
+    print(f"  writes: [{prompt}]{open(generated).read().rstrip()}")
 EOF
 done
