@@ -41,7 +41,7 @@ double configuredAuxLossCoef(ModuleOp module) {
 /// Ops cheap enough to run twice: per-token work whose inputs the backward
 /// pass keeps anyway.
 bool isRecomputable(Operation *op) {
-  return isa<RMSNormOp, SwigluOp, SiluOp, MulOp>(op);
+  return isa<RMSNormOp, SwigluOp, SiluOp, MulOp, AddBiasOp, ClampOp>(op);
 }
 
 class Differentiator {

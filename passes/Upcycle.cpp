@@ -118,6 +118,17 @@ LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
                 "'");
   if (!(auxLossCoef >= 0.0))
     return fail("aux-loss-coef must be >= 0");
+  // The experts and config written are Mixtral's; a dense source whose
+  // layers differ from Llama's (biases, q/k norms) would lose them. (MoE
+  // sources are refused below, as already sparse.)
+  if (auto config = module->getAttrOfType<DictionaryAttr>("moe.hf_config"))
+    if (auto arch = config.getAs<StringAttr>("architecture"))
+      if (arch.getValue() != "LlamaForCausalLM" &&
+          arch.getValue() != "MixtralForCausalLM" &&
+          !arch.getValue().contains_insensitive("moe"))
+        return fail("upcycling " + arch.getValue() +
+                    " is not supported yet; the source must be a "
+                    "LlamaForCausalLM");
   return success();
 }
 
@@ -316,6 +327,7 @@ void UpcyclePass::updateConfig(ModuleOp module, int64_t numLayers,
   if (auto old = module->getAttrOfType<DictionaryAttr>("moe.hf_config"))
     config.append(old.getValue());
   config.set("architecture", b.getStringAttr("MixtralForCausalLM"));
+  config.set("model_type", b.getStringAttr("mixtral"));
   config.set("num_local_experts", b.getI64IntegerAttr(experts));
   config.set("num_experts_per_tok", b.getI64IntegerAttr(topK));
   config.set("router_aux_loss_coef", b.getF64FloatAttr(auxLossCoef));

@@ -85,6 +85,17 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
       .Case([&](EmbeddingGradOp) -> Info {
         return KernelInfo{fb::OpKind::EmbeddingGrad, "cpu.embedding_grad", {}, {}};
       })
+      .Case([&](BiasGradOp) -> Info {
+        return KernelInfo{fb::OpKind::BiasGrad, "cpu.bias_grad", {}, {}};
+      })
+      .Case([&](ClampGradOp c) -> Info {
+        return KernelInfo{fb::OpKind::ClampGrad, "cpu.clamp_grad", {},
+                          {c.getLimit().convertToDouble()}};
+      })
+      .Case([&](SigmoidGateGradOp) -> Info {
+        return KernelInfo{fb::OpKind::SigmoidGateGrad,
+                          "cpu.sigmoid_gate_grad", {}, {}};
+      })
       .Case([&](RMSNormGradOp n) -> Info {
         return KernelInfo{fb::OpKind::RmsNormGrad, "cpu.rms_norm_grad", {},
                           {n.getEpsilon().convertToDouble()}};
@@ -290,6 +301,17 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](SelectRowsOp) -> Info {
         return KernelInfo{fb::OpKind::SelectRows, "cpu.select_rows", {}, {}};
       })
+      .Case([&](AddBiasOp a) -> Info {
+        return KernelInfo{fb::OpKind::AddBias,
+                          "cpu.add_bias" + weightSuffix(a.getBias()), {}, {}};
+      })
+      .Case([&](ClampOp c) -> Info {
+        return KernelInfo{fb::OpKind::Clamp, "cpu.clamp", {},
+                          {c.getLimit().convertToDouble()}};
+      })
+      .Case([&](SigmoidGateOp) -> Info {
+        return KernelInfo{fb::OpKind::SigmoidGate, "cpu.sigmoid_gate", {}, {}};
+      })
       .Default([](Operation *other) { return gradKernelFor(other); });
 }
 
@@ -306,7 +328,9 @@ std::string configJson(ModuleOp module) {
     if (key == "architecture") {
       StringRef name = llvm::cast<StringAttr>(value).getValue();
       object["architectures"] = llvm::json::Array{name};
-      object["model_type"] = name == "MixtralForCausalLM" ? "mixtral" : "llama";
+      // Modules written before model_type was recorded.
+      if (!config.get("model_type"))
+        object["model_type"] = name == "MixtralForCausalLM" ? "mixtral" : "llama";
     } else if (auto i = llvm::dyn_cast<IntegerAttr>(value))
       object[key] = i.getType().isInteger(1) ? llvm::json::Value(bool(i.getInt()))
                                              : llvm::json::Value(i.getInt());

@@ -1,7 +1,7 @@
-//===- HFConfig.cpp - Hugging Face config.json of Llama/Mixtral -----------===//
+//===- HFConfig.cpp - a Hugging Face config.json, validated ---------------===//
 //
-// Defaults follow transformers' LlamaConfig and MixtralConfig, so a config
-// that loads in transformers means the same model here. Fields that would
+// Defaults follow transformers' config class of each architecture, so a
+// config that loads in transformers means the same model here. Fields that would
 // change the computation in ways moec does not implement (rope scaling,
 // biases, sliding windows, other activations) are rejected, not ignored.
 //
@@ -31,14 +31,39 @@ namespace {
 constexpr int64_t kMaxDim = int64_t(1) << 24;
 constexpr int64_t kMaxCount = int64_t(1) << 16;
 
+/// An architecture and what its transformers config class defaults to.
 struct ArchitectureInfo {
   StringRef name;
   StringRef modelType;
   Architecture architecture;
+  bool moe;
+  int64_t maxPositions;
+  double rmsNormEps;
+  double ropeTheta;
+  double auxLossCoef;
+  int64_t numExperts;
+  int64_t expertsPerToken;
+  bool qkvBias;
+  QKNorm qkNorm;
+  /// Sliding windows are switched on by `use_sliding_window` (Qwen), so a
+  /// `sliding_window` size alone means nothing.
+  bool windowSwitch;
 };
 constexpr ArchitectureInfo kArchitectures[] = {
-    {"LlamaForCausalLM", "llama", Architecture::Llama},
-    {"MixtralForCausalLM", "mixtral", Architecture::Mixtral},
+    {"LlamaForCausalLM", "llama", Architecture::Llama, false, 2048, 1e-6, 1e4,
+     0, 0, 0, false, QKNorm::None, false},
+    {"MixtralForCausalLM", "mixtral", Architecture::Mixtral, true, 4096 * 32,
+     1e-5, 1e6, 0.001, 8, 2, false, QKNorm::None, false},
+    {"Qwen2ForCausalLM", "qwen2", Architecture::Qwen2, false, 32768, 1e-6, 1e4,
+     0, 0, 0, true, QKNorm::None, true},
+    {"Qwen3ForCausalLM", "qwen3", Architecture::Qwen3, false, 32768, 1e-6, 1e4,
+     0, 0, 0, false, QKNorm::PerHead, true},
+    {"Qwen2MoeForCausalLM", "qwen2_moe", Architecture::Qwen2Moe, true, 32768,
+     1e-6, 1e4, 0.001, 60, 4, true, QKNorm::None, true},
+    {"Qwen3MoeForCausalLM", "qwen3_moe", Architecture::Qwen3Moe, true, 32768,
+     1e-6, 1e4, 0.001, 128, 8, false, QKNorm::PerHead, true},
+    {"OlmoeForCausalLM", "olmoe", Architecture::Olmoe, true, 4096, 1e-5, 1e4,
+     0.01, 64, 8, false, QKNorm::Whole, false},
 };
 
 /// Reads typed, validated fields of one parsed config and reports errors at
@@ -181,7 +206,8 @@ readArchitecture(const ConfigReader &reader) {
 
 /// Rejects fields that would change the model in ways moec does not
 /// implement, so that a config is never silently misread.
-LogicalResult rejectUnsupportedFeatures(const ConfigReader &reader) {
+LogicalResult rejectUnsupportedFeatures(const ConfigReader &reader,
+                                        const ArchitectureInfo &info) {
   FailureOr<std::optional<StringRef>> act = reader.string("hidden_act");
   if (failed(act))
     return failure();
@@ -191,16 +217,36 @@ LogicalResult rejectUnsupportedFeatures(const ConfigReader &reader) {
   if (reader.find("rope_scaling"))
     return reader.error("rope_scaling")
            << "rope scaling is not supported; it must be null or absent";
-  if (reader.find("sliding_window"))
+  if (info.windowSwitch) {
+    FailureOr<bool> window = reader.boolean("use_sliding_window", false);
+    if (failed(window))
+      return failure();
+    if (*window)
+      return reader.error("use_sliding_window")
+             << "sliding-window attention is not supported; it must be false";
+    if (const json::Value *types = reader.find("layer_types")) {
+      const json::Array *list = types->getAsArray();
+      for (const json::Value &type : list ? *list : json::Array())
+        if (type.getAsString() != std::optional<StringRef>("full_attention"))
+          return reader.error("layer_types")
+                 << "only \"full_attention\" layers are supported";
+    }
+  } else if (reader.find("sliding_window")) {
     return reader.error("sliding_window")
            << "sliding-window attention is not supported; it must be null or "
               "absent";
-  for (StringRef key : {"attention_bias", "mlp_bias"}) {
+  }
+  // Qwen2's q/k/v biases are built in, whatever attention_bias says.
+  SmallVector<StringRef, 2> biasKeys = {"mlp_bias"};
+  if (!info.qkvBias)
+    biasKeys.push_back("attention_bias");
+  for (StringRef key : biasKeys) {
     FailureOr<bool> bias = reader.boolean(key, false);
     if (failed(bias))
       return failure();
     if (*bias)
-      return reader.error(key) << "biases are not supported; it must be false";
+      return reader.error(key) << "biases are not supported in "
+                               << info.name << "; it must be false";
   }
   return success();
 }
@@ -255,19 +301,115 @@ LogicalResult checkParameterCount(const ConfigReader &reader,
   int64_t d = config.hiddenSize, layers = config.numLayers;
   int64_t attentionWidth = config.numHeads * config.headDim;
   int64_t kvWidth = config.numKvHeads * config.headDim;
-  int64_t experts = config.isMoe() ? config.numExperts : 1;
+  // A bound: every layer counted with the dense FFN and the experts.
   return success(
       succeeded(add("vocab_size", config.tieWordEmbeddings ? 1 : 2,
                     {config.vocabSize, d})) &&
       succeeded(add("num_attention_heads", layers, {2, attentionWidth, d})) &&
       succeeded(add("num_key_value_heads", layers, {2, kvWidth, d})) &&
-      succeeded(add(config.isMoe() ? "num_local_experts" : "intermediate_size",
-                    layers, {experts, 3, config.intermediateSize, d})));
+      succeeded(add("intermediate_size", layers,
+                    {3, config.intermediateSize, d})) &&
+      succeeded(add(config.expertCountKey(), layers,
+                    {config.numExperts, 3, config.expertIntermediateSize, d})) &&
+      succeeded(add("shared_expert_intermediate_size", layers,
+                    {3, config.sharedExpertIntermediateSize, d})));
+}
+/// The expert counts and sizes, routing and sparse-layer fields of a MoE
+/// architecture.
+LogicalResult readMoeFields(const ConfigReader &reader,
+                            const ArchitectureInfo &info, HFConfig &config) {
+  auto read = [](auto result, auto &field) {
+    if (failed(result))
+      return false;
+    field = *result;
+    return true;
+  };
+  Architecture arch = info.architecture;
+  bool qwen = arch == Architecture::Qwen2Moe || arch == Architecture::Qwen3Moe;
+  StringRef countKey = config.expertCountKey();
+  bool ok =
+      read(reader.size(countKey, info.numExperts, kMaxCount),
+           config.numExperts) &&
+      read(reader.size("num_experts_per_tok", info.expertsPerToken, kMaxCount),
+           config.expertsPerToken) &&
+      read(reader.number("router_aux_loss_coef", info.auxLossCoef,
+                         /*allowZero=*/true),
+           config.routerAuxLossCoef);
+  if (!ok)
+    return failure();
+  config.expertIntermediateSize = config.intermediateSize;
+  config.normTopkProb = arch == Architecture::Mixtral;
+  if (arch != Architecture::Mixtral &&
+      !read(reader.boolean("norm_topk_prob", false), config.normTopkProb))
+    return failure();
+  if (qwen &&
+      !(read(reader.size("moe_intermediate_size",
+                         arch == Architecture::Qwen2Moe ? 1408 : 768),
+             config.expertIntermediateSize) &&
+        read(reader.size("decoder_sparse_step", 1, kMaxCount),
+             config.decoderSparseStep)))
+    return failure();
+  if (arch == Architecture::Qwen2Moe &&
+      !read(reader.size("shared_expert_intermediate_size", 5632),
+            config.sharedExpertIntermediateSize))
+    return failure();
+  if (config.expertsPerToken > config.numExperts)
+    return reader.error("num_experts_per_tok")
+           << "num_experts_per_tok (" << config.expertsPerToken
+           << ") must not exceed " << countKey << " (" << config.numExperts
+           << ")";
+  // Qwen-MoE's field; Mixtral reads it too, as what moec upcycle writes
+  // when only some layers become MoE.
+  if (const json::Value *list = reader.find("mlp_only_layers")) {
+    const json::Array *layers = list->getAsArray();
+    if (arch == Architecture::Olmoe || !layers)
+      return reader.error("mlp_only_layers")
+             << (layers ? "not a field of " + info.name.str()
+                        : "expected an array of layer indices, got " +
+                              ConfigReader::describe(*list));
+    for (const json::Value &entry : *layers) {
+      std::optional<int64_t> layer = entry.getAsInteger();
+      if (!layer || *layer < 0 || *layer >= config.numLayers)
+        return reader.error("mlp_only_layers")
+               << "entries must be layer indices in [0, " << config.numLayers
+               << ")";
+      config.mlpOnlyLayers.push_back(*layer);
+    }
+  }
+  return success();
 }
 } // namespace
 
+bool HFConfig::isSparseLayer(int64_t layer) const {
+  return isMoe() && !llvm::is_contained(mlpOnlyLayers, layer) &&
+         (layer + 1) % decoderSparseStep == 0;
+}
+
+StringRef HFConfig::ffnModuleName(int64_t layer) const {
+  return architecture == Architecture::Mixtral && isSparseLayer(layer)
+             ? "block_sparse_moe"
+             : "mlp";
+}
+
+std::array<StringRef, 3> HFConfig::expertMatrixNames() const {
+  if (architecture == Architecture::Mixtral)
+    return {"w1", "w3", "w2"};
+  return {"gate_proj", "up_proj", "down_proj"};
+}
+
+StringRef HFConfig::expertCountKey() const {
+  return architecture == Architecture::Mixtral ? "num_local_experts"
+                                               : "num_experts";
+}
+
 StringRef moe::supportedArchitectures() {
-  return "LlamaForCausalLM, MixtralForCausalLM";
+  static const std::string names = [] {
+    std::string list;
+    for (const ArchitectureInfo &info : kArchitectures)
+      list += (list.empty() ? "" : ", ") + info.name.str();
+    return list;
+  }();
+  return names;
 }
 
 FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
@@ -294,11 +436,14 @@ FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
   FailureOr<const ArchitectureInfo *> arch = readArchitecture(reader);
   if (failed(arch))
     return failure();
-  config.architecture = (*arch)->architecture;
-  config.architectureName = (*arch)->name.str();
-  bool mixtral = config.isMoe();
+  const ArchitectureInfo &info = **arch;
+  config.architecture = info.architecture;
+  config.architectureName = info.name.str();
+  config.modelType = info.modelType.str();
+  config.qkvBias = info.qkvBias;
+  config.qkNorm = info.qkNorm;
 
-  if (failed(rejectUnsupportedFeatures(reader)) ||
+  if (failed(rejectUnsupportedFeatures(reader, info)) ||
       failed(readDtype(reader, config)))
     return failure();
 
@@ -319,13 +464,10 @@ FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
            config.numHeads) &&
       read(reader.size("num_key_value_heads", config.numHeads, kMaxCount),
            config.numKvHeads) &&
-      read(reader.size("max_position_embeddings",
-                       mixtral ? 4096 * 32 : 2048),
+      read(reader.size("max_position_embeddings", info.maxPositions),
            config.maxPositionEmbeddings) &&
-      read(reader.number("rms_norm_eps", mixtral ? 1e-5 : 1e-6),
-           config.rmsNormEps) &&
-      read(reader.number("rope_theta", mixtral ? 1e6 : 1e4),
-           config.ropeTheta) &&
+      read(reader.number("rms_norm_eps", info.rmsNormEps), config.rmsNormEps) &&
+      read(reader.number("rope_theta", info.ropeTheta), config.ropeTheta) &&
       read(reader.number("initializer_range", 0.02, /*allowZero=*/true),
            config.initializerRange) &&
       read(reader.boolean("tie_word_embeddings", false),
@@ -353,37 +495,12 @@ FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
     return reader.error(reader.find("head_dim") ? "head_dim" : "hidden_size")
                << "the head dimension (" << config.headDim
                << ") must be even for rotary embeddings";
-
-  if (mixtral) {
-    ok = read(reader.size("num_local_experts", 8, kMaxCount),
-              config.numExperts) &&
-         read(reader.size("num_experts_per_tok", 2, kMaxCount),
-              config.expertsPerToken) &&
-         read(reader.number("router_aux_loss_coef", 0.001, /*allowZero=*/true),
-              config.routerAuxLossCoef);
-    if (!ok)
+  if (config.architecture == Architecture::Olmoe) {
+    if (!read(reader.number("clip_qkv", 0), config.clipQkv))
       return failure();
-    if (const json::Value *list = reader.find("mlp_only_layers")) {
-      const json::Array *layers = list->getAsArray();
-      if (!layers)
-        return reader.error("mlp_only_layers")
-               << "expected an array of layer indices, got "
-               << ConfigReader::describe(*list);
-      for (const json::Value &entry : *layers) {
-        std::optional<int64_t> layer = entry.getAsInteger();
-        if (!layer || *layer < 0 || *layer >= config.numLayers)
-          return reader.error("mlp_only_layers")
-                 << "entries must be layer indices in [0, " << config.numLayers
-                 << ")";
-        config.mlpOnlyLayers.push_back(*layer);
-      }
-    }
-    if (config.expertsPerToken > config.numExperts)
-      return reader.error("num_experts_per_tok")
-                 << "num_experts_per_tok (" << config.expertsPerToken
-                 << ") must not exceed num_local_experts ("
-                 << config.numExperts << ")";
   }
+  if (info.moe && failed(readMoeFields(reader, info, config)))
+    return failure();
   if (failed(checkParameterCount(reader, config)))
     return failure();
   return config;

@@ -45,8 +45,13 @@ private:
     return param(name, shape, normalInit());
   }
   Value normWeight(const Twine &name) {
-    return param(name, {config.hiddenSize},
-                 ConstantInitAttr::get(context, llvm::APFloat(1.0)));
+    return param(name, {config.hiddenSize}, oneInit());
+  }
+  Attribute oneInit() {
+    return ConstantInitAttr::get(context, llvm::APFloat(1.0));
+  }
+  Attribute zeroInit() {
+    return ConstantInitAttr::get(context, llvm::APFloat(0.0));
   }
   Attribute normalInit() {
     return NormalInitAttr::get(context, llvm::APFloat(0.0),
@@ -55,7 +60,7 @@ private:
 
   Value rmsNorm(Value x, const Twine &weightName, Location loc);
   Value attention(Value x, const std::string &prefix);
-  Value denseMlp(Value x, const std::string &prefix);
+  Value denseMlp(Value x, const std::string &prefix, int64_t width);
   Value sparseMoe(Value x, const std::string &prefix);
 
   const HFConfig &config;
@@ -86,13 +91,33 @@ Value ModelBuilder::attention(Value x, const std::string &prefix) {
   int64_t qWidth = config.numHeads * hd, kvWidth = config.numKvHeads * hd;
   Location loc = at(prefix);
   auto project = [&](StringRef name, int64_t out) -> Value {
-    Value w = matrix(prefix + "." + name + ".weight", {out, d});
-    return LinearOp::create(body, at(prefix + "." + name), activation(out), x,
-                            w);
+    std::string module = prefix + "." + name.str();
+    Value w = matrix(module + ".weight", {out, d});
+    Value y = LinearOp::create(body, at(module), activation(out), x, w);
+    if (config.qkvBias)
+      y = AddBiasOp::create(body, at(module), y,
+                            param(module + ".bias", {out}, zeroInit()));
+    return y;
   };
-  Value q = project("q_proj", qWidth);
-  Value k = project("k_proj", kvWidth);
-  Value v = project("v_proj", kvWidth);
+  // Qwen3 normalises each head, OLMoE the whole projection, before RoPE.
+  auto norm = [&](Value y, StringRef name, int64_t width) -> Value {
+    if (config.qkNorm == QKNorm::None)
+      return y;
+    int64_t group = config.qkNorm == QKNorm::PerHead ? hd : width;
+    std::string module = prefix + "." + name.str();
+    return RMSNormOp::create(body, at(module), y.getType(), y,
+                             param(module + ".weight", {group}, oneInit()),
+                             body.getF64FloatAttr(config.rmsNormEps));
+  };
+  auto clip = [&](Value y) -> Value {
+    if (config.clipQkv == 0)
+      return y;
+    return ClampOp::create(body, loc, y,
+                           body.getF64FloatAttr(config.clipQkv));
+  };
+  Value q = clip(norm(project("q_proj", qWidth), "q_norm", qWidth));
+  Value k = clip(norm(project("k_proj", kvWidth), "k_norm", kvWidth));
+  Value v = clip(project("v_proj", kvWidth));
   llvm::APFloat theta(config.ropeTheta);
   Location rotary = at(prefix + ".rotary_emb");
   q = RopeOp::create(body, rotary, q.getType(), q, /*positions=*/Value(),
@@ -106,8 +131,8 @@ Value ModelBuilder::attention(Value x, const std::string &prefix) {
   return LinearOp::create(body, at(prefix + ".o_proj"), activation(d), a, wo);
 }
 
-Value ModelBuilder::denseMlp(Value x, const std::string &prefix) {
-  int64_t d = config.hiddenSize, f = config.intermediateSize;
+Value ModelBuilder::denseMlp(Value x, const std::string &prefix, int64_t f) {
+  int64_t d = config.hiddenSize;
   Value gate = LinearOp::create(body, at(prefix + ".gate_proj"), activation(f),
                                 x, matrix(prefix + ".gate_proj.weight", {f, d}));
   Value up = LinearOp::create(body, at(prefix + ".up_proj"), activation(f), x,
@@ -118,7 +143,7 @@ Value ModelBuilder::denseMlp(Value x, const std::string &prefix) {
 }
 
 Value ModelBuilder::sparseMoe(Value x, const std::string &prefix) {
-  int64_t d = config.hiddenSize, f = config.intermediateSize;
+  int64_t d = config.hiddenSize, f = config.expertIntermediateSize;
   int64_t e = config.numExperts, k = config.expertsPerToken;
   int64_t dyn = ShapedType::kDynamic;
   Type i32 = body.getI32Type();
@@ -128,7 +153,7 @@ Value ModelBuilder::sparseMoe(Value x, const std::string &prefix) {
       body, at(prefix + ".gate"),
       TypeRange{tensor({dyn, dyn, e}), tensor({dyn, dyn, k}),
                 RankedTensorType::get({dyn, dyn, k}, i32)},
-      x, router, k, /*normalize=*/true);
+      x, router, k, config.normTopkProb);
   auto dispatch = DispatchOp::create(
       body, at(prefix + ".dispatch"),
       TypeRange{tensor({dyn, d}),
@@ -138,16 +163,29 @@ Value ModelBuilder::sparseMoe(Value x, const std::string &prefix) {
   // Stacked over experts: `*` in the name stands for the expert index of the
   // checkpoint tensors experts.0.w1.weight ... experts.{E-1}.w1.weight.
   std::string experts = prefix + ".experts.*.";
-  Value w1 = matrix(experts + "w1.weight", {e, f, d});
-  Value w3 = matrix(experts + "w3.weight", {e, f, d});
-  Value w2 = matrix(experts + "w2.weight", {e, d, f});
+  auto [gateName, upName, downName] = config.expertMatrixNames();
+  Value w1 = matrix(experts + gateName + ".weight", {e, f, d});
+  Value w3 = matrix(experts + upName + ".weight", {e, f, d});
+  Value w2 = matrix(experts + downName + ".weight", {e, d, f});
   Value y = ExpertMLPOp::create(body, at(prefix + ".experts"),
                                 dispatch.getGrouped().getType(),
                                 dispatch.getGrouped(), dispatch.getCounts(),
                                 w1, w3, w2);
-  return CombineOp::create(body, at(prefix + ".combine"), activation(d), y,
-                           route.getWeights(),
-                           dispatch.getSourceSlots());
+  Value routed = CombineOp::create(body, at(prefix + ".combine"),
+                                   activation(d), y, route.getWeights(),
+                                   dispatch.getSourceSlots());
+  if (config.sharedExpertIntermediateSize == 0)
+    return routed;
+  // Qwen2-MoE: every token also passes a shared expert, scaled by a sigmoid
+  // gate of its own.
+  std::string shared = prefix + ".shared_expert";
+  Value sharedOut = denseMlp(x, shared, config.sharedExpertIntermediateSize);
+  Value gate = LinearOp::create(
+      body, at(shared + "_gate"), activation(1), x,
+      matrix(shared + "_gate.weight", {1, d}));
+  sharedOut =
+      SigmoidGateOp::create(body, at(shared + "_gate"), sharedOut, gate);
+  return AddOp::create(body, at(prefix), routed, sharedOut);
 }
 
 void ModelBuilder::build(ModuleOp module) {
@@ -173,9 +211,10 @@ void ModelBuilder::build(ModuleOp module) {
     h = AddOp::create(body, at(layer), h, attention(n, layer + ".self_attn"));
     n = rmsNorm(h, layer + ".post_attention_layernorm.weight",
                 at(layer + ".post_attention_layernorm"));
-    bool sparse = config.isMoe() && !llvm::is_contained(config.mlpOnlyLayers, i);
-    Value ffn = sparse ? sparseMoe(n, layer + ".block_sparse_moe")
-                       : denseMlp(n, layer + ".mlp");
+    std::string ffnName = layer + "." + config.ffnModuleName(i).str();
+    Value ffn = config.isSparseLayer(i)
+                    ? sparseMoe(n, ffnName)
+                    : denseMlp(n, ffnName, config.intermediateSize);
     h = AddOp::create(body, at(layer), h, ffn);
   }
   h = rmsNorm(h, "model.norm.weight", at("model.norm"));
@@ -192,6 +231,7 @@ void ModelBuilder::build(ModuleOp module) {
 DictionaryAttr configAttr(const HFConfig &config, Builder &b) {
   SmallVector<NamedAttribute> fields = {
       b.getNamedAttr("architecture", b.getStringAttr(config.architectureName)),
+      b.getNamedAttr("model_type", b.getStringAttr(config.modelType)),
       b.getNamedAttr("vocab_size", b.getI64IntegerAttr(config.vocabSize)),
       b.getNamedAttr("hidden_size", b.getI64IntegerAttr(config.hiddenSize)),
       b.getNamedAttr("intermediate_size",
@@ -211,16 +251,28 @@ DictionaryAttr configAttr(const HFConfig &config, Builder &b) {
                      b.getBoolAttr(config.tieWordEmbeddings)),
       b.getNamedAttr("torch_dtype", b.getStringAttr(config.torchDtype)),
   };
+  auto add = [&](StringRef key, Attribute value) {
+    fields.push_back(b.getNamedAttr(key, value));
+  };
+  if (config.clipQkv != 0)
+    add("clip_qkv", b.getF64FloatAttr(config.clipQkv));
   if (config.isMoe()) {
-    fields.push_back(b.getNamedAttr("num_local_experts",
-                                    b.getI64IntegerAttr(config.numExperts)));
-    fields.push_back(b.getNamedAttr(
-        "num_experts_per_tok", b.getI64IntegerAttr(config.expertsPerToken)));
-    fields.push_back(b.getNamedAttr(
-        "router_aux_loss_coef", b.getF64FloatAttr(config.routerAuxLossCoef)));
+    add(config.expertCountKey(), b.getI64IntegerAttr(config.numExperts));
+    add("num_experts_per_tok", b.getI64IntegerAttr(config.expertsPerToken));
+    add("router_aux_loss_coef", b.getF64FloatAttr(config.routerAuxLossCoef));
+    if (config.architecture != Architecture::Mixtral)
+      add("norm_topk_prob", b.getBoolAttr(config.normTopkProb));
+    if (config.architecture == Architecture::Qwen2Moe ||
+        config.architecture == Architecture::Qwen3Moe) {
+      add("moe_intermediate_size",
+          b.getI64IntegerAttr(config.expertIntermediateSize));
+      add("decoder_sparse_step", b.getI64IntegerAttr(config.decoderSparseStep));
+    }
+    if (config.sharedExpertIntermediateSize != 0)
+      add("shared_expert_intermediate_size",
+          b.getI64IntegerAttr(config.sharedExpertIntermediateSize));
     if (!config.mlpOnlyLayers.empty())
-      fields.push_back(b.getNamedAttr(
-          "mlp_only_layers", b.getI64ArrayAttr(config.mlpOnlyLayers)));
+      add("mlp_only_layers", b.getI64ArrayAttr(config.mlpOnlyLayers));
   }
   return b.getDictionaryAttr(fields);
 }

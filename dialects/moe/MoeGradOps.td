@@ -120,6 +120,37 @@ def Moe_SwigluGradOp : Moe_Op<"swiglu_grad",
   let assemblyFormat = "operands attr-dict `:` type($gate)";
 }
 
+def Moe_BiasGradOp : Moe_Op<"bias_grad", [Pure]> {
+  let summary = "gradient of add_bias's bias: the result gradient summed over rows";
+  let arguments = (ins Moe_FloatTensor:$result_grad);
+  let results = (outs Moe_FloatTensor:$bias_grad);
+  let assemblyFormat =
+      "$result_grad attr-dict `:` type($result_grad) `->` type($bias_grad)";
+  let hasVerifier = 1;
+}
+
+def Moe_ClampGradOp : Moe_Op<"clamp_grad",
+    [Pure, Elementwise, SameOperandsAndResultType]> {
+  let summary = "gradient of clamp's input: passed where |input| <= limit";
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$result_grad,
+                       F64Attr:$limit);
+  let results = (outs Moe_FloatTensor:$input_grad);
+  let assemblyFormat = "$input `,` $result_grad attr-dict `:` type($input_grad)";
+}
+
+def Moe_SigmoidGateGradOp : Moe_Op<"sigmoid_gate_grad",
+    [Pure, AllTypesMatch<["input", "result_grad", "input_grad"]>,
+     AllTypesMatch<["gate", "gate_grad"]>]> {
+  let summary = "gradients of sigmoid_gate's input and gate";
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate,
+                       Moe_FloatTensor:$result_grad);
+  let results = (outs Moe_FloatTensor:$input_grad, Moe_FloatTensor:$gate_grad);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $result_grad attr-dict `:` type($input) `,`
+    type($gate)
+  }];
+}
+
 def Moe_RouterGradOp : Moe_Op<"router_grad", [Pure]> {
   let summary = "gradient of the router logits";
   let description = [{

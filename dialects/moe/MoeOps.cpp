@@ -69,10 +69,13 @@ LogicalResult RMSNormOp::verify() {
   Type input = getInput().getType(), weight = getWeight().getType();
   if (failed(checkMinRank(*this, "input", input, 1)) ||
       failed(checkRank(*this, "weight", weight, 1)) ||
-      failed(checkSameElementType(*this, "weight", weight, "input", input)) ||
-      failed(checkSize(*this, "weight size", shapeOf(weight)[0],
-                       "the input width", lastDim(input))))
+      failed(checkSameElementType(*this, "weight", weight, "input", input)))
     return failure();
+  int64_t group = shapeOf(weight)[0], width = lastDim(input);
+  if (!ShapedType::isDynamic(group) && !ShapedType::isDynamic(width) &&
+      (group == 0 || width % group != 0))
+    return emitOpError() << "weight size (" << group
+                         << ") must divide the input width (" << width << ")";
   if (!(getEpsilon().convertToDouble() > 0))
     return emitOpError() << "epsilon must be > 0, got "
                          << getEpsilon().convertToDouble();

@@ -104,10 +104,13 @@ def Moe_EmbeddingOp : Moe_Op<"embedding", [Pure, DeclareOpInterfaceMethods<Moe_D
 
 def Moe_RMSNormOp : Moe_Op<"rms_norm",
     [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
-  let summary = "root-mean-square normalisation over the last dimension";
+  let summary = "root-mean-square normalisation over groups of the last dimension";
   let description = [{
     `result = input / sqrt(mean(input^2, -1) + epsilon) * weight`, computed in
-    fp32 whatever the storage type (as Hugging Face Llama does).
+    fp32 whatever the storage type (as Hugging Face Llama does). The weight's
+    size G must divide the input width W: each run of G consecutive features
+    is normalised on its own (G = W is the usual norm; G = the head width is
+    Qwen3's per-head q/k norm).
 
     Example:
     ```mlir
@@ -243,6 +246,54 @@ def Moe_SwigluOp : Moe_ElementwiseOp<"swiglu"> {
     Example: `%s = moe.swiglu %gate, %up : tensor<?x?x176xf32>`
   }];
   let arguments = (ins Moe_FloatTensor:$gate, Moe_FloatTensor:$up);
+}
+
+def Moe_AddBiasOp : Moe_Op<"add_bias",
+    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
+  let summary = "adds a bias vector to every row (Qwen2's q/k/v biases)";
+  let description = [{
+    `result[..., n] = input[..., n] + bias[n]`; the bias has the input's width
+    and element type.
+
+    Example:
+    `%q2 = moe.add_bias %q, %bq : tensor<?x?x96xf32>, tensor<96xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$bias);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $bias attr-dict `:` type($input) `,` type($bias)";
+  let hasVerifier = 1;
+}
+
+def Moe_ClampOp : Moe_ElementwiseOp<"clamp"> {
+  let summary = "clamps to [-limit, limit] (OLMoE's clip_qkv)";
+  let description = [{
+    `result = min(max(input, -limit), limit)`, limit > 0.
+
+    Example: `%c = moe.clamp %q {limit = 8.0 : f64} : tensor<?x?x64xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, F64Attr:$limit);
+  let hasVerifier = 1;
+}
+
+def Moe_SigmoidGateOp : Moe_Op<"sigmoid_gate",
+    [Pure, AllTypesMatch<["input", "result"]>, DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
+  let summary = "scales each row by the sigmoid of its gate (Qwen2-MoE's shared expert)";
+  let description = [{
+    `result[..., n] = input[..., n] * sigmoid(gate[..., 0])`: the gate has
+    the input's leading dimensions and width 1.
+
+    Example:
+    ```mlir
+    %s = moe.sigmoid_gate %shared, %g
+        : tensor<?x?x64xf32>, tensor<?x?x1xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $gate attr-dict `:` type($input) `,` type($gate)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

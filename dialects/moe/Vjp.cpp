@@ -104,6 +104,31 @@ LogicalResult SwigluOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult AddBiasOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                  SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(resultGrads[0]);
+  operandGrads.push_back(BiasGradOp::create(b, getLoc(), getBias().getType(),
+                                            resultGrads[0]));
+  return success();
+}
+
+LogicalResult ClampOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(ClampGradOp::create(b, getLoc(), getType(), getInput(),
+                                             resultGrads[0], getLimitAttr()));
+  return success();
+}
+
+LogicalResult SigmoidGateOp::buildVjp(OpBuilder &b,
+                                      ArrayRef<Value> resultGrads,
+                                      SmallVectorImpl<Value> &operandGrads) {
+  auto grad = SigmoidGateGradOp::create(b, getLoc(), getType(),
+                                        getGate().getType(), getInput(),
+                                        getGate(), resultGrads[0]);
+  operandGrads.append({Value(grad.getInputGrad()), grad.getGateGrad()});
+  return success();
+}
+
 LogicalResult RouterOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                  SmallVectorImpl<Value> &operandGrads) {
   Location loc = getLoc();

@@ -20,6 +20,8 @@ absl::Status invalid(const std::string &path, const std::string &message) {
 std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   switch (op) {
   case fb::OpKind::Silu:
+  case fb::OpKind::Clamp:
+  case fb::OpKind::BiasGrad:
     return {1, 1};
   case fb::OpKind::RouterZLoss:
     return {2, 1u << 16};
@@ -27,6 +29,7 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
     return {0, 0};
   case fb::OpKind::RmsNormGrad:
   case fb::OpKind::SwigluGrad:
+  case fb::OpKind::SigmoidGateGrad:
   case fb::OpKind::CrossEntropyGrad:
     return {3, 3};
   case fb::OpKind::RouterGrad:

@@ -1,7 +1,9 @@
-//===- ElementwiseGrad.cpp - backward of the SwiGLU activations -----------===//
+//===- ElementwiseGrad.cpp - backward of activations, clamp and gates ----===//
 
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/GradMath.h"
+
+#include <cmath>
 
 namespace moert::cpu {
 
@@ -21,6 +23,27 @@ void swigluGrad(const float *gate, const float *up, const float *dy,
     float grad = dy[i];
     dup[i] = grad * g * s;
     dgate[i] = grad * up[i] * s * (1.0f + g * (1.0f - s));
+  }
+}
+
+void clampGrad(const float *x, const float *dy, int64_t n, float limit,
+               float *dx) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    dx[i] = x[i] >= -limit && x[i] <= limit ? dy[i] : 0.0f;
+}
+
+void sigmoidGateGrad(const float *x, const float *gate, const float *dy,
+                     int64_t rows, int64_t width, float *dx, float *dgate) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float s = 1.0f / (1.0f + std::exp(-gate[r]));
+    double dot = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      dot += double(dy[r * width + j]) * x[r * width + j];
+      dx[r * width + j] = dy[r * width + j] * s;
+    }
+    dgate[r] = float(dot * s * (1.0f - s));
   }
 }
 

@@ -52,6 +52,18 @@ void siluGrad(const float *x, const float *dy, int64_t n, float *dx);
 void swigluGrad(const float *gate, const float *up, const float *dy,
                 int64_t n, float *dgate, float *dup);
 
+/// clamp backward: dx = dy where |x| <= limit, else 0 (torch's clamp).
+void clampGrad(const float *x, const float *dy, int64_t n, float limit,
+               float *dx);
+
+/// sigmoidGate backward: dx = dy * s, dgate[r] = sum(dy * x)[r] * s (1 - s),
+/// s = sigmoid(gate[r]).
+void sigmoidGateGrad(const float *x, const float *gate, const float *dy,
+                     int64_t rows, int64_t width, float *dx, float *dgate);
+
+/// addBias backward to the bias: db = dy [rows, width] summed over rows.
+void biasGrad(const float *dy, int64_t rows, int64_t width, float *db);
+
 /// embedding backward: dtable [vocab, d] = scatter-add of dy [n, d] by ids
 /// (zero rows for unused ids). Ids were checked by the forward pass.
 void embeddingGrad(const int32_t *ids, int64_t n, const float *dy,

@@ -99,6 +99,14 @@ void mul(const float *a, const float *b, int64_t n, float *out);
 void silu(const float *x, int64_t n, float *out);
 /// out = silu(gate) * up.
 void swiglu(const float *gate, const float *up, int64_t n, float *out);
+/// out = min(max(x, -limit), limit).
+void clamp(const float *x, int64_t n, float limit, float *out);
+/// out[r, :] = x[r, :] * sigmoid(gate[r]) over rows of width `width`.
+void sigmoidGate(const float *x, const float *gate, int64_t rows,
+                 int64_t width, float *out);
+/// out[r, :] = x[r, :] + bias over rows of width `width`.
+void addBias(const float *x, Weight bias, int64_t rows, int64_t width,
+             float *out);
 
 /// out[i] = table[ids[i]]; ids outside [0, vocab) are an error naming the
 /// position.

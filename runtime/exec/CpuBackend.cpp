@@ -104,9 +104,23 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     return cpu::embedding(weight(in[0]), in[0].shape[0], in[0].shape[1],
                           in[1].as<int32_t>(), in[1].numElements(),
                           out.as<float>());
-  case fb::OpKind::RmsNorm:
-    cpu::rmsNorm(in[0].as<float>(), weight(in[1]), rows(in[0]), lastDim(in[0]),
-                 floatAttr(l, 0), out.as<float>());
+  case fb::OpKind::RmsNorm: {
+    int64_t group = in[1].shape[0]; // the launch checks made it divide
+    cpu::rmsNorm(in[0].as<float>(), weight(in[1]), in[0].numElements() / group,
+                 group, floatAttr(l, 0), out.as<float>());
+    return absl::OkStatus();
+  }
+  case fb::OpKind::AddBias:
+    cpu::addBias(in[0].as<float>(), weight(in[1]), rows(in[0]), lastDim(in[0]),
+                 out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Clamp:
+    cpu::clamp(in[0].as<float>(), out.numElements(), float(floatAttr(l, 0)),
+               out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::SigmoidGate:
+    cpu::sigmoidGate(in[0].as<float>(), in[1].as<float>(), rows(in[0]),
+                     lastDim(in[0]), out.as<float>());
     return absl::OkStatus();
   case fb::OpKind::Linear:
     return cpu::linear(in[0].as<float>(), rows(in[0]), lastDim(in[0]),

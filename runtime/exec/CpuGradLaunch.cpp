@@ -25,10 +25,25 @@ absl::Status launchGrad(const KernelLaunch &l) {
                        in[0].as<float>(), out.shape[0], out.shape[1],
                        out.as<float>());
     return absl::OkStatus();
-  case fb::OpKind::RmsNormGrad:
+  case fb::OpKind::RmsNormGrad: {
+    int64_t group = in[1].shape[0];
     cpu::rmsNormGrad(in[0].as<float>(), weight(in[1]), in[2].as<float>(),
-                     rows(in[0]), lastDim(in[0]), floatAttr(l, 0),
+                     in[0].numElements() / group, group, floatAttr(l, 0),
                      out.as<float>(), l.results[1].as<float>());
+    return absl::OkStatus();
+  }
+  case fb::OpKind::BiasGrad:
+    cpu::biasGrad(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
+                  out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::ClampGrad:
+    cpu::clampGrad(in[0].as<float>(), in[1].as<float>(), out.numElements(),
+                   float(floatAttr(l, 0)), out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::SigmoidGateGrad:
+    cpu::sigmoidGateGrad(in[0].as<float>(), in[1].as<float>(),
+                         in[2].as<float>(), rows(in[0]), lastDim(in[0]),
+                         out.as<float>(), l.results[1].as<float>());
     return absl::OkStatus();
   case fb::OpKind::LinearGradInput:
     return cpu::linearGradInput(in[0].as<float>(), rows(in[0]), lastDim(in[0]),

@@ -60,11 +60,41 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.rank(x, "input", 1);
     if (!c.ok())
       break;
-    c.shape(c.operand(1), "weight", {x.shape.back()});
+    c.normGroup(c.operand(1), x.shape.back());
     c.dtype(c.operand(1), "weight", isWeight(c.operand(1).dtype));
     c.shape(c.operand(2), "result gradient", x.shape);
     c.shape(c.result(0), "input gradient", x.shape);
-    c.shape(c.result(1), "weight gradient", {x.shape.back()});
+    c.shape(c.result(1), "weight gradient", c.operand(1).shape);
+    break;
+  }
+  case fb::OpKind::BiasGrad:
+    c.counts(1, 1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "result gradient", 1);
+    if (c.ok())
+      c.shape(c.result(0), "bias gradient", {c.operand(0).shape.back()});
+    break;
+  case fb::OpKind::ClampGrad:
+    c.counts(2, 1);
+    c.floats(1);
+    if (!c.ok())
+      break;
+    c.shape(c.operand(1), "result gradient", c.operand(0).shape);
+    c.shape(c.result(0), "input gradient", c.operand(0).shape);
+    break;
+  case fb::OpKind::SigmoidGateGrad: {
+    c.counts(3, 2);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0);
+    c.rank(x, "input", 1);
+    if (!c.ok())
+      break;
+    c.shape(c.operand(1), "gate", withLast(leading(x), 1));
+    c.shape(c.operand(2), "result gradient", x.shape);
+    c.shape(c.result(0), "input gradient", x.shape);
+    c.shape(c.result(1), "gate gradient", withLast(leading(x), 1));
     break;
   }
   case fb::OpKind::LinearGradInput: {

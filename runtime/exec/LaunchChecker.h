@@ -74,6 +74,13 @@ public:
     if (!ok)
       fail(message);
   }
+  /// A norm weight [G] whose size G divides the input width.
+  void normGroup(const TensorRef &weight, int64_t width) {
+    rule(weight.shape.size() == 1 && weight.shape[0] > 0 &&
+             width % weight.shape[0] == 0,
+         absl::StrCat("weight has shape ", str(weight.shape),
+                      ", expected [G] with G dividing ", width));
+  }
   void ints(size_t count) {
     auto *attrs = launch.kernel->int_attrs();
     rule(attrs && attrs->size() >= count,

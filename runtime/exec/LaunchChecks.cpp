@@ -35,7 +35,34 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
     c.rank(c.operand(0), "input", 1);
     c.dtype(c.operand(1), "weight", isWeight(c.operand(1).dtype));
     if (c.ok()) {
-      c.shape(c.operand(1), "weight", {c.operand(0).shape.back()});
+      c.normGroup(c.operand(1), c.operand(0).shape.back());
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    }
+    break;
+  case fb::OpKind::AddBias:
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "input", 1);
+    c.dtype(c.operand(1), "bias", isWeight(c.operand(1).dtype));
+    if (c.ok()) {
+      c.shape(c.operand(1), "bias", {c.operand(0).shape.back()});
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    }
+    break;
+  case fb::OpKind::Clamp:
+    c.counts(1, 1);
+    c.floats(1);
+    if (c.ok())
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    break;
+  case fb::OpKind::SigmoidGate:
+    c.counts(2, 1);
+    if (!c.ok())
+      break;
+    c.rank(c.operand(0), "input", 1);
+    if (c.ok()) {
+      c.shape(c.operand(1), "gate", withLast(leading(c.operand(0)), 1));
       c.shape(c.result(0), "result", c.operand(0).shape);
     }
     break;

@@ -97,6 +97,10 @@ double flopsPerElement(fb::OpKind op) {
     return 0;
   case fb::OpKind::Add:
   case fb::OpKind::Mul:
+  case fb::OpKind::AddBias:
+  case fb::OpKind::BiasGrad:
+  case fb::OpKind::Clamp:
+  case fb::OpKind::ClampGrad:
   case fb::OpKind::EmbeddingGrad:
   case fb::OpKind::DispatchGrad:
     return 1;
@@ -115,8 +119,10 @@ double flopsPerElement(fb::OpKind op) {
   case fb::OpKind::CombineGrad:
     return 4;
   case fb::OpKind::Swiglu:
+  case fb::OpKind::SigmoidGate:
     return 5;
   case fb::OpKind::SiluGrad:
+  case fb::OpKind::SigmoidGateGrad:
     return 6;
   case fb::OpKind::RmsNormGrad:
   case fb::OpKind::SwigluGrad:

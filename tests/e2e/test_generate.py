@@ -34,7 +34,8 @@ SPARE = 6  # capacity = longest prompt + SPARE < longest + MAX_NEW
 # dtype: (logit tolerance (relative), near-tie bound (absolute logit gap))
 TOLERANCE = {"f32": (1e-5, 1e-4), "bf16": (3e-2, 0.1)}
 CASES = ["llama-gqa", "llama-headdim", "llama-sharded", "mixtral-top2of4",
-         "mixtral-top1of3", "mixtral-bf16"]
+         "mixtral-top1of3", "mixtral-bf16", "qwen2-bias", "qwen3-headnorm",
+         "qwen2moe-shared", "qwen3moe-top8of64", "olmoe-clip"]
 
 
 def ragged_prompts(case_dir):

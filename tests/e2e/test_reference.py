@@ -52,7 +52,8 @@ def main():
         with open(os.path.join(case_dir, "config.json")) as f:
             config = json.load(f)
         stored = config.get("torch_dtype", "float32")
-        variants = [()] + ([("--no-fuse",)] if "num_local_experts" in config else [])
+        moe = "num_local_experts" in config or "num_experts" in config
+        variants = [()] + ([("--no-fuse",)] if moe else [])
         checks = [("f32", "logits", F32_TOLERANCE)]
         if stored == "bfloat16":
             # bf16 weights and bf16 GEMMs against PyTorch in bf16, and the

@@ -39,6 +39,9 @@ import safetensors_io  # noqa: E402
 MATRIX_STD = 0.08
 ROUTER_STD = 0.5
 NORM_STD = 0.1
+# Biases large enough that dropping one moves the logits well past the f32
+# tolerance.
+BIAS_STD = 0.1
 
 # Tokens are redrawn until every top-k choice of every token and layer wins
 # by at least this margin in router logits (between the k-th and (k+1)-th
@@ -52,6 +55,16 @@ LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_a
          "tie_word_embeddings": False, "torch_dtype": "float32"}
 MIXTRAL = dict(LLAMA, architectures=["MixtralForCausalLM"], model_type="mixtral",
                rope_theta=1e6, router_aux_loss_coef=0.02)
+QWEN2 = dict(LLAMA, architectures=["Qwen2ForCausalLM"], model_type="qwen2",
+             rms_norm_eps=1e-6, use_sliding_window=False, sliding_window=4096)
+QWEN3 = dict(QWEN2, architectures=["Qwen3ForCausalLM"], model_type="qwen3",
+             attention_bias=False)
+QWEN2_MOE = dict(QWEN2, architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe",
+                 router_aux_loss_coef=0.02)
+QWEN3_MOE = dict(QWEN3, architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe",
+                 router_aux_loss_coef=0.02)
+OLMOE = dict(LLAMA, architectures=["OlmoeForCausalLM"], model_type="olmoe",
+             router_aux_loss_coef=0.02)
 
 # name: (config, sequence lengths)
 CASES = {
@@ -79,6 +92,44 @@ CASES = {
                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                           num_local_experts=4, num_experts_per_tok=2, torch_dtype="bfloat16"),
                      [11, 11]),
+    # q/k/v biases, GQA 4/2, ragged sequences.
+    "qwen2-bias": (dict(QWEN2, vocab_size=83, hidden_size=48, intermediate_size=72,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+                   [9, 6]),
+    # Per-head q/k norm, head_dim 16 (4 heads x 16 != hidden 40), tied embeddings.
+    "qwen3-headnorm": (dict(QWEN3, vocab_size=79, hidden_size=40, intermediate_size=64,
+                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                            head_dim=16, tie_word_embeddings=True),
+                       [10, 10]),
+    # Shared expert with its sigmoid gate, top-2 of 6 without renormalising,
+    # q/k/v biases; layer 2 dense (mlp_only_layers) with intermediate_size.
+    "qwen2moe-shared": (dict(QWEN2_MOE, vocab_size=71, hidden_size=32, intermediate_size=56,
+                             num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                             num_experts=6, num_experts_per_tok=2, moe_intermediate_size=20,
+                             shared_expert_intermediate_size=36, norm_topk_prob=False,
+                             decoder_sparse_step=1, mlp_only_layers=[2]),
+                        [8, 8]),
+    "qwen2moe-bf16": (dict(QWEN2_MOE, vocab_size=71, hidden_size=32, intermediate_size=56,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           num_experts=6, num_experts_per_tok=2, moe_intermediate_size=20,
+                           shared_expert_intermediate_size=36, norm_topk_prob=False,
+                           torch_dtype="bfloat16"),
+                      [8, 8]),
+    # Top-8 of 64 renormalised, per-head q/k norm, every second layer sparse
+    # (decoder_sparse_step 2: layer 0 dense).
+    "qwen3moe-top8of64": (dict(QWEN3_MOE, vocab_size=67, hidden_size=32, intermediate_size=48,
+                               num_hidden_layers=2, num_attention_heads=4,
+                               num_key_value_heads=1, head_dim=8, num_experts=64,
+                               num_experts_per_tok=8, moe_intermediate_size=12,
+                               norm_topk_prob=True, decoder_sparse_step=2),
+                          [7, 7]),
+    # Whole-projection q/k norm, clip_qkv (active on these values), top-2 of 8
+    # without renormalising.
+    "olmoe-clip": (dict(OLMOE, vocab_size=73, hidden_size=48, intermediate_size=24,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        num_experts=8, num_experts_per_tok=2, norm_topk_prob=False,
+                        clip_qkv=1.5),
+                   [9, 9]),
     # Weights split over two shard files listed in model.safetensors.index.json.
     "llama-sharded": (dict(LLAMA, vocab_size=50, hidden_size=32, intermediate_size=48,
                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
@@ -88,31 +139,40 @@ CASES = {
 
 def shapes(config):
     """Checkpoint tensor names and shapes, in HF order."""
-    d, f, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
-    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
-    hd = config.get("head_dim") or d // heads
+    c = hf_reference.Config(config)
+    d, v, hd = c.hidden, c.vocab, c.head_dim
     out = {"model.embed_tokens.weight": (v, d)}
-    for i in range(config["num_hidden_layers"]):
+
+    def mlp(prefix, f, names=("gate_proj", "up_proj", "down_proj")):
+        gate, up, down = names
+        matrices = {gate: (f, d), up: (f, d), down: (d, f)}
+        # Mixtral's checkpoints list w1, w2, w3.
+        for name in sorted(matrices) if gate == "w1" else matrices:
+            out[prefix + name + ".weight"] = matrices[name]
+
+    for i in range(c.layers):
         p = f"model.layers.{i}."
         out[p + "input_layernorm.weight"] = (d,)
-        out[p + "self_attn.q_proj.weight"] = (heads * hd, d)
-        out[p + "self_attn.k_proj.weight"] = (kv * hd, d)
-        out[p + "self_attn.v_proj.weight"] = (kv * hd, d)
-        out[p + "self_attn.o_proj.weight"] = (d, heads * hd)
+        for name, width in (("q", c.heads * hd), ("k", c.kv_heads * hd), ("v", c.kv_heads * hd)):
+            out[f"{p}self_attn.{name}_proj.weight"] = (width, d)
+            if c.qkv_bias:
+                out[f"{p}self_attn.{name}_proj.bias"] = (width,)
+            if c.qk_norm and name != "v":
+                out[f"{p}self_attn.{name}_norm.weight"] = (hd if c.qk_norm == "head" else width,)
+        out[p + "self_attn.o_proj.weight"] = (d, c.heads * hd)
         out[p + "post_attention_layernorm.weight"] = (d,)
-        if "num_local_experts" in config:
-            out[p + "block_sparse_moe.gate.weight"] = (config["num_local_experts"], d)
-            for e in range(config["num_local_experts"]):
-                q = f"{p}block_sparse_moe.experts.{e}."
-                out[q + "w1.weight"] = (f, d)
-                out[q + "w2.weight"] = (d, f)
-                out[q + "w3.weight"] = (f, d)
+        ffn = c.ffn_prefix(i)
+        if i in c.sparse:
+            out[ffn + "gate.weight"] = (c.experts, d)
+            for e in range(c.experts):
+                mlp(f"{ffn}experts.{e}.", c.expert_ffn, c.expert_names)
+            if c.shared_ffn:
+                mlp(ffn + "shared_expert.", c.shared_ffn)
+                out[ffn + "shared_expert_gate.weight"] = (1, d)
         else:
-            out[p + "mlp.gate_proj.weight"] = (f, d)
-            out[p + "mlp.up_proj.weight"] = (f, d)
-            out[p + "mlp.down_proj.weight"] = (d, f)
+            mlp(ffn, c.intermediate)
     out["model.norm.weight"] = (d,)
-    if not config.get("tie_word_embeddings"):
+    if not c.tied:
         out["lm_head.weight"] = (v, d)
     return out
 
@@ -123,8 +183,10 @@ def random_weights(config, generator):
         noise = torch.randn(shape, generator=generator)
         if name.endswith("norm.weight"):
             weights[name] = 1.0 + NORM_STD * noise
-        elif name.endswith("block_sparse_moe.gate.weight"):
+        elif name.endswith((".gate.weight", "shared_expert_gate.weight")):
             weights[name] = ROUTER_STD * noise
+        elif name.endswith(".bias"):
+            weights[name] = BIAS_STD * noise
         else:
             weights[name] = MATRIX_STD * noise
     return weights

@@ -52,7 +52,7 @@ def expect(what, ok):
         sys.exit(1)
 
 
-def dense_moe(x, w, prefix, c):
+def dense_moe(x, w, prefix, c, wide=None):
     """Every expert on every token in float64; a token's weight for expert e
     is p_e / sum of its selected p if fewer than k experts have a larger
     probability (ties: lower index first, as in a stable descending sort)."""
@@ -87,9 +87,9 @@ def check_moe(fixtures):
         # Capture the real input of every MoE layer.
         inputs, sparse = [], ref.sparse_moe
 
-        def capture(x, w, prefix, c):
+        def capture(x, w, prefix, c, wide=torch.float32):
             inputs.append((x, prefix, "layer input"))
-            return sparse(x, w, prefix, c)
+            return sparse(x, w, prefix, c, wide)
         ref.sparse_moe = capture
         try:
             ref.forward(c, w, torch.tensor(sequences[:1]))

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Independent PyTorch reference for moec's training step: loss, gradients
-and N AdamW steps of HF LlamaForCausalLM / MixtralForCausalLM on one batch.
+and N AdamW steps on one batch, for every architecture hf_reference.py
+implements.
 Imports neither transformers nor anything of moec; the model math is
 hf_reference.py's (its helpers are reused; norms, softmaxes and RoPE tables
-are recomputed here in the compute dtype, because hf_reference rounds them
+are computed here in the compute dtype, because hf_reference rounds them
 through fp32 and float64 gradients need them exact).
 
 usage: train_reference.py CHECKPOINT_DIR BATCH_FILE OUT.safetensors
@@ -71,47 +72,18 @@ def _wide(dtype):
     return torch.promote_types(dtype, torch.float32)
 
 
-def rms_norm(x, weight, eps):
-    """hf_reference.rms_norm, normalising in at least fp32 (f64 stays f64)."""
-    return ref.rms_norm(x, weight, eps, wide=_wide(x.dtype))
-
-
 def rope_cos_sin(seq, head_dim, theta, dtype):
     """hf_reference.rope_cos_sin, in float64 when computing in float64."""
     return ref.rope_cos_sin(seq, head_dim, theta, dtype, wide=_wide(dtype))
 
 
-def attention(x, w, prefix, c, cos, sin):
-    """hf_reference.attention with the softmax in at least fp32."""
-    return ref.attention(x, w, prefix, c, cos, sin, wide=_wide(x.dtype))
-
-
-def sparse_moe(x, w, prefix, c):
-    """hf_reference.sparse_moe with the router softmax in at least fp32.
-    Returns (out, router logits [tokens, experts])."""
-    return ref.sparse_moe(x, w, prefix, c, wide=_wide(x.dtype))
-
-
 def forward(c, w, tokens):
-    """hf_reference.forward with autograd, in the weights' dtype. Returns
-    (logits [B, S, V], [router logits [B*S, E] per layer])."""
-    cos, sin = rope_cos_sin(tokens.shape[1], c.head_dim, c.theta, w["model.embed_tokens.weight"].dtype)
-    h = F.embedding(tokens, w["model.embed_tokens.weight"])
-    routers = []
-    for i in range(c.layers):
-        layer = f"model.layers.{i}."
-        h = h + attention(rms_norm(h, w[layer + "input_layernorm.weight"], c.eps),
-                          w, layer + "self_attn.", c, cos, sin)
-        n = rms_norm(h, w[layer + "post_attention_layernorm.weight"], c.eps)
-        if c.moe:
-            ffn, logits = sparse_moe(n, w, layer + "block_sparse_moe.", c)
-            routers.append(logits)
-        else:
-            ffn = ref.dense_mlp(n, w, layer + "mlp.")
-        h = h + ffn
-    h = rms_norm(h, w["model.norm.weight"], c.eps)
-    head = w["model.embed_tokens.weight"] if c.tied else w["lm_head.weight"]
-    return F.linear(h, head), routers
+    """hf_reference.decoder with autograd, in the weights' dtype, norms and
+    softmaxes in at least fp32. Returns (logits [B, S, V], [router logits
+    [B*S, E] per sparse layer])."""
+    dtype = w["model.embed_tokens.weight"].dtype
+    cos, sin = rope_cos_sin(tokens.shape[1], c.head_dim, c.theta, dtype)
+    return ref.decoder(c, w, tokens, cos, sin, wide=_wide(dtype))
 
 
 def load_balancing_loss(routers, experts, top_k, real):

@@ -90,6 +90,55 @@ TEST_F(HFConfigTest, ParsesLlamaWithHuggingFaceDefaults) {
   EXPECT_FALSE(parsed->isMoe());
 }
 
+TEST_F(HFConfigTest, ParsesQwenMoeWithTransformersDefaults) {
+  json::Object config = tinyLlama();
+  config["architectures"] = json::Array{"Qwen2MoeForCausalLM"};
+  config["sliding_window"] = 4096; // ignored: use_sliding_window is false
+  FailureOr<HFConfig> parsed = parse(render(config));
+  ASSERT_TRUE(succeeded(parsed));
+  EXPECT_EQ(parsed->modelType, "qwen2_moe");
+  EXPECT_TRUE(parsed->qkvBias);
+  EXPECT_EQ(parsed->numExperts, 60); // Qwen2MoeConfig defaults
+  EXPECT_EQ(parsed->expertsPerToken, 4);
+  EXPECT_EQ(parsed->expertIntermediateSize, 1408);
+  EXPECT_EQ(parsed->sharedExpertIntermediateSize, 5632);
+  EXPECT_FALSE(parsed->normTopkProb);
+  EXPECT_EQ(parsed->maxPositionEmbeddings, 32768);
+  EXPECT_EQ(parsed->expertCountKey(), "num_experts");
+  EXPECT_EQ(parsed->ffnModuleName(0), "mlp");
+  EXPECT_EQ(parsed->expertMatrixNames()[2], "down_proj");
+}
+
+TEST_F(HFConfigTest, SparseLayersFollowDecoderSparseStepAndMlpOnlyLayers) {
+  json::Object config = tinyLlama();
+  config["architectures"] = json::Array{"Qwen3MoeForCausalLM"};
+  config["num_hidden_layers"] = 6;
+  config["decoder_sparse_step"] = 2;
+  config["mlp_only_layers"] = json::Array{3};
+  FailureOr<HFConfig> parsed = parse(render(config));
+  ASSERT_TRUE(succeeded(parsed));
+  EXPECT_EQ(parsed->qkNorm, QKNorm::PerHead);
+  std::vector<bool> sparse;
+  for (int64_t layer = 0; layer < 6; ++layer)
+    sparse.push_back(parsed->isSparseLayer(layer));
+  EXPECT_EQ(sparse, (std::vector<bool>{false, true, false, false, false, true}));
+}
+
+TEST_F(HFConfigTest, OlmoeReadsClipAndNormalisesWholeProjections) {
+  json::Object config = tinyLlama();
+  config["architectures"] = json::Array{"OlmoeForCausalLM"};
+  config["clip_qkv"] = 8.0;
+  FailureOr<HFConfig> parsed = parse(render(config));
+  ASSERT_TRUE(succeeded(parsed));
+  EXPECT_EQ(parsed->qkNorm, QKNorm::Whole);
+  EXPECT_EQ(parsed->clipQkv, 8.0);
+  EXPECT_EQ(parsed->numExperts, 64);
+  EXPECT_EQ(parsed->expertIntermediateSize, 176); // OLMoE's experts use intermediate_size
+  EXPECT_FALSE(parsed->normTopkProb);
+  for (int64_t layer = 0; layer < 2; ++layer)
+    EXPECT_TRUE(parsed->isSparseLayer(layer));
+}
+
 TEST_F(HFConfigTest, ParsesMixtral) {
   FailureOr<HFConfig> parsed = parse(render(tinyMixtral()));
   ASSERT_TRUE(succeeded(parsed));
@@ -222,7 +271,8 @@ TEST_F(HFConfigTest, UnsupportedArchitectureListsSupportedOnes) {
   EXPECT_EQ(error(std::move(config)),
             "2:3: field 'architectures': unsupported architecture "
             "'GPT2LMHeadModel'; supported: LlamaForCausalLM, "
-            "MixtralForCausalLM");
+            "MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+            "Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, OlmoeForCausalLM");
 }
 
 TEST_F(HFConfigTest, MalformedJsonReportsLineAndColumn) {

@@ -89,9 +89,9 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) {
 
 // -----
 
-func.func @f(%x: tensor<?x64xf32>, %w: tensor<32xf32>) {
-  // expected-error @+1 {{weight size is 32 but must equal the input width (64)}}
-  %0 = moe.rms_norm %x, %w {epsilon = 1.0e-5 : f64} : tensor<?x64xf32>, tensor<32xf32>
+func.func @f(%x: tensor<?x64xf32>, %w: tensor<48xf32>) {
+  // expected-error @+1 {{weight size (48) must divide the input width (64)}}
+  %0 = moe.rms_norm %x, %w {epsilon = 1.0e-5 : f64} : tensor<?x64xf32>, tensor<48xf32>
   return
 }
 
@@ -871,4 +871,44 @@ func.func @f(%x: tensor<2x4x64xf32>, %i: tensor<2x1xi32>) -> tensor<2x2x64xf32> 
   // expected-error @+1 {{result shape [2, 2, 64] must equal the index shape plus the input width [2, 1, 64]}}
   %s = moe.select_rows %x[%i] : (tensor<2x4x64xf32>, tensor<2x1xi32>) -> tensor<2x2x64xf32>
   return %s : tensor<2x2x64xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<?x?x64xf32>, %b: tensor<32xf32>) {
+  // expected-error @+1 {{bias size is 32 but must equal the input width (64)}}
+  %0 = moe.add_bias %x, %b : tensor<?x?x64xf32>, tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x?x64xf32>, %b: tensor<64xbf16>) {
+  // expected-error @+1 {{bias element type}}
+  %0 = moe.add_bias %x, %b : tensor<?x?x64xf32>, tensor<64xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%dy: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{bias gradient size is 48 but must equal the result gradient's width (64)}}
+  %0 = moe.bias_grad %dy : tensor<?x?x64xf32> -> tensor<48xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{limit must be finite and > 0, got 0}}
+  %0 = moe.clamp %x {limit = 0.0 : f64} : tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %g: tensor<2x8x2xf32>) {
+  // expected-error @+1 {{gate shape [2, 8, 2] must equal the input's leading dims and width 1 [2, 8, 1]}}
+  %0 = moe.sigmoid_gate %x, %g : tensor<2x8x64xf32>, tensor<2x8x2xf32>
+  return
 }

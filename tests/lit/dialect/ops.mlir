@@ -137,3 +137,24 @@ func.func @generation(%q: tensor<2x4x64xf32>, %k: tensor<2x4x32xf32>,
   // CHECK: return %[[S]]
   return %s : tensor<2x1x64xf32>
 }
+
+// CHECK-LABEL: func.func @family_layers
+func.func @family_layers(%x: tensor<?x?x64xf32>, %b: tensor<64xf32>,
+                         %g: tensor<?x?x1xf32>, %hw: tensor<16xf32>)
+    -> tensor<?x?x64xf32> {
+  // CHECK: %[[B:.*]] = moe.add_bias %{{.*}}, %{{.*}} : tensor<?x?x64xf32>, tensor<64xf32>
+  %0 = moe.add_bias %x, %b : tensor<?x?x64xf32>, tensor<64xf32>
+  // CHECK: %[[N:.*]] = moe.rms_norm %[[B]], %{{.*}} {epsilon = 1.000000e-05 : f64} : tensor<?x?x64xf32>, tensor<16xf32>
+  %1 = moe.rms_norm %0, %hw {epsilon = 1.0e-5 : f64} : tensor<?x?x64xf32>, tensor<16xf32>
+  // CHECK: %[[C:.*]] = moe.clamp %[[N]] {limit = 8.000000e+00 : f64} : tensor<?x?x64xf32>
+  %2 = moe.clamp %1 {limit = 8.0 : f64} : tensor<?x?x64xf32>
+  // CHECK: %[[S:.*]] = moe.sigmoid_gate %[[C]], %{{.*}} : tensor<?x?x64xf32>, tensor<?x?x1xf32>
+  %3 = moe.sigmoid_gate %2, %g : tensor<?x?x64xf32>, tensor<?x?x1xf32>
+  // CHECK: moe.bias_grad %[[S]] : tensor<?x?x64xf32> -> tensor<64xf32>
+  %4 = moe.bias_grad %3 : tensor<?x?x64xf32> -> tensor<64xf32>
+  // CHECK: moe.clamp_grad %[[N]], %[[S]] {limit = 8.000000e+00 : f64} : tensor<?x?x64xf32>
+  %5 = moe.clamp_grad %1, %3 {limit = 8.0 : f64} : tensor<?x?x64xf32>
+  // CHECK: %{{.*}}, %{{.*}} = moe.sigmoid_gate_grad %[[C]], %{{.*}}, %[[S]] : tensor<?x?x64xf32>, tensor<?x?x1xf32>
+  %6:2 = moe.sigmoid_gate_grad %2, %g, %3 : tensor<?x?x64xf32>, tensor<?x?x1xf32>
+  return %3 : tensor<?x?x64xf32>
+}

@@ -9,7 +9,7 @@
 // RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 layers=every-other" | FileCheck %s --check-prefix=ODD
 // RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 layers=0" | FileCheck %s --check-prefix=LIST
 
-// COMMON: moe.hf_config = {architecture = "MixtralForCausalLM", hidden_size = 8 : i64, num_experts_per_tok = 1 : i64, num_local_experts = 2 : i64, router_aux_loss_coef = 2.000000e-02 : f64}
+// COMMON: moe.hf_config = {architecture = "MixtralForCausalLM", hidden_size = 8 : i64, model_type = "mixtral", num_experts_per_tok = 1 : i64, num_local_experts = 2 : i64, router_aux_loss_coef = 2.000000e-02 : f64}
 // DROP-SAME: moe.upcycling = {index_sets = "per-matrix", layers = "all", method = "drop", ratio = 5.000000e-01 : f64, router_init = "uniform", seed = 7 : i64}
 // SCRATCH-SAME: moe.upcycling = {{{.*}}method = "scratch"
 // COMMON-NOT: mlp.gate_proj
