@@ -42,7 +42,9 @@ def MoeUpcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
   let description = [{
     Rewrites the SwiGLU FFN of each selected layer of `@forward` into a
     dropless MoE block (router, dispatch, expert MLPs, combine) with
-    `experts` experts and `top-k` routing, and emits `@initialize`: the
+    `experts` experts and `top-k` routing, named as the MoE family of the
+    source names it (Llama: Mixtral, every layer; Qwen3: Qwen3-MoE, which
+    lists dense layers in `mlp_only_layers`), and emits `@initialize`: the
     program that derives the new parameters from the dense model's FFN
     weights, which it takes as arguments (each tagged `moe.source` with its
     checkpoint name). Every other parameter keeps its name and is loaded from

@@ -2,8 +2,9 @@
 //
 // Finds each dense SwiGLU FFN of @forward by its Hugging Face parameter names
 // (model.layers.{i}.mlp.{gate,up,down}_proj.weight), replaces it with a
-// dropless MoE block whose parameters carry Mixtral's names, and writes the
-// program that derives those parameters from the dense ones (@initialize).
+// dropless MoE block whose parameters carry the names of the MoE family of
+// the source (Llama: Mixtral; Qwen3: Qwen3-MoE), and writes the program that
+// derives those parameters from the dense ones (@initialize).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <array>
 #include <cmath>
 #include <map>
 #include <set>
@@ -72,6 +74,27 @@ std::optional<DenseFfn> matchDenseFfn(LinearOp down) {
                   down.getWeight().getDefiningOp<ReadParamOp>()};
 }
 
+/// The MoE architecture an upcycled source becomes, and how it names things.
+struct UpcycleTarget {
+  StringRef architecture;
+  StringRef modelType;
+  /// The FFN module of a sparse layer.
+  StringRef block;
+  /// Expert matrices in the order gate, up, down.
+  std::array<StringRef, 3> matrices;
+  StringRef expertCountKey;
+  /// Whether the family lists dense layers in mlp_only_layers
+  /// (transformers' Mixtral ignores that field).
+  bool expressesDenseLayers;
+};
+
+constexpr UpcycleTarget kMixtral = {
+    "MixtralForCausalLM", "mixtral", "block_sparse_moe",
+    {"w1", "w3", "w2"}, "num_local_experts", false};
+constexpr UpcycleTarget kQwen3Moe = {
+    "Qwen3MoeForCausalLM", "qwen3_moe", "mlp",
+    {"gate_proj", "up_proj", "down_proj"}, "num_experts", true};
+
 RankedTensorType typeOf(Value value) {
   return llvm::cast<RankedTensorType>(value.getType());
 }
@@ -92,6 +115,12 @@ private:
                            const std::string &indexStream);
   void updateConfig(ModuleOp module, int64_t numLayers,
                     const std::set<int64_t> &moeLayers);
+  std::string blockPrefix(int64_t layer) const {
+    return "model.layers." + std::to_string(layer) + "." +
+           target.block.str();
+  }
+
+  UpcycleTarget target = kMixtral;
 };
 
 LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
@@ -118,17 +147,21 @@ LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
                 "'");
   if (!(auxLossCoef >= 0.0))
     return fail("aux-loss-coef must be >= 0");
-  // The experts and config written are Mixtral's; a dense source whose
-  // layers differ from Llama's (biases, q/k norms) would lose them. (MoE
-  // sources are refused below, as already sparse.)
+  // Each dense family becomes its own MoE family; a dense source whose
+  // layers that family would not keep (Qwen2's q/k/v biases come with
+  // Qwen2-MoE's shared expert) is refused. MoE sources are refused below, as
+  // already sparse.
+  StringRef source = "LlamaForCausalLM";
   if (auto config = module->getAttrOfType<DictionaryAttr>("moe.hf_config"))
     if (auto arch = config.getAs<StringAttr>("architecture"))
-      if (arch.getValue() != "LlamaForCausalLM" &&
-          arch.getValue() != "MixtralForCausalLM" &&
-          !arch.getValue().contains_insensitive("moe"))
-        return fail("upcycling " + arch.getValue() +
-                    " is not supported yet; the source must be a "
-                    "LlamaForCausalLM");
+      source = arch.getValue();
+  if (source == "Qwen3ForCausalLM")
+    target = kQwen3Moe;
+  else if (source != "LlamaForCausalLM" && source != "MixtralForCausalLM" &&
+           !source.contains_insensitive("moe"))
+    return fail("upcycling " + source +
+                " is not supported yet; the source must be a "
+                "LlamaForCausalLM or a Qwen3ForCausalLM");
   return success();
 }
 
@@ -158,8 +191,8 @@ FailureOr<std::set<int64_t>> UpcyclePass::selectLayers(ModuleOp module,
 
 void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
   MLIRContext *context = module.getContext();
-  std::string prefix =
-      "model.layers." + std::to_string(ffn.layer) + ".block_sparse_moe";
+  std::string prefix = blockPrefix(ffn.layer);
+  auto [gateName, upName, downName] = target.matrices;
   RankedTensorType gateType = typeOf(ffn.gateWeight);
   Type element = gateType.getElementType();
   int64_t f = gateType.getDimSize(0), d = gateType.getDimSize(1);
@@ -175,9 +208,10 @@ void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
                     RankedTensorType::get(shape, element), init);
   };
   declare(prefix + ".gate.weight", {e, d});
-  declare(prefix + ".experts.*.w1.weight", {e, f, d});
-  declare(prefix + ".experts.*.w3.weight", {e, f, d});
-  declare(prefix + ".experts.*.w2.weight", {e, d, f});
+  std::string experts = prefix + ".experts.*.";
+  declare(experts + gateName.str() + ".weight", {e, f, d});
+  declare(experts + upName.str() + ".weight", {e, f, d});
+  declare(experts + downName.str() + ".weight", {e, d, f});
 
   // The computation, built where the dense down projection was.
   OpBuilder b(ffn.down);
@@ -207,9 +241,9 @@ void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
                 RankedTensorType::get({e}, b.getI64Type()),
                 RankedTensorType::get({dyn}, i32)},
       ffn.input, route.getIndices(), e);
-  Value w1 = read(prefix + ".experts.*.w1.weight", {e, f, d});
-  Value w3 = read(prefix + ".experts.*.w3.weight", {e, f, d});
-  Value w2 = read(prefix + ".experts.*.w2.weight", {e, d, f});
+  Value w1 = read(experts + gateName.str() + ".weight", {e, f, d});
+  Value w3 = read(experts + upName.str() + ".weight", {e, f, d});
+  Value w2 = read(experts + downName.str() + ".weight", {e, d, f});
   Value y = ExpertMLPOp::create(b, at(".experts"),
                                 dispatch.getGrouped().getType(),
                                 dispatch.getGrouped(), dispatch.getCounts(),
@@ -280,19 +314,18 @@ void UpcyclePass::emitInitialize(ModuleOp module, ArrayRef<DenseFfn> ffns) {
   b.setInsertionPointToStart(init.addEntryBlock());
 
   for (auto [n, ffn] : llvm::enumerate(ffns)) {
-    std::string prefix =
-        "model.layers." + std::to_string(ffn.layer) + ".block_sparse_moe";
+    std::string prefix = blockPrefix(ffn.layer);
     Value dense[3] = {init.getArgument(3 * n), init.getArgument(3 * n + 1),
                       init.getArgument(3 * n + 2)};
-    // w1 <- gate_proj and w3 <- up_proj (rows are neurons), w2 <- down_proj
-    // (columns are neurons).
-    const char *matrices[3] = {"w1", "w3", "w2"};
+    // gate (w1) <- gate_proj and up (w3) <- up_proj (rows are neurons),
+    // down (w2) <- down_proj (columns are neurons).
+    const std::array<StringRef, 3> &matrices = target.matrices;
     const int64_t axes[3] = {0, 0, 1};
     for (int m = 0; m < 3; ++m) {
       SmallVector<Value> perExpert;
       for (int64_t e = 0; e < experts; ++e) {
         std::string expert = prefix + ".experts." + std::to_string(e);
-        std::string name = expert + "." + matrices[m] + ".weight";
+        std::string name = expert + "." + matrices[m].str() + ".weight";
         std::string indexStream =
             indexSets == "shared" ? expert + ".indices" : name + ".indices";
         Location at = NameLoc::get(StringAttr::get(context, name), loc);
@@ -302,7 +335,8 @@ void UpcyclePass::emitInitialize(ModuleOp module, ArrayRef<DenseFfn> ffns) {
       RankedTensorType one = typeOf(perExpert.front());
       SmallVector<int64_t> shape = {int64_t(experts)};
       llvm::append_range(shape, one.getShape());
-      std::string stacked = prefix + ".experts.*." + matrices[m] + ".weight";
+      std::string stacked =
+          prefix + ".experts.*." + matrices[m].str() + ".weight";
       Value all = StackOp::create(
           b, loc, RankedTensorType::get(shape, one.getElementType()), perExpert);
       WriteParamOp::create(b, loc, stacked, all);
@@ -326,13 +360,21 @@ void UpcyclePass::updateConfig(ModuleOp module, int64_t numLayers,
   NamedAttrList config;
   if (auto old = module->getAttrOfType<DictionaryAttr>("moe.hf_config"))
     config.append(old.getValue());
-  config.set("architecture", b.getStringAttr("MixtralForCausalLM"));
-  config.set("model_type", b.getStringAttr("mixtral"));
-  config.set("num_local_experts", b.getI64IntegerAttr(experts));
+  config.set("architecture", b.getStringAttr(target.architecture));
+  config.set("model_type", b.getStringAttr(target.modelType));
+  config.set(target.expertCountKey, b.getI64IntegerAttr(experts));
   config.set("num_experts_per_tok", b.getI64IntegerAttr(topK));
   config.set("router_aux_loss_coef", b.getF64FloatAttr(auxLossCoef));
+  if (target.expressesDenseLayers) {
+    // The experts are whole copies of the dense FFN, renormalised.
+    if (auto f = llvm::dyn_cast_or_null<IntegerAttr>(
+            config.get("intermediate_size")))
+      config.set("moe_intermediate_size", f);
+    config.set("norm_topk_prob", b.getBoolAttr(true));
+    config.set("decoder_sparse_step", b.getI64IntegerAttr(1));
+  }
   if (int64_t(moeLayers.size()) != numLayers) {
-    // Qwen2-MoE's name for the layers that keep a dense FFN.
+    // Qwen-MoE's name for the layers that keep a dense FFN.
     SmallVector<Attribute> dense;
     for (int64_t i = 0; i < numLayers; ++i)
       if (!moeLayers.count(i))
@@ -388,6 +430,14 @@ void UpcyclePass::runOnOperation() {
   FailureOr<std::set<int64_t>> chosen = selectLayers(module, numLayers);
   if (failed(chosen))
     return signalPassFailure();
+  if (int64_t(chosen->size()) != numLayers && !target.expressesDenseLayers) {
+    module.emitError() << "moe-upcycle: " << target.architecture
+                       << " cannot keep dense layers (transformers ignores "
+                          "mlp_only_layers there); upcycle every layer, or "
+                          "start from a Qwen3ForCausalLM, whose Qwen3-MoE "
+                          "lists dense layers in mlp_only_layers";
+    return signalPassFailure();
+  }
 
   SmallVector<DenseFfn> selected;
   for (int64_t layer : *chosen) {

@@ -147,8 +147,8 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
       [--layers all|every-other|LIST] [--max-shard-size 5GB]
-      Drop-Upcycling: a dense Llama checkpoint to a Mixtral checkpoint
-      (sharded as transformers' save_pretrained shards)
+      Drop-Upcycling: a dense Llama (Qwen3) checkpoint to a Mixtral
+      (Qwen3-MoE) checkpoint, sharded as transformers' save_pretrained shards
 
 PATH is a config.json, a directory holding one, or a .mlir file.
 )";

@@ -6,8 +6,10 @@
 // RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 method=noise ratio=0.34" | FileCheck %s --check-prefixes=COMMON,NOISE
 // RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 index-sets=shared router-init=normal" | FileCheck %s --check-prefixes=COMMON,SHARED
 // RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 method=scratch" | FileCheck %s --check-prefixes=COMMON,SCRATCH
-// RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 layers=every-other" | FileCheck %s --check-prefix=ODD
-// RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 layers=0" | FileCheck %s --check-prefix=LIST
+// RUN: not moe-opt %s --moe-upcycle="experts=2 top-k=1 layers=0" 2>&1 | FileCheck %s --check-prefix=MIXTRAL-DENSE
+// A Qwen3 source becomes Qwen3-MoE, which can keep dense layers.
+// RUN: sed 's/LlamaForCausalLM/Qwen3ForCausalLM/' %s | moe-opt --moe-upcycle="experts=2 top-k=1 layers=every-other" | FileCheck %s --check-prefix=ODD
+// RUN: sed 's/LlamaForCausalLM/Qwen3ForCausalLM/' %s | moe-opt --moe-upcycle="experts=2 top-k=1 layers=0" | FileCheck %s --check-prefix=LIST
 
 // COMMON: moe.hf_config = {architecture = "MixtralForCausalLM", hidden_size = 8 : i64, model_type = "mixtral", num_experts_per_tok = 1 : i64, num_local_experts = 2 : i64, router_aux_loss_coef = 2.000000e-02 : f64}
 // DROP-SAME: moe.upcycling = {index_sets = "per-matrix", layers = "all", method = "drop", ratio = 5.000000e-01 : f64, router_init = "uniform", seed = 7 : i64}
@@ -72,12 +74,16 @@
 // SCRATCH-NOT: func.func @initialize
 
 // Every other layer (1, 3, ...): layer 0 keeps its dense FFN.
-// ODD: mlp_only_layers = [0]
+// MIXTRAL-DENSE: error: moe-upcycle: MixtralForCausalLM cannot keep dense layers (transformers ignores mlp_only_layers there)
+// ODD: moe.hf_config = {architecture = "Qwen3MoeForCausalLM", decoder_sparse_step = 1 : i64, hidden_size = 8 : i64, mlp_only_layers = [0], model_type = "qwen3_moe", norm_topk_prob = true, num_experts = 2 : i64
 // ODD: moe.param @model.layers.0.mlp.gate_proj.weight
-// ODD: moe.param @model.layers.1.block_sparse_moe.gate.weight
+// ODD: moe.param @model.layers.1.mlp.gate.weight
+// ODD: moe.param @"model.layers.1.mlp.experts.*.gate_proj.weight"
+// ODD: moe.param @"model.layers.1.mlp.experts.*.down_proj.weight"
 // ODD: func.func @initialize(%{{.*}}: tensor<6x8xf32> {moe.source = "model.layers.1.mlp.gate_proj.weight"}
+// ODD: moe.write_param @"model.layers.1.mlp.experts.*.up_proj.weight"
 // LIST: mlp_only_layers = [1]
-// LIST: moe.param @model.layers.0.block_sparse_moe.gate.weight
+// LIST: moe.param @model.layers.0.mlp.gate.weight
 // LIST: moe.param @model.layers.1.mlp.gate_proj.weight
 
 module attributes {moe.hf_config = {architecture = "LlamaForCausalLM", hidden_size = 8 : i64}} {

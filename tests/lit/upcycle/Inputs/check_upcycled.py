@@ -1,5 +1,6 @@
-"""Checks an upcycled Mixtral checkpoint against its dense Llama source with
-the exact invariants of each method (Nakamura et al., ICLR 2025).
+"""Checks an upcycled checkpoint against its dense source (Llama -> Mixtral,
+Qwen3 -> Qwen3-MoE) with the exact invariants of each method (Nakamura et
+al., ICLR 2025).
 
 usage: check_upcycled.py DENSE_DIR MOE_DIR METHOD RATIO INDEX_SETS ROUTER_INIT
 Prints one line per check and `N passed, M failed`; exits 1 on any failure.
@@ -20,7 +21,19 @@ dense = safetensors_io.read(os.path.join(dense_dir, "model.safetensors"))
 moe = safetensors_io.read(os.path.join(moe_dir, "model.safetensors"))
 with open(os.path.join(moe_dir, "config.json")) as f:
     config = json.load(f)
-experts, layers = config["num_local_experts"], config["num_hidden_layers"]
+with open(os.path.join(dense_dir, "config.json")) as f:
+    source_arch = json.load(f)["architectures"][0]
+# The MoE family of each dense family: its architecture, sparse block, expert
+# count key and expert matrices (gate, up, down: the dense matrix each copies).
+FAMILIES = {
+    "LlamaForCausalLM": ("MixtralForCausalLM", "mixtral", "block_sparse_moe",
+                         "num_local_experts", ("w1", "w3", "w2")),
+    "Qwen3ForCausalLM": ("Qwen3MoeForCausalLM", "qwen3_moe", "mlp", "num_experts",
+                         ("gate_proj", "up_proj", "down_proj")),
+}
+arch, model_type, block, count_key, (gate, up, down) = FAMILIES[source_arch]
+experts, layers = config[count_key], config["num_hidden_layers"]
+dense_layers = set(config.get("mlp_only_layers", []))
 results = []
 
 
@@ -30,25 +43,26 @@ def check(name, ok, detail=""):
 
 
 # Everything that is not an FFN is copied bit for bit.
-shared = [n for n in dense if ".mlp." not in n]
+shared = [n for n in dense if ".mlp." not in n
+          or int(n.split(".")[2]) in dense_layers]
 check("non-FFN tensors bit-identical", all(torch.equal(dense[n], moe[n]) for n in shared),
       f"({len(shared)} tensors)")
-check("config", config["architectures"] == ["MixtralForCausalLM"]
-      and config["model_type"] == "mixtral", str(config["architectures"]))
+check("config", config["architectures"] == [arch]
+      and config["model_type"] == model_type, str(config["architectures"]))
 
-for layer in range(layers):
+for layer in sorted(set(range(layers)) - dense_layers):
     prefix = f"model.layers.{layer}."
-    sources = {"w1": dense[prefix + "mlp.gate_proj.weight"],
-               "w3": dense[prefix + "mlp.up_proj.weight"],
-               "w2": dense[prefix + "mlp.down_proj.weight"]}
-    d_ff = sources["w1"].shape[0]
+    sources = {gate: dense[prefix + "mlp.gate_proj.weight"],
+               up: dense[prefix + "mlp.up_proj.weight"],
+               down: dense[prefix + "mlp.down_proj.weight"]}
+    d_ff = sources[gate].shape[0]
     count = math.floor(ratio * d_ff)
     chosen_sets = {}
     for e in range(experts):
         for m, source in sources.items():
-            w = moe[f"{prefix}block_sparse_moe.experts.{e}.{m}.weight"]
+            w = moe[f"{prefix}{block}.experts.{e}.{m}.weight"]
             # Neurons are rows of w1/w3 and columns of w2.
-            neurons = (w != source).any(dim=1) if m != "w2" else (w != source).any(dim=0)
+            neurons = (w != source).any(dim=1) if m != down else (w != source).any(dim=0)
             changed = neurons.nonzero().flatten().tolist()
             chosen_sets[(e, m)] = changed
             expected = 0 if method == "naive" else count
@@ -60,11 +74,11 @@ for layer in range(layers):
                 continue
             keep = torch.ones(d_ff, dtype=torch.bool)
             keep[changed] = False
-            same = (w[keep] == source[keep]).all() if m != "w2" else (w[:, keep] == source[:, keep]).all()
+            same = (w[keep] == source[keep]).all() if m != down else (w[:, keep] == source[:, keep]).all()
             if not same:
                 check(f"{where}: unchosen neurons bit-identical", False)
-            new = (w[changed] if m != "w2" else w[:, changed]).double()
-            old = (source[changed] if m != "w2" else source[:, changed]).double()
+            new = (w[changed] if m != down else w[:, changed]).double()
+            old = (source[changed] if m != down else source[:, changed]).double()
             n = new.numel()
             if method == "drop":
                 # Drawn from Normal(mean, std) of the chosen slice of the source:
@@ -86,7 +100,7 @@ for layer in range(layers):
             sets = {tuple(chosen_sets[(e, m)]) for m in sources}
             if len(sets) != 1:
                 check(f"layer {layer} expert {e}: shared index sets coincide", False)
-    router = moe[prefix + "block_sparse_moe.gate.weight"].double()
+    router = moe[prefix + block + ".gate.weight"].double()
     # Centred uniform has mean exactly 0 (up to rounding); normal within 5 SE.
     n = router.numel()
     ok = abs(router.mean().item()) <= 5 * 0.02 / math.sqrt(n) and \
@@ -97,7 +111,7 @@ for layer in range(layers):
         bound = 0.02 * math.sqrt(3) * (1 + 1e-3)
         check(f"layer {layer} router is centred uniform", router.abs().max().item() <= 2 * bound)
     if method != "naive" and count > 0:
-        w1 = [moe[f"{prefix}block_sparse_moe.experts.{e}.w1.weight"] for e in range(experts)]
+        w1 = [moe[f"{prefix}{block}.experts.{e}.{gate}.weight"] for e in range(experts)]
         check(f"layer {layer} experts differ from one another",
               all(not torch.equal(w1[a], w1[b]) for a in range(experts) for b in range(a)))
 
