@@ -59,6 +59,14 @@ def MoeUpcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
     - `noise`: the same index selection, Normal(0, 0.02) noise added;
     - `scratch`: the MoE structure only; no `@initialize`, every parameter
       is drawn from its initialiser.
+    Fine-grained experts (`granularity` G): each expert's d_ff neurons are
+    split into G consecutive slices of d_ff / G, giving E * G experts and
+    top-(k * G) routing, with each router row repeated G times (Megatron-
+    Core's layout); the drop applies inside each fine expert, and its down
+    projection is scaled by G. A shared expert (`shared-expert`, Qwen2 sources)
+    is an exact copy of the dense FFN behind a zero-initialised sigmoid gate
+    (1/2), and the routed experts' down projections are halved. Both keep
+    the dense model's output exactly at ratio 0 (docs/upcycling.md says why).
     Index sets are drawn per matrix (`per-matrix`, as the released code does)
     or once per expert for its three matrices (`shared`, as the paper's text
     says). Routers are drawn from centred uniform noise with std 0.02
@@ -82,6 +90,11 @@ def MoeUpcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
     Option<"seed", "seed", "int64_t", /*default=*/"1234", "random seed">,
     Option<"auxLossCoef", "aux-loss-coef", "double", /*default=*/"0.02",
            "router_aux_loss_coef of the MoE config">,
+    Option<"granularity", "granularity", "int64_t", /*default=*/"1",
+           "split each expert's neurons into this many fine experts">,
+    Option<"sharedExpert", "shared-expert", "bool", /*default=*/"false",
+           "keep an un-dropped copy of the dense FFN as a shared expert "
+           "(Qwen2-MoE)">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }

@@ -3,7 +3,8 @@
 // Finds each dense SwiGLU FFN of @forward by its Hugging Face parameter names
 // (model.layers.{i}.mlp.{gate,up,down}_proj.weight), replaces it with a
 // dropless MoE block whose parameters carry the names of the MoE family of
-// the source (Llama: Mixtral; Qwen3: Qwen3-MoE), and writes the program that
+// the source (Llama: Mixtral; Qwen2: Qwen2-MoE with its shared expert;
+// Qwen3: Qwen3-MoE), optionally fine-grained, and writes the program that
 // derives those parameters from the dense ones (@initialize).
 //
 //===----------------------------------------------------------------------===//
@@ -86,14 +87,19 @@ struct UpcycleTarget {
   /// Whether the family lists dense layers in mlp_only_layers
   /// (transformers' Mixtral ignores that field).
   bool expressesDenseLayers;
+  /// Whether every sparse block has a shared expert (Qwen2-MoE).
+  bool sharedExpert;
 };
 
 constexpr UpcycleTarget kMixtral = {
     "MixtralForCausalLM", "mixtral", "block_sparse_moe",
-    {"w1", "w3", "w2"}, "num_local_experts", false};
+    {"w1", "w3", "w2"}, "num_local_experts", false, false};
+constexpr UpcycleTarget kQwen2Moe = {
+    "Qwen2MoeForCausalLM", "qwen2_moe", "mlp",
+    {"gate_proj", "up_proj", "down_proj"}, "num_experts", true, true};
 constexpr UpcycleTarget kQwen3Moe = {
     "Qwen3MoeForCausalLM", "qwen3_moe", "mlp",
-    {"gate_proj", "up_proj", "down_proj"}, "num_experts", true};
+    {"gate_proj", "up_proj", "down_proj"}, "num_experts", true, false};
 
 RankedTensorType typeOf(Value value) {
   return llvm::cast<RankedTensorType>(value.getType());
@@ -114,7 +120,7 @@ private:
                            int64_t axis, const std::string &name,
                            const std::string &indexStream);
   void updateConfig(ModuleOp module, int64_t numLayers,
-                    const std::set<int64_t> &moeLayers);
+                    const std::set<int64_t> &moeLayers, int64_t denseWidth);
   std::string blockPrefix(int64_t layer) const {
     return "model.layers." + std::to_string(layer) + "." +
            target.block.str();
@@ -157,11 +163,23 @@ LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
       source = arch.getValue();
   if (source == "Qwen3ForCausalLM")
     target = kQwen3Moe;
+  else if (source == "Qwen2ForCausalLM")
+    target = kQwen2Moe;
   else if (source != "LlamaForCausalLM" && source != "MixtralForCausalLM" &&
            !source.contains_insensitive("moe"))
     return fail("upcycling " + source +
-                " is not supported yet; the source must be a "
-                "LlamaForCausalLM or a Qwen3ForCausalLM");
+                " is not supported; the source must be a LlamaForCausalLM, "
+                "Qwen2ForCausalLM or Qwen3ForCausalLM");
+  if (granularity < 1)
+    return fail("granularity must be >= 1, got " + Twine(int64_t(granularity)));
+  if (sharedExpert != target.sharedExpert)
+    return fail(target.sharedExpert
+                    ? Twine("Qwen2-MoE, the MoE family of ") + source +
+                          ", always has a shared expert: pass shared-expert "
+                          "(moec upcycle --shared-expert)"
+                    : target.architecture +
+                          " has no shared expert; shared-expert needs a "
+                          "Qwen2ForCausalLM source (Qwen2-MoE)");
   return success();
 }
 
@@ -193,10 +211,14 @@ void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
   MLIRContext *context = module.getContext();
   std::string prefix = blockPrefix(ffn.layer);
   auto [gateName, upName, downName] = target.matrices;
+  StringAttr denseNames[3] = {ffn.gateWeight.getNameAttr().getAttr(),
+                              ffn.upWeight.getNameAttr().getAttr(),
+                              ffn.downWeight.getNameAttr().getAttr()};
   RankedTensorType gateType = typeOf(ffn.gateWeight);
   Type element = gateType.getElementType();
-  int64_t f = gateType.getDimSize(0), d = gateType.getDimSize(1);
-  int64_t e = experts, k = topK, dyn = ShapedType::kDynamic;
+  int64_t dense = gateType.getDimSize(0), d = gateType.getDimSize(1);
+  int64_t e = experts * granularity, k = topK * granularity;
+  int64_t f = dense / granularity, dyn = ShapedType::kDynamic;
 
   // Parameters: the router and the stacked experts replace the dense three,
   // at the place of the dense gate_proj in the parameter table.
@@ -207,8 +229,8 @@ void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
     ParamOp::create(params, denseParam.getLoc(), name,
                     RankedTensorType::get(shape, element), init);
   };
-  declare(prefix + ".gate.weight", {e, d});
   std::string experts = prefix + ".experts.*.";
+  declare(prefix + ".gate.weight", {e, d});
   declare(experts + gateName.str() + ".weight", {e, f, d});
   declare(experts + upName.str() + ".weight", {e, f, d});
   declare(experts + downName.str() + ".weight", {e, d, f});
@@ -251,23 +273,45 @@ void UpcyclePass::rewriteFfn(ModuleOp module, DenseFfn ffn) {
   Value combined = CombineOp::create(b, at(".combine"), ffn.down.getType(), y,
                                      route.getWeights(),
                                      dispatch.getSourceSlots());
-  ffn.down.getResult().replaceAllUsesWith(combined);
+  if (sharedExpert) {
+    // The dense FFN stays, as the shared expert under its new names, scaled
+    // by the sigmoid of its gate and added to the routed output.
+    std::string shared = prefix + ".shared_expert";
+    std::pair<ReadParamOp, StringRef> renames[] = {
+        {ffn.gateWeight, "gate_proj"},
+        {ffn.upWeight, "up_proj"},
+        {ffn.downWeight, "down_proj"}};
+    for (auto [weight, name] : renames) {
+      std::string symbol = shared + "." + name.str() + ".weight";
+      declare(symbol, typeOf(weight).getShape());
+      weight.setName(symbol);
+    }
+    declare(shared + "_gate.weight", {1, d});
+    b.setInsertionPointAfter(ffn.down);
+    Value gate = LinearOp::create(b, at(".shared_expert_gate"), withLast(1, element),
+                                  ffn.input, read(shared + "_gate.weight", {1, d}));
+    Value gated = SigmoidGateOp::create(b, at(".shared_expert_gate"),
+                                        ffn.down.getResult(), gate);
+    Value sum = AddOp::create(b, at(""), combined, gated);
+    ffn.down.getResult().replaceAllUsesExcept(sum, gated.getDefiningOp());
+  } else {
+    ffn.down.getResult().replaceAllUsesWith(combined);
+    for (Operation *op : {ffn.down.getOperation(), ffn.swiglu.getOperation(),
+                          ffn.gate.getOperation(), ffn.up.getOperation()})
+      op->erase();
+  }
 
-  // The dense ops and their reads go; the dense declarations too, once
-  // nothing reads them (@initialize takes them as arguments instead).
-  for (Operation *op : {ffn.down.getOperation(), ffn.swiglu.getOperation(),
-                        ffn.gate.getOperation(), ffn.up.getOperation()})
-    op->erase();
-  for (ReadParamOp weight : {ffn.gateWeight, ffn.upWeight, ffn.downWeight}) {
-    StringAttr name = weight.getNameAttr().getAttr();
-    if (weight->use_empty())
-      weight->erase();
-    auto param = module.lookupSymbol<ParamOp>(name);
+  // Dense declarations go once nothing reads them (@initialize takes them as
+  // arguments instead).
+  for (StringAttr name : denseNames) {
     bool stillRead = false;
-    module.walk([&](ReadParamOp other) {
-      stillRead |= other.getNameAttr().getAttr() == name;
+    module.walk([&](ReadParamOp read) {
+      if (read.getNameAttr().getAttr() == name && read->use_empty())
+        read->erase();
+      else
+        stillRead |= read.getNameAttr().getAttr() == name;
     });
-    if (param && !stillRead)
+    if (auto param = module.lookupSymbol<ParamOp>(name); param && !stillRead)
       param->erase();
   }
 }
@@ -318,22 +362,39 @@ void UpcyclePass::emitInitialize(ModuleOp module, ArrayRef<DenseFfn> ffns) {
     Value dense[3] = {init.getArgument(3 * n), init.getArgument(3 * n + 1),
                       init.getArgument(3 * n + 2)};
     // gate (w1) <- gate_proj and up (w3) <- up_proj (rows are neurons),
-    // down (w2) <- down_proj (columns are neurons).
+    // down (w2) <- down_proj (columns are neurons). Fine expert e * G + g
+    // takes slice g of the neurons; with renormalised top-(k G) routing it
+    // gets 1/G of its coarse expert's weight, which its down projection
+    // gives back (x G); a shared expert takes half of the output (x 1/2).
     const std::array<StringRef, 3> &matrices = target.matrices;
     const int64_t axes[3] = {0, 0, 1};
+    int64_t fine = typeOf(dense[0]).getDimSize(0) / granularity;
+    double downScale = double(granularity) * (sharedExpert ? 0.5 : 1.0);
     for (int m = 0; m < 3; ++m) {
       SmallVector<Value> perExpert;
-      for (int64_t e = 0; e < experts; ++e) {
+      for (int64_t e = 0; e < experts * granularity; ++e) {
         std::string expert = prefix + ".experts." + std::to_string(e);
         std::string name = expert + "." + matrices[m].str() + ".weight";
         std::string indexStream =
             indexSets == "shared" ? expert + ".indices" : name + ".indices";
         Location at = NameLoc::get(StringAttr::get(context, name), loc);
-        perExpert.push_back(deriveExpertMatrix(
-            b, at, dense[m], axes[m], name, indexStream));
+        Value source = dense[m];
+        if (granularity > 1) {
+          SmallVector<int64_t> shape(typeOf(source).getShape());
+          shape[axes[m]] = fine;
+          source = SliceOp::create(
+              b, at, RankedTensorType::get(shape, typeOf(source).getElementType()),
+              source, axes[m], (e % granularity) * fine);
+        }
+        Value derived =
+            deriveExpertMatrix(b, at, source, axes[m], name, indexStream);
+        if (m == 2 && downScale != 1.0)
+          derived = ScaleOp::create(b, at, derived,
+                                    b.getF64FloatAttr(downScale));
+        perExpert.push_back(derived);
       }
       RankedTensorType one = typeOf(perExpert.front());
-      SmallVector<int64_t> shape = {int64_t(experts)};
+      SmallVector<int64_t> shape = {int64_t(perExpert.size())};
       llvm::append_range(shape, one.getShape());
       std::string stacked =
           prefix + ".experts.*." + matrices[m].str() + ".weight";
@@ -343,36 +404,72 @@ void UpcyclePass::emitInitialize(ModuleOp module, ArrayRef<DenseFfn> ffns) {
     }
     std::string router = prefix + ".gate.weight";
     RankedTensorType gateType = typeOf(dense[0]);
-    Value weights = RandomTensorOp::create(
-        b, NameLoc::get(StringAttr::get(context, router), loc),
-        RankedTensorType::get({int64_t(experts), gateType.getDimSize(1)},
-                              gateType.getElementType()),
-        routerInit == "uniform" ? "centered_uniform" : "normal",
-        llvm::APFloat(0.02), seed, router);
+    Type element = gateType.getElementType();
+    int64_t d = gateType.getDimSize(1);
+    StringRef distribution =
+        routerInit == "uniform" ? "centered_uniform" : "normal";
+    Location routerLoc = NameLoc::get(StringAttr::get(context, router), loc);
+    Value weights;
+    if (granularity == 1) {
+      weights = RandomTensorOp::create(
+          b, routerLoc, RankedTensorType::get({int64_t(experts), d}, element),
+          distribution, llvm::APFloat(0.02), seed, router);
+    } else {
+      // Megatron-Core's layout: coarse row e repeated for its G fine experts.
+      SmallVector<Value> rows;
+      for (int64_t e = 0; e < experts; ++e) {
+        Value row = RandomTensorOp::create(
+            b, routerLoc, RankedTensorType::get({d}, element), distribution,
+            llvm::APFloat(0.02), seed, router + ".row" + std::to_string(e));
+        rows.append(granularity, row);
+      }
+      weights = StackOp::create(
+          b, loc,
+          RankedTensorType::get({int64_t(rows.size()), d}, element), rows);
+    }
     WriteParamOp::create(b, loc, router, weights);
+    if (sharedExpert) {
+      std::string shared = prefix + ".shared_expert";
+      std::pair<int, StringRef> copies[] = {
+          {0, "gate_proj"}, {1, "up_proj"}, {2, "down_proj"}};
+      for (auto [m, name] : copies)
+        WriteParamOp::create(b, loc, shared + "." + name.str() + ".weight",
+                             dense[m]);
+      Value zero = FillOp::create(b, loc, RankedTensorType::get({1, d}, element),
+                                  b.getF64FloatAttr(0.0));
+      WriteParamOp::create(b, loc, shared + "_gate.weight", zero);
+    }
   }
   func::ReturnOp::create(b, loc);
 }
 
 void UpcyclePass::updateConfig(ModuleOp module, int64_t numLayers,
-                               const std::set<int64_t> &moeLayers) {
+                               const std::set<int64_t> &moeLayers,
+                               int64_t denseWidth) {
   Builder b(module.getContext());
   NamedAttrList config;
   if (auto old = module->getAttrOfType<DictionaryAttr>("moe.hf_config"))
     config.append(old.getValue());
   config.set("architecture", b.getStringAttr(target.architecture));
   config.set("model_type", b.getStringAttr(target.modelType));
-  config.set(target.expertCountKey, b.getI64IntegerAttr(experts));
-  config.set("num_experts_per_tok", b.getI64IntegerAttr(topK));
+  config.set(target.expertCountKey,
+             b.getI64IntegerAttr(experts * granularity));
+  config.set("num_experts_per_tok", b.getI64IntegerAttr(topK * granularity));
   config.set("router_aux_loss_coef", b.getF64FloatAttr(auxLossCoef));
+  int64_t fine = denseWidth / granularity;
   if (target.expressesDenseLayers) {
-    // The experts are whole copies of the dense FFN, renormalised.
-    if (auto f = llvm::dyn_cast_or_null<IntegerAttr>(
-            config.get("intermediate_size")))
-      config.set("moe_intermediate_size", f);
+    // Renormalised top-k, as the upcycled block computes; dense layers keep
+    // intermediate_size.
+    config.set("moe_intermediate_size", b.getI64IntegerAttr(fine));
     config.set("norm_topk_prob", b.getBoolAttr(true));
     config.set("decoder_sparse_step", b.getI64IntegerAttr(1));
+  } else {
+    // Mixtral's intermediate_size is the experts' width.
+    config.set("intermediate_size", b.getI64IntegerAttr(fine));
   }
+  if (sharedExpert)
+    config.set("shared_expert_intermediate_size",
+               b.getI64IntegerAttr(denseWidth));
   if (int64_t(moeLayers.size()) != numLayers) {
     // Qwen-MoE's name for the layers that keep a dense FFN.
     SmallVector<Attribute> dense;
@@ -449,12 +546,22 @@ void UpcyclePass::runOnOperation() {
     }
     selected.push_back(it->second);
   }
+  for (DenseFfn ffn : selected) {
+    int64_t width = typeOf(ffn.gateWeight).getDimSize(0);
+    if (width % granularity != 0) {
+      module.emitError() << "moe-upcycle: granularity " << int64_t(granularity)
+                         << " does not divide the FFN width " << width
+                         << " of layer " << ffn.layer;
+      return signalPassFailure();
+    }
+  }
   // @initialize reads the dense weights before the rewrite drops them.
   if (method != "scratch")
     emitInitialize(module, selected);
+  int64_t denseWidth = typeOf(selected.front().gateWeight).getDimSize(0);
   for (DenseFfn ffn : selected)
     rewriteFfn(module, ffn);
-  updateConfig(module, numLayers, *chosen);
+  updateConfig(module, numLayers, *chosen, denseWidth);
 }
 } // namespace
 } // namespace mlir::moe

@@ -309,6 +309,14 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::Clamp, "cpu.clamp", {},
                           {c.getLimit().convertToDouble()}};
       })
+      .Case([&](SliceOp s) -> Info {
+        return KernelInfo{fb::OpKind::Slice, "cpu.slice",
+                          {s.getAxis(), s.getOffset()}, {}};
+      })
+      .Case([&](ScaleOp s) -> Info {
+        return KernelInfo{fb::OpKind::Scale, "cpu.scale", {},
+                          {s.getFactor().convertToDouble()}};
+      })
       .Case([&](SigmoidGateOp) -> Info {
         return KernelInfo{fb::OpKind::SigmoidGate, "cpu.sigmoid_gate", {}, {}};
       })

@@ -120,6 +120,13 @@ cl::opt<std::string> routerInit("router-init",
 cl::opt<std::string> layers("layers",
                             cl::desc("upcycle: all | every-other | a list"),
                             cl::init("all"));
+cl::opt<int64_t> granularity(
+    "granularity", cl::desc("upcycle: fine experts per copied FFN"),
+    cl::init(1));
+cl::opt<bool> sharedExpert(
+    "shared-expert",
+    cl::desc("upcycle: keep the dense FFN as a shared expert (Qwen2-MoE)"),
+    cl::init(false));
 cl::opt<std::string> maxShardSize(
     "max-shard-size",
     cl::desc("upcycle: largest weights file of the output (5GB, 500MB, "
@@ -146,9 +153,11 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
-      [--layers all|every-other|LIST] [--max-shard-size 5GB]
-      Drop-Upcycling: a dense Llama (Qwen3) checkpoint to a Mixtral
-      (Qwen3-MoE) checkpoint, sharded as transformers' save_pretrained shards
+      [--layers all|every-other|LIST] [--granularity 1] [--shared-expert]
+      [--max-shard-size 5GB]
+      Drop-Upcycling: a dense Llama (Qwen2, Qwen3) checkpoint to a Mixtral
+      (Qwen2-MoE, Qwen3-MoE) checkpoint, sharded as transformers'
+      save_pretrained shards
 
 PATH is a config.json, a directory holding one, or a .mlir file.
 )";
@@ -362,6 +371,8 @@ int runUpcycle(MLIRContext *context) {
   upcycle.indexSets = indexSets;
   upcycle.routerInit = routerInit;
   upcycle.layers = layers;
+  upcycle.granularity = granularity;
+  upcycle.sharedExpert = sharedExpert;
   pm.addPass(moe::createMoeUpcycle(upcycle));
   moe::MoeSpecializeShapesOptions shapes;
   shapes.batch = 1;

@@ -429,6 +429,25 @@ LogicalResult RandomTensorOp::verify() {
   return success();
 }
 
+LogicalResult SliceOp::verify() {
+  Type input = getInput().getType(), result = getType();
+  if (failed(checkRank(*this, "input", input, 2)) ||
+      failed(checkRank(*this, "result", result, 2)) ||
+      failed(checkSameElementType(*this, "result", result, "input", input)))
+    return failure();
+  int64_t axis = getAxis(), offset = getOffset();
+  if (axis != 0 && axis != 1)
+    return emitOpError() << "axis must be 0 or 1, got " << axis;
+  ArrayRef<int64_t> in = shapeOf(input), out = shapeOf(result);
+  if (!ShapedType::isDynamic(in[axis]) && !ShapedType::isDynamic(out[axis]) &&
+      (offset < 0 || offset > in[axis] - out[axis]))
+    return emitOpError() << "offset " << offset << " and size " << out[axis]
+                         << " do not fit in dimension " << axis << " of size "
+                         << in[axis];
+  return checkSize(*this, "result dimension " + std::to_string(1 - axis),
+                   out[1 - axis], "the input's", in[1 - axis]);
+}
+
 LogicalResult StackOp::verify() {
   if (getInputs().empty())
     return emitOpError() << "needs at least one input";

@@ -644,6 +644,40 @@ def Moe_RandomTensorOp : Moe_Op<"random_tensor", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Moe_SliceOp : Moe_Op<"slice", [Pure]> {
+  let summary = "a contiguous block of rows or columns of a matrix";
+  let description = [{
+    `result = input[offset : offset + n, :]` for `axis = 0`, or
+    `input[:, offset : offset + n]` for `axis = 1`, n being the result's size
+    along the axis: one fine-grained expert's neurons of a dense FFN matrix.
+
+    Example:
+    ```mlir
+    %half = moe.slice %gate {axis = 0 : i64, offset = 64 : i64}
+        : tensor<128x64xf32> -> tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_I64Attr:$axis,
+                       Moe_I64Attr:$offset);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Moe_ScaleOp : Moe_Op<"scale", [Pure, SameOperandsAndResultType]> {
+  let summary = "multiplies every element by a constant";
+  let description = [{
+    `result = input * factor`: the down projections of upcycled experts that
+    share the dense output (fine-grained experts, a shared expert).
+
+    Example: `%d = moe.scale %down {factor = 4.0 : f64} : tensor<64x32xf32>`
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, F64Attr:$factor);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 def Moe_StackOp : Moe_Op<"stack", [Pure]> {
   let summary = "stack equally shaped tensors along a new leading dimension";
   let description = [{

@@ -22,6 +22,8 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::Silu:
   case fb::OpKind::Clamp:
   case fb::OpKind::BiasGrad:
+  case fb::OpKind::Slice:
+  case fb::OpKind::Scale:
     return {1, 1};
   case fb::OpKind::RouterZLoss:
     return {2, 1u << 16};

@@ -99,6 +99,12 @@ void mul(const float *a, const float *b, int64_t n, float *out);
 void silu(const float *x, int64_t n, float *out);
 /// out = silu(gate) * up.
 void swiglu(const float *gate, const float *up, int64_t n, float *out);
+/// out = x * factor.
+void scale(const float *x, int64_t n, double factor, float *out);
+/// out = x[offset : offset + size, :] (axis 0) or x[:, offset : offset +
+/// size] (axis 1) of x [rows, cols].
+void sliceMatrix(const float *x, int64_t rows, int64_t cols, int64_t axis,
+                 int64_t offset, int64_t size, float *out);
 /// out = min(max(x, -limit), limit).
 void clamp(const float *x, int64_t n, float limit, float *out);
 /// out[r, :] = x[r, :] * sigmoid(gate[r]) over rows of width `width`.

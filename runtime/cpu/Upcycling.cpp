@@ -93,4 +93,19 @@ void randomTensor(int64_t n, double std, bool centeredUniform, uint64_t seed,
     out[i] = float((out[i] - mean) * scale);
 }
 
+void scale(const float *x, int64_t n, double factor, float *out) {
+  float f = float(factor);
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = x[i] * f;
+}
+
+void sliceMatrix(const float *x, int64_t rows, int64_t cols, int64_t axis,
+                 int64_t offset, int64_t size, float *out) {
+  int64_t outRows = axis == 0 ? size : rows, outCols = axis == 0 ? cols : size;
+  const float *first = axis == 0 ? x + offset * cols : x + offset;
+  for (int64_t r = 0; r < outRows; ++r)
+    std::memcpy(out + r * outCols, first + r * cols, outCols * sizeof(float));
+}
+
 } // namespace moert::cpu

@@ -230,6 +230,15 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     cpu::randomTensor(out.numElements(), floatAttr(l, 0), attr(l, 1) != 0,
                       uint64_t(attr(l, 0)), keyOf(stream(l)), out.as<float>());
     return absl::OkStatus();
+  case fb::OpKind::Slice:
+    cpu::sliceMatrix(in[0].as<float>(), in[0].shape[0], in[0].shape[1],
+                     attr(l, 0), attr(l, 1), out.shape[attr(l, 0)],
+                     out.as<float>());
+    return absl::OkStatus();
+  case fb::OpKind::Scale:
+    cpu::scale(in[0].as<float>(), out.numElements(), floatAttr(l, 0),
+               out.as<float>());
+    return absl::OkStatus();
   case fb::OpKind::Stack: {
     uint8_t *target = out.as<uint8_t>();
     for (const TensorRef &input : in) {

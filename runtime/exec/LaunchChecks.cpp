@@ -240,6 +240,30 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
     c.ints(2);
     c.floats(1);
     break;
+  case fb::OpKind::Slice: {
+    c.counts(1, 1);
+    c.ints(2);
+    if (!c.ok())
+      break;
+    const TensorRef &x = c.operand(0), &y = c.result(0);
+    c.rank(x, "input", 2, 2);
+    c.rank(y, "result", 2, 2);
+    c.dtype(x, "input", f32(x.dtype));
+    int64_t axis = c.intAttr(0), offset = c.intAttr(1);
+    c.rule(axis == 0 || axis == 1, "axis must be 0 or 1");
+    if (!c.ok())
+      break;
+    c.rule(offset >= 0 && offset <= x.shape[axis] - y.shape[axis] &&
+               x.shape[1 - axis] == y.shape[1 - axis],
+           "the slice does not fit in the input");
+    break;
+  }
+  case fb::OpKind::Scale:
+    c.counts(1, 1);
+    c.floats(1);
+    if (c.ok())
+      c.shape(c.result(0), "result", c.operand(0).shape);
+    break;
   case fb::OpKind::Stack: {
     c.rule(!launch.operands.empty() && launch.results.size() == 1,
            "expects inputs and one result");

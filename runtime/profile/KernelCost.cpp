@@ -101,6 +101,7 @@ double flopsPerElement(fb::OpKind op) {
   case fb::OpKind::BiasGrad:
   case fb::OpKind::Clamp:
   case fb::OpKind::ClampGrad:
+  case fb::OpKind::Scale:
   case fb::OpKind::EmbeddingGrad:
   case fb::OpKind::DispatchGrad:
     return 1;

@@ -912,3 +912,27 @@ func.func @f(%x: tensor<2x8x64xf32>, %g: tensor<2x8x2xf32>) {
   %0 = moe.sigmoid_gate %x, %g : tensor<2x8x64xf32>, tensor<2x8x2xf32>
   return
 }
+
+// -----
+
+func.func @f(%w: tensor<8x6xf32>) {
+  // expected-error @+1 {{offset 5 and size 2 do not fit in dimension 1 of size 6}}
+  %0 = moe.slice %w {axis = 1 : i64, offset = 5 : i64} : tensor<8x6xf32> -> tensor<8x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<8x6xf32>) {
+  // expected-error @+1 {{axis must be 0 or 1, got 2}}
+  %0 = moe.slice %w {axis = 2 : i64, offset = 0 : i64} : tensor<8x6xf32> -> tensor<8x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%w: tensor<8x6xf32>) {
+  // expected-error @+1 {{result dimension 0 is 4 but must equal the input's (8)}}
+  %0 = moe.slice %w {axis = 1 : i64, offset = 0 : i64} : tensor<8x6xf32> -> tensor<4x2xf32>
+  return
+}

@@ -158,3 +158,12 @@ func.func @family_layers(%x: tensor<?x?x64xf32>, %b: tensor<64xf32>,
   %6:2 = moe.sigmoid_gate_grad %2, %g, %3 : tensor<?x?x64xf32>, tensor<?x?x1xf32>
   return %3 : tensor<?x?x64xf32>
 }
+
+// CHECK-LABEL: func.func @fine_experts
+func.func @fine_experts(%w: tensor<8x6xf32>) -> tensor<8x2xf32> {
+  // CHECK: %[[S:.*]] = moe.slice %{{.*}} {axis = 1 : i64, offset = 4 : i64} : tensor<8x6xf32> -> tensor<8x2xf32>
+  %0 = moe.slice %w {axis = 1 : i64, offset = 4 : i64} : tensor<8x6xf32> -> tensor<8x2xf32>
+  // CHECK: moe.scale %[[S]] {factor = 3.000000e+00 : f64} : tensor<8x2xf32>
+  %1 = moe.scale %0 {factor = 3.0 : f64} : tensor<8x2xf32>
+  return %1 : tensor<8x2xf32>
+}

@@ -10,8 +10,12 @@
 // A Qwen3 source becomes Qwen3-MoE, which can keep dense layers.
 // RUN: sed 's/LlamaForCausalLM/Qwen3ForCausalLM/' %s | moe-opt --moe-upcycle="experts=2 top-k=1 layers=every-other" | FileCheck %s --check-prefix=ODD
 // RUN: sed 's/LlamaForCausalLM/Qwen3ForCausalLM/' %s | moe-opt --moe-upcycle="experts=2 top-k=1 layers=0" | FileCheck %s --check-prefix=LIST
+// Fine-grained experts: 2 experts x granularity 3 of 2 neurons, top-3.
+// RUN: moe-opt %s --moe-upcycle="experts=2 top-k=1 granularity=3 method=naive" | FileCheck %s --check-prefix=GRAIN
+// A Qwen2 source becomes Qwen2-MoE with the dense FFN as shared expert.
+// RUN: sed 's/LlamaForCausalLM/Qwen2ForCausalLM/' %s | moe-opt --moe-upcycle="experts=2 top-k=1 shared-expert=true method=naive" | FileCheck %s --check-prefix=SHEXP
 
-// COMMON: moe.hf_config = {architecture = "MixtralForCausalLM", hidden_size = 8 : i64, model_type = "mixtral", num_experts_per_tok = 1 : i64, num_local_experts = 2 : i64, router_aux_loss_coef = 2.000000e-02 : f64}
+// COMMON: moe.hf_config = {architecture = "MixtralForCausalLM", hidden_size = 8 : i64, intermediate_size = 6 : i64, model_type = "mixtral", num_experts_per_tok = 1 : i64, num_local_experts = 2 : i64, router_aux_loss_coef = 2.000000e-02 : f64}
 // DROP-SAME: moe.upcycling = {index_sets = "per-matrix", layers = "all", method = "drop", ratio = 5.000000e-01 : f64, router_init = "uniform", seed = 7 : i64}
 // SCRATCH-SAME: moe.upcycling = {{{.*}}method = "scratch"
 // COMMON-NOT: mlp.gate_proj
@@ -75,7 +79,7 @@
 
 // Every other layer (1, 3, ...): layer 0 keeps its dense FFN.
 // MIXTRAL-DENSE: error: moe-upcycle: MixtralForCausalLM cannot keep dense layers (transformers ignores mlp_only_layers there)
-// ODD: moe.hf_config = {architecture = "Qwen3MoeForCausalLM", decoder_sparse_step = 1 : i64, hidden_size = 8 : i64, mlp_only_layers = [0], model_type = "qwen3_moe", norm_topk_prob = true, num_experts = 2 : i64
+// ODD: moe.hf_config = {architecture = "Qwen3MoeForCausalLM", decoder_sparse_step = 1 : i64, hidden_size = 8 : i64, mlp_only_layers = [0], model_type = "qwen3_moe", moe_intermediate_size = 6 : i64, norm_topk_prob = true, num_experts = 2 : i64
 // ODD: moe.param @model.layers.0.mlp.gate_proj.weight
 // ODD: moe.param @model.layers.1.mlp.gate.weight
 // ODD: moe.param @"model.layers.1.mlp.experts.*.gate_proj.weight"
@@ -85,6 +89,37 @@
 // LIST: mlp_only_layers = [1]
 // LIST: moe.param @model.layers.0.mlp.gate.weight
 // LIST: moe.param @model.layers.1.mlp.gate_proj.weight
+
+// GRAIN: intermediate_size = 2 : i64{{.*}}num_experts_per_tok = 3 : i64, num_local_experts = 6 : i64
+// GRAIN: moe.param @model.layers.0.block_sparse_moe.gate.weight : tensor<6x8xf32>
+// GRAIN: moe.param @"model.layers.0.block_sparse_moe.experts.*.w1.weight" : tensor<6x2x8xf32>
+// GRAIN: moe.param @"model.layers.0.block_sparse_moe.experts.*.w2.weight" : tensor<6x8x2xf32>
+// GRAIN: moe.router {{.*}} {normalize, top_k = 3 : i64}
+// GRAIN-LABEL: func.func @initialize
+// GRAIN: moe.slice %arg0 {axis = 0 : i64, offset = 0 : i64} : tensor<6x8xf32> -> tensor<2x8xf32>
+// GRAIN: moe.slice %arg0 {axis = 0 : i64, offset = 2 : i64}
+// GRAIN: moe.slice %arg0 {axis = 0 : i64, offset = 4 : i64}
+// GRAIN: %[[D:.*]] = moe.slice %arg2 {axis = 1 : i64, offset = 0 : i64} : tensor<8x6xf32> -> tensor<8x2xf32>
+// GRAIN: moe.scale %[[D]] {factor = 3.000000e+00 : f64} : tensor<8x2xf32>
+// GRAIN: %[[R0:.*]] = moe.random_tensor {{.*}}stream = "model.layers.0.block_sparse_moe.gate.weight.row0"{{.*}} : tensor<8xf32>
+// GRAIN: %[[R1:.*]] = moe.random_tensor {{.*}}stream = "model.layers.0.block_sparse_moe.gate.weight.row1"
+// GRAIN: moe.stack %[[R0]], %[[R0]], %[[R0]], %[[R1]], %[[R1]], %[[R1]] : {{.*}} -> tensor<6x8xf32>
+
+// SHEXP: architecture = "Qwen2MoeForCausalLM"{{.*}}shared_expert_intermediate_size = 6 : i64
+// SHEXP-NOT: moe.param @model.layers.0.mlp.gate_proj.weight
+// SHEXP: moe.param @model.layers.0.mlp.shared_expert.gate_proj.weight : tensor<6x8xf32>
+// SHEXP: moe.param @model.layers.0.mlp.shared_expert_gate.weight : tensor<1x8xf32>
+// SHEXP-LABEL: func.func @forward
+// SHEXP: %[[R:.*]] = moe.combine
+// SHEXP: %[[DOWN:.*]] = moe.linear {{.*}} -> tensor<?x?x8xf32>
+// SHEXP: %[[GATE:.*]] = moe.linear {{.*}} -> tensor<?x?x1xf32>
+// SHEXP: %[[SG:.*]] = moe.sigmoid_gate %[[DOWN]], %[[GATE]]
+// SHEXP: moe.add %[[R]], %[[SG]]
+// SHEXP-LABEL: func.func @initialize
+// SHEXP: moe.scale %arg2 {factor = 5.000000e-01 : f64}
+// SHEXP: moe.write_param @model.layers.0.mlp.shared_expert.down_proj.weight = %arg2
+// SHEXP: %[[Z:.*]] = moe.fill {value = 0.000000e+00 : f64} : tensor<1x8xf32>
+// SHEXP: moe.write_param @model.layers.0.mlp.shared_expert_gate.weight = %[[Z]]
 
 module attributes {moe.hf_config = {architecture = "LlamaForCausalLM", hidden_size = 8 : i64}} {
   moe.param @model.layers.0.mlp.gate_proj.weight : tensor<6x8xf32> init #moe.normal<mean = 0.0, std = 0.02>

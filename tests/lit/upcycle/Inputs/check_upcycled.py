@@ -2,7 +2,11 @@
 Qwen3 -> Qwen3-MoE) with the exact invariants of each method (Nakamura et
 al., ICLR 2025).
 
-usage: check_upcycled.py DENSE_DIR MOE_DIR METHOD RATIO INDEX_SETS ROUTER_INIT
+usage: check_upcycled.py DENSE_DIR MOE_DIR METHOD RATIO INDEX_SETS ROUTER_INIT [GRANULARITY]
+With GRANULARITY G, expert e*G+g derives from neurons [g F/G, (g+1) F/G) of
+the dense FFN and its down projection is scaled by G (by G/2 next to a
+shared expert, which must be an exact copy of the dense FFN behind a zero
+gate); router rows repeat in groups of G.
 Prints one line per check and `N passed, M failed`; exits 1 on any failure.
 """
 import json
@@ -16,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "re
 import safetensors_io  # noqa: E402
 
 dense_dir, moe_dir, method, ratio, index_sets, router_init = sys.argv[1:7]
+granularity = int(sys.argv[7]) if len(sys.argv) > 7 else 1
 ratio = float(ratio)
 dense = safetensors_io.read(os.path.join(dense_dir, "model.safetensors"))
 moe = safetensors_io.read(os.path.join(moe_dir, "model.safetensors"))
@@ -28,12 +33,16 @@ with open(os.path.join(dense_dir, "config.json")) as f:
 FAMILIES = {
     "LlamaForCausalLM": ("MixtralForCausalLM", "mixtral", "block_sparse_moe",
                          "num_local_experts", ("w1", "w3", "w2")),
+    "Qwen2ForCausalLM": ("Qwen2MoeForCausalLM", "qwen2_moe", "mlp", "num_experts",
+                         ("gate_proj", "up_proj", "down_proj")),
     "Qwen3ForCausalLM": ("Qwen3MoeForCausalLM", "qwen3_moe", "mlp", "num_experts",
                          ("gate_proj", "up_proj", "down_proj")),
 }
 arch, model_type, block, count_key, (gate, up, down) = FAMILIES[source_arch]
 experts, layers = config[count_key], config["num_hidden_layers"]
 dense_layers = set(config.get("mlp_only_layers", []))
+has_shared = "shared_expert_intermediate_size" in config
+down_scale = granularity * (0.5 if has_shared else 1.0)
 results = []
 
 
@@ -52,13 +61,24 @@ check("config", config["architectures"] == [arch]
 
 for layer in sorted(set(range(layers)) - dense_layers):
     prefix = f"model.layers.{layer}."
-    sources = {gate: dense[prefix + "mlp.gate_proj.weight"],
-               up: dense[prefix + "mlp.up_proj.weight"],
-               down: dense[prefix + "mlp.down_proj.weight"]}
-    d_ff = sources[gate].shape[0]
+    whole = {gate: dense[prefix + "mlp.gate_proj.weight"],
+             up: dense[prefix + "mlp.up_proj.weight"],
+             down: dense[prefix + "mlp.down_proj.weight"]}
+    if has_shared:
+        copies = all(torch.equal(moe[f"{prefix}mlp.shared_expert.{n}.weight"],
+                                 dense[f"{prefix}mlp.{n}.weight"])
+                     for n in ("gate_proj", "up_proj", "down_proj"))
+        check(f"layer {layer} shared expert is the dense FFN", copies)
+        check(f"layer {layer} shared expert gate is zero",
+              not moe[f"{prefix}mlp.shared_expert_gate.weight"].any())
+    d_ff = whole[gate].shape[0] // granularity
     count = math.floor(ratio * d_ff)
     chosen_sets = {}
     for e in range(experts):
+        g = e % granularity
+        neurons = slice(g * d_ff, (g + 1) * d_ff)
+        sources = {m: (w[neurons] if m != down else w[:, neurons] * down_scale)
+                   for m, w in whole.items()}
         for m, source in sources.items():
             w = moe[f"{prefix}{block}.experts.{e}.{m}.weight"]
             # Neurons are rows of w1/w3 and columns of w2.
@@ -77,8 +97,9 @@ for layer in sorted(set(range(layers)) - dense_layers):
             same = (w[keep] == source[keep]).all() if m != down else (w[:, keep] == source[:, keep]).all()
             if not same:
                 check(f"{where}: unchosen neurons bit-identical", False)
-            new = (w[changed] if m != down else w[:, changed]).double()
-            old = (source[changed] if m != down else source[:, changed]).double()
+            scale = down_scale if m == down else 1.0
+            new = (w[changed] if m != down else w[:, changed]).double() / scale
+            old = (source[changed] if m != down else source[:, changed]).double() / scale
             n = new.numel()
             if method == "drop":
                 # Drawn from Normal(mean, std) of the chosen slice of the source:
@@ -101,6 +122,10 @@ for layer in sorted(set(range(layers)) - dense_layers):
             if len(sets) != 1:
                 check(f"layer {layer} expert {e}: shared index sets coincide", False)
     router = moe[prefix + block + ".gate.weight"].double()
+    if granularity > 1:
+        groups = router.view(experts // granularity, granularity, -1)
+        check(f"layer {layer} router rows repeat in groups of {granularity}",
+              bool((groups == groups[:, :1]).all()))
     # Centred uniform has mean exactly 0 (up to rounding); normal within 5 SE.
     n = router.numel()
     ok = abs(router.mean().item()) <= 5 * 0.02 / math.sqrt(n) and \
