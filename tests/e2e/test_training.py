@@ -51,6 +51,8 @@ LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
          "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": True,
          "torch_dtype": "float32"}
+# Qwen2 and Qwen3 dense sources: q/k/v biases; per-head q/k norm with
+# head_dim 12 and tied embeddings.
 # Qwen2-MoE: q/k/v biases, a gated shared expert, routing weights not
 # renormalised, layer 1 dense. Qwen3-MoE: per-head q/k norm, head_dim 12,
 # top-4 of 16 renormalised. OLMoE: whole-projection q/k norm and clip_qkv.
@@ -61,6 +63,9 @@ QWEN2_MOE = dict(LLAMA, architectures=["Qwen2MoeForCausalLM"], model_type="qwen2
 QWEN3_MOE = dict(LLAMA, architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe",
                  head_dim=12, num_key_value_heads=2, num_experts=16, num_experts_per_tok=4,
                  moe_intermediate_size=16, norm_topk_prob=True, router_aux_loss_coef=0.02)
+QWEN2 = dict(LLAMA, architectures=["Qwen2ForCausalLM"], model_type="qwen2",
+             num_key_value_heads=2)
+QWEN3 = dict(LLAMA, architectures=["Qwen3ForCausalLM"], model_type="qwen3", head_dim=12)
 OLMOE = dict(LLAMA, architectures=["OlmoeForCausalLM"], model_type="olmoe",
              tie_word_embeddings=False, num_experts=4, num_experts_per_tok=2,
              intermediate_size=24, clip_qkv=2.0, router_aux_loss_coef=0.02)
@@ -185,6 +190,8 @@ def main():
                 check(bin_dir, work, "train-qwen3moe", QWEN3_MOE, compile_flags=["--no-fuse"])]
     ok = all([compare_fusion(fused, unfused),
               compare_fusion(*families),
+              check(bin_dir, work, "train-qwen2", QWEN2)[0],
+              check(bin_dir, work, "train-qwen3", QWEN3)[0],
               check(bin_dir, work, "train-qwen2moe", QWEN2_MOE)[0],
               check(bin_dir, work, "train-qwen2moe", QWEN2_MOE, "bf16")[0],
               check(bin_dir, work, "train-olmoe", OLMOE, lengths=[9, 5])[0],
