@@ -10,10 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${TSAN_BUILD_DIR:-build-tsan}
-if ! command -v clang++-22 > /dev/null || ! dpkg-query -W libomp-22-dev > /dev/null 2>&1; then
+# libclang-rt-22-dev holds the sanitizer runtimes (libclang_rt.tsan.a); clang
+# does not pull it in without recommends.
+if ! command -v clang++-22 > /dev/null ||
+   ! dpkg-query -W libomp-22-dev libclang-rt-22-dev > /dev/null 2>&1; then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get install -y -qq --no-install-recommends clang-22 libomp-22-dev > /dev/null
+  $sudo apt-get install -y -qq --no-install-recommends clang-22 libomp-22-dev \
+    libclang-rt-22-dev > /dev/null
 fi
 cmake -G Ninja -S . -B "$dir" -DMOEC_BUILD_COMPILER=OFF -DMOEC_WERROR=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
