@@ -11,7 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-if ! command -v clang++-22 > /dev/null || ! dpkg-query -W libclang-rt-22-dev libomp-22-dev > /dev/null 2>&1; then
+# dpkg-query -W also lists packages that are known but not installed, so
+# the status is what is checked.
+installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]; }
+if ! command -v clang++-22 > /dev/null || ! installed libomp-22-dev ||
+   ! installed libclang-rt-22-dev; then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get install -y -qq --no-install-recommends clang-22 libclang-rt-22-dev libomp-22-dev > /dev/null

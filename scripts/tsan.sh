@@ -12,8 +12,11 @@ cd "$(dirname "$0")/.."
 dir=${TSAN_BUILD_DIR:-build-tsan}
 # libclang-rt-22-dev holds the sanitizer runtimes (libclang_rt.tsan.a); clang
 # does not pull it in without recommends.
-if ! command -v clang++-22 > /dev/null ||
-   ! dpkg-query -W libomp-22-dev libclang-rt-22-dev > /dev/null 2>&1; then
+# dpkg-query -W also lists packages that are known but not installed, so
+# the status is what is checked.
+installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]; }
+if ! command -v clang++-22 > /dev/null || ! installed libomp-22-dev ||
+   ! installed libclang-rt-22-dev; then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get install -y -qq --no-install-recommends clang-22 libomp-22-dev \
