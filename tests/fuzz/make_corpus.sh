@@ -19,6 +19,10 @@ done
 "$bin/moec" compile models/tiny-mixtral -o $corpus/artifact/mixtral.moex --batch 1 --seq 4 > /dev/null
 "$bin/moec" compile models/tiny-mixtral -o $corpus/artifact/mixtral-train.moex --batch 1 --seq 4 --mode train > /dev/null
 "$bin/moec" compile models/tiny-llama -o $corpus/artifact/llama-no-fuse.moex --batch 2 --seq 3 --no-fuse > /dev/null
+# Generation programs (KV caches) and the newer families' ops.
+"$bin/moec" compile models/tiny-mixtral -o $corpus/artifact/mixtral-generate.moex --mode generate --batch 2 --seq 8 > /dev/null
+"$bin/moec" compile models/tiny-qwen2-moe -o $corpus/artifact/qwen2-moe-train.moex --batch 1 --seq 4 --mode train > /dev/null
+"$bin/moec" compile models/tiny-olmoe -o $corpus/artifact/olmoe.moex --batch 1 --seq 4 > /dev/null
 
 # Safetensors: a few tensors of each dtype, with metadata; a shard index.
 /usr/bin/python3 - "$corpus/safetensors" <<'PY'
