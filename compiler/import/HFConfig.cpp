@@ -66,6 +66,17 @@ constexpr ArchitectureInfo kArchitectures[] = {
      0.01, 64, 8, false, QKNorm::Whole, false},
 };
 
+/// The value as an integer when it is one. llvm::json's getAsInteger casts a
+/// double to int64 before its range check, which is undefined for doubles
+/// beyond int64 (fuzzing found `9223372036854775758.0`); such numbers are
+/// far out of every field's range anyway, so they are refused here first.
+std::optional<int64_t> integerOf(const json::Value &value) {
+  std::optional<double> number = value.getAsNumber();
+  if (number && !(std::abs(*number) < 0x1p62))
+    return std::nullopt;
+  return value.getAsInteger();
+}
+
 /// Reads typed, validated fields of one parsed config and reports errors at
 /// the line and column where the field appears in the file.
 class ConfigReader {
@@ -105,9 +116,12 @@ public:
         return *fallback;
       return error(key) << "required field is missing";
     }
-    std::optional<int64_t> number = value->getAsInteger();
-    if (!number)
+    std::optional<int64_t> number = integerOf(*value);
+    if (!number) {
+      if (std::optional<double> big = value->getAsNumber(); big && *big == std::trunc(*big))
+        return error(key) << "must be in [1, " << maximum << "], got " << *big;
       return error(key) << "expected an integer, got " << describe(*value);
+    }
     if (*number <= 0 || *number > maximum)
       return error(key) << "must be in [1, " << maximum << "], got " << *number;
     return *number;
@@ -368,7 +382,7 @@ LogicalResult readMoeFields(const ConfigReader &reader,
                         : "expected an array of layer indices, got " +
                               ConfigReader::describe(*list));
     for (const json::Value &entry : *layers) {
-      std::optional<int64_t> layer = entry.getAsInteger();
+      std::optional<int64_t> layer = integerOf(entry);
       if (!layer || *layer < 0 || *layer >= config.numLayers)
         return reader.error("mlp_only_layers")
                << "entries must be layer indices in [0, " << config.numLayers

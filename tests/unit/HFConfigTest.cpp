@@ -265,6 +265,21 @@ TEST_F(HFConfigTest, TopKLargerThanExperts) {
             std::string::npos);
 }
 
+TEST_F(HFConfigTest, HugeDoublesAreOutOfRangeNotUndefined) {
+  // llvm::json would cast 9.2e18 to int64 before checking its range (UB);
+  // fuzzing found it.
+  std::string text = render(tinyLlama());
+  std::string field = "\"num_key_value_heads\": 2";
+  size_t at = text.find(field);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, field.size(),
+               "\"num_key_value_heads\": 9223372036854775758.0");
+  EXPECT_NE(errorOf(text).find("field 'num_key_value_heads': must be in [1, "
+                               "65536], got 9.223372e+18"),
+            std::string::npos)
+      << errorOf(text);
+}
+
 TEST_F(HFConfigTest, UnsupportedArchitectureListsSupportedOnes) {
   json::Object config = tinyLlama();
   config["architectures"] = json::Array{"GPT2LMHeadModel"};
