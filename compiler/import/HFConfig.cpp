@@ -66,6 +66,15 @@ constexpr ArchitectureInfo kArchitectures[] = {
      0.01, 64, 8, false, QKNorm::Whole, false},
 };
 
+/// Stores a successfully read field; false (the error already reported)
+/// otherwise, so that reads chain with &&.
+template <typename T, typename Field> bool read(FailureOr<T> result, Field &field) {
+  if (failed(result))
+    return false;
+  field = *result;
+  return true;
+}
+
 /// The value as an integer when it is one. llvm::json's getAsInteger casts a
 /// double to int64 before its range check, which is undefined for doubles
 /// beyond int64 (fuzzing found `9223372036854775758.0`); such numbers are
@@ -332,12 +341,6 @@ LogicalResult checkParameterCount(const ConfigReader &reader,
 /// architecture.
 LogicalResult readMoeFields(const ConfigReader &reader,
                             const ArchitectureInfo &info, HFConfig &config) {
-  auto read = [](auto result, auto &field) {
-    if (failed(result))
-      return false;
-    field = *result;
-    return true;
-  };
   Architecture arch = info.architecture;
   bool qwen = arch == Architecture::Qwen2Moe || arch == Architecture::Qwen3Moe;
   StringRef countKey = config.expertCountKey();
@@ -461,12 +464,6 @@ FailureOr<HFConfig> moe::parseHFConfig(StringRef path, StringRef text,
       failed(readDtype(reader, config)))
     return failure();
 
-  auto read = [](auto result, auto &field) {
-    if (failed(result))
-      return false;
-    field = *result;
-    return true;
-  };
   bool ok =
       read(reader.size("vocab_size", std::nullopt), config.vocabSize) &&
       read(reader.size("hidden_size", std::nullopt), config.hiddenSize) &&

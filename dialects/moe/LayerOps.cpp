@@ -13,10 +13,6 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-namespace {
-int64_t widthOf(Type type) { return shapeOf(type).back(); }
-} // namespace
-
 LogicalResult AddBiasOp::verify() {
   Type input = getInput().getType(), bias = getBias().getType();
   if (failed(checkMinRank(*this, "input", input, 1)) ||
@@ -24,7 +20,7 @@ LogicalResult AddBiasOp::verify() {
       failed(checkSameElementType(*this, "bias", bias, "input", input)))
     return failure();
   return checkSize(*this, "bias size", shapeOf(bias)[0], "the input width",
-                   widthOf(input));
+                   lastDim(input));
 }
 
 LogicalResult BiasGradOp::verify() {
@@ -33,7 +29,7 @@ LogicalResult BiasGradOp::verify() {
       failed(checkRank(*this, "bias gradient", bias, 1)))
     return failure();
   return checkSize(*this, "bias gradient size", shapeOf(bias)[0],
-                   "the result gradient's width", widthOf(grad));
+                   "the result gradient's width", lastDim(grad));
 }
 
 LogicalResult ClampOp::verify() {

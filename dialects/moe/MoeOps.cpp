@@ -17,7 +17,6 @@ using namespace mlir::moe;
 namespace {
 /// All but the last dimension: the token dimensions of an activation.
 ArrayRef<int64_t> leadingDims(Type type) { return shapeOf(type).drop_back(); }
-int64_t lastDim(Type type) { return shapeOf(type).back(); }
 
 SmallVector<int64_t> withLast(ArrayRef<int64_t> leading, int64_t last) {
   SmallVector<int64_t> dims(leading);

@@ -51,6 +51,9 @@ inline ArrayRef<int64_t> shapeOf(Type type) {
   return llvm::cast<RankedTensorType>(type).getShape();
 }
 
+/// The last dimension of a ranked tensor type: an activation's width.
+inline int64_t lastDim(Type type) { return shapeOf(type).back(); }
+
 } // namespace mlir::moe
 
 #endif // MOE_SHAPECHECKS_H
