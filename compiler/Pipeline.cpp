@@ -22,6 +22,12 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   }
   if (options.fuse)
     pm.addPass(createMoeFuseExperts());
+  if (options.ranks > 1) {
+    MoeExpertParallelOptions parallel;
+    parallel.ranks = options.ranks;
+    parallel.expertParallel = options.expertParallel;
+    pm.addPass(createMoeExpertParallel(parallel));
+  }
   if (options.train) {
     MoeAutodiffOptions autodiff;
     autodiff.auxLossCoef = options.auxLossCoef;

@@ -22,6 +22,14 @@ struct CompilePipelineOptions
   Option<bool> fuse{*this, "fuse",
                     llvm::cl::desc("fuse each MoE block (moe-fuse-experts)"),
                     llvm::cl::init(true)};
+  Option<int64_t> ranks{*this, "ranks",
+                        llvm::cl::desc("processes the run will have "
+                                       "(moe-expert-parallel when above 1)"),
+                        llvm::cl::init(1)};
+  Option<int64_t> expertParallel{
+      *this, "expert-parallel",
+      llvm::cl::desc("moe-expert-parallel's expert-parallel (0: ranks)"),
+      llvm::cl::init(0)};
   Option<bool> train{*this, "train",
                      llvm::cl::desc("add the training step (moe-autodiff)"),
                      llvm::cl::init(false)};
@@ -45,7 +53,8 @@ struct CompilePipelineOptions
 };
 
 /// Static shapes (or, to generate, the prefill and decode programs), then
-/// fused MoE blocks, then (train) the training step.
+/// fused MoE blocks, then (ranks > 1) their experts split over the ranks,
+/// then (train) the training step.
 void buildCompilePipeline(OpPassManager &pm,
                           const CompilePipelineOptions &options);
 

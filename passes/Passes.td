@@ -119,6 +119,35 @@ def MoeFuseExperts : Pass<"moe-fuse-experts", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def MoeExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
+  let summary = "split each fused MoE block's experts over ranks";
+  let description = [{
+    Plans a run of `ranks` processes in which `expert-parallel` consecutive
+    ranks split the experts of every `moe.fused_experts` (the rest of the
+    ranks replicate those groups, data-parallel). Each stacked expert
+    parameter (`gate`, `up`, `down`, named with a `*`) is declared as one
+    rank's share, E / expert-parallel experts, and the fused op records the
+    split in its `expert_parallel` attribute; its kernel then exchanges the
+    routed rows with the ranks that own their experts at the block's two
+    exchange points (after routing, before combining), with per-expert
+    counts exchanged first, so no capacity factor is needed. Dense
+    parameters, the router included, stay whole on every rank. The module
+    records `moe.ranks` and `moe.expert_parallel` for the artifact.
+
+    `expert-parallel` defaults to `ranks` and must divide both `ranks` and
+    every block's expert count. Run it after `moe-fuse-experts` and before
+    `moe-autodiff`, which then derives the split backward. An unfused MoE
+    chain, or an expert weight read by anything but a fused block, is an
+    error.
+  }];
+  let options = [
+    Option<"ranks", "ranks", "int64_t", /*default=*/"1",
+           "processes the run will have">,
+    Option<"expertParallel", "expert-parallel", "int64_t", /*default=*/"0",
+           "ranks that split each block's experts (0: all of them)">,
+  ];
+}
+
 def MoeGenerate : Pass<"moe-generate", "::mlir::ModuleOp"> {
   let summary = "turn @forward into @prefill and @decode_step over KV caches";
   let description = [{

@@ -14,6 +14,8 @@ packages=(
   libdnnl-dev libflatbuffers-dev flatbuffers-compiler
   # training data: SentencePiece tokenizers (moe-data)
   libsentencepiece-dev sentencepiece
+  # expert parallelism across processes (runtime/comm): Open MPI
+  openmpi-bin libopenmpi-dev
   # independent reference for end-to-end tests (run with /usr/bin/python3)
   python3-torch python3-numpy
   # lit runs on python3

@@ -152,7 +152,9 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::FusedExpertsGrad,
                           "cpu.fused_experts_grad.onednn" +
                               weightSuffix(f.getGate()),
-                          {f.getTopK(), f.getNormalize()}, {}};
+                          {f.getTopK(), f.getNormalize(),
+                           f.getExpertParallel()},
+                          {}};
       })
       .Case([&](CombineGradOp) -> Info {
         return KernelInfo{fb::OpKind::CombineGrad, "cpu.combine_grad", {}, {}};
@@ -242,7 +244,9 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](FusedExpertsOp f) -> Info {
         return KernelInfo{fb::OpKind::FusedExperts,
                           "cpu.fused_experts.onednn" + weightSuffix(f.getGate()),
-                          {f.getTopK(), f.getNormalize()}, {}};
+                          {f.getTopK(), f.getNormalize(),
+                           f.getExpertParallel()},
+                          {}};
       })
       .Case([&](CombineOp) -> Info {
         return KernelInfo{fb::OpKind::Combine, "cpu.combine", {}, {}};
@@ -321,6 +325,12 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::SigmoidGate, "cpu.sigmoid_gate", {}, {}};
       })
       .Default([](Operation *other) { return gradKernelFor(other); });
+}
+
+/// An integer attribute moe-expert-parallel set on the module (1 if absent).
+int32_t moduleInt(ModuleOp module, StringRef name) {
+  auto attr = module->getAttrOfType<IntegerAttr>(name);
+  return attr ? int32_t(attr.getInt()) : 1;
 }
 
 std::string configJson(ModuleOp module) {
@@ -680,7 +690,8 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       builder.CreateString(configJson(module)),
       builder.CreateVector(artifact.params), builder.CreateVector(artifact.values),
       arenaBytes, *program, *initProgram,
-      initialize ? builder.CreateVector(sourceNames) : 0, training, generation);
+      initialize ? builder.CreateVector(sourceNames) : 0, training, generation,
+      moduleInt(module, "moe.ranks"), moduleInt(module, "moe.expert_parallel"));
   fb::FinishModelBuffer(builder, model);
 
   llvm::Error written = writeOutputFile(

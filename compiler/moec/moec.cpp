@@ -87,6 +87,15 @@ cl::opt<double> auxLossCoef("aux-loss-coef",
 cl::opt<double> zLossCoef("z-loss-coef",
                           cl::desc("compile --mode train: router z-loss weight"),
                           cl::init(0.0));
+cl::opt<int64_t> ranks("ranks",
+                       cl::desc("compile: processes the run will have (mpirun "
+                                "-np N); the experts are split over them"),
+                       cl::init(1));
+cl::opt<int64_t> expertParallel(
+    "expert-parallel",
+    cl::desc("compile --ranks N: ranks that split each block's experts "
+             "(default N; the rest replicate them, data-parallel)"),
+    cl::init(0));
 cl::opt<bool> noFuse("no-fuse",
                      cl::desc("compile: keep each MoE block as router, "
                               "dispatch, expert_mlp and combine"),
@@ -144,12 +153,15 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
       [--mode inference|train|generate] [--aux-loss-coef A] [--z-loss-coef Z]
       [--recompute] [--prefill N] [--no-fuse] [--report]
+      [--ranks N [--expert-parallel E]]
       compile to an artifact for moe-run (with --mode train, also the
       training step for moe-run train; with --mode generate, prefill and
       decode programs for moe-run generate, where --seq is the context
       capacity and --prefill the prompt rows per prefill run); --report adds each pass's time,
       the kernels chosen and the planned memory by kind (for training, the
-      activations kept for backward, per layer and per token)
+      activations kept for backward, per layer and per token); --ranks plans
+      for `mpirun -np N moe-run`, E ranks splitting each block's experts
+      (--batch is then each rank's batch and the sizes printed are per rank)
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
@@ -277,6 +289,13 @@ int runCompile(MLIRContext *context) {
                    << " must be a finite number, got " << value << "\n";
       return 1;
     }
+  if (ranks < 1 || expertParallel < 0 || ranks > 65536) {
+    llvm::errs() << "moec compile: error: --ranks must be in [1, 65536] and "
+                    "--expert-parallel at least 1, got --ranks "
+                 << ranks << " and --expert-parallel " << expertParallel
+                 << "\n";
+    return 1;
+  }
   if (batchSize < 1 || seqLength < 1 ||
       batchSize > (int64_t(1) << 31) / seqLength) {
     llvm::errs() << "moec compile: error: --batch and --seq must be >= 1 with "
@@ -288,6 +307,8 @@ int runCompile(MLIRContext *context) {
   options.batch = batchSize;
   options.seq = seqLength;
   options.fuse = !noFuse;
+  options.ranks = ranks;
+  options.expertParallel = expertParallel;
   options.train = mode == "train";
   options.generate = mode == "generate";
   options.prefill = prefillRows;
@@ -301,8 +322,14 @@ int runCompile(MLIRContext *context) {
       moe::writeArtifact(*module, outputPath);
   if (failed(summary))
     return 1;
-  llvm::outs() << "artifact: " << outputPath << "\n"
-               << "batch: " << batchSize << "\n"
+  llvm::outs() << "artifact: " << outputPath << "\n";
+  if (ranks > 1)
+    llvm::outs() << "ranks: " << ranks << "\n"
+                 << "expert_parallel: "
+                 << (expertParallel > 0 ? int64_t(expertParallel)
+                                        : int64_t(ranks))
+                 << "\n";
+  llvm::outs() << "batch: " << batchSize << "\n"
                << "seq: " << seqLength << "\n"
                << "kernels: " << summary->kernels << "\n"
                << "params: " << summary->params << "\n"

@@ -242,7 +242,9 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
     the experts' hidden activations from `input`, so nothing of the size
     tokens x top_k x expert width is kept between the passes. `logits_grad`,
     when given, is a gradient reaching the logits directly (the
-    load-balancing and z losses). The attributes are those of the forward op.
+    load-balancing and z losses). The attributes are those of the forward op;
+    split over ranks, the expert weights' gradients are those of this rank's
+    experts, from the rows every rank of its group routed to them.
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
                        Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
@@ -250,7 +252,8 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
                        Moe_FloatTensor:$result_grad,
                        Optional<Moe_FloatTensor>:$logits_grad,
                        Moe_I64Attr:$top_k, UnitAttr:$normalize,
-                       StrAttr:$activation);
+                       StrAttr:$activation,
+                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel);
   let results = (outs Moe_FloatTensor:$input_grad,
                       Moe_FloatTensor:$router_grad,
                       Moe_FloatTensor:$gate_grad, Moe_FloatTensor:$up_grad,

@@ -257,7 +257,8 @@ namespace {
 /// The shape rules of a fused MoE block, shared by the op and its backward.
 LogicalResult verifyFusedBlock(Operation *op, Value input, Value router,
                                Value gate, Value up, Value down, Value logits,
-                               int64_t topK, StringRef activation) {
+                               int64_t topK, StringRef activation,
+                               int64_t expertParallel) {
   Type x = input.getType(), r = router.getType(), g = gate.getType();
   if (failed(checkMinRank(op, "input", x, 1)) ||
       failed(checkRank(op, "router", r, 2)) ||
@@ -270,14 +271,25 @@ LogicalResult verifyFusedBlock(Operation *op, Value input, Value router,
     return op->emitOpError() << "activation '" << activation
                              << "' is not supported (expected \"swiglu\")";
   int64_t experts = shapeOf(r)[0];
+  if (expertParallel < 1 ||
+      (!ShapedType::isDynamic(experts) && experts % expertParallel != 0))
+    return op->emitOpError() << "expert_parallel " << expertParallel
+                             << " must divide the router's " << experts
+                             << " experts";
+  // Split over ranks, the expert weights are one rank's share.
+  int64_t held =
+      ShapedType::isDynamic(experts) ? experts : experts / expertParallel;
   ArrayRef<int64_t> gs = shapeOf(g);
   if (failed(checkSameElementType(op, "router", r, "input", x)) ||
       failed(checkSameElementType(op, "gate", g, "input", x)) ||
       failed(checkSameElementType(op, "down", down.getType(), "input", x)) ||
       failed(checkSize(op, "router dim 1", shapeOf(r)[1], "the input width",
                        lastDim(x))) ||
-      failed(checkSize(op, "gate dim 0", gs[0], "the router's experts",
-                       experts)) ||
+      failed(checkSize(op, "gate dim 0", gs[0],
+                       expertParallel > 1
+                           ? "the router's experts / expert_parallel"
+                           : "the router's experts",
+                       held)) ||
       failed(checkSize(op, "gate dim 2", gs[2], "the input width",
                        lastDim(x))) ||
       failed(checkDims(op, "down shape", shapeOf(down.getType()),
@@ -296,13 +308,14 @@ LogicalResult verifyFusedBlock(Operation *op, Value input, Value router,
 
 LogicalResult FusedExpertsOp::verify() {
   return verifyFusedBlock(*this, getInput(), getRouter(), getGate(), getUp(),
-                          getDown(), getLogits(), getTopK(), getActivation());
+                          getDown(), getLogits(), getTopK(), getActivation(),
+                          getExpertParallel());
 }
 
 LogicalResult FusedExpertsGradOp::verify() {
   if (failed(verifyFusedBlock(*this, getInput(), getRouter(), getGate(),
                               getUp(), getDown(), getLogits(), getTopK(),
-                              getActivation())))
+                              getActivation(), getExpertParallel())))
     return failure();
   if (getLogitsGrad() && getLogitsGrad().getType() != getLogits().getType())
     return emitOpError() << "logits_grad type " << getLogitsGrad().getType()

@@ -433,6 +433,13 @@ def Moe_FusedExpertsOp : Moe_Op<"fused_experts",
     (`moe.fused_experts_grad`) recomputes the routing from them and the
     experts' hidden activations from `input`.
 
+    `expert_parallel` (default 1), which `moe-expert-parallel` sets, splits
+    the experts over that many ranks: `gate`, `up` and `down` are then one
+    rank's E / expert_parallel consecutive experts, while `router` keeps all
+    E rows (every rank routes its own tokens to every expert). The kernel
+    exchanges the routed rows with the ranks that own their experts after
+    routing and exchanges the results back before combining.
+
     Example:
     ```mlir
     %y, %logits = moe.fused_experts %x, %router, %w1, %w3, %w2
@@ -445,7 +452,8 @@ def Moe_FusedExpertsOp : Moe_Op<"fused_experts",
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
                        Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
                        Moe_FloatTensor:$down, Moe_I64Attr:$top_k,
-                       UnitAttr:$normalize, StrAttr:$activation);
+                       UnitAttr:$normalize, StrAttr:$activation,
+                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel);
   let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$logits);
   let assemblyFormat =
       "operands attr-dict `:` functional-type(operands, results)";

@@ -205,7 +205,7 @@ LogicalResult FusedExpertsOp::buildVjp(OpBuilder &b,
       getGate().getType(), getUp().getType(), getDown().getType(),
       getInput(), getRouter(), getGate(), getUp(), getDown(), getLogits(),
       gradOrZeros(b, loc, resultGrads[0], getResult()), resultGrads[1],
-      getTopK(), getNormalize(), getActivation());
+      getTopK(), getNormalize(), getActivation(), getExpertParallel());
   operandGrads.append({Value(grad.getInputGrad()), grad.getRouterGrad(),
                        grad.getGateGrad(), grad.getUpGrad(),
                        grad.getDownGrad()});

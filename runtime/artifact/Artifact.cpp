@@ -246,6 +246,12 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
                                       "; recompile the model with this moec"));
   if (model.batch() < 1 || model.seq() < 1 || model.arena_bytes() < 0)
     return invalid(path, "batch, seq and arena size must be positive");
+  if (model.ranks() < 1 || model.expert_parallel() < 1 ||
+      model.ranks() % model.expert_parallel() != 0)
+    return invalid(path, absl::StrCat("field 'ranks' (", model.ranks(),
+                                      ") must be a positive multiple of "
+                                      "field 'expert_parallel' (",
+                                      model.expert_parallel(), ")"));
   if (!vectorsAligned(model))
     return invalid(path, "corrupted artifact (a misaligned vector)");
   for (size_t i = 0; i < model.params()->size(); ++i) {

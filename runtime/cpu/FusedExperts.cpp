@@ -16,7 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/cpu/ExpertRouting.h"
+#include "runtime/cpu/ExpertPhases.h"
 #include "runtime/cpu/ExpertStreaming.h"
 #include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/Kernels.h"
@@ -90,9 +90,39 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
 }
 } // namespace
 
+absl::Status expertsForward(const float *x, const ExpertRouting &routing,
+                            const MoeBlockWeights &block, float *out,
+                            float *staging) {
+  bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
+  bool streams = std::any_of(
+      routing.counts.begin(), routing.counts.end(),
+      [&](int64_t rows) { return streamsExpert(block, rows); });
+  bool ownStaging = !staging && (streams || expertsSideBySide(
+                                                routing.counts.data(),
+                                                routing.experts));
+  if (ownStaging)
+    staging = scratch<float, 5>(routing.tokens * routing.k * block.d);
+  if (!staging)
+    std::fill(out, out + routing.tokens * block.d, 0.0f);
+  Forward p{x,    routing, block, bf16, block.gate.dtype != DType::kF32 && !bf16,
+            out, staging};
+  if (auto s = forEachExpert(routing.counts.data(), routing.experts,
+                             [&](int64_t e, int64_t firstRow, Threads threads) {
+                               return expertForward(p, e, firstRow, threads);
+                             });
+      !s.ok())
+    return s;
+  if (streams)
+    streamExperts(x, routing, block, bf16, staging);
+  if (ownStaging)
+    sumStagedRows(routing, staging, block.d, /*weighted=*/true, out);
+  return absl::OkStatus();
+}
+
 absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
-                          bool normalize, float *out, float *logits) {
+                          bool normalize, float *out, float *logits,
+                          comm::Communicator *expertGroup) {
   if (auto s = linear(x, tokens, block.d, block.router, block.experts, logits);
       !s.ok())
     return s;
@@ -101,28 +131,9 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
                            routing);
       !s.ok())
     return s;
-  bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
-  bool streams = std::any_of(
-      routing.counts.begin(), routing.counts.end(),
-      [&](int64_t rows) { return streamsExpert(block, rows); });
-  bool staged =
-      streams || expertsSideBySide(routing.counts.data(), block.experts);
-  float *staging = staged ? scratch<float, 5>(tokens * k * block.d) : nullptr;
-  if (!staged)
-    std::fill(out, out + tokens * block.d, 0.0f);
-  Forward p{x,    routing, block, bf16, block.gate.dtype != DType::kF32 && !bf16,
-            out, staging};
-  if (auto s = forEachExpert(routing.counts.data(), block.experts,
-                             [&](int64_t e, int64_t firstRow, Threads threads) {
-                               return expertForward(p, e, firstRow, threads);
-                             });
-      !s.ok())
-    return s;
-  if (streams)
-    streamExperts(x, routing, block, bf16, staging);
-  if (staging)
-    sumStagedRows(routing, staging, block.d, /*weighted=*/true, out);
-  return absl::OkStatus();
+  if (expertGroup && expertGroup->size() > 1)
+    return exchangeExpertsForward(x, routing, block, *expertGroup, out);
+  return expertsForward(x, routing, block, out, /*staging=*/nullptr);
 }
 
 } // namespace moert::cpu

@@ -15,7 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
-#include "runtime/cpu/ExpertRouting.h"
+#include "runtime/cpu/ExpertPhases.h"
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/GradMath.h"
 #include "runtime/cpu/GradMatmul.h"
@@ -170,35 +170,55 @@ absl::Status expertBackward(const Backward &p, int64_t e, int64_t firstRow,
 }
 } // namespace
 
-absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
-                              const MoeBlockWeights &block, int64_t k,
-                              bool normalize, const float *logits,
-                              const float *dout, const float *dlogitsExtra,
-                              float *dx, float *drouter, float *dgate,
-                              float *dup, float *ddown) {
-  int64_t experts = block.experts, d = block.d;
-  ExpertRouting routing;
-  if (auto s = routeTokens(logits, tokens, experts, k, normalize, routing);
-      !s.ok())
-    return s;
+absl::Status expertsBackward(const float *x, const float *dout,
+                             const ExpertRouting &routing,
+                             const MoeBlockWeights &block, float *dx,
+                             float *staging, float *dweights, float *dgate,
+                             float *dup, float *ddown) {
+  int64_t d = block.d;
   bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
-  bool sideBySide = expertsSideBySide(routing.counts.data(), experts);
-  float *staging = sideBySide ? scratch<float, 8>(tokens * k * d) : nullptr;
-  if (!sideBySide)
-    std::fill(dx, dx + tokens * d, 0.0f);
-  std::vector<float> dweights(tokens * k);
-  Backward p{x,       dout,    routing,         block,
+  bool ownStaging =
+      !staging && expertsSideBySide(routing.counts.data(), routing.experts);
+  if (ownStaging)
+    staging = scratch<float, 8>(routing.tokens * routing.k * d);
+  if (!staging)
+    std::fill(dx, dx + routing.tokens * d, 0.0f);
+  Backward p{x,       dout,    routing,  block,
              bf16,    block.gate.dtype != DType::kF32 && !bf16,
-             dx,      staging, dweights.data(), dgate,
+             dx,      staging, dweights, dgate,
              dup,     ddown};
-  if (auto s = forEachExpert(routing.counts.data(), experts,
+  if (auto s = forEachExpert(routing.counts.data(), routing.experts,
                              [&](int64_t e, int64_t firstRow, Threads threads) {
                                return expertBackward(p, e, firstRow, threads);
                              });
       !s.ok())
     return s;
-  if (staging)
+  if (ownStaging)
     sumStagedRows(routing, staging, d, /*weighted=*/false, dx);
+  return absl::OkStatus();
+}
+
+absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
+                              const MoeBlockWeights &block, int64_t k,
+                              bool normalize, const float *logits,
+                              const float *dout, const float *dlogitsExtra,
+                              float *dx, float *drouter, float *dgate,
+                              float *dup, float *ddown,
+                              comm::Communicator *expertGroup) {
+  int64_t experts = block.experts, d = block.d;
+  ExpertRouting routing;
+  if (auto s = routeTokens(logits, tokens, experts, k, normalize, routing);
+      !s.ok())
+    return s;
+  std::vector<float> dweights(tokens * k);
+  absl::Status experted =
+      expertGroup && expertGroup->size() > 1
+          ? exchangeExpertsBackward(x, dout, routing, block, *expertGroup, dx,
+                                    dweights.data(), dgate, dup, ddown)
+          : expertsBackward(x, dout, routing, block, dx, /*staging=*/nullptr,
+                            dweights.data(), dgate, dup, ddown);
+  if (!experted.ok())
+    return experted;
 
   // The router: its logits' gradient, then its linear layer's.
   float *dlogits = scratch<float, 9>(tokens * experts);

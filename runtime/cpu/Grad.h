@@ -104,7 +104,8 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               bool normalize, const float *logits,
                               const float *dout, const float *dlogitsExtra,
                               float *dx, float *drouter, float *dgate,
-                              float *dup, float *ddown);
+                              float *dup, float *ddown,
+                              comm::Communicator *expertGroup = nullptr);
 
 /// combine backward: dy[row holding slot t*k+j] = weights[t, j] * dout[t],
 /// dweights[t, j] = <dout[t], y[that row]>.
@@ -118,27 +119,30 @@ absl::Status combineGrad(const float *y, const float *weights,
 absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
                               int64_t rows, int64_t vocab,
                               int64_t ignoreIndex, float dloss,
-                              float *dlogits);
+                              float *dlogits,
+                              comm::Communicator *ranks = nullptr);
 
 /// loadBalancingLoss backward to each layer's router logits; the top-k
 /// assignment fractions f_e are constants (not differentiable), so only the
 /// mean probabilities P_e carry gradient.
 /// Rows `mask` leaves out get zero gradients.
-void loadBalancingLossGrad(const std::vector<const float *> &logits,
+absl::Status loadBalancingLossGrad(const std::vector<const float *> &logits,
                            const std::vector<int64_t> &tokens, int64_t experts,
                            int64_t k, float dloss,
                            const std::vector<float *> &dlogits,
-                           TokenMask mask = {});
+                           TokenMask mask = {},
+                           comm::Communicator *ranks = nullptr);
 
 /// Router z-loss, mean over the tokens `mask` counts of logsumexp(logits)^2
 /// over all layers, and its backward (zero on the rows left out).
-void routerZLoss(const std::vector<const float *> &logits,
+absl::Status routerZLoss(const std::vector<const float *> &logits,
                  const std::vector<int64_t> &tokens, int64_t experts,
-                 float *loss, TokenMask mask = {});
-void routerZLossGrad(const std::vector<const float *> &logits,
+                 float *loss, TokenMask mask = {},
+                 comm::Communicator *ranks = nullptr);
+absl::Status routerZLossGrad(const std::vector<const float *> &logits,
                      const std::vector<int64_t> &tokens, int64_t experts,
                      float dloss, const std::vector<float *> &dlogits,
-                     TokenMask mask = {});
+                     TokenMask mask = {}, comm::Communicator *ranks = nullptr);
 
 } // namespace moert::cpu
 

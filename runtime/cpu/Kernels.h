@@ -11,6 +11,7 @@
 #define MOERT_CPU_KERNELS_H
 
 #include "runtime/base/DType.h"
+#include "runtime/comm/Communicator.h"
 
 #include "absl/status/status.h"
 
@@ -160,15 +161,22 @@ struct MoeBlockWeights {
 /// top-k routing as routerTopK, and out[t] = sum over t's experts e, in
 /// ascending e, of weight * SwiGLU-MLP_e(x[t]). Equals router, dispatch,
 /// expertMlp and combine in sequence up to the order of the k-term sum, with
-/// no [tokens * k, D] buffer.
+/// no [tokens * k, D] buffer. With an `expertGroup` of several ranks, the
+/// gate, up and down weights are this rank's consecutive share of the
+/// block.experts experts, and the routed rows are exchanged with the ranks
+/// holding the others (ExpertPhases.h); every rank of the group must call.
 absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
-                          bool normalize, float *out, float *logits);
+                          bool normalize, float *out, float *logits,
+                          comm::Communicator *expertGroup = nullptr);
 
 /// Mean of logsumexp(logits) - logits[label] over labels != ignoreIndex.
+/// With `ranks`, the batch is every rank's rows together (the loss kernels
+/// sum their counts and partial sums over the ranks, so every rank gets
+/// the loss of the global batch, and its gradients are its rows' share).
 absl::Status crossEntropy(const float *logits, const int32_t *labels,
                           int64_t rows, int64_t vocab, int64_t ignoreIndex,
-                          float *loss);
+                          float *loss, comm::Communicator *ranks = nullptr);
 
 /// The tokens the router losses count: row t of every layer's router
 /// logits is token t, counted unless its label is ignoreIndex. Padding of
@@ -184,9 +192,10 @@ struct TokenMask {
 /// f_e = (top-k assignments to e) / tokens (as transformers computes it, so
 /// balanced routing gives about k) and P_e the mean probability of e, over
 /// the tokens `mask` counts.
-void loadBalancingLoss(const std::vector<const float *> &logits,
+absl::Status loadBalancingLoss(const std::vector<const float *> &logits,
                        const std::vector<int64_t> &tokens, int64_t experts,
-                       int64_t k, float *loss, TokenMask mask = {});
+                       int64_t k, float *loss, TokenMask mask = {},
+                       comm::Communicator *ranks = nullptr);
 
 //===----------------------------------------------------------------------===//
 // Initialisation programs (Drop-Upcycling). Random draws come from the

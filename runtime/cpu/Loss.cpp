@@ -44,12 +44,11 @@ double logSumExp(const float *row, int64_t n) {
 
 absl::Status crossEntropy(const float *logits, const int32_t *labels,
                           int64_t rows, int64_t vocab, int64_t ignoreIndex,
-                          float *loss) {
+                          float *loss, comm::Communicator *ranks) {
   absl::StatusOr<int64_t> predicted =
       countPredicted(labels, rows, vocab, ignoreIndex);
   if (!predicted.ok())
     return predicted.status();
-  int64_t counted = *predicted;
   std::vector<double> perRow(rows, 0.0);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
@@ -58,17 +57,20 @@ absl::Status crossEntropy(const float *logits, const int32_t *labels,
     const float *row = logits + r * vocab;
     perRow[r] = logSumExp(row, vocab) - row[labels[r]];
   }
-  double sum = 0;
+  double total[2] = {0.0, double(*predicted)}; // sum, count
   for (double value : perRow)
-    sum += value;
-  *loss = counted ? float(sum / counted) : 0.0f;
+    total[0] += value;
+  if (auto s = sumOverRanks(ranks, total, 2); !s.ok())
+    return s;
+  *loss = total[1] > 0 ? float(total[0] / total[1]) : 0.0f;
   return absl::OkStatus();
 }
 
-void loadBalancingLoss(const std::vector<const float *> &logits,
-                       const std::vector<int64_t> &tokens, int64_t experts,
-                       int64_t k, float *loss, TokenMask mask) {
-  int64_t total = 0;
+absl::Status loadBalancingLoss(const std::vector<const float *> &logits,
+                               const std::vector<int64_t> &tokens,
+                               int64_t experts, int64_t k, float *loss,
+                               TokenMask mask, comm::Communicator *ranks) {
+  double total = 0;
   std::vector<double> assignments =
       topKAssignments(logits, tokens, experts, k, mask, total);
   std::vector<double> probability(experts, 0.0), probs(experts);
@@ -81,10 +83,18 @@ void loadBalancingLoss(const std::vector<const float *> &logits,
         probability[e] += probs[e];
     }
   }
+  // The statistics of the global batch: [assignments, probability, total].
+  std::vector<double> sums = assignments;
+  sums.insert(sums.end(), probability.begin(), probability.end());
+  sums.push_back(total);
+  if (auto s = sumOverRanks(ranks, sums.data(), int64_t(sums.size())); !s.ok())
+    return s;
+  total = sums.back();
   double value = 0;
   for (int64_t e = 0; e < experts; ++e)
-    value += (assignments[e] / total) * (probability[e] / total);
-  *loss = total ? float(experts * value) : 0.0f;
+    value += (sums[e] / total) * (sums[experts + e] / total);
+  *loss = total > 0 ? float(experts * value) : 0.0f;
+  return absl::OkStatus();
 }
 
 } // namespace moert::cpu

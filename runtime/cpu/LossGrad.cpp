@@ -42,13 +42,15 @@ void zeroGrads(const std::vector<int64_t> &tokens, int64_t experts,
 absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
                               int64_t rows, int64_t vocab,
                               int64_t ignoreIndex, float dloss,
-                              float *dlogits) {
+                              float *dlogits, comm::Communicator *ranks) {
   absl::StatusOr<int64_t> predicted =
       countPredicted(labels, rows, vocab, ignoreIndex);
   if (!predicted.ok())
     return predicted.status();
-  int64_t counted = *predicted;
-  float perRow = counted ? dloss / float(counted) : 0.0f;
+  double counted = double(*predicted);
+  if (auto s = sumOverRanks(ranks, &counted, 1); !s.ok())
+    return s;
+  float perRow = counted > 0 ? dloss / float(counted) : 0.0f;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float *row = logits + r * vocab;
@@ -73,19 +75,24 @@ absl::Status crossEntropyGrad(const float *logits, const int32_t *labels,
   return absl::OkStatus();
 }
 
-void loadBalancingLossGrad(const std::vector<const float *> &logits,
-                           const std::vector<int64_t> &tokens, int64_t experts,
-                           int64_t k, float dloss,
-                           const std::vector<float *> &dlogits,
-                           TokenMask mask) {
+absl::Status loadBalancingLossGrad(const std::vector<const float *> &logits,
+                                   const std::vector<int64_t> &tokens,
+                                   int64_t experts, int64_t k, float dloss,
+                                   const std::vector<float *> &dlogits,
+                                   TokenMask mask, comm::Communicator *ranks) {
   // L = E * sum_e f_e P_e with P_e = sum_t p_te / T, so dL/dp_te =
-  // E f_e / T, then through each token's softmax.
-  int64_t total = 0;
+  // E f_e / T, then through each token's softmax. f and T are the global
+  // batch's.
+  double total = 0;
   std::vector<double> assignments =
       topKAssignments(logits, tokens, experts, k, mask, total);
+  assignments.push_back(total);
+  if (auto s = sumOverRanks(ranks, assignments.data(), experts + 1); !s.ok())
+    return s;
+  total = assignments.back();
   if (total == 0) {
     zeroGrads(tokens, experts, dlogits);
-    return;
+    return absl::OkStatus();
   }
   std::vector<double> dprobs(experts);
   for (int64_t e = 0; e < experts; ++e)
@@ -110,13 +117,14 @@ void loadBalancingLossGrad(const std::vector<const float *> &logits,
       }
     }
   }
+  return absl::OkStatus();
 }
 
-void routerZLoss(const std::vector<const float *> &logits,
-                 const std::vector<int64_t> &tokens, int64_t experts,
-                 float *loss, TokenMask mask) {
-  double sum = 0;
-  int64_t total = 0;
+absl::Status routerZLoss(const std::vector<const float *> &logits,
+                         const std::vector<int64_t> &tokens, int64_t experts,
+                         float *loss, TokenMask mask,
+                         comm::Communicator *ranks) {
+  double sum = 0, total = 0;
   for (size_t layer = 0; layer < logits.size(); ++layer) {
     std::vector<double> perToken(tokens[layer]);
 #pragma omp parallel
@@ -133,21 +141,28 @@ void routerZLoss(const std::vector<const float *> &logits,
       total += mask.counts(t);
     }
   }
-  *loss = total ? float(sum / total) : 0.0f;
+  double sums[2] = {sum, total};
+  if (auto s = sumOverRanks(ranks, sums, 2); !s.ok())
+    return s;
+  *loss = sums[1] > 0 ? float(sums[0] / sums[1]) : 0.0f;
+  return absl::OkStatus();
 }
 
-void routerZLossGrad(const std::vector<const float *> &logits,
-                     const std::vector<int64_t> &tokens, int64_t experts,
-                     float dloss, const std::vector<float *> &dlogits,
-                     TokenMask mask) {
+absl::Status routerZLossGrad(const std::vector<const float *> &logits,
+                             const std::vector<int64_t> &tokens,
+                             int64_t experts, float dloss,
+                             const std::vector<float *> &dlogits,
+                             TokenMask mask, comm::Communicator *ranks) {
   // d lse^2 / d logit_e = 2 lse p_e.
-  int64_t total = 0;
+  double total = 0;
   for (int64_t n : tokens)
     for (int64_t t = 0; t < n; ++t)
       total += mask.counts(t);
+  if (auto s = sumOverRanks(ranks, &total, 1); !s.ok())
+    return s;
   if (total == 0) {
     zeroGrads(tokens, experts, dlogits);
-    return;
+    return absl::OkStatus();
   }
   double perToken = 2.0 * dloss / total;
   for (size_t layer = 0; layer < logits.size(); ++layer) {
@@ -167,6 +182,7 @@ void routerZLossGrad(const std::vector<const float *> &logits,
       }
     }
   }
+  return absl::OkStatus();
 }
 
 } // namespace moert::cpu

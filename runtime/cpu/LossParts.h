@@ -13,6 +13,15 @@
 
 namespace moert::cpu {
 
+/// Sums `values` over the ranks of a multi-process batch (nothing to do
+/// for one process).
+inline absl::Status sumOverRanks(comm::Communicator *ranks, double *values,
+                                 int64_t count) {
+  if (!ranks || ranks->size() == 1)
+    return absl::OkStatus();
+  return ranks->allReduceSum(values, count);
+}
+
 /// How many of `rows` labels are predicted (not ignoreIndex); a label
 /// outside [0, vocab) is an error naming its position.
 inline absl::StatusOr<int64_t> countPredicted(const int32_t *labels,
@@ -37,7 +46,7 @@ inline absl::StatusOr<int64_t> countPredicted(const int32_t *labels,
 inline std::vector<double>
 topKAssignments(const std::vector<const float *> &logits,
                 const std::vector<int64_t> &tokens, int64_t experts,
-                int64_t k, TokenMask mask, int64_t &total) {
+                int64_t k, TokenMask mask, double &total) {
   std::vector<double> assignments(experts, 0.0);
   total = 0;
   for (size_t layer = 0; layer < logits.size(); ++layer) {

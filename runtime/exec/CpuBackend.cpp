@@ -13,6 +13,8 @@
 #include "runtime/exec/CpuLaunch.h"
 #include "runtime/exec/LaunchChecks.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -30,6 +32,18 @@ absl::Status cpu_launch::checkCounts(const int64_t *counts, int64_t experts,
   if (total != rows)
     return absl::InvalidArgumentError(
         "expert row counts do not sum to the grouped rows");
+  return absl::OkStatus();
+}
+
+absl::Status cpu_launch::Ranks::check(const KernelLaunch &launch) const {
+  int64_t split = attrOr(launch, 2, 1);
+  if (split <= 1)
+    return absl::OkStatus();
+  int have = parallel ? parallel->expertParallel : 1;
+  if (split != have)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the experts of this block are split over ", split,
+        " ranks but this run's expert groups hold ", have));
   return absl::OkStatus();
 }
 
@@ -60,6 +74,7 @@ public:
 
 class CpuBackend : public Backend {
 public:
+  explicit CpuBackend(comm::Parallelism *parallel) : ranks_{parallel} {}
   std::string_view name() const override { return "cpu"; }
   bool sharesHostMemory() const override { return true; }
 
@@ -85,9 +100,14 @@ public:
     return absl::OkStatus();
   }
   absl::Status prepare(const KernelLaunch &launch) override {
+    if (auto status = ranks_.check(launch); !status.ok())
+      return status;
     return checkLaunch(launch);
   }
   absl::Status launch(const KernelLaunch &launch, Stream &) override;
+
+private:
+  Ranks ranks_;
 };
 
 absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
@@ -194,16 +214,16 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   case fb::OpKind::FusedExperts:
     return cpu::fusedExperts(in[0].as<float>(), rows(in[0]), moeBlockWeights(l),
                              attr(l, 0), attr(l, 1) != 0, out.as<float>(),
-                             l.results[1].as<float>());
+                             l.results[1].as<float>(), ranks_.experts(l));
   case fb::OpKind::CrossEntropy:
     return cpu::crossEntropy(in[0].as<float>(), in[1].as<int32_t>(),
                              rows(in[0]), lastDim(in[0]), attr(l, 0),
-                             out.as<float>());
+                             out.as<float>(), ranks_.world);
   case fb::OpKind::LoadBalancingLoss: {
     PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/false);
-    cpu::loadBalancingLoss(layer.logits, layer.tokens, lastDim(in[1]),
-                           attr(l, 0), out.as<float>(), tokenMask(l));
-    return absl::OkStatus();
+    return cpu::loadBalancingLoss(layer.logits, layer.tokens, lastDim(in[1]),
+                                  attr(l, 0), out.as<float>(), tokenMask(l),
+                                  ranks_.world);
   }
   case fb::OpKind::RandomIndices:
     cpu::randomIndices(attr(l, 0), attr(l, 1), uint64_t(attr(l, 2)),
@@ -264,14 +284,14 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   case fb::OpKind::WriteParam: // a transfer the executor carries out
     break;
   default:
-    return launchGrad(l);
+    return launchGrad(l, ranks_);
   }
   return absl::UnimplementedError("no CPU kernel for this op");
 }
 } // namespace
 
-std::unique_ptr<Backend> createCpuBackend() {
-  return std::make_unique<CpuBackend>();
+std::unique_ptr<Backend> createCpuBackend(comm::Parallelism *parallel) {
+  return std::make_unique<CpuBackend>(parallel);
 }
 
 } // namespace moert

@@ -13,7 +13,7 @@
 
 namespace moert::cpu_launch {
 
-absl::Status launchGrad(const KernelLaunch &l) {
+absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
   const auto &in = l.operands;
   const TensorRef &out = l.results[0];
   switch (l.kernel->op()) {
@@ -100,7 +100,8 @@ absl::Status launchGrad(const KernelLaunch &l) {
         attr(l, 1) != 0, in[5].as<float>(), in[6].as<float>(),
         in.size() > 7 ? in[7].as<float>() : nullptr, out.as<float>(),
         l.results[1].as<float>(), l.results[2].as<float>(),
-        l.results[3].as<float>(), l.results[4].as<float>());
+        l.results[3].as<float>(), l.results[4].as<float>(),
+        ranks.experts(l));
   case fb::OpKind::CombineGrad:
     return cpu::combineGrad(in[0].as<float>(), in[1].as<float>(),
                             in[2].as<int32_t>(), rows(in[1]), lastDim(in[1]),
@@ -109,25 +110,24 @@ absl::Status launchGrad(const KernelLaunch &l) {
   case fb::OpKind::CrossEntropyGrad:
     return cpu::crossEntropyGrad(in[0].as<float>(), in[1].as<int32_t>(),
                                  rows(in[0]), lastDim(in[0]), attr(l, 0),
-                                 *in[2].as<float>(), out.as<float>());
+                                 *in[2].as<float>(), out.as<float>(),
+                                 ranks.world);
   case fb::OpKind::LoadBalancingLossGrad: {
     PerLayer layer = perLayer(l, in.size() - 2, /*grads=*/true);
-    cpu::loadBalancingLossGrad(layer.logits, layer.tokens, lastDim(in[1]),
-                               attr(l, 0), *in.back().as<float>(), layer.grads,
-                               tokenMask(l));
-    return absl::OkStatus();
+    return cpu::loadBalancingLossGrad(
+        layer.logits, layer.tokens, lastDim(in[1]), attr(l, 0),
+        *in.back().as<float>(), layer.grads, tokenMask(l), ranks.world);
   }
   case fb::OpKind::RouterZLoss: {
     PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/false);
-    cpu::routerZLoss(layer.logits, layer.tokens, lastDim(in[1]),
-                     out.as<float>(), tokenMask(l));
-    return absl::OkStatus();
+    return cpu::routerZLoss(layer.logits, layer.tokens, lastDim(in[1]),
+                            out.as<float>(), tokenMask(l), ranks.world);
   }
   case fb::OpKind::RouterZLossGrad: {
     PerLayer layer = perLayer(l, in.size() - 2, /*grads=*/true);
-    cpu::routerZLossGrad(layer.logits, layer.tokens, lastDim(in[1]),
-                         *in.back().as<float>(), layer.grads, tokenMask(l));
-    return absl::OkStatus();
+    return cpu::routerZLossGrad(layer.logits, layer.tokens, lastDim(in[1]),
+                                *in.back().as<float>(), layer.grads,
+                                tokenMask(l), ranks.world);
   }
   default:
     return absl::UnimplementedError("no CPU kernel for this op");

@@ -39,8 +39,24 @@ inline int64_t rows(const TensorRef &t) { return t.numElements() / lastDim(t); }
 /// kernel trusts them.
 absl::Status checkCounts(const int64_t *counts, int64_t experts, int64_t rows);
 
+/// What the kernels of a multi-process run reach the other ranks through.
+struct Ranks {
+  comm::Parallelism *parallel = nullptr;
+  comm::Communicator *world = parallel ? parallel->world : nullptr;
+
+  /// The expert group a fused MoE launch exchanges rows over: null when its
+  /// experts are not split (int attribute 2, the expert-parallel degree,
+  /// absent or 1).
+  comm::Communicator *experts(const KernelLaunch &launch) const {
+    return attrOr(launch, 2, 1) > 1 ? parallel->experts.get() : nullptr;
+  }
+  /// A launch whose experts are split over more ranks than this run's
+  /// expert groups hold is refused before it runs.
+  absl::Status check(const KernelLaunch &launch) const;
+};
+
 /// Runs a training-program op (the backward kernels of runtime/cpu/Grad.h).
-absl::Status launchGrad(const KernelLaunch &launch);
+absl::Status launchGrad(const KernelLaunch &launch, const Ranks &ranks);
 
 /// The router logits operands of a per-layer loss op and their token counts.
 struct PerLayer {

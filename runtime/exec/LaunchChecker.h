@@ -91,9 +91,10 @@ public:
     rule(attrs && attrs->size() >= count,
          absl::StrCat("needs ", count, " float attributes"));
   }
-  int64_t intAttr(size_t i) {
+  int64_t intAttr(size_t i) { return intAttrOr(i, 0); }
+  int64_t intAttrOr(size_t i, int64_t otherwise) {
     auto *attrs = launch.kernel->int_attrs();
-    return attrs && i < attrs->size() ? attrs->Get(i) : 0;
+    return attrs && i < attrs->size() ? attrs->Get(i) : otherwise;
   }
 
   bool ok() const { return status.ok(); }
@@ -171,11 +172,19 @@ inline bool checkFusedExpertsInputs(Checker &c) {
   c.dtype(router, "router", isWeight(router.dtype));
   if (!c.ok())
     return false;
+  // Split over an expert group (int attribute 2), the expert weights hold
+  // this rank's share of the router's experts.
   int64_t experts = router.shape[0], d = x.shape.back();
+  int64_t split = c.intAttrOr(2, 1);
+  c.rule(split >= 1 && experts % split == 0,
+         "the expert-parallel degree does not divide the experts");
+  if (!c.ok())
+    return false;
+  int64_t local = experts / split;
   c.rule(router.shape[1] == d, "router and input widths differ");
-  c.shape(gate, "gate", {experts, gate.shape[1], d});
+  c.shape(gate, "gate", {local, gate.shape[1], d});
   c.shape(c.operand(3), "up", gate.shape);
-  c.shape(c.operand(4), "down", {experts, d, gate.shape[1]});
+  c.shape(c.operand(4), "down", {local, d, gate.shape[1]});
   c.rule(c.operand(3).dtype == gate.dtype && c.operand(4).dtype == gate.dtype,
          "expert weights differ in dtype");
   c.rule(c.intAttr(0) >= 1 && c.intAttr(0) <= experts,

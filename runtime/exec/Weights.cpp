@@ -5,6 +5,7 @@
 #include "runtime/base/Convert.h"
 #include "runtime/checkpoint/Init.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/comm/Gather.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -52,9 +53,11 @@ absl::StatusOr<Weights> guardAllocation(const char *what, Build build) {
 } // namespace
 
 absl::StatusOr<Weights> Weights::fromCheckpoint(const fb::Model &model,
-                                                const std::string &dir) {
-  return guardAllocation("of the checkpoint",
-                         [&] { return load(model, dir, /*derive=*/false); });
+                                                const std::string &dir,
+                                                ExpertShare share) {
+  return guardAllocation("of the checkpoint", [&] {
+    return load(model, dir, /*derive=*/false, share);
+  });
 }
 
 absl::StatusOr<Weights> Weights::forInitialization(const fb::Model &model,
@@ -63,8 +66,9 @@ absl::StatusOr<Weights> Weights::forInitialization(const fb::Model &model,
     return absl::InvalidArgumentError(
         "the artifact has no initialisation program (compile an upcycled "
         "model to derive its weights from a dense checkpoint)");
-  return guardAllocation("of the checkpoint",
-                         [&] { return load(model, dir, /*derive=*/true); });
+  return guardAllocation("of the checkpoint", [&] {
+    return load(model, dir, /*derive=*/true, ExpertShare());
+  });
 }
 
 void Weights::own(std::vector<uint8_t> storage) {
@@ -74,13 +78,14 @@ void Weights::own(std::vector<uint8_t> storage) {
 }
 
 absl::StatusOr<Weights> Weights::initialise(const fb::Model &model,
-                                            uint64_t seed) {
+                                            uint64_t seed, ExpertShare share) {
   return guardAllocation("to initialise",
-                         [&] { return draw(model, seed); });
+                         [&] { return draw(model, seed, share); });
 }
 
 absl::StatusOr<Weights> Weights::load(const fb::Model &model,
-                                      const std::string &dir, bool derive) {
+                                      const std::string &dir, bool derive,
+                                      ExpertShare share) {
   absl::StatusOr<HfCheckpoint> opened = HfCheckpoint::open(dir);
   if (!opened.ok())
     return opened.status();
@@ -145,9 +150,14 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
     std::vector<int64_t> partShape(shape.begin() + (stacked ? 1 : 0),
                                    shape.end());
     std::vector<const TensorView *> tensors;
+    int64_t first = stacked ? share.index * parts : 0;
+    if (stacked) // the other ranks' experts are theirs to bind
+      for (int64_t e = 0; e < share.shares * parts; ++e)
+        if (e < first || e >= first + parts)
+          used.insert(expertName(name, e));
     for (int64_t part = 0; part < parts; ++part) {
       absl::StatusOr<const TensorView *> tensor =
-          lookup(stacked ? expertName(name, part) : name, partShape);
+          lookup(stacked ? expertName(name, first + part) : name, partShape);
       if (!tensor.ok())
         return tensor.status();
       tensors.push_back(*tensor);
@@ -175,7 +185,8 @@ absl::StatusOr<Weights> Weights::load(const fb::Model &model,
   return weights;
 }
 
-absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
+absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed,
+                                      ExpertShare share) {
   Weights weights;
   for (const fb::Param *param : *model.params()) {
     DType type = fromSchema(param->dtype());
@@ -188,8 +199,9 @@ absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
     const fb::Init &init = *param->init();
     for (int64_t part = 0; part < parts; ++part) {
       float *out = values.data() + part * perPart;
-      std::string name = stacked ? expertName(param->name()->str(), part)
-                                 : param->name()->str();
+      std::string name =
+          stacked ? expertName(param->name()->str(), share.index * parts + part)
+                  : param->name()->str();
       if (init.kind() == fb::InitKind::Normal)
         fillNormal(out, perPart, float(init.mean()), float(init.std()), seed,
                    keyOf(name));
@@ -205,7 +217,7 @@ absl::StatusOr<Weights> Weights::draw(const fb::Model &model, uint64_t seed) {
 
 std::vector<TensorToWrite>
 checkpointTensors(const fb::Model &model,
-                  const std::vector<const void *> &params) {
+                  const std::vector<const void *> &params, int64_t shares) {
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < model.params()->size(); ++i) {
     const fb::Param &param = *model.params()->Get(i);
@@ -217,7 +229,7 @@ checkpointTensors(const fb::Model &model,
     }
     std::vector<int64_t> expertShape(shape.begin() + 1, shape.end());
     int64_t perExpert = numElements(*param.shape()) / std::max<int64_t>(shape[0], 1);
-    for (int64_t e = 0; e < shape[0]; ++e)
+    for (int64_t e = 0; e < shape[0] * shares; ++e)
       tensors.push_back(
           {expertName(param.name()->str(), e), type, expertShape,
            static_cast<const uint8_t *>(params[i]) +
@@ -226,9 +238,46 @@ checkpointTensors(const fb::Model &model,
   return tensors;
 }
 
+absl::StatusOr<int64_t>
+gatherWholeParams(const fb::Model &model, comm::Parallelism *parallel,
+                  std::vector<const void *> &params, size_t elementBytes,
+                  std::vector<std::vector<uint8_t>> &storage) {
+  // Only the first expert group's shares are gathered: the other groups
+  // hold copies of them.
+  if (!parallel || parallel->single() ||
+      parallel->rank() >= parallel->expertParallel)
+    return 1;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const fb::Param &param = *model.params()->Get(i);
+    if (!isStacked(param))
+      continue;
+    size_t element =
+        elementBytes ? elementBytes : dtypeSize(fromSchema(param.dtype()));
+    int64_t bytes = numElements(*param.shape()) * int64_t(element);
+    absl::StatusOr<std::vector<uint8_t>> all =
+        comm::gatherOnFirst(*parallel->experts, params[i], bytes);
+    if (!all.ok())
+      return all.status();
+    if (parallel->rank() != 0)
+      continue;
+    storage.push_back(std::move(*all));
+    params[i] = storage.back().data();
+  }
+  return parallel->rank() == 0 ? int64_t(parallel->expertParallel) : 1;
+}
+
 absl::Status Weights::save(const fb::Model &model, const std::string &dir,
-                           uint64_t maxShardBytes) const {
-  std::vector<TensorToWrite> tensors = checkpointTensors(model, pointers_);
+                           uint64_t maxShardBytes,
+                           comm::Parallelism *parallel) const {
+  std::vector<const void *> whole = pointers_;
+  std::vector<std::vector<uint8_t>> gathered;
+  absl::StatusOr<int64_t> shares =
+      gatherWholeParams(model, parallel, whole, 0, gathered);
+  if (!shares.ok())
+    return shares.status();
+  if (parallel && parallel->rank() != 0)
+    return absl::OkStatus(); // rank 0 writes
+  std::vector<TensorToWrite> tensors = checkpointTensors(model, whole, *shares);
   return writeCheckpointDirectory(
       dir, model.config_json() ? model.config_json()->str() : "{}",
       [&](const std::string &staging) {

@@ -7,14 +7,28 @@
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/WeightShards.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/comm/Parallelism.h"
 
 #include "absl/status/statusor.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace moert {
+
+/// The experts one rank of an expert-parallel run holds: share `index` of
+/// `shares` of every stacked parameter, whose declared first dimension is
+/// one share. One process holds the only share.
+struct ExpertShare {
+  int64_t index = 0, shares = 1;
+  /// Rank `rank`'s share of an artifact's experts.
+  static ExpertShare ofRank(const fb::Model &model, int rank) {
+    int64_t shares = std::max(model.expert_parallel(), 1);
+    return {rank % shares, shares};
+  }
+};
 
 /// Host memory for every parameter of an artifact, in the artifact's dtypes.
 /// A parameter whose checkpoint tensor already has the right dtype and
@@ -25,9 +39,12 @@ public:
   /// directory: names must match exactly (a `*` in a parameter name gathers
   /// the per-expert tensors 0..E-1), shapes must agree, F32/BF16/F16 convert
   /// to the parameter's dtype. Missing, extra or mis-shaped tensors are
-  /// errors naming the tensor.
+  /// errors naming the tensor. With a `share`, a stacked parameter binds
+  /// only that share's experts (the others' tensors are left to their
+  /// ranks).
   static absl::StatusOr<Weights> fromCheckpoint(const fb::Model &model,
-                                                const std::string &dir);
+                                                const std::string &dir,
+                                                ExpertShare share = {});
   /// For an artifact with an initialisation program (an upcycled model):
   /// binds the parameters that `dir` (the dense source checkpoint) holds by
   /// name, keeps the checkpoint for the program's source tensors, and
@@ -37,9 +54,11 @@ public:
                                                    const std::string &dir);
   /// Draws every parameter from its initialiser, reproducibly from `seed`
   /// (counter-based: independent of thread count; each expert of a stacked
-  /// parameter is keyed by its own checkpoint name).
+  /// parameter is keyed by its own checkpoint name, so a share draws
+  /// exactly what one process draws for those experts).
   static absl::StatusOr<Weights> initialise(const fb::Model &model,
-                                            uint64_t seed);
+                                            uint64_t seed,
+                                            ExpertShare share = {});
 
   /// The bytes of parameter `index`, laid out as the artifact says.
   const void *data(size_t index) const { return pointers_[index]; }
@@ -55,15 +74,20 @@ public:
   /// Writes a Hugging Face checkpoint directory (config.json from the
   /// artifact, safetensors in shards of at most `maxShardBytes` with
   /// per-expert tensors unstacked), atomically: into DIR.tmp-PID, then
-  /// renamed.
+  /// renamed. With `parallel` (the weights being one rank's share), the
+  /// experts are gathered from the first expert group and rank 0 writes the
+  /// one directory a single process would.
   absl::Status save(const fb::Model &model, const std::string &dir,
-                    uint64_t maxShardBytes = kDefaultMaxShardBytes) const;
+                    uint64_t maxShardBytes = kDefaultMaxShardBytes,
+                    comm::Parallelism *parallel = nullptr) const;
 
 private:
   static absl::StatusOr<Weights> load(const fb::Model &model,
-                                      const std::string &dir, bool derive);
+                                      const std::string &dir, bool derive,
+                                      ExpertShare share);
   void own(std::vector<uint8_t> storage);
-  static absl::StatusOr<Weights> draw(const fb::Model &model, uint64_t seed);
+  static absl::StatusOr<Weights> draw(const fb::Model &model, uint64_t seed,
+                                      ExpertShare share);
 
   std::vector<const void *> pointers_;
   std::vector<std::vector<uint8_t>> owned_;
@@ -73,9 +97,24 @@ private:
 
 /// The tensors of a Hugging Face checkpoint holding `params` (one pointer
 /// per parameter, laid out as the artifact says): stacked experts unstacked
-/// into their per-expert names.
+/// into their per-expert names. `shares` > 1: the stacked parameters hold
+/// all shares of an expert-parallel artifact (gathered from its ranks).
 std::vector<TensorToWrite> checkpointTensors(const fb::Model &model,
-                                             const std::vector<const void *> &params);
+                                             const std::vector<const void *> &params,
+                                             int64_t shares = 1);
+
+/// Makes `params` (one pointer per parameter, this rank's share of the
+/// stacked ones, each element `elementBytes` or the parameter's dtype size
+/// when 0) point at whole parameters on world rank 0 of an expert-parallel
+/// run: the stacked ones are gathered from the first expert group into
+/// `storage`. Every rank of that group must call it; nothing changes for one
+/// process. Returns how many shares the stacked parameters now hold (1 on
+/// ranks other than 0, whose pointers are left as they were).
+absl::StatusOr<int64_t> gatherWholeParams(const fb::Model &model,
+                                          comm::Parallelism *parallel,
+                                          std::vector<const void *> &params,
+                                          size_t elementBytes,
+                                          std::vector<std::vector<uint8_t>> &storage);
 
 /// The checkpoint name of expert `expert` of a stacked parameter name.
 std::string expertName(const std::string &stackedName, int64_t expert);

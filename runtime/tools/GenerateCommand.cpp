@@ -23,6 +23,7 @@
 #include "runtime/generate/Generator.h"
 #include "runtime/generate/Sampling.h"
 #include "runtime/tools/ProfileFlags.h"
+#include "runtime/tools/Ranks.h"
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
@@ -62,9 +63,7 @@ namespace {
 using moert::Generator;
 
 int fail(const absl::Status &status) {
-  std::cerr << "moe-run generate: error: " << moert::printable(status.message())
-            << "\n";
-  return 1;
+  return moert::tools::failRun("moe-run generate", status, /*everyRank=*/true);
 }
 
 absl::Status invalid(const std::string &message) {
@@ -279,6 +278,11 @@ int runGenerate(const std::string &modelPath) {
   absl::StatusOr<moert::Artifact> artifact = moert::Artifact::load(modelPath);
   if (!artifact.ok())
     return fail(artifact.status());
+  // Generation is one process (moec refuses to split its programs).
+  if (absl::StatusOr<moert::comm::Parallelism *> ranks =
+          moert::tools::planRanks(*artifact);
+      !ranks.ok())
+    return fail(ranks.status());
   const moert::fb::Model &model = artifact->model();
   absl::StatusOr<moert::Weights> weights =
       weightsDir.empty()

@@ -28,6 +28,7 @@
 #include "runtime/train/TrainData.h"
 #include "runtime/train/Trainer.h"
 #include "runtime/tools/ProfileFlags.h"
+#include "runtime/tools/Ranks.h"
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
@@ -150,10 +151,11 @@ absl::StatusOr<Weights> startingWeights(const Artifact &artifact,
                                         Backend &backend,
                                         const std::string &resumeDir) {
   const fb::Model &model = artifact.model();
+  ExpertShare share = ExpertShare::ofRank(model, tools::world().rank());
   if (!resumeDir.empty())
-    return Weights::fromCheckpoint(model, resumeDir);
+    return Weights::fromCheckpoint(model, resumeDir, share);
   if (std::string dir = absl::GetFlag(FLAGS_weights); !dir.empty())
-    return Weights::fromCheckpoint(model, dir);
+    return Weights::fromCheckpoint(model, dir, share);
   if (std::string dense = absl::GetFlag(FLAGS_init_from); !dense.empty()) {
     absl::StatusOr<Weights> weights = Weights::forInitialization(model, dense);
     if (!weights.ok())
@@ -162,7 +164,20 @@ absl::StatusOr<Weights> startingWeights(const Artifact &artifact,
       return status;
     return weights;
   }
-  return Weights::initialise(model, absl::GetFlag(FLAGS_seed));
+  return Weights::initialise(model, absl::GetFlag(FLAGS_seed), share);
+}
+
+/// Batches of `path` for this rank: its block of the global batch.
+absl::StatusOr<std::unique_ptr<BatchSource>>
+openRankSource(const std::string &path, const Trainer &trainer, uint64_t seed,
+               bool shuffle) {
+  int ranks = tools::world().size();
+  absl::StatusOr<std::unique_ptr<BatchSource>> global =
+      openBatchSource(path, trainer.batch() * ranks, trainer.seq(),
+                      trainer.vocab(), seed, shuffle);
+  if (!global.ok())
+    return global.status();
+  return rankBlocks(std::move(*global), tools::world().rank(), ranks);
 }
 
 /// Metrics of earlier steps, kept across resumes.
@@ -208,8 +223,7 @@ public:
         absl::GetFlag(FLAGS_eval_tokens), ',', absl::SkipEmpty());
     for (const std::string &path : paths) {
       absl::StatusOr<std::unique_ptr<BatchSource>> source =
-          openBatchSource(path, trainer.batch(), trainer.seq(), trainer.vocab(),
-                          0, /*shuffle=*/false);
+          openRankSource(path, trainer, 0, /*shuffle=*/false);
       if (!source.ok())
         return source.status();
       nlohmann::json start = (*source)->state();
@@ -234,8 +248,9 @@ public:
       const std::string &path = held.path;
       std::string name = path.substr(path.rfind('/') + 1);
       record["eval_ce"][name] = sum / batches;
-      std::cerr << "\neval " << name << " at step " << step << ": ce "
-                << sum / batches << "\n";
+      if (tools::isRankZero())
+        std::cerr << "\neval " << name << " at step " << step << ": ce "
+                  << sum / batches << "\n";
     }
     if (record.contains("eval_ce"))
       metrics.push_back(record);
@@ -266,6 +281,8 @@ public:
 
   void progress(const StepReport &report, int64_t steps, double seconds,
                 int64_t tokensThisRun) {
+    if (!tools::isRankZero())
+      return;
     int64_t step = trainer.stepsDone();
     double rate = tokensThisRun / std::max(seconds, 1e-9);
     double eta = seconds / std::max<int64_t>(1, step - firstStep) * (steps - step);
@@ -302,19 +319,30 @@ public:
 int runTrain(const std::string &modelPath) {
   auto fail = [](const absl::Status &status) {
     // On a terminal, first end the progress line the error interrupts.
-    std::cerr << (isatty(STDERR_FILENO) ? "\n" : "")
-              << "moe-run train: error: " << printable(status.message()) << "\n";
-    return 1;
+    if (isatty(STDERR_FILENO))
+      std::cerr << "\n";
+    return tools::failRun("moe-run train", status);
+  };
+  auto failEverywhere = [](const absl::Status &status) {
+    return tools::failRun("moe-run train", status, /*everyRank=*/true);
   };
   if (auto status = checkFlags(); !status.ok())
-    return fail(status);
+    return failEverywhere(status);
   absl::StatusOr<uint64_t> maxShardBytes = maxShardBytesFlag();
   if (!maxShardBytes.ok())
-    return fail(maxShardBytes.status());
+    return failEverywhere(maxShardBytes.status());
   absl::StatusOr<Artifact> artifact = Artifact::load(modelPath);
   if (!artifact.ok())
-    return fail(artifact.status());
-  std::unique_ptr<Backend> backend = createCpuBackend();
+    return failEverywhere(artifact.status());
+  absl::StatusOr<comm::Parallelism *> parallel = tools::planRanks(*artifact);
+  if (!parallel.ok())
+    return failEverywhere(parallel.status());
+  const bool rankZero = tools::isRankZero();
+  if (*parallel && !absl::GetFlag(FLAGS_grads_out).empty())
+    return failEverywhere(absl::UnimplementedError(
+        "--grads-out writes one process's gradients; it is not supported on "
+        "several ranks yet"));
+  std::unique_ptr<Backend> backend = createCpuBackend(*parallel);
   // --resume OUT_DIR continues from its newest complete checkpoint.
   std::string resumeDir = absl::GetFlag(FLAGS_resume);
   if (!resumeDir.empty())
@@ -333,15 +361,14 @@ int runTrain(const std::string &modelPath) {
   options.clip = absl::GetFlag(FLAGS_clip);
   options.skipNonFinite = absl::GetFlag(FLAGS_skip_nonfinite);
   absl::StatusOr<std::unique_ptr<Trainer>> created =
-      Trainer::create(*artifact, *weights, *backend, options);
+      Trainer::create(*artifact, *weights, *backend, options, *parallel);
   if (!created.ok())
     return fail(created.status());
   Trainer &trainer = **created;
 
   std::string tokens = absl::GetFlag(FLAGS_tokens);
-  absl::StatusOr<std::unique_ptr<BatchSource>> data = openBatchSource(
-      tokens, trainer.batch(), trainer.seq(), trainer.vocab(),
-      absl::GetFlag(FLAGS_data_seed), /*shuffle=*/true);
+  absl::StatusOr<std::unique_ptr<BatchSource>> data = openRankSource(
+      tokens, trainer, absl::GetFlag(FLAGS_data_seed), /*shuffle=*/true);
   if (!data.ok())
     return fail(data.status());
   Run run(trainer, **data);
@@ -372,19 +399,24 @@ int runTrain(const std::string &modelPath) {
     run.tokensSeen = state->value("tokens_seen", int64_t(0));
     run.skippedSteps = state->value("skipped_steps", int64_t(0));
     run.metrics = readMetrics(dir, trainer.stepsDone());
-    std::cerr << "resumed " << dir << " at step " << trainer.stepsDone() << "\n";
+    if (rankZero)
+      std::cerr << "resumed " << dir << " at step " << trainer.stepsDone()
+                << "\n";
   }
   run.firstStep = trainer.stepsDone();
-  absl::StatusOr<ProfileRun> profiling = profileFromFlags();
+  absl::StatusOr<ProfileRun> profiling = ProfileRun();
+  if (rankZero)
+    profiling = profileFromFlags();
   if (!profiling.ok())
-    return fail(profiling.status());
+    return failEverywhere(profiling.status());
   profile::Profiler *profiler = profiling->profiler.get();
   trainer.setProfiler(profiler);
 
   std::signal(SIGINT, onInterrupt);
   const int64_t steps = absl::GetFlag(FLAGS_steps);
   const int64_t accumulate = absl::GetFlag(FLAGS_grad_accum);
-  const int64_t tokensPerStep = trainer.batch() * trainer.seq() * accumulate;
+  const int64_t tokensPerStep =
+      trainer.batch() * trainer.seq() * accumulate * tools::world().size();
   const std::string saveDir = absl::GetFlag(FLAGS_save);
   auto start = std::chrono::steady_clock::now();
   StepReport report;
@@ -430,8 +462,9 @@ int runTrain(const std::string &modelPath) {
       ++run.skippedSteps;
       run.metrics.back()["skipped"] = report.skipped;
       run.metrics.back()["skipped_steps"] = run.skippedSteps;
-      std::cerr << "\nstep " << step << " skipped: "
-                << printable(report.skipped) << "\n";
+      if (rankZero)
+        std::cerr << "\nstep " << step << " skipped: "
+                  << printable(report.skipped) << "\n";
     }
     run.progress(report, steps, seconds, thisRun);
     if (std::string out = absl::GetFlag(FLAGS_grads_out);
@@ -454,7 +487,7 @@ int runTrain(const std::string &modelPath) {
         every > 0 && step % every == 0) {
       if (auto status = save(periodicCheckpointDir(saveDir, step)); !status.ok())
         return fail(status);
-      if (int64_t keep = absl::GetFlag(FLAGS_keep); keep > 0)
+      if (int64_t keep = absl::GetFlag(FLAGS_keep); keep > 0 && rankZero)
         if (auto status = pruneCheckpoints(saveDir, keep); !status.ok())
           return fail(status);
     }
@@ -462,11 +495,14 @@ int runTrain(const std::string &modelPath) {
       if (auto status = save(saveDir); !status.ok())
         return fail(status);
     if (stop) {
-      std::cerr << "\nstopped after step " << step << "; saved " << saveDir
-                << "; continue with --resume " << saveDir << "\n";
+      if (rankZero)
+        std::cerr << "\nstopped after step " << step << "; saved " << saveDir
+                  << "; continue with --resume " << saveDir << "\n";
       return interrupted ? 130 : 0;
     }
   }
+  if (!rankZero)
+    return 0;
   std::cerr << "\n";
   if (auto status = finishProfile(*profiling); !status.ok())
     return fail(status);

@@ -27,8 +27,10 @@
 #include "runtime/exec/TokenFile.h"
 #include "runtime/exec/Weights.h"
 
+#include "runtime/comm/Gather.h"
 #include "runtime/tools/DashedFlags.h"
 #include "runtime/tools/ProfileFlags.h"
+#include "runtime/tools/Ranks.h"
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
@@ -38,6 +40,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 ABSL_FLAG(std::string, weights, "",
@@ -80,8 +83,20 @@ int runGenerate(const std::string &modelPath); // GenerateCommand.cpp
 
 namespace {
 int fail(const absl::Status &status) {
-  std::cerr << "moe-run: error: " << moert::printable(status.message()) << "\n";
-  return 1;
+  return moert::tools::failRun("moe-run", status);
+}
+/// An error every rank meets alike (flags, the artifact): reported once.
+int failEverywhere(const absl::Status &status) {
+  return moert::tools::failRun("moe-run", status, /*everyRank=*/true);
+}
+
+/// This rank's block of a batch of `ranks` blocks.
+moert::TokenBatch rankBlock(const moert::TokenBatch &all, int rank, int ranks) {
+  size_t each = all.sequences.size() / ranks;
+  moert::TokenBatch mine;
+  mine.sequences.assign(all.sequences.begin() + rank * each,
+                        all.sequences.begin() + (rank + 1) * each);
+  return mine;
 }
 
 /// Zeroes the logits of padding positions past each sequence's end and
@@ -139,10 +154,22 @@ void listKernels(const moert::fb::Model &model) {
 }
 } // namespace
 
+int runTool(int argc, char **argv);
+
 int main(int argc, char **argv) {
   // A write past the file-size limit fails with EFBIG, reported like any
   // other write error, instead of killing the tool.
   std::signal(SIGXFSZ, SIG_IGN);
+  if (absl::Status joined = moert::tools::joinRun(); !joined.ok())
+    return fail(joined);
+  int code = runTool(argc, argv);
+  if (code != 0 && moert::tools::world().size() > 1)
+    moert::tools::world().abort(code); // no rank may finish without the rest
+  moert::tools::leaveRun();
+  return code;
+}
+
+int runTool(int argc, char **argv) {
   absl::SetProgramUsageMessage(
       "moe-run MODEL.moex [--weights DIR | --init-from DENSE_DIR | --seed N] "
       "--tokens FILE "
@@ -189,33 +216,42 @@ int main(int argc, char **argv) {
 
   absl::StatusOr<moert::Artifact> artifact = moert::Artifact::load(positional[1]);
   if (!artifact.ok())
-    return fail(artifact.status());
+    return failEverywhere(artifact.status());
   const moert::fb::Model &model = artifact->model();
   if (absl::GetFlag(FLAGS_list_kernels)) {
-    listKernels(model);
+    if (moert::tools::isRankZero())
+      listKernels(model);
     return 0;
   }
+  absl::StatusOr<moert::comm::Parallelism *> parallel =
+      moert::tools::planRanks(*artifact);
+  if (!parallel.ok())
+    return failEverywhere(parallel.status());
+  moert::comm::Communicator &world = moert::tools::world();
+  const int rank = world.rank(), ranks = world.size();
+  const bool rankZero = rank == 0;
 
-  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend();
+  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend(*parallel);
   std::string weightsDir = absl::GetFlag(FLAGS_weights);
   std::string denseDir = absl::GetFlag(FLAGS_init_from);
   std::string saveDir = absl::GetFlag(FLAGS_save_weights);
   std::string tokensPath = absl::GetFlag(FLAGS_tokens);
   absl::StatusOr<uint64_t> maxShardBytes = maxShardBytesFlag();
   if (!maxShardBytes.ok())
-    return fail(maxShardBytes.status());
+    return failEverywhere(maxShardBytes.status());
   if (!weightsDir.empty() && !denseDir.empty())
-    return fail(absl::InvalidArgumentError(
+    return failEverywhere(absl::InvalidArgumentError(
         "--weights and --init-from exclude each other"));
   std::vector<std::string> inputs = moert::withFilesInside(
       {positional[1], weightsDir, denseDir, tokensPath});
   for (const std::string &output : {saveDir, absl::GetFlag(FLAGS_logits_out)})
     if (std::string input = moert::inputOverwrittenBy(output, inputs);
         !input.empty())
-      return fail(absl::InvalidArgumentError(
+      return failEverywhere(absl::InvalidArgumentError(
           moert::overwritesInputMessage(output, input)));
   // Refused before the run, not after it.
-  if (std::string out = absl::GetFlag(FLAGS_logits_out); !out.empty())
+  if (std::string out = absl::GetFlag(FLAGS_logits_out);
+      !out.empty() && rankZero)
     if (absl::Status status = moert::checkWritableFile(out); !status.ok())
       return fail(status);
   // Only converting: stream the upcycled checkpoint tensor by tensor.
@@ -227,12 +263,13 @@ int main(int argc, char **argv) {
     std::cout << "weights saved: " << saveDir << "\n";
     return 0;
   }
+  moert::ExpertShare share = moert::ExpertShare::ofRank(model, rank);
   absl::StatusOr<moert::Weights> weights =
       !denseDir.empty()
           ? moert::Weights::forInitialization(model, denseDir)
       : weightsDir.empty()
-          ? moert::Weights::initialise(model, absl::GetFlag(FLAGS_seed))
-          : moert::Weights::fromCheckpoint(model, weightsDir);
+          ? moert::Weights::initialise(model, absl::GetFlag(FLAGS_seed), share)
+          : moert::Weights::fromCheckpoint(model, weightsDir, share);
   if (!weights.ok())
     return fail(weights.status());
   if (!denseDir.empty())
@@ -240,16 +277,19 @@ int main(int argc, char **argv) {
         !status.ok())
       return fail(status);
   if (!saveDir.empty()) {
-    if (auto status = weights->save(model, saveDir, *maxShardBytes);
+    if (auto status =
+            weights->save(model, saveDir, *maxShardBytes, *parallel);
         !status.ok())
       return fail(status);
-    std::cout << "weights saved: " << saveDir << "\n";
+    if (rankZero)
+      std::cout << "weights saved: " << saveDir << "\n";
   }
 
   if (tokensPath.empty()) {
     if (!saveDir.empty())
       return 0; // only asked to write weights
-    return fail(absl::InvalidArgumentError("--tokens FILE is required"));
+    return failEverywhere(
+        absl::InvalidArgumentError("--tokens FILE is required"));
   }
 
   absl::StatusOr<std::unique_ptr<moert::Executor>> executor =
@@ -258,18 +298,22 @@ int main(int argc, char **argv) {
     return fail(executor.status());
   moert::Executor &run = **executor;
 
+  // Several ranks: the file holds every rank's batch, rank r's the r-th
+  // block, and rank 0 reports the whole.
   absl::StatusOr<moert::TokenBatch> batch = moert::readTokenFile(
-      tokensPath, run.batch(), run.seq(), run.vocab());
+      tokensPath, run.batch() * ranks, run.seq(), run.vocab());
   if (!batch.ok())
-    return fail(batch.status());
-  std::vector<int32_t> ids = batch->padded(run.seq());
+    return failEverywhere(batch.status());
+  std::vector<int32_t> ids = rankBlock(*batch, rank, ranks).padded(run.seq());
 
   int repeat = absl::GetFlag(FLAGS_repeat);
   if (repeat < 1)
-    return fail(absl::InvalidArgumentError("--repeat must be >= 1"));
-  absl::StatusOr<moert::ProfileRun> profiling = moert::profileFromFlags();
+    return failEverywhere(absl::InvalidArgumentError("--repeat must be >= 1"));
+  absl::StatusOr<moert::ProfileRun> profiling = moert::ProfileRun();
+  if (rankZero)
+    profiling = moert::profileFromFlags();
   if (!profiling.ok())
-    return fail(profiling.status());
+    return failEverywhere(profiling.status());
   moert::profile::Profiler *profiler = profiling->profiler.get();
   run.setProfiler(profiler);
   std::vector<float> logits;
@@ -288,6 +332,16 @@ int main(int argc, char **argv) {
   }
 
   int64_t vocab = run.vocab();
+  if (ranks > 1) {
+    absl::StatusOr<std::vector<uint8_t>> all = moert::comm::gatherOnFirst(
+        world, logits.data(), int64_t(logits.size() * sizeof(float)));
+    if (!all.ok())
+      return fail(all.status());
+    if (!rankZero)
+      return 0;
+    logits.resize(all->size() / sizeof(float));
+    std::memcpy(logits.data(), all->data(), all->size());
+  }
   for (size_t b = 0; b < batch->sequences.size(); ++b) {
     const float *last =
         logits.data() + (b * run.seq() + batch->sequences[b].size() - 1) * vocab;

@@ -126,7 +126,36 @@ readTextLines(const std::string &path, const std::string &text, int64_t seq,
     return absl::InvalidArgumentError(absl::StrCat(path, ": no sequences"));
   return lines;
 }
+class RankBlockSource : public BatchSource {
+public:
+  RankBlockSource(std::unique_ptr<BatchSource> global, int rank, int ranks)
+      : global_(std::move(global)), rank_(rank), ranks_(ranks) {}
+  Batch next() override {
+    Batch all = global_->next();
+    size_t each = all.ids.size() / size_t(ranks_);
+    auto block = [&](const std::vector<int32_t> &values) {
+      return std::vector<int32_t>(values.begin() + rank_ * each,
+                                  values.begin() + (rank_ + 1) * each);
+    };
+    return {block(all.ids), block(all.labels)};
+  }
+  nlohmann::json state() const override { return global_->state(); }
+  absl::Status restore(const nlohmann::json &state) override {
+    return global_->restore(state);
+  }
+
+private:
+  std::unique_ptr<BatchSource> global_;
+  int rank_, ranks_;
+};
 } // namespace
+
+std::unique_ptr<BatchSource> rankBlocks(std::unique_ptr<BatchSource> global,
+                                        int rank, int ranks) {
+  if (ranks == 1)
+    return global;
+  return std::make_unique<RankBlockSource>(std::move(global), rank, ranks);
+}
 
 absl::StatusOr<std::unique_ptr<BatchSource>>
 openBatchSource(const std::string &path, int64_t batch, int64_t seq,

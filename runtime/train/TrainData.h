@@ -33,6 +33,13 @@ absl::StatusOr<std::unique_ptr<BatchSource>>
 openBatchSource(const std::string &path, int64_t batch, int64_t seq,
                 int64_t vocab, uint64_t seed, bool shuffle);
 
+/// Rank `rank`'s part of `global`, whose batches hold `ranks` blocks of
+/// this rank's batch: the r-th contiguous block of each (the data contract
+/// of an expert-parallel run, under which N ranks read what one process
+/// with N times the batch reads).
+std::unique_ptr<BatchSource> rankBlocks(std::unique_ptr<BatchSource> global,
+                                        int rank, int ranks);
+
 } // namespace moert::train
 
 #endif // MOERT_TRAIN_TRAINDATA_H

@@ -30,7 +30,8 @@ bool decays(const fb::Param &param) { return param.shape()->size() >= 2; }
 
 absl::StatusOr<std::unique_ptr<Trainer>>
 Trainer::create(const Artifact &artifact, const Weights &initial,
-                Backend &backend, const OptimizerOptions &options) {
+                Backend &backend, const OptimizerOptions &options,
+                comm::Parallelism *parallel) {
   const fb::Model &model = artifact.model();
   if (!model.training())
     return absl::InvalidArgumentError(absl::StrCat(
@@ -40,7 +41,10 @@ Trainer::create(const Artifact &artifact, const Weights &initial,
     return absl::InvalidArgumentError(absl::StrCat(
         artifact.path(), ": the weights hold ", initial.size(),
         " parameters but the artifact declares ", model.params()->size()));
-  std::unique_ptr<Trainer> trainer(new Trainer(artifact, backend, options));
+  if (parallel && parallel->single())
+    parallel = nullptr;
+  std::unique_ptr<Trainer> trainer(
+      new Trainer(artifact, backend, options, parallel));
   if (absl::Status status = trainer->bind(initial); !status.ok())
     return absl::InvalidArgumentError(
         absl::StrCat(artifact.path(), ": ", status.message()));
@@ -219,9 +223,10 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     return absl::InvalidArgumentError("a step needs at least one micro-batch");
   StepReport report;
   const float scale = 1.0f / float(microBatches.size());
-  // One micro-batch: each gradient's sum of squares is taken as it is
-  // written. Several: over the accumulated means, after the last.
-  bool single = microBatches.size() == 1;
+  // One micro-batch on one process: each gradient's sum of squares is taken
+  // as it is written. Otherwise over the accumulated means (summed over the
+  // ranks), after the last.
+  bool single = microBatches.size() == 1 && !parallel_;
   firstNonFiniteGradient_ = -1;
   std::vector<double> squares(masters_.size(), 0.0);
   for (size_t m = 0; m < microBatches.size(); ++m) {
@@ -257,6 +262,14 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
       for (double square : squares) // in parameter order, as globalNorm
         sum += square;
       report.gradNorm = std::sqrt(sum);
+    } else if (parallel_) {
+      if (auto status = reduceGradients(microBatches.size() > 1);
+          !status.ok())
+        return status;
+      absl::StatusOr<double> norm = parallelNorm();
+      if (!norm.ok())
+        return norm.status();
+      report.gradNorm = *norm;
     } else {
       report.gradNorm = globalNorm(gradients_);
     }
@@ -293,6 +306,40 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
                     type, int64_t(masters_[p].size()));
   }
   return report;
+}
+
+bool Trainer::isExpertShare(size_t p) const {
+  return model_.params()->Get(p)->name()->string_view().find('*') !=
+         std::string_view::npos;
+}
+
+absl::Status Trainer::reduceGradients(bool accumulated) {
+  for (size_t p = 0; p < gradients_.size(); ++p) {
+    if (gradOutput_[p] < 0)
+      continue; // zeros everywhere
+    comm::Communicator &ranks =
+        isExpertShare(p) ? *parallel_->replicas : *parallel_->world;
+    if (ranks.size() == 1)
+      continue;
+    float *grad = accumulated ? grads_[p].data()
+                              : values_[gradOutput_[p]].as<float>();
+    if (auto status = ranks.allReduceSum(grad, gradients_[p].count);
+        !status.ok())
+      return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> Trainer::parallelNorm() {
+  // Dense gradients are the same on every rank; the expert group's ranks
+  // hold one share of the experts' each.
+  double dense = 0, experts = 0;
+  for (size_t p = 0; p < gradients_.size(); ++p)
+    (isExpertShare(p) ? experts : dense) += sumOfSquares(gradients_[p]);
+  if (auto status = parallel_->experts->allReduceSum(&experts, 1);
+      !status.ok())
+    return status;
+  return std::sqrt(dense + experts);
 }
 
 void Trainer::accumulateGradients(bool first, float scale) {
@@ -372,23 +419,57 @@ absl::Status
 Trainer::save(const std::string &dir, const nlohmann::json &runState,
               const std::map<std::string, std::string> &extraFiles,
               uint64_t maxShardBytes) const {
-  std::vector<const void *> compute(masters_.size());
-  for (size_t p = 0; p < masters_.size(); ++p)
+  // Each kind of state, whole: on several ranks the experts are gathered
+  // on rank 0, which writes.
+  std::vector<std::vector<uint8_t>> gathered;
+  int64_t shares = 1;
+  auto whole = [&](std::vector<const void *> params,
+                   size_t elementBytes) -> absl::StatusOr<std::vector<const void *>> {
+    absl::StatusOr<int64_t> held = gatherWholeParams(
+        model_, parallel_, params, elementBytes, gathered);
+    if (!held.ok())
+      return held.status();
+    shares = *held;
+    return params;
+  };
+  size_t count = masters_.size();
+  std::vector<const void *> compute(count), master(count), avg(count),
+      avgSq(count);
+  for (size_t p = 0; p < count; ++p) {
     compute[p] = computeCopies_[p].empty()
                      ? static_cast<const void *>(masters_[p].data())
                      : computeCopies_[p].data();
-  std::vector<TensorToWrite> weights = checkpointTensors(model_, compute);
+    master[p] = masters_[p].data();
+    avg[p] = moments_[p].expAvg.data();
+    avgSq[p] = moments_[p].expAvgSq.data();
+  }
+  bool moments = updates_ > 0; // every rank has updated alike
+  absl::StatusOr<std::vector<const void *>> wholeCompute = whole(compute, 0);
+  absl::StatusOr<std::vector<const void *>> wholeMaster =
+      wholeCompute.ok() ? whole(master, sizeof(float)) : wholeCompute;
+  absl::StatusOr<std::vector<const void *>> wholeAvg =
+      wholeMaster.ok() && moments ? whole(avg, sizeof(float)) : wholeMaster;
+  absl::StatusOr<std::vector<const void *>> wholeAvgSq =
+      wholeAvg.ok() && moments ? whole(avgSq, sizeof(float)) : wholeAvg;
+  if (!wholeAvgSq.ok())
+    return wholeAvgSq.status();
+  if (parallel_ && parallel_->rank() != 0)
+    return absl::OkStatus(); // rank 0 writes
+
+  std::vector<TensorToWrite> weights =
+      checkpointTensors(model_, *wholeCompute, shares);
   std::vector<TensorToWrite> optimizer;
-  for (size_t p = 0; p < masters_.size(); ++p) {
+  for (size_t p = 0; p < count; ++p) {
     const fb::Param &param = *model_.params()->Get(p);
     std::vector<int64_t> shape(param.shape()->begin(), param.shape()->end());
+    if (isExpertShare(p))
+      shape[0] *= shares;
     std::string name = param.name()->str();
-    optimizer.push_back({"master." + name, DType::kF32, shape, masters_[p].data()});
-    if (!moments_[p].expAvg.empty()) {
-      optimizer.push_back({"exp_avg." + name, DType::kF32, shape,
-                           moments_[p].expAvg.data()});
-      optimizer.push_back({"exp_avg_sq." + name, DType::kF32, shape,
-                           moments_[p].expAvgSq.data()});
+    optimizer.push_back({"master." + name, DType::kF32, shape, (*wholeMaster)[p]});
+    if (moments && !moments_[p].expAvg.empty()) {
+      optimizer.push_back({"exp_avg." + name, DType::kF32, shape, (*wholeAvg)[p]});
+      optimizer.push_back(
+          {"exp_avg_sq." + name, DType::kF32, shape, (*wholeAvgSq)[p]});
     }
   }
   return writeCheckpointDirectory(
@@ -442,30 +523,38 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
   if (!file.ok())
     return file.status();
   int64_t step = state["step"].get<int64_t>();
+  // A rank takes its share of the experts' state, saved whole.
   auto load = [&](const std::string &name, std::vector<float> &into,
-                  int64_t count) -> absl::Status {
+                  int64_t count, bool share) -> absl::Status {
     const TensorView *view = file->find(name);
+    int64_t shares = share ? share_.shares : 1;
     if (!view || view->dtype != DType::kF32 ||
-        view->bytes != size_t(count) * sizeof(float))
+        view->bytes != size_t(count * shares) * sizeof(float))
       return absl::InvalidArgumentError(absl::StrCat(
           file->path(), ": tensor '", name,
           "' is missing or is not fp32 of the parameter's shape"));
     into.resize(count);
-    std::memcpy(into.data(), view->data, view->bytes);
+    std::memcpy(into.data(),
+                reinterpret_cast<const float *>(view->data) +
+                    (share ? share_.index * count : 0),
+                size_t(count) * sizeof(float));
     return absl::OkStatus();
   };
   for (size_t p = 0; p < masters_.size(); ++p) {
     const fb::Param &param = *model_.params()->Get(p);
     std::string name = param.name()->str();
     int64_t count = paramCount(param);
-    if (auto status = load("master." + name, masters_[p], count); !status.ok())
+    bool share = isExpertShare(p);
+    if (auto status = load("master." + name, masters_[p], count, share);
+        !status.ok())
       return status;
     moments_[p] = AdamState();
     if (step > 0) {
       for (auto [prefix, into] :
            {std::pair{"exp_avg.", &moments_[p].expAvg},
             std::pair{"exp_avg_sq.", &moments_[p].expAvgSq}})
-        if (auto status = load(prefix + name, *into, count); !status.ok())
+        if (auto status = load(prefix + name, *into, count, share);
+            !status.ok())
           return status;
     }
   }

@@ -7,6 +7,11 @@
 // One step runs the program once per micro-batch, averages the gradients,
 // clips them by global norm and applies AdamW.
 //
+// On a rank of an expert-parallel run, the losses are those of every rank's
+// micro-batch together (the loss kernels see to it) and the gradients this
+// rank's share of them: the dense ones are summed over all ranks, each
+// expert's over the ranks holding a copy of it, before the norm is taken.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef MOERT_TRAIN_TRAINER_H
@@ -51,9 +56,12 @@ struct StepReport {
 
 class Trainer {
 public:
+  /// `parallel`: this rank's place in a multi-process run (null: one
+  /// process); `initial` then holds this rank's share of the experts.
   static absl::StatusOr<std::unique_ptr<Trainer>>
   create(const Artifact &artifact, const Weights &initial, Backend &backend,
-         const OptimizerOptions &options);
+         const OptimizerOptions &options,
+         comm::Parallelism *parallel = nullptr);
 
   /// One optimiser step over `microBatches` (at least one). A loss or
   /// gradient norm that is not finite updates nothing: an error naming the
@@ -81,19 +89,21 @@ public:
   /// in the artifact's dtypes in shards of at most `maxShardBytes`), the
   /// training state (optimizer.safetensors: masters and moments;
   /// trainer_state.json: the step and `runState`) and `extraFiles` (name ->
-  /// contents), atomically.
+  /// contents), atomically. On several ranks every rank must call it: the
+  /// experts are gathered and rank 0 writes what one process would.
   absl::Status save(const std::string &dir, const nlohmann::json &runState,
                     const std::map<std::string, std::string> &extraFiles,
                     uint64_t maxShardBytes = kDefaultMaxShardBytes) const;
-  /// Restores masters, moments and the step from a directory save() wrote;
-  /// returns the saved `runState`.
+  /// Restores masters, moments and the step from a directory save() wrote
+  /// (on a rank, its share of the experts); returns the saved `runState`.
   absl::StatusOr<nlohmann::json> restore(const std::string &dir);
 
 private:
   Trainer(const Artifact &artifact, Backend &backend,
-          const OptimizerOptions &options)
+          const OptimizerOptions &options, comm::Parallelism *parallel)
       : artifact_(artifact), model_(artifact.model()), backend_(backend),
-        options_(options) {}
+        options_(options), parallel_(parallel),
+        share_(ExpertShare::ofRank(model_, parallel ? parallel->rank() : 0)) {}
   absl::Status bind(const Weights &initial);
   /// Runs the first `kernels` launches on `batch`; returns the losses.
   /// With `squares`, also each parameter's gradient sumOfSquares, taken
@@ -106,6 +116,12 @@ private:
                            std::vector<double> &squares);
   /// grads_ = (first ? 0 : grads_) + scale * this run's gradient outputs.
   void accumulateGradients(bool first, float scale);
+  /// Sums the step's gradients (`accumulated` in grads_, else the
+  /// program's outputs) over the ranks that share them.
+  absl::Status reduceGradients(bool accumulated);
+  /// The global norm of the step's gradients over all ranks.
+  absl::StatusOr<double> parallelNorm();
+  bool isExpertShare(size_t p) const;
   const float *zeroGradient(int64_t count);
   /// "the loss 'loss.ce' is nan", "the gradient of 'lm_head.weight' is inf":
   /// the first of the step's tensors that is not finite.
@@ -116,6 +132,8 @@ private:
   const fb::Model &model_;
   Backend &backend_;
   OptimizerOptions options_;
+  comm::Parallelism *parallel_;
+  ExpertShare share_;
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<DeviceBuffer> arena_, ids_, labels_;
   std::vector<std::vector<float>> masters_;

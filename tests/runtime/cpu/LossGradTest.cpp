@@ -118,8 +118,8 @@ TEST(LoadBalancingLossGradTest, MatchesFiniteDifferencesOverAllLayers) {
     Layers layers = threeLayers(experts);
     float dloss = 0.3f;
     std::vector<float> ours(layers.flat.size(), -1.0f);
-    loadBalancingLossGrad(layers.inputs(), layers.tokens, experts,
-                          k, dloss, layers.outputs(ours));
+    ASSERT_TRUE(loadBalancingLossGrad(layers.inputs(), layers.tokens, experts,
+                          k, dloss, layers.outputs(ours)).ok());
     auto ref = numericGradient(layers.flat, [&](const std::vector<double> &l) {
       return dloss * loadBalancingOf(l, experts, k);
     });
@@ -143,12 +143,12 @@ TEST(RouterZLossTest, ValueAndFiniteDifferences) {
   int64_t experts = 5;
   Layers layers = threeLayers(experts);
   float loss = -1;
-  routerZLoss(layers.inputs(), layers.tokens, experts, &loss);
+  ASSERT_TRUE(routerZLoss(layers.inputs(), layers.tokens, experts, &loss).ok());
   double expected = zLossOf(toDouble(layers.flat), experts);
   EXPECT_NEAR(loss, expected, 1e-6 * expected);
   std::vector<float> ours(layers.flat.size(), -1.0f);
-  routerZLossGrad(layers.inputs(), layers.tokens, experts, 1.3f,
-                  layers.outputs(ours));
+  ASSERT_TRUE(routerZLossGrad(layers.inputs(), layers.tokens, experts, 1.3f,
+                  layers.outputs(ours)).ok());
   auto ref = numericGradient(layers.flat, [&](const std::vector<double> &l) {
     return 1.3 * zLossOf(l, experts);
   });
@@ -189,17 +189,17 @@ TEST(RouterLossesTest, LeaveOutTokensWithoutLabels) {
   };
   std::vector<double> flat = toDouble(layers.flat);
   float balanceLoss = -1, zLoss = -1;
-  loadBalancingLoss(layers.inputs(), layers.tokens, experts, k, &balanceLoss,
-                    mask);
-  routerZLoss(layers.inputs(), layers.tokens, experts, &zLoss, mask);
+  ASSERT_TRUE(loadBalancingLoss(layers.inputs(), layers.tokens, experts, k, &balanceLoss,
+                    mask).ok());
+  ASSERT_TRUE(routerZLoss(layers.inputs(), layers.tokens, experts, &zLoss, mask).ok());
   EXPECT_NEAR(balanceLoss, balance(flat), 1e-6 * balance(flat));
   EXPECT_NEAR(zLoss, z(flat), 1e-6 * z(flat));
 
   std::vector<float> dBalance(flat.size(), -1.0f), dZ(flat.size(), -1.0f);
-  loadBalancingLossGrad(layers.inputs(), layers.tokens, experts, k, 0.7f,
-                        layers.outputs(dBalance), mask);
-  routerZLossGrad(layers.inputs(), layers.tokens, experts, 0.7f,
-                  layers.outputs(dZ), mask);
+  ASSERT_TRUE(loadBalancingLossGrad(layers.inputs(), layers.tokens, experts, k, 0.7f,
+                        layers.outputs(dBalance), mask).ok());
+  ASSERT_TRUE(routerZLossGrad(layers.inputs(), layers.tokens, experts, 0.7f,
+                  layers.outputs(dZ), mask).ok());
   auto scaled = [](auto loss) {
     return [loss](const std::vector<double> &l) { return 0.7 * loss(l); };
   };
@@ -217,10 +217,10 @@ TEST(RouterLossesTest, LeaveOutTokensWithoutLabels) {
   // No labelled token at all: zero losses and zero gradients.
   std::vector<int32_t> none(tokens, -100);
   TokenMask empty{none.data(), -100};
-  loadBalancingLoss(layers.inputs(), layers.tokens, experts, k, &balanceLoss,
-                    empty);
-  routerZLossGrad(layers.inputs(), layers.tokens, experts, 0.7f,
-                  layers.outputs(dZ), empty);
+  ASSERT_TRUE(loadBalancingLoss(layers.inputs(), layers.tokens, experts, k, &balanceLoss,
+                    empty).ok());
+  ASSERT_TRUE(routerZLossGrad(layers.inputs(), layers.tokens, experts, 0.7f,
+                  layers.outputs(dZ), empty).ok());
   EXPECT_EQ(balanceLoss, 0.0f);
   EXPECT_EQ(dZ, std::vector<float>(flat.size(), 0.0f));
 }
@@ -238,12 +238,12 @@ TEST(LossGradTest, SameResultOnOneAndTwoThreads) {
     EXPECT_TRUE(crossEntropyGrad(logits.data(), labels.data(), rows, vocab,
                                  -100, 1.0f, ce.data())
                     .ok());
-    loadBalancingLossGrad(layers.inputs(), layers.tokens, experts,
-                          2, 1.0f, layers.outputs(balance));
-    routerZLossGrad(layers.inputs(), layers.tokens, experts, 1.0f,
-                    layers.outputs(z));
+    EXPECT_TRUE(loadBalancingLossGrad(layers.inputs(), layers.tokens, experts,
+                          2, 1.0f, layers.outputs(balance)).ok());
+    EXPECT_TRUE(routerZLossGrad(layers.inputs(), layers.tokens, experts, 1.0f,
+                    layers.outputs(z)).ok());
     float zLoss;
-    routerZLoss(layers.inputs(), layers.tokens, experts, &zLoss);
+    EXPECT_TRUE(routerZLoss(layers.inputs(), layers.tokens, experts, &zLoss).ok());
     return std::make_tuple(ce, balance, z, zLoss);
   };
   decltype(run()) one, two;

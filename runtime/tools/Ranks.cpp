@@ -1,0 +1,82 @@
+//===- Ranks.cpp - the processes of a moe-run -----------------------------===//
+
+#include "runtime/tools/Ranks.h"
+
+#include "runtime/base/Printable.h"
+
+#include "absl/strings/str_cat.h"
+
+#include <iostream>
+#include <memory>
+
+namespace moert::tools {
+namespace {
+std::unique_ptr<comm::Communicator> theWorld;
+std::unique_ptr<comm::Parallelism> theParallelism;
+} // namespace
+
+absl::Status joinRun() {
+  if (!comm::launchedByMpi()) {
+    theWorld = comm::createSingleCommunicator();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::unique_ptr<comm::Communicator>> mpi =
+      comm::createMpiCommunicator();
+  if (!mpi.ok()) {
+    theWorld = comm::createSingleCommunicator();
+    return mpi.status();
+  }
+  theWorld = std::move(*mpi);
+  return absl::OkStatus();
+}
+
+void leaveRun() {
+  theParallelism.reset();
+  theWorld.reset();
+}
+
+comm::Communicator &world() { return *theWorld; }
+bool isRankZero() { return theWorld->rank() == 0; }
+
+absl::StatusOr<comm::Parallelism *> planRanks(const Artifact &artifact) {
+  const fb::Model &model = artifact.model();
+  if (model.ranks() != theWorld->size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        artifact.path(), ": compiled for ", model.ranks(), " rank",
+        model.ranks() == 1 ? "" : "s", " (moec compile --ranks ",
+        model.ranks(), ") but this run has ", theWorld->size(),
+        model.ranks() == 1 ? "; run it without mpirun or recompile with "
+                             "--ranks "
+                           : "; start it with mpirun -np ",
+        model.ranks() == 1 ? theWorld->size() : model.ranks()));
+  if (theWorld->size() == 1)
+    return nullptr;
+  absl::StatusOr<std::unique_ptr<comm::Parallelism>> parallelism =
+      comm::createParallelism(*theWorld, model.expert_parallel());
+  if (!parallelism.ok())
+    return parallelism.status();
+  theParallelism = std::move(*parallelism);
+  return theParallelism.get();
+}
+
+int failRun(const std::string &tool, const absl::Status &status,
+            bool everyRank) {
+  comm::Communicator &ranks = world();
+  if (ranks.size() == 1) {
+    std::cerr << tool << ": error: " << printable(status.message()) << "\n";
+    return 1;
+  }
+  if (everyRank && ranks.rank() != 0) {
+    // Rank 0 reports it and ends the job; this rank waits to be ended.
+    (void)ranks.barrier();
+    ranks.abort(1);
+  }
+  std::cerr << tool << ": error: "
+            << (everyRank ? "" : absl::StrCat("rank ", ranks.rank(), " of ",
+                                              ranks.size(), ": "))
+            << printable(status.message()) << std::endl;
+  ranks.abort(1);
+  return 1; // not reached
+}
+
+} // namespace moert::tools
