@@ -289,9 +289,9 @@ int runCompile(MLIRContext *context) {
                    << " must be a finite number, got " << value << "\n";
       return 1;
     }
-  if (ranks < 1 || expertParallel < 0 || ranks > 65536) {
+  if (ranks < 1 || ranks > 65536 || expertParallel < 0) {
     llvm::errs() << "moec compile: error: --ranks must be in [1, 65536] and "
-                    "--expert-parallel at least 1, got --ranks "
+                    "--expert-parallel positive, got --ranks "
                  << ranks << " and --expert-parallel " << expertParallel
                  << "\n";
     return 1;

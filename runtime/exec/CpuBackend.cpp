@@ -36,7 +36,7 @@ absl::Status cpu_launch::checkCounts(const int64_t *counts, int64_t experts,
 }
 
 absl::Status cpu_launch::Ranks::check(const KernelLaunch &launch) const {
-  int64_t split = attrOr(launch, 2, 1);
+  int64_t split = expertSplit(launch);
   if (split <= 1)
     return absl::OkStatus();
   int have = parallel ? parallel->expertParallel : 1;

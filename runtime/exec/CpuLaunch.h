@@ -48,7 +48,14 @@ struct Ranks {
   /// experts are not split (int attribute 2, the expert-parallel degree,
   /// absent or 1).
   comm::Communicator *experts(const KernelLaunch &launch) const {
-    return attrOr(launch, 2, 1) > 1 ? parallel->experts.get() : nullptr;
+    return expertSplit(launch) > 1 ? parallel->experts.get() : nullptr;
+  }
+  /// The expert-parallel degree of a fused MoE launch (1 for other ops).
+  static int64_t expertSplit(const KernelLaunch &launch) {
+    fb::OpKind op = launch.kernel->op();
+    bool fused = op == fb::OpKind::FusedExperts ||
+                 op == fb::OpKind::FusedExpertsGrad;
+    return fused ? attrOr(launch, 2, 1) : 1;
   }
   /// A launch whose experts are split over more ranks than this run's
   /// expert groups hold is refused before it runs.
