@@ -71,6 +71,8 @@ struct ExpertParallel : impl::MoeExpertParallelBase<ExpertParallel> {
     });
     if (walked.wasInterrupted())
       return signalPassFailure();
+    if (failed(splitInitialization(module, splitParams, split)))
+      return signalPassFailure();
     Builder b(module.getContext());
     module->setAttr("moe.ranks", b.getI64IntegerAttr(ranks));
     module->setAttr("moe.expert_parallel", b.getI64IntegerAttr(split));
@@ -94,13 +96,42 @@ struct ExpertParallel : impl::MoeExpertParallelBase<ExpertParallel> {
     });
     if (found.wasInterrupted())
       return failure();
-    for (StringRef name : {"initialize", "prefill", "decode_step"})
+    for (StringRef name : {"prefill", "decode_step"})
       if (auto fn = module.lookupSymbol<func::FuncOp>(name))
         return fn.emitError()
                << "moe-expert-parallel: @" << name
                << " cannot be split over ranks yet (expert parallelism covers "
                   "inference and training of @forward)";
     return success();
+  }
+
+  /// Drop-Upcycling's @initialize stacks every expert of a split parameter:
+  /// the stack becomes one rank's share, so that each rank derives only its
+  /// own experts (the runtime skips the rest).
+  LogicalResult splitInitialization(ModuleOp module,
+                                    const llvm::SetVector<Operation *> &params,
+                                    int64_t split) {
+    auto init = module.lookupSymbol<func::FuncOp>("initialize");
+    if (!init)
+      return success();
+    WalkResult walked = init.walk([&](WriteParamOp write) {
+      auto param = module.lookupSymbol<ParamOp>(write.getNameAttr());
+      if (!param || !params.contains(param))
+        return WalkResult::advance();
+      auto stack = write.getValue().getDefiningOp<StackOp>();
+      if (!stack || !stack->hasOneUse()) {
+        write.emitError() << "moe-expert-parallel: @initialize writes expert "
+                             "parameter "
+                          << param.getSymName()
+                          << " from something other than a stack of its "
+                             "experts";
+        return WalkResult::interrupt();
+      }
+      stack.setExpertParallel(split);
+      stack.getResult().setType(param.getTensorType());
+      return WalkResult::advance();
+    });
+    return failure(walked.wasInterrupted());
   }
 
   /// Declares `param` as one rank's `held` experts and retypes its reads.
@@ -113,6 +144,8 @@ struct ExpertParallel : impl::MoeExpertParallelBase<ExpertParallel> {
     std::optional<SymbolTable::UseRange> uses =
         SymbolTable::getSymbolUses(param, getOperation());
     for (const SymbolTable::SymbolUse &use : *uses) {
+      if (isa<WriteParamOp>(use.getUser()))
+        continue; // @initialize's: splitInitialization
       auto read = dyn_cast<ReadParamOp>(use.getUser());
       if (!read)
         return use.getUser()->emitError()

@@ -134,6 +134,12 @@ def MoeExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
     parameters, the router included, stay whole on every rank. The module
     records `moe.ranks` and `moe.expert_parallel` for the artifact.
 
+    An upcycled model's `@initialize` stacks every expert of a split
+    parameter; that `moe.stack` becomes one rank's share too, so each rank
+    derives only its own experts, bit-identical to what one process derives
+    for them (randomness is keyed by each expert's name). Generation
+    programs (`@prefill`, `@decode_step`) are not split yet.
+
     `expert-parallel` defaults to `ranks` and must divide both `ranks` and
     every block's expert count. Run it after `moe-fuse-experts` and before
     `moe-autodiff`, which then derives the split backward. An unfused MoE

@@ -283,8 +283,9 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
                           {r.getSeed(), r.getDistribution() == "centered_uniform"},
                           {r.getStd().convertToDouble()}, r.getStream().str()};
       })
-      .Case([&](StackOp) -> Info {
-        return KernelInfo{fb::OpKind::Stack, "cpu.stack", {}, {}};
+      .Case([&](StackOp s) -> Info {
+        return KernelInfo{
+            fb::OpKind::Stack, "cpu.stack", {s.getExpertParallel()}, {}};
       })
       .Case([&](WriteParamOp) -> Info {
         return KernelInfo{fb::OpKind::WriteParam, "cpu.write_param", {}, {}};

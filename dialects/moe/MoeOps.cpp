@@ -468,7 +468,11 @@ LogicalResult StackOp::verify() {
     if (input.getType() != first)
       return emitOpError() << "input #" << i << " has type " << input.getType()
                            << " but input #0 has " << first;
-  SmallVector<int64_t> expected = {int64_t(getInputs().size())};
+  int64_t inputs = int64_t(getInputs().size()), split = getExpertParallel();
+  if (split < 1 || inputs % split != 0)
+    return emitOpError() << "expert_parallel " << split
+                         << " must divide the " << inputs << " inputs";
+  SmallVector<int64_t> expected = {inputs / split};
   llvm::append_range(expected, shapeOf(first));
   if (failed(checkSameElementType(*this, "result", getType(), "inputs", first)))
     return failure();

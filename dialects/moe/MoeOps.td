@@ -690,14 +690,19 @@ def Moe_StackOp : Moe_Op<"stack", [Pure]> {
   let summary = "stack equally shaped tensors along a new leading dimension";
   let description = [{
     `result[i] = inputs[i]`: builds a stacked expert parameter [E, ...] from
-    the E experts' matrices.
+    the E experts' matrices. With `expert_parallel` (set by
+    `moe-expert-parallel` where the experts are split over ranks), the result
+    is one rank's share, E / expert_parallel consecutive inputs chosen by the
+    rank at run time; the runtime skips the work that feeds only the other
+    ranks' inputs, so each rank derives only its own experts.
 
     Example:
     ```mlir
     %w1 = moe.stack %e0, %e1 : tensor<128x64xf32> -> tensor<2x128x64xf32>
     ```
   }];
-  let arguments = (ins Variadic<Moe_FloatTensor>:$inputs);
+  let arguments = (ins Variadic<Moe_FloatTensor>:$inputs,
+                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel);
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
   let hasVerifier = 1;

@@ -259,11 +259,13 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     cpu::scale(in[0].as<float>(), out.numElements(), floatAttr(l, 0),
                out.as<float>());
     return absl::OkStatus();
-  case fb::OpKind::Stack: {
+  case fb::OpKind::Stack: { // this rank's share of the inputs, when split
+    size_t share = in.size() / size_t(Ranks::expertSplit(l));
+    size_t first = size_t(ranks_.expertShare()) * share;
     uint8_t *target = out.as<uint8_t>();
-    for (const TensorRef &input : in) {
-      size_t bytes = input.numElements() * sizeof(float);
-      std::memcpy(target, input.data, bytes);
+    for (size_t i = first; i < first + share; ++i) {
+      size_t bytes = in[i].numElements() * sizeof(float);
+      std::memcpy(target, in[i].data, bytes);
       target += bytes;
     }
     return absl::OkStatus();

@@ -50,13 +50,21 @@ struct Ranks {
   comm::Communicator *experts(const KernelLaunch &launch) const {
     return expertSplit(launch) > 1 ? parallel->experts.get() : nullptr;
   }
-  /// The expert-parallel degree of a fused MoE launch (1 for other ops).
+  /// The expert-parallel degree of a fused MoE launch or of a stack of
+  /// experts (1 for other ops).
   static int64_t expertSplit(const KernelLaunch &launch) {
-    fb::OpKind op = launch.kernel->op();
-    bool fused = op == fb::OpKind::FusedExperts ||
-                 op == fb::OpKind::FusedExpertsGrad;
-    return fused ? attrOr(launch, 2, 1) : 1;
+    switch (launch.kernel->op()) {
+    case fb::OpKind::FusedExperts:
+    case fb::OpKind::FusedExpertsGrad:
+      return attrOr(launch, 2, 1);
+    case fb::OpKind::Stack:
+      return attrOr(launch, 0, 1);
+    default:
+      return 1;
+    }
   }
+  /// This rank's share of split experts (0 for one process).
+  int expertShare() const { return parallel ? parallel->expertRank() : 0; }
   /// A launch whose experts are split over more ranks than this run's
   /// expert groups hold is refused before it runs.
   absl::Status check(const KernelLaunch &launch) const;

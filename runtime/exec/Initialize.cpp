@@ -45,11 +45,39 @@ std::vector<size_t> derivedParams(const fb::Model &model) {
       order.push_back(size_t(kernel->int_attrs()->Get(0)));
   return order;
 }
+
+/// Which kernels of the program `share` needs: those a write_param depends
+/// on, where a stack split over ranks depends only on this share's inputs.
+std::vector<bool> neededKernels(const fb::Model &model, ExpertShare share) {
+  const auto &kernels = *model.initialize()->kernels();
+  std::vector<bool> needed(kernels.size(), false);
+  std::set<int32_t> neededValues;
+  for (size_t k = kernels.size(); k-- > 0;) {
+    const fb::Kernel &kernel = *kernels.Get(k);
+    bool writes = kernel.op() == fb::OpKind::WriteParam;
+    for (int32_t id : *kernel.results())
+      writes = writes || neededValues.count(id);
+    if (!writes)
+      continue;
+    needed[k] = true;
+    const auto &operands = *kernel.operands();
+    size_t first = 0, count = operands.size();
+    auto *attrs = kernel.int_attrs();
+    if (kernel.op() == fb::OpKind::Stack && attrs && attrs->size() == 1 &&
+        attrs->Get(0) == share.shares && share.shares > 1) {
+      count = operands.size() / size_t(share.shares);
+      first = size_t(share.index) * count;
+    }
+    for (size_t i = first; i < first + count && i < operands.size(); ++i)
+      neededValues.insert(operands.Get(i));
+  }
+  return needed;
+}
 } // namespace
 
 absl::Status runInitialization(const Artifact &artifact,
                                const HfCheckpoint &source, Backend &backend,
-                               const ParamSink &sink) {
+                               const ParamSink &sink, ExpertShare share) {
   const fb::Model &model = artifact.model();
   const fb::Program *program = model.initialize();
   if (!program)
@@ -77,10 +105,12 @@ absl::Status runInitialization(const Artifact &artifact,
   // Sources are widened to fp32 just before their first reader and freed
   // after their last.
   const auto &kernels = *program->kernels();
+  std::vector<bool> needed = neededKernels(model, share);
   std::map<int32_t, size_t> lastUse;
   for (size_t k = 0; k < kernels.size(); ++k)
     for (int32_t id : *kernels.Get(k)->operands())
-      if (model.values()->Get(id)->kind() == fb::ValueKind::Source)
+      if (needed[k] &&
+          model.values()->Get(id)->kind() == fb::ValueKind::Source)
         lastUse[id] = k;
   std::map<int32_t, std::vector<float>> widened;
   auto widen = [&](int32_t id) -> absl::Status {
@@ -107,6 +137,8 @@ absl::Status runInitialization(const Artifact &artifact,
 
   std::vector<float> host;
   for (size_t k = 0; k < kernels.size(); ++k) {
+    if (!needed[k])
+      continue; // another rank's experts
     const fb::Kernel *kernel = kernels.Get(k);
     auto where = [&](const absl::Status &status) {
       return absl::Status(status.code(),
@@ -166,7 +198,7 @@ absl::Status runInitialization(const Artifact &artifact,
 }
 
 absl::Status runInitialization(const Artifact &artifact, Weights &weights,
-                               Backend &backend) {
+                               Backend &backend, ExpertShare share) {
   const fb::Model &model = artifact.model();
   if (!weights.checkpoint())
     return absl::InvalidArgumentError(
@@ -184,7 +216,8 @@ absl::Status runInitialization(const Artifact &artifact, Weights &weights,
         convertFloats(values, DType::kF32, target,
                       fromSchema(model.params()->Get(param)->dtype()), count);
         return absl::OkStatus();
-      });
+      },
+      share);
 }
 
 absl::Status writeUpcycledCheckpoint(const Artifact &artifact,

@@ -22,14 +22,16 @@ using ParamSink =
 /// source tensors from `source` (widened to fp32 just before their first use
 /// and released after their last, so memory stays near the program's arena)
 /// and handing every derived parameter to `sink` as it is written.
+/// On a rank of an expert-parallel run (`share`), only the kernels that
+/// derive this rank's experts run.
 absl::Status runInitialization(const Artifact &artifact,
                                const HfCheckpoint &source, Backend &backend,
-                               const ParamSink &sink);
+                               const ParamSink &sink, ExpertShare share = {});
 
 /// The same, storing the derived parameters into `weights` (bound with
 /// Weights::forInitialization) in their own dtypes.
 absl::Status runInitialization(const Artifact &artifact, Weights &weights,
-                               Backend &backend);
+                               Backend &backend, ExpertShare share = {});
 
 /// Derives an upcycled model's weights from the dense checkpoint `denseDir`
 /// and writes them as a Hugging Face checkpoint directory `outDir`

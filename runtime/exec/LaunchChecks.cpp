@@ -269,7 +269,13 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
            "expects inputs and one result");
     if (!c.ok())
       break;
-    Shape shape = {int64_t(launch.operands.size())};
+    // Split over an expert group (int attribute 0), one rank's share.
+    int64_t inputs = int64_t(launch.operands.size()), split = c.intAttrOr(0, 1);
+    c.rule(split >= 1 && inputs % split == 0,
+           "the expert-parallel degree does not divide the inputs");
+    if (!c.ok())
+      break;
+    Shape shape = {inputs / split};
     for (int64_t d : c.operand(0).shape)
       shape.push_back(d);
     for (const TensorRef &input : launch.operands) {

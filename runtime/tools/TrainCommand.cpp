@@ -160,7 +160,8 @@ absl::StatusOr<Weights> startingWeights(const Artifact &artifact,
     absl::StatusOr<Weights> weights = Weights::forInitialization(model, dense);
     if (!weights.ok())
       return weights.status();
-    if (auto status = runInitialization(artifact, *weights, backend); !status.ok())
+    if (auto status = runInitialization(artifact, *weights, backend, share);
+        !status.ok())
       return status;
     return weights;
   }

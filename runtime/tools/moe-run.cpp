@@ -254,8 +254,10 @@ int runTool(int argc, char **argv) {
       !out.empty() && rankZero)
     if (absl::Status status = moert::checkWritableFile(out); !status.ok())
       return fail(status);
-  // Only converting: stream the upcycled checkpoint tensor by tensor.
-  if (!denseDir.empty() && !saveDir.empty() && tokensPath.empty()) {
+  // Only converting, on one process: stream the upcycled checkpoint tensor
+  // by tensor. (Ranks derive their experts and gather them to rank 0.)
+  if (!denseDir.empty() && !saveDir.empty() && tokensPath.empty() &&
+      ranks == 1) {
     if (auto status = moert::writeUpcycledCheckpoint(
             *artifact, denseDir, saveDir, *backend, *maxShardBytes);
         !status.ok())
@@ -273,7 +275,8 @@ int runTool(int argc, char **argv) {
   if (!weights.ok())
     return fail(weights.status());
   if (!denseDir.empty())
-    if (auto status = moert::runInitialization(*artifact, *weights, *backend);
+    if (auto status =
+            moert::runInitialization(*artifact, *weights, *backend, share);
         !status.ok())
       return fail(status);
   if (!saveDir.empty()) {

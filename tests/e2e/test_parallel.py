@@ -9,6 +9,8 @@ with batch N * b computes, so the one-process run is the reference:
   final weights within 1e-4 relative (the bound covers the order of the
   reduction sums only), and a resumed EP2 x DP2 run equal to an
   uninterrupted one;
+- rank-local Drop-Upcycling on 4 ranks (EP4, EP2 x DP2) bit-identical to
+  `moec upcycle`;
 - faults: a world size other than the compiled one, an expert tensor
   missing on one rank, a rank killed with SIGKILL: every rank ends within
   30 s with a message naming the cause, and no checkpoint is left.
@@ -207,6 +209,38 @@ def check_training(bin_dir, work, failures):
         failures.append("resume 4x2")
 
 
+def check_upcycling(bin_dir, work, failures):
+    """Rank-local Drop-Upcycling: each rank derives its own experts, and the
+    checkpoint rank 0 gathers equals `moec upcycle`'s bit for bit."""
+    dense_artifact, dense = work / "dense.moex", work / "dense"
+    compile_model(bin_dir, ROOT / "models/tiny-llama", dense_artifact, 1, 8)
+    run([str(bin_dir / "moe-run"), str(dense_artifact), "--seed", "3",
+         "--save-weights", str(dense)])
+    options = ["--experts", "4", "--top-k", "2", "--ratio", "0.5", "--seed", "9"]
+    reference = work / "upcycled"
+    run([str(bin_dir / "moec"), "upcycle", str(dense), "-o", str(reference)] +
+        options)
+    imported, module = work / "dense.mlir", work / "upcycled.mlir"
+    imported.write_text(run([str(bin_dir / "moec"), "import",
+                             str(ROOT / "models/tiny-llama")]))
+    run([str(bin_dir / "moe-opt"), str(imported), "--moe-upcycle=experts=4 "
+         "top-k=2 ratio=0.5 seed=9", "-o", str(module)])
+    expected = checkpoint(reference)
+    for ranks, ep in [(4, 4), (4, 2)]:
+        artifact = work / f"upcycled-{ranks}x{ep}.moex"
+        compile_model(bin_dir, module, artifact, 1, 8, ranks, ep)
+        out = work / f"upcycled-{ranks}x{ep}"
+        mpirun(ranks, [str(bin_dir / "moe-run"), str(artifact), "--init-from",
+                       str(dense), "--save-weights", str(out)])
+        got = checkpoint(out)
+        same = sorted(got) == sorted(expected) and all(
+            np.array_equal(got[k], expected[k]) for k in expected)
+        print(f"rank-local Drop-Upcycling {ranks} ranks EP{ep}: {len(got)} "
+              f"tensors {'bit-identical to moec upcycle' if same else 'DIFFER'}")
+        if not same:
+            failures.append(f"upcycling {ranks}x{ep}")
+
+
 def check_faults(bin_dir, work, failures):
     def expect(what, result, needle, seconds):
         text = result.stdout + result.stderr
@@ -334,6 +368,7 @@ def main():
     failures = []
     check_inference(bin_dir, work, failures)
     check_training(bin_dir, work, failures)
+    check_upcycling(bin_dir, work, failures)
     check_faults(bin_dir, work, failures)
     for failure in failures:
         print("FAILED:", failure)

@@ -85,3 +85,26 @@ module {
     return %y, %twice : tensor<4x8xf32>, tensor<2x16x8xf32>
   }
 }
+
+// -----
+
+// Drop-Upcycling's @initialize: the stack of a split parameter's experts
+// becomes one rank's share (the runtime runs only what feeds it).
+// CHECK-LABEL: func.func @initialize
+// CHECK: moe.stack %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {expert_parallel = 2 : i64} : tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32> -> tensor<2x16x8xf32>
+// CHECK: moe.write_param @"e.*.w1" = %{{.*}} : tensor<2x16x8xf32>
+module {
+  moe.param @"e.*.w1" : tensor<4x16x8xf32> init #moe.constant<0.0>
+  moe.param @"e.*.w2" : tensor<4x8x16xf32> init #moe.constant<0.0>
+  func.func @forward(%x: tensor<4x8xf32>, %r: tensor<4x8xf32>) -> tensor<4x8xf32> {
+    %g = moe.read_param @"e.*.w1" : tensor<4x16x8xf32>
+    %d = moe.read_param @"e.*.w2" : tensor<4x8x16xf32>
+    %y, %logits = moe.fused_experts %x, %r, %g, %g, %d {top_k = 1 : i64, activation = "swiglu"} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> (tensor<4x8xf32>, tensor<4x4xf32>)
+    return %y : tensor<4x8xf32>
+  }
+  func.func @initialize(%w: tensor<16x8xf32>) {
+    %s = moe.stack %w, %w, %w, %w : tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32> -> tensor<4x16x8xf32>
+    moe.write_param @"e.*.w1" = %s : tensor<4x16x8xf32>
+    return
+  }
+}
