@@ -21,6 +21,14 @@
 
 namespace moert::comm {
 
+/// What this rank's all-to-alls moved to other ranks, and the time spent in
+/// them (waiting for the slowest rank included).
+struct Traffic {
+  int64_t bytesSent = 0;
+  double seconds = 0;
+  int64_t calls = 0;
+};
+
 class Communicator {
 public:
   virtual ~Communicator() = default;
@@ -46,6 +54,8 @@ public:
   /// of its own (MPI_Comm_split's contract).
   virtual absl::StatusOr<std::unique_ptr<Communicator>> split(int color,
                                                               int key) = 0;
+  /// The all-to-all traffic since this communicator was made.
+  virtual Traffic traffic() const { return {}; }
 };
 
 /// The run of one process: collectives are copies or nothing.

@@ -12,6 +12,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
 
 namespace moert::comm {
@@ -72,11 +73,22 @@ public:
       return s;
     if (auto s = toDisplacements(recvBytes, recvCounts, recvOffsets); !s.ok())
       return s;
-    return check(MPI_Alltoallv(send, sendCounts.data(), sendOffsets.data(),
-                               MPI_BYTE, recv, recvCounts.data(),
-                               recvOffsets.data(), MPI_BYTE, comm_),
-                 "all-to-all");
+    auto start = std::chrono::steady_clock::now();
+    absl::Status status =
+        check(MPI_Alltoallv(send, sendCounts.data(), sendOffsets.data(),
+                            MPI_BYTE, recv, recvCounts.data(),
+                            recvOffsets.data(), MPI_BYTE, comm_),
+              "all-to-all");
+    traffic_.seconds += std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    for (int p = 0; p < size_; ++p)
+      if (p != rank_)
+        traffic_.bytesSent += sendBytes[p];
+    ++traffic_.calls;
+    return status;
   }
+  Traffic traffic() const override { return traffic_; }
   absl::Status allReduceSum(float *values, int64_t count) override {
     return reduce(values, count, MPI_FLOAT);
   }
@@ -129,6 +141,7 @@ private:
   MPI_Comm comm_;
   bool ownsMpi_;
   int rank_ = 0, size_ = 1;
+  Traffic traffic_;
 };
 } // namespace
 

@@ -59,6 +59,20 @@ absl::StatusOr<comm::Parallelism *> planRanks(const Artifact &artifact) {
   return theParallelism.get();
 }
 
+absl::Status reportExchange(int64_t steps, std::ostream &out) {
+  if (!theParallelism || steps < 1)
+    return absl::OkStatus();
+  comm::Traffic traffic = theParallelism->experts->traffic();
+  double bytes = double(traffic.bytesSent);
+  if (auto status = theWorld->allReduceSum(&bytes, 1); !status.ok())
+    return status;
+  if (isRankZero())
+    out << "expert_exchange_bytes_per_step: " << int64_t(bytes / steps) << "\n"
+        << "expert_exchange_ms_per_step: "
+        << traffic.seconds * 1e3 / double(steps) << "\n";
+  return absl::OkStatus();
+}
+
 int failRun(const std::string &tool, const absl::Status &status,
             bool everyRank) {
   comm::Communicator &ranks = world();

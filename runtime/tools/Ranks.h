@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 
+#include <ostream>
 #include <string>
 
 namespace moert::tools {
@@ -31,6 +32,12 @@ bool isRankZero();
 /// The expert groups of `artifact`'s plan; an error when the run's size is
 /// not the ranks it was compiled for. Null for a plain one-process run.
 absl::StatusOr<comm::Parallelism *> planRanks(const Artifact &artifact);
+
+/// With --profile on several ranks: `expert_exchange_bytes_per_step` (the
+/// bytes all ranks sent one another through the experts' all-to-alls, per
+/// step or forward pass) and `expert_exchange_ms_per_step` (rank 0's time
+/// in them, waiting included), printed by rank 0. Every rank must call it.
+absl::Status reportExchange(int64_t steps, std::ostream &out);
 
 /// Ends a failed command: prints `tool: error: message` (with the rank
 /// when there are several) and returns 1, or in a run of several ranks

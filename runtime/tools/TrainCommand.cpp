@@ -53,6 +53,7 @@ ABSL_DECLARE_FLAG(uint64_t, seed);
 // moe-run.cpp: --max-shard-size in bytes, or the error naming the flag.
 absl::StatusOr<uint64_t> maxShardBytesFlag();
 
+ABSL_DECLARE_FLAG(bool, profile); // ProfileFlags.cpp
 ABSL_FLAG(int64_t, steps, 0, "train: optimiser steps in the whole run");
 ABSL_FLAG(double, lr, 1e-3, "train: peak learning rate");
 ABSL_FLAG(double, min_lr, 1e-4, "train: learning rate at the end of the cosine");
@@ -502,6 +503,11 @@ int runTrain(const std::string &modelPath) {
       return interrupted ? 130 : 0;
     }
   }
+  if (absl::GetFlag(FLAGS_profile))
+    if (auto status = tools::reportExchange(
+            trainer.stepsDone() - run.firstStep, std::cout);
+        !status.ok())
+      return fail(status);
   if (!rankZero)
     return 0;
   std::cerr << "\n";

@@ -32,6 +32,7 @@
 #include "runtime/tools/ProfileFlags.h"
 #include "runtime/tools/Ranks.h"
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
@@ -64,6 +65,8 @@ ABSL_FLAG(std::string, max_shard_size, "5GB",
           "largest weights file of a checkpoint written (--save-weights, "
           "train --save), as transformers' max_shard_size: 5GB, 500MB, 2GiB "
           "or bytes; 0: one file");
+
+ABSL_DECLARE_FLAG(bool, profile); // ProfileFlags.cpp
 
 // TrainCommand.cpp
 int runTrain(const std::string &modelPath);
@@ -335,6 +338,10 @@ int runTool(int argc, char **argv) {
   }
 
   int64_t vocab = run.vocab();
+  if (absl::GetFlag(FLAGS_profile))
+    if (auto status = moert::tools::reportExchange(repeat, std::cout);
+        !status.ok())
+      return fail(status);
   if (ranks > 1) {
     absl::StatusOr<std::vector<uint8_t>> all = moert::comm::gatherOnFirst(
         world, logits.data(), int64_t(logits.size() * sizeof(float)));

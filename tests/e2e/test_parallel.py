@@ -11,6 +11,8 @@ with batch N * b computes, so the one-process run is the reference:
   uninterrupted one;
 - rank-local Drop-Upcycling on 4 ranks (EP4, EP2 x DP2) bit-identical to
   `moec upcycle`;
+- the bytes --profile reports exchanged per forward equal the count that
+  routing implies (router logits from the PyTorch reference);
 - faults: a world size other than the compiled one, an expert tensor
   missing on one rank, a rank killed with SIGKILL: every rank ends within
   30 s with a message naming the cause, and no checkpoint is left.
@@ -241,6 +243,54 @@ def check_upcycling(bin_dir, work, failures):
             failures.append(f"upcycling {ranks}x{ep}")
 
 
+def check_exchange_volume(bin_dir, work, failures):
+    """--profile's exchanged bytes against the count that routing implies:
+    the router logits come from the independent PyTorch reference run on
+    the same weights, and a row crosses ranks when its expert's owner is not
+    the rank holding its token."""
+    seq, model = 16, ROOT / "models/tiny-mixtral"
+    tokens = work / "full-length.txt"
+    rng = np.random.default_rng(4)
+    tokens.write_text("".join(
+        " ".join(str(int(t)) for t in rng.integers(0, 256, seq)) + "\n"
+        for _ in range(GLOBAL_BATCH)))  # no padding: every row is a token
+    one, weights = work / "volume-1.moex", work / "volume-weights"
+    compile_model(bin_dir, model, one, GLOBAL_BATCH, seq)
+    run([str(bin_dir / "moe-run"), str(one), "--seed", "8", "--save-weights",
+         str(weights)])
+    routed = work / "volume-reference.safetensors"
+    run(["/usr/bin/python3", str(ROOT / "tests/reference/hf_reference.py"),
+         str(weights), str(tokens), str(routed), "--router-logits"])
+    config = json.loads((model / "config.json").read_text())
+    experts, k = config["num_local_experts"], config["num_experts_per_tok"]
+    width = config["hidden_size"]
+    routers = read_safetensors(routed)
+    for ranks, ep in LAYOUTS:
+        batch = GLOBAL_BATCH // ranks
+        local = experts // ep
+        expected = 0
+        for name, logits in routers.items():
+            if not name.startswith("router_logits."):
+                continue
+            chosen = np.argsort(-logits, axis=-1, kind="stable")[..., :k]
+            source = (np.arange(GLOBAL_BATCH) // batch % ep)[:, None, None]
+            crossing = int((chosen // local != source).sum())
+            groups = ranks // ep
+            expected += 2 * crossing * width * 4  # rows out and back, fp32
+            expected += groups * ep * (ep - 1) * local * 8  # per-expert counts
+        artifact = work / f"tiny-mixtral-{ranks}x{ep}.moex"
+        printed = mpirun(ranks, [str(bin_dir / "moe-run"), str(artifact),
+                                 "--weights", str(weights), "--tokens",
+                                 str(tokens), "--repeat", "2", "--profile"])
+        line = [l for l in printed.splitlines()
+                if l.startswith("expert_exchange_bytes_per_step:")]
+        got = int(line[0].split()[1]) if line else -1
+        print(f"exchange volume {ranks} ranks EP{ep}: {got} bytes per forward, "
+              f"routing implies {expected} {'ok' if got == expected else 'FAIL'}")
+        if got != expected:
+            failures.append(f"exchange volume {ranks}x{ep}")
+
+
 def check_faults(bin_dir, work, failures):
     def expect(what, result, needle, seconds):
         text = result.stdout + result.stderr
@@ -369,6 +419,7 @@ def main():
     check_inference(bin_dir, work, failures)
     check_training(bin_dir, work, failures)
     check_upcycling(bin_dir, work, failures)
+    check_exchange_volume(bin_dir, work, failures)
     check_faults(bin_dir, work, failures)
     for failure in failures:
         print("FAILED:", failure)
