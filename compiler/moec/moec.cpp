@@ -18,6 +18,7 @@
 #include "compiler/import/HFConfig.h"
 #include "compiler/import/ImportModel.h"
 #include "compiler/moec/CompileReport.h"
+#include "compiler/moec/ParallelPlan.h"
 #include "compiler/support/ToolOutput.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
@@ -96,6 +97,21 @@ cl::opt<int64_t> expertParallel(
     cl::desc("compile --ranks N: ranks that split each block's experts "
              "(default N; the rest replicate them, data-parallel)"),
     cl::init(0));
+// plan: the cluster.
+cl::opt<int64_t> gpus("gpus", cl::desc("plan: GPUs in all"), cl::init(0));
+cl::opt<int64_t> gpusPerNode("gpus-per-node",
+                             cl::desc("plan: GPUs per node (default: the "
+                                      "topology's, 8)"),
+                             cl::init(0));
+cl::opt<int64_t> globalBatch(
+    "global-batch",
+    cl::desc("plan: sequences per optimizer step over all GPUs (default: "
+             "one micro-batch of --batch per GPU)"),
+    cl::init(0));
+cl::opt<std::string> topologyPath(
+    "topology", cl::desc("plan: JSON file of link bandwidths, GPU memory and "
+                         "GEMM rate (default: an H100 SXM node)"),
+    cl::init(""));
 cl::opt<bool> noFuse("no-fuse",
                      cl::desc("compile: keep each MoE block as router, "
                               "dispatch, expert_mlp and combine"),
@@ -162,6 +178,11 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
       activations kept for backward, per layer and per token); --ranks plans
       for `mpirun -np N moe-run`, E ranks splitting each block's experts
       (--batch is then each rank's batch and the sizes printed are per rank)
+  moec plan PATH --gpus N [--gpus-per-node G] [--topology FILE]
+      [--batch B] [--seq-len S] [--global-batch SEQUENCES]
+      for each expert-parallel x data-parallel split of N GPUs: memory per
+      GPU, all-to-all and all-reduce bytes per step, a step-time estimate,
+      and the layout it would choose (docs/parallel.md has the model)
   moec upcycle DENSE_DIR -o MOE_DIR [--experts 8] [--top-k 2]
       [--method drop|naive|noise|scratch] [--ratio 0.5] [--seed 1234]
       [--index-sets per-matrix|shared] [--router-init uniform|normal]
@@ -439,6 +460,66 @@ int runUpcycle(MLIRContext *context) {
   return 0;
 }
 
+int runPlan(MLIRContext *context) {
+  OwningOpRef<ModuleOp> module = loadModel(inputPath, context);
+  if (!module)
+    return 1;
+  if (gpus < 1 || gpus > 1000000 || gpusPerNode < 0 || batchSize < 1 ||
+      seqLen < 1 || seqLen > (int64_t(1) << 31)) {
+    llvm::errs() << "moec plan: error: needs --gpus in [1, 10^6], "
+                    "--gpus-per-node >= 1, --batch >= 1 and --seq-len >= 1\n";
+    return 1;
+  }
+  moe::Topology topology;
+  if (!topologyPath.empty()) {
+    llvm::Expected<moe::Topology> read =
+        moe::readTopology(topologyPath, topology);
+    if (!read) {
+      llvm::errs() << "moec plan: error: " << llvm::toString(read.takeError())
+                   << "\n";
+      return 1;
+    }
+    topology = *read;
+  }
+  if (gpusPerNode > 0)
+    topology.gpusPerNode = gpusPerNode;
+  FailureOr<moe::ModelStats> stats = moe::computeModelStats(*module, seqLen);
+  if (failed(stats))
+    return 1;
+  moe::PlanInput input;
+  input.stats = *stats;
+  input.gpus = gpus;
+  input.microBatch = batchSize;
+  int64_t perStep = gpus * batchSize;
+  if (globalBatch > 0 && globalBatch % perStep != 0) {
+    llvm::errs() << "moec plan: error: --global-batch " << globalBatch
+                 << " is not a multiple of --gpus x --batch = " << perStep
+                 << "\n";
+    return 1;
+  }
+  input.microBatches = globalBatch > 0 ? globalBatch / perStep : 1;
+  auto config = (*module)->getAttrOfType<DictionaryAttr>("moe.hf_config");
+  auto field = [&](StringRef name) -> int64_t {
+    auto value = config ? config.getAs<IntegerAttr>(name) : IntegerAttr();
+    return value ? value.getInt() : 0;
+  };
+  input.hidden = field("hidden_size");
+  input.expertWidth = field("moe_intermediate_size")
+                          ? field("moe_intermediate_size")
+                          : field("intermediate_size");
+  if (auto name = config ? config.getAs<StringAttr>("architecture") : nullptr)
+    input.model = name.getValue().str();
+  if (input.hidden <= 0 || input.expertWidth <= 0) {
+    llvm::errs() << "moec plan: error: " << inputPath
+                 << ": needs a Hugging Face config (hidden_size and the "
+                    "experts' intermediate size)\n";
+    return 1;
+  }
+  moe::printPlan(input, topology, moe::planLayouts(input, topology),
+                 llvm::outs());
+  return 0;
+}
+
 int runStats(MLIRContext *context) {
   OwningOpRef<ModuleOp> module = loadModel(inputPath, context);
   if (!module)
@@ -467,6 +548,7 @@ int main(int argc, char **argv) {
   auto run = llvm::StringSwitch<int (*)(MLIRContext *)>(command)
                  .Case("import", runImport)
                  .Case("stats", runStats)
+                 .Case("plan", runPlan)
                  .Case("compile", runCompile)
                  .Case("upcycle", runUpcycle)
                  .Default(nullptr);
@@ -476,7 +558,7 @@ int main(int argc, char **argv) {
         << (help || command.empty()
                 ? std::string(kUsage)
                 : "moec: error: unknown command '" + command.str() +
-                      "'; expected import, stats, compile or upcycle\n");
+                      "'; expected import, stats, plan, compile or upcycle\n");
     return help ? 0 : 1;
   }
 
