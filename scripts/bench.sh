@@ -16,7 +16,10 @@
 #  5. what profiling costs on that training benchmark (--trace, --profile
 #     against no flag), and its trace's top kernels against the ceilings
 #     (tests/bench/profile_overhead.py; BASELINE_BIN adds a moe-run built
-#     without the profiler).
+#     without the profiler);
+#  6. expert parallelism: that training benchmark on 1 process x 2 threads
+#     against 2 processes x 1 thread (EP2, mpirun), with the time inside the
+#     experts' exchanges (tests/bench/parallel_bench.py).
 # PyTorch runs on 2 threads with OpenBLAS (installed here if missing: Debian's
 # default reference BLAS would make the baseline ~100x slower and the ratio
 # meaningless) and without the OPENBLAS_CORETYPE override of this machine.
@@ -92,3 +95,6 @@ for dtype in f32 bf16; do
     --threads "$OMP_NUM_THREADS" --rounds "${PROFILE_ROUNDS:-5}" --out out/profile \
     ${BASELINE_BIN:+--baseline-bin "$BASELINE_BIN"}
 done
+
+echo "== expert parallelism: the training benchmark on 1 x 2 threads vs EP2 (2 x 1 thread)"
+/usr/bin/python3 tests/bench/parallel_bench.py "$bin" --rounds "${PARALLEL_ROUNDS:-3}"
