@@ -10,7 +10,9 @@ alternate for several rounds and the ratio is that of the medians of the
 rounds' medians. The EP2 run's --profile gives the time per step inside the
 experts' all-to-alls (rank 0, waiting for the other rank included) and the
 bytes exchanged; every exchange is a blocking MPI_Alltoallv, so none of it
-overlaps the GEMMs. Each throughput is also given as a share of this
+overlaps the GEMMs. A third run, 2 processes x 1 thread data-parallel only
+(--expert-parallel 1: every rank holds every expert, no exchange), shows
+what the split itself costs. Each throughput is also given as a share of this
 machine's f32 GEMM ceiling on 2 threads (moe-run calibrate), counting 3 x
 the forward's matmul FLOPs per token (moec stats).
 
@@ -61,6 +63,10 @@ def main():
         run([moec, "compile", os.path.join(HERE, "train-moe"), "-o", parallel,
              "--mode", "train", "--batch", str(BATCH // RANKS), "--seq", str(SEQ),
              "--ranks", str(RANKS)], two_threads)
+        replicated = os.path.join(work, "dp2.moex")
+        run([moec, "compile", os.path.join(HERE, "train-moe"), "-o", replicated,
+             "--mode", "train", "--batch", str(BATCH // RANKS), "--seq", str(SEQ),
+             "--ranks", str(RANKS), "--expert-parallel", "1"], two_threads)
         flops_per_token = value(run([moec, "stats", os.path.join(HERE, "train-moe"),
                                      "--seq-len", str(SEQ)]), "flops_per_token")
         ceilings = os.path.join(work, "ceilings.json")
@@ -68,7 +74,7 @@ def main():
         with open(ceilings) as f:
             gemm_gflops = json.load(f)["gemm_gflops_f32"]
 
-        one, ep2, exchange_ms, exchange_bytes = [], [], [], 0
+        one, ep2, dp2, exchange_ms, exchange_bytes = [], [], [], [], 0
         for r in range(args.rounds):
             out = os.path.join(work, f"one-{r}")
             run([moe_run, "train", artifact, "--tokens", tokens, "--steps",
@@ -82,9 +88,15 @@ def main():
             ep2.append(step_ms(out, args.warmup))
             exchange_ms.append(value(printed, "expert_exchange_ms_per_step"))
             exchange_bytes = value(printed, "expert_exchange_bytes_per_step")
+            out = os.path.join(work, f"dp2-{r}")
+            run(["mpirun", "--oversubscribe", "-np", str(RANKS), moe_run,
+                 "train", replicated, "--tokens", tokens, "--steps", str(steps),
+                 "--save", out, "--weights", weights], one_thread)
+            dp2.append(step_ms(out, args.warmup))
 
     tokens_per_step = BATCH * SEQ
     one_ms, ep2_ms = statistics.median(one), statistics.median(ep2)
+    dp2_ms = statistics.median(dp2)
     gflop_per_step = 3 * flops_per_token * tokens_per_step / 1e9
 
     def rate(ms):
@@ -100,7 +112,9 @@ def main():
                  f"global batch {BATCH} x {SEQ}",
         "one_process_2_threads": rate(one_ms),
         "ep2_2_processes_1_thread": rate(ep2_ms),
+        "dp2_2_processes_1_thread": rate(dp2_ms),
         "ep2_vs_one_process": round(one_ms / ep2_ms, 2),
+        "ep2_vs_dp2": round(dp2_ms / ep2_ms, 2),
         "ep2_exchange_ms_per_step": round(exchange, 2),
         "ep2_exchange_share_of_step": round(exchange / ep2_ms, 3),
         "ep2_exchange_bytes_per_step": int(exchange_bytes),
@@ -108,7 +122,8 @@ def main():
         "f32_gemm_ceiling_gflops_2_threads": round(gemm_gflops, 1),
         "rounds": args.rounds,
         "one_process_step_ms_per_round": [round(x, 2) for x in one],
-        "ep2_step_ms_per_round": [round(x, 2) for x in ep2]}, indent=1))
+        "ep2_step_ms_per_round": [round(x, 2) for x in ep2],
+        "dp2_step_ms_per_round": [round(x, 2) for x in dp2]}, indent=1))
 
 
 if __name__ == "__main__":
