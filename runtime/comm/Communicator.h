@@ -29,6 +29,14 @@ struct Traffic {
   int64_t calls = 0;
 };
 
+/// A non-blocking collective in flight: its buffers must stay untouched
+/// until wait() returns.
+class Pending {
+public:
+  virtual ~Pending() = default;
+  virtual absl::Status wait() = 0;
+};
+
 class Communicator {
 public:
   virtual ~Communicator() = default;
@@ -41,6 +49,11 @@ public:
                                 const std::vector<int64_t> &sendBytes,
                                 void *recv,
                                 const std::vector<int64_t> &recvBytes) = 0;
+  /// allToAll, started: it proceeds while the caller computes (as far as
+  /// the library progresses it on its own) and completes in wait().
+  virtual absl::StatusOr<std::unique_ptr<Pending>>
+  startAllToAll(const void *send, const std::vector<int64_t> &sendBytes,
+                void *recv, const std::vector<int64_t> &recvBytes) = 0;
   /// Replaces `values` on every rank by their sum over the ranks.
   virtual absl::Status allReduceSum(float *values, int64_t count) = 0;
   virtual absl::Status allReduceSum(double *values, int64_t count) = 0;

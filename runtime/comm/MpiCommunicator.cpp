@@ -47,6 +47,28 @@ absl::Status toDisplacements(const std::vector<int64_t> &bytes,
   return absl::OkStatus();
 }
 
+/// An MPI_Ialltoallv in flight, with the count arrays it reads.
+class MpiPending : public Pending {
+public:
+  std::vector<int> sendCounts, sendOffsets, recvCounts, recvOffsets;
+  MPI_Request request = MPI_REQUEST_NULL;
+  Traffic *traffic = nullptr;
+
+  ~MpiPending() override {
+    if (request != MPI_REQUEST_NULL) // abandoned after an error elsewhere
+      (void)wait();
+  }
+  absl::Status wait() override {
+    auto start = std::chrono::steady_clock::now();
+    absl::Status status =
+        check(MPI_Wait(&request, MPI_STATUS_IGNORE), "all-to-all (wait)");
+    traffic->seconds += std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    return status;
+  }
+};
+
 class MpiCommunicator : public Communicator {
 public:
   MpiCommunicator(MPI_Comm comm, bool ownsMpi) : comm_(comm), ownsMpi_(ownsMpi) {
@@ -89,6 +111,41 @@ public:
     return status;
   }
   Traffic traffic() const override { return traffic_; }
+
+  absl::StatusOr<std::unique_ptr<Pending>>
+  startAllToAll(const void *send, const std::vector<int64_t> &sendBytes,
+                void *recv, const std::vector<int64_t> &recvBytes) override {
+    if (int(sendBytes.size()) != size_ || int(recvBytes.size()) != size_)
+      return absl::InvalidArgumentError("all-to-all needs a count per rank");
+    auto pending = std::make_unique<MpiPending>();
+    if (auto s = toDisplacements(sendBytes, pending->sendCounts,
+                                 pending->sendOffsets);
+        !s.ok())
+      return s;
+    if (auto s = toDisplacements(recvBytes, pending->recvCounts,
+                                 pending->recvOffsets);
+        !s.ok())
+      return s;
+    pending->traffic = &traffic_;
+    auto start = std::chrono::steady_clock::now();
+    if (auto s = check(
+            MPI_Ialltoallv(send, pending->sendCounts.data(),
+                           pending->sendOffsets.data(), MPI_BYTE, recv,
+                           pending->recvCounts.data(),
+                           pending->recvOffsets.data(), MPI_BYTE, comm_,
+                           &pending->request),
+            "all-to-all (start)");
+        !s.ok())
+      return s;
+    traffic_.seconds += std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    for (int p = 0; p < size_; ++p)
+      if (p != rank_)
+        traffic_.bytesSent += sendBytes[p];
+    ++traffic_.calls;
+    return std::unique_ptr<Pending>(std::move(pending));
+  }
   absl::Status allReduceSum(float *values, int64_t count) override {
     return reduce(values, count, MPI_FLOAT);
   }

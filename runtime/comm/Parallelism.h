@@ -23,6 +23,9 @@ struct Parallelism {
   std::unique_ptr<Communicator> experts;  // this rank's expert group
   std::unique_ptr<Communicator> replicas; // the ranks holding its experts
   int expertParallel = 1;
+  /// Pieces each MoE block's exchange is pipelined in (moe-run
+  /// --exchange-chunks): the next piece travels while one computes.
+  int exchangeChunks = 1;
 
   int rank() const { return world->rank(); }
   int ranks() const { return world->size(); }

@@ -39,11 +39,13 @@ absl::Status expertsBackward(const float *x, const float *dout,
 
 /// The forward pass past routing, with the experts split over `group`
 /// (block.experts / group.size() consecutive experts per rank, the weights
-/// in `block` being this rank's): exchange, experts, exchange, combine.
+/// in `block` being this rank's): exchange, experts, exchange, combine, in
+/// `chunks` pipelined pieces of the batch.
 absl::Status exchangeExpertsForward(const float *x,
                                     const ExpertRouting &routing,
                                     const MoeBlockWeights &block,
-                                    comm::Communicator &group, float *out);
+                                    comm::Communicator &group, int64_t chunks,
+                                    float *out);
 
 /// The backward pass past routing over `group`: the rows of x and of the
 /// output gradient go out with their routing weights; the rows' input
@@ -51,7 +53,8 @@ absl::Status exchangeExpertsForward(const float *x,
 absl::Status exchangeExpertsBackward(const float *x, const float *dout,
                                      const ExpertRouting &routing,
                                      const MoeBlockWeights &block,
-                                     comm::Communicator &group, float *dx,
+                                     comm::Communicator &group,
+                                     int64_t chunks, float *dx,
                                      float *dweights, float *dgate, float *dup,
                                      float *ddown);
 

@@ -122,7 +122,8 @@ absl::Status expertsForward(const float *x, const ExpertRouting &routing,
 absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
                           bool normalize, float *out, float *logits,
-                          comm::Communicator *expertGroup) {
+                          comm::Communicator *expertGroup,
+                          int64_t exchangeChunks) {
   if (auto s = linear(x, tokens, block.d, block.router, block.experts, logits);
       !s.ok())
     return s;
@@ -132,7 +133,8 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
       !s.ok())
     return s;
   if (expertGroup && expertGroup->size() > 1)
-    return exchangeExpertsForward(x, routing, block, *expertGroup, out);
+    return exchangeExpertsForward(x, routing, block, *expertGroup,
+                                  exchangeChunks, out);
   return expertsForward(x, routing, block, out, /*staging=*/nullptr);
 }
 

@@ -204,7 +204,8 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               const float *dout, const float *dlogitsExtra,
                               float *dx, float *drouter, float *dgate,
                               float *dup, float *ddown,
-                              comm::Communicator *expertGroup) {
+                              comm::Communicator *expertGroup,
+                              int64_t exchangeChunks) {
   int64_t experts = block.experts, d = block.d;
   ExpertRouting routing;
   if (auto s = routeTokens(logits, tokens, experts, k, normalize, routing);
@@ -213,8 +214,9 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
   std::vector<float> dweights(tokens * k);
   absl::Status experted =
       expertGroup && expertGroup->size() > 1
-          ? exchangeExpertsBackward(x, dout, routing, block, *expertGroup, dx,
-                                    dweights.data(), dgate, dup, ddown)
+          ? exchangeExpertsBackward(x, dout, routing, block, *expertGroup,
+                                    exchangeChunks, dx, dweights.data(), dgate,
+                                    dup, ddown)
           : expertsBackward(x, dout, routing, block, dx, /*staging=*/nullptr,
                             dweights.data(), dgate, dup, ddown);
   if (!experted.ok())

@@ -105,7 +105,8 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               const float *dout, const float *dlogitsExtra,
                               float *dx, float *drouter, float *dgate,
                               float *dup, float *ddown,
-                              comm::Communicator *expertGroup = nullptr);
+                              comm::Communicator *expertGroup = nullptr,
+                              int64_t exchangeChunks = 1);
 
 /// combine backward: dy[row holding slot t*k+j] = weights[t, j] * dout[t],
 /// dweights[t, j] = <dout[t], y[that row]>.

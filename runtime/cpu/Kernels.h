@@ -164,11 +164,13 @@ struct MoeBlockWeights {
 /// no [tokens * k, D] buffer. With an `expertGroup` of several ranks, the
 /// gate, up and down weights are this rank's consecutive share of the
 /// block.experts experts, and the routed rows are exchanged with the ranks
-/// holding the others (ExpertPhases.h); every rank of the group must call.
+/// holding the others (ExpertPhases.h), in `exchangeChunks` pipelined
+/// pieces; every rank of the group must call.
 absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
                           bool normalize, float *out, float *logits,
-                          comm::Communicator *expertGroup = nullptr);
+                          comm::Communicator *expertGroup = nullptr,
+                          int64_t exchangeChunks = 1);
 
 /// Mean of logsumexp(logits) - logits[label] over labels != ignoreIndex.
 /// With `ranks`, the batch is every rank's rows together (the loss kernels

@@ -214,7 +214,8 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   case fb::OpKind::FusedExperts:
     return cpu::fusedExperts(in[0].as<float>(), rows(in[0]), moeBlockWeights(l),
                              attr(l, 0), attr(l, 1) != 0, out.as<float>(),
-                             l.results[1].as<float>(), ranks_.experts(l));
+                             l.results[1].as<float>(), ranks_.experts(l),
+                             ranks_.exchangeChunks());
   case fb::OpKind::CrossEntropy:
     return cpu::crossEntropy(in[0].as<float>(), in[1].as<int32_t>(),
                              rows(in[0]), lastDim(in[0]), attr(l, 0),

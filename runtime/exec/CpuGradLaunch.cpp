@@ -101,7 +101,7 @@ absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
         in.size() > 7 ? in[7].as<float>() : nullptr, out.as<float>(),
         l.results[1].as<float>(), l.results[2].as<float>(),
         l.results[3].as<float>(), l.results[4].as<float>(),
-        ranks.experts(l));
+        ranks.experts(l), ranks.exchangeChunks());
   case fb::OpKind::CombineGrad:
     return cpu::combineGrad(in[0].as<float>(), in[1].as<float>(),
                             in[2].as<int32_t>(), rows(in[1]), lastDim(in[1]),

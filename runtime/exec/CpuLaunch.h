@@ -63,6 +63,9 @@ struct Ranks {
       return 1;
     }
   }
+  int64_t exchangeChunks() const {
+    return parallel ? parallel->exchangeChunks : 1;
+  }
   /// This rank's share of split experts (0 for one process).
   int expertShare() const { return parallel ? parallel->expertRank() : 0; }
   /// A launch whose experts are split over more ranks than this run's

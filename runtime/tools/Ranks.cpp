@@ -4,10 +4,16 @@
 
 #include "runtime/base/Printable.h"
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 
 #include <iostream>
 #include <memory>
+
+ABSL_FLAG(int, exchange_chunks, 1,
+          "several ranks: pipeline each MoE block's exchange in this many "
+          "pieces of the batch, the next travelling while one computes "
+          "(1: one blocking exchange, the one-process GEMMs exactly)");
 
 namespace moert::tools {
 namespace {
@@ -49,6 +55,10 @@ absl::StatusOr<comm::Parallelism *> planRanks(const Artifact &artifact) {
                              "--ranks "
                            : "; start it with mpirun -np ",
         model.ranks() == 1 ? theWorld->size() : model.ranks()));
+  int chunks = absl::GetFlag(FLAGS_exchange_chunks);
+  if (chunks < 1 || chunks > 4096)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--exchange-chunks must be in [1, 4096], got ", chunks));
   if (theWorld->size() == 1)
     return nullptr;
   absl::StatusOr<std::unique_ptr<comm::Parallelism>> parallelism =
@@ -56,6 +66,7 @@ absl::StatusOr<comm::Parallelism *> planRanks(const Artifact &artifact) {
   if (!parallelism.ok())
     return parallelism.status();
   theParallelism = std::move(*parallelism);
+  theParallelism->exchangeChunks = chunks;
   return theParallelism.get();
 }
 

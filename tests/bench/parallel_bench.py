@@ -9,14 +9,18 @@ median step time is taken over the steps after a warm-up; the sides
 alternate for several rounds and the ratio is that of the medians of the
 rounds' medians. The EP2 run's --profile gives the time per step inside the
 experts' all-to-alls (rank 0, waiting for the other rank included) and the
-bytes exchanged; every exchange is a blocking MPI_Alltoallv, so none of it
-overlaps the GEMMs. A third run, 2 processes x 1 thread data-parallel only
+bytes exchanged. With one chunk every exchange is a blocking MPI_Alltoallv;
+a fourth run pipelines it in --chunks pieces (non-blocking MPI_Ialltoallv:
+the next piece travels while one computes), and its time in the exchanges
+(posting and waiting) against the blocking run's shows what the overlap
+hides. A third run, 2 processes x 1 thread data-parallel only
 (--expert-parallel 1: every rank holds every expert, no exchange), shows
 what the split itself costs. Each throughput is also given as a share of this
 machine's f32 GEMM ceiling on 2 threads (moe-run calibrate), counting 3 x
 the forward's matmul FLOPs per token (moec stats).
 
 usage: parallel_bench.py BUILD_BIN_DIR [--steps 20] [--warmup 10] [--rounds 3]
+       [--chunks 4]
 """
 import argparse
 import json
@@ -50,6 +54,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunks", type=int, default=4)
     args = parser.parse_args()
     moec, moe_run = os.path.join(args.bin, "moec"), os.path.join(args.bin, "moe-run")
     two_threads = dict(os.environ, OMP_NUM_THREADS="2")
@@ -75,6 +80,7 @@ def main():
             gemm_gflops = json.load(f)["gemm_gflops_f32"]
 
         one, ep2, dp2, exchange_ms, exchange_bytes = [], [], [], [], 0
+        chunked, chunked_exchange_ms = [], []
         for r in range(args.rounds):
             out = os.path.join(work, f"one-{r}")
             run([moe_run, "train", artifact, "--tokens", tokens, "--steps",
@@ -88,6 +94,15 @@ def main():
             ep2.append(step_ms(out, args.warmup))
             exchange_ms.append(value(printed, "expert_exchange_ms_per_step"))
             exchange_bytes = value(printed, "expert_exchange_bytes_per_step")
+            out = os.path.join(work, f"ep2-chunks-{r}")
+            printed = run(["mpirun", "--oversubscribe", "-np", str(RANKS),
+                           moe_run, "train", parallel, "--tokens", tokens,
+                           "--steps", str(steps), "--save", out, "--weights",
+                           weights, "--profile", "--exchange-chunks",
+                           str(args.chunks)], one_thread)
+            chunked.append(step_ms(out, args.warmup))
+            chunked_exchange_ms.append(
+                value(printed, "expert_exchange_ms_per_step"))
             out = os.path.join(work, f"dp2-{r}")
             run(["mpirun", "--oversubscribe", "-np", str(RANKS), moe_run,
                  "train", replicated, "--tokens", tokens, "--steps", str(steps),
@@ -118,12 +133,17 @@ def main():
         "ep2_exchange_ms_per_step": round(exchange, 2),
         "ep2_exchange_share_of_step": round(exchange / ep2_ms, 3),
         "ep2_exchange_bytes_per_step": int(exchange_bytes),
-        "ep2_exchange_overlapped_ms": 0.0,
+        f"ep2_{args.chunks}_chunks_2_processes_1_thread": rate(
+            statistics.median(chunked)),
+        f"ep2_{args.chunks}_chunks_exchange_ms_per_step": round(
+            statistics.median(chunked_exchange_ms), 2),
         "f32_gemm_ceiling_gflops_2_threads": round(gemm_gflops, 1),
         "rounds": args.rounds,
         "one_process_step_ms_per_round": [round(x, 2) for x in one],
         "ep2_step_ms_per_round": [round(x, 2) for x in ep2],
-        "dp2_step_ms_per_round": [round(x, 2) for x in dp2]}, indent=1))
+        "dp2_step_ms_per_round": [round(x, 2) for x in dp2],
+        "ep2_chunks_step_ms_per_round": [round(x, 2) for x in chunked]},
+        indent=1))
 
 
 if __name__ == "__main__":

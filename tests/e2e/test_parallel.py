@@ -9,6 +9,8 @@ with batch N * b computes, so the one-process run is the reference:
   final weights within 1e-4 relative (the bound covers the order of the
   reduction sums only), and a resumed EP2 x DP2 run equal to an
   uninterrupted one;
+- the same bounds with the exchange pipelined in 3 non-blocking chunks
+  (--exchange-chunks 3), for inference and training;
 - rank-local Drop-Upcycling on 4 ranks (EP4, EP2 x DP2) bit-identical to
   `moec upcycle`;
 - the bytes --profile reports exchanged per forward equal the count that
@@ -147,15 +149,17 @@ def check_inference(bin_dir, work, failures):
             compile_model(bin_dir, model, artifact, GLOBAL_BATCH // ranks, seq,
                           ranks, ep)
             logits = work / f"{name}-{ranks}x{ep}.safetensors"
-            mpirun(ranks, [str(bin_dir / "moe-run"), str(artifact), "--seed",
-                           "5", "--tokens", str(tokens), "--logits-out",
-                           str(logits)])
-            error = relative(read_safetensors(logits)["logits"], reference)
-            verdict = "ok" if error <= 1e-6 else "FAIL"
-            print(f"inference {name} {ranks} ranks EP{ep}: logits rel error "
-                  f"{error:.2e} {verdict}")
-            if error > 1e-6:
-                failures.append(f"inference {name} {ranks}x{ep}")
+            for chunks in (1, 3):
+                mpirun(ranks, [str(bin_dir / "moe-run"), str(artifact),
+                               "--seed", "5", "--tokens", str(tokens),
+                               "--logits-out", str(logits),
+                               "--exchange-chunks", str(chunks)])
+                error = relative(read_safetensors(logits)["logits"], reference)
+                verdict = "ok" if error <= 1e-6 else "FAIL"
+                print(f"inference {name} {ranks} ranks EP{ep}, {chunks} "
+                      f"exchange chunk(s): logits rel error {error:.2e} {verdict}")
+                if error > 1e-6:
+                    failures.append(f"inference {name} {ranks}x{ep}/{chunks}")
 
 
 def train(bin_dir, artifact, tokens, out, ranks, extra=()):
@@ -195,6 +199,21 @@ def check_training(bin_dir, work, failures):
               f"{'ok' if ok else 'FAIL'}")
         if not ok:
             failures.append(f"training {ranks}x{ep}")
+
+    # The exchange pipelined in 3 chunks (non-blocking all-to-alls): each
+    # expert's rows split over 3 GEMMs, within the same bounds.
+    out = work / "train-2x2-chunks"
+    train(bin_dir, work / "train-2x2.moex", tokens, out, 2,
+          ["--exchange-chunks", "3"])
+    loss_error = max(abs(a - b) / abs(b)
+                     for a, b in zip(losses(out), ref_losses))
+    weights = checkpoint(out)
+    weight_error = max(relative(weights[k], ref_weights[k]) for k in weights)
+    ok = loss_error <= 1e-5 and weight_error <= 1e-4
+    print(f"training 2 ranks EP2, 3 exchange chunks: losses rel error "
+          f"{loss_error:.2e}, weights {weight_error:.2e} {'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append("training 2x2 chunks")
 
     # Interrupted at step 10 and resumed on the same ranks: the same run.
     artifact = work / "train-4x2.moex"
