@@ -88,27 +88,11 @@ public:
   absl::Status allToAll(const void *send, const std::vector<int64_t> &sendBytes,
                         void *recv,
                         const std::vector<int64_t> &recvBytes) override {
-    if (int(sendBytes.size()) != size_ || int(recvBytes.size()) != size_)
-      return absl::InvalidArgumentError("all-to-all needs a count per rank");
-    std::vector<int> sendCounts, sendOffsets, recvCounts, recvOffsets;
-    if (auto s = toDisplacements(sendBytes, sendCounts, sendOffsets); !s.ok())
-      return s;
-    if (auto s = toDisplacements(recvBytes, recvCounts, recvOffsets); !s.ok())
-      return s;
-    auto start = std::chrono::steady_clock::now();
-    absl::Status status =
-        check(MPI_Alltoallv(send, sendCounts.data(), sendOffsets.data(),
-                            MPI_BYTE, recv, recvCounts.data(),
-                            recvOffsets.data(), MPI_BYTE, comm_),
-              "all-to-all");
-    traffic_.seconds += std::chrono::duration<double>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
-    for (int p = 0; p < size_; ++p)
-      if (p != rank_)
-        traffic_.bytesSent += sendBytes[p];
-    ++traffic_.calls;
-    return status;
+    absl::StatusOr<std::unique_ptr<Pending>> pending =
+        startAllToAll(send, sendBytes, recv, recvBytes);
+    if (!pending.ok())
+      return pending.status();
+    return (*pending)->wait();
   }
   Traffic traffic() const override { return traffic_; }
 
