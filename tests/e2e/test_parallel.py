@@ -5,7 +5,8 @@ with batch N * b computes, so the one-process run is the reference:
 - inference logits on 2 and 4 ranks (EP2, EP4, EP2 x DP2) within 1e-6
   relative, for top-2 of 4 (Mixtral), a shared expert beside 6 routed ones
   (Qwen2-MoE) and top-8 of 64 (OLMoE-shaped);
-- 20 fp32 training steps on EP2, EP4 and EP2 x DP2: losses within 1e-5 and
+- 20 fp32 training steps on EP2, EP4 and EP2 x DP2 (and a shared expert,
+  Qwen2-MoE, on EP2): losses within 1e-5 and
   final weights within 1e-4 relative (the bound covers the order of the
   reduction sums only), and a resumed EP2 x DP2 run equal to an
   uninterrupted one;
@@ -93,10 +94,17 @@ def losses(directory):
 
 
 def relative(ours, ref):
-    """max |ours - ref| / max |ref|."""
+    """max |ours - ref| / max |ref| (logits: the stricter measure)."""
     assert ours.shape == ref.shape, (ours.shape, ref.shape)
     scale = float(np.abs(ref).max())
     return float(np.abs(ours.astype(np.float64) - ref).max()) / max(scale, 1e-30)
+
+
+def relative_norm(ours, ref):
+    """||ours - ref|| / ||ref||, per tensor (weights: e2e_util's measure)."""
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    diff = np.linalg.norm(ours.astype(np.float64) - ref)
+    return float(diff / max(np.linalg.norm(ref.astype(np.float64)), 1e-30))
 
 
 def write_tokens(path, lines, seed, seq):
@@ -171,6 +179,38 @@ def train(bin_dir, artifact, tokens, out, ranks, extra=()):
     return mpirun(ranks, args)
 
 
+def compare_runs(what, out, reference, failures):
+    """20 steps' losses within 1e-5 and final weights within 1e-4 (each
+    tensor's ||difference|| / ||reference||, as the other end-to-end tests
+    measure weights and gradients).
+
+    Left out of the weights: the key projection's bias (Qwen2), whose exact
+    gradient is zero (it adds q . b_k to every score of a query's row, which
+    the softmax cancels), so its computed gradient is rounding noise in
+    either run and AdamW, which divides by the gradient's own scale, turns
+    that noise into steps of up to the learning rate. Its error is printed.
+    """
+    got, want = losses(out), losses(reference)
+    loss_error = max(abs(a - b) / abs(b) for a, b in zip(got, want))
+    weights, ref_weights = checkpoint(out), checkpoint(reference)
+    if sorted(weights) != sorted(ref_weights) or len(got) != len(want):
+        failures.append(f"training {what}: tensors or steps differ")
+        return
+    noise = [k for k in weights if k.endswith("k_proj.bias")]
+    weight_error = max(relative_norm(weights[k], ref_weights[k])
+                       for k in weights if k not in noise)
+    ok = loss_error <= 1e-5 and weight_error <= 1e-4
+    note = ""
+    if noise:
+        note = (f" (k_proj.bias, zero exact gradient: "
+                f"{max(relative_norm(weights[k], ref_weights[k]) for k in noise):.1e})")
+    print(f"training {what}: {len(got)} losses rel error {loss_error:.2e}, "
+          f"final weights rel error {weight_error:.2e}{note} "
+          f"{'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append(f"training {what}")
+
+
 def check_training(bin_dir, work, failures):
     seq = 16
     tokens = work / "train.txt"
@@ -179,41 +219,32 @@ def check_training(bin_dir, work, failures):
     one = work / "train-1.moex"
     compile_model(bin_dir, model, one, GLOBAL_BATCH, seq, train=True)
     train(bin_dir, one, tokens, work / "train-1", 1)
-    ref_losses, ref_weights = losses(work / "train-1"), checkpoint(work / "train-1")
     for ranks, ep in LAYOUTS:
         artifact = work / f"train-{ranks}x{ep}.moex"
         compile_model(bin_dir, model, artifact, GLOBAL_BATCH // ranks, seq,
                       ranks, ep, train=True)
         out = work / f"train-{ranks}x{ep}"
         train(bin_dir, artifact, tokens, out, ranks)
-        got = losses(out)
-        loss_error = max(abs(a - b) / abs(b) for a, b in zip(got, ref_losses))
-        weights = checkpoint(out)
-        if sorted(weights) != sorted(ref_weights) or len(got) != 20:
-            failures.append(f"training {ranks}x{ep}: tensors or steps differ")
-            continue
-        weight_error = max(relative(weights[k], ref_weights[k]) for k in weights)
-        ok = loss_error <= 1e-5 and weight_error <= 1e-4
-        print(f"training {ranks} ranks EP{ep}: 20 losses rel error "
-              f"{loss_error:.2e}, final weights rel error {weight_error:.2e} "
-              f"{'ok' if ok else 'FAIL'}")
-        if not ok:
-            failures.append(f"training {ranks}x{ep}")
+        compare_runs(f"{ranks} ranks EP{ep}", out, work / "train-1", failures)
+
+    # A shared expert beside 6 routed ones (Qwen2-MoE), EP2.
+    qwen = ROOT / "models/tiny-qwen2-moe"
+    compile_model(bin_dir, qwen, work / "qwen-1.moex", GLOBAL_BATCH, seq,
+                  train=True)
+    compile_model(bin_dir, qwen, work / "qwen-2x2.moex", GLOBAL_BATCH // 2,
+                  seq, 2, 2, train=True)
+    train(bin_dir, work / "qwen-1.moex", tokens, work / "qwen-1", 1)
+    train(bin_dir, work / "qwen-2x2.moex", tokens, work / "qwen-2x2", 2)
+    compare_runs("tiny-qwen2-moe 2 ranks EP2", work / "qwen-2x2",
+                 work / "qwen-1", failures)
 
     # The exchange pipelined in 3 chunks (non-blocking all-to-alls): each
     # expert's rows split over 3 GEMMs, within the same bounds.
     out = work / "train-2x2-chunks"
     train(bin_dir, work / "train-2x2.moex", tokens, out, 2,
           ["--exchange-chunks", "3"])
-    loss_error = max(abs(a - b) / abs(b)
-                     for a, b in zip(losses(out), ref_losses))
-    weights = checkpoint(out)
-    weight_error = max(relative(weights[k], ref_weights[k]) for k in weights)
-    ok = loss_error <= 1e-5 and weight_error <= 1e-4
-    print(f"training 2 ranks EP2, 3 exchange chunks: losses rel error "
-          f"{loss_error:.2e}, weights {weight_error:.2e} {'ok' if ok else 'FAIL'}")
-    if not ok:
-        failures.append("training 2x2 chunks")
+    compare_runs("2 ranks EP2, 3 exchange chunks", out, work / "train-1",
+                 failures)
 
     # Interrupted at step 10 and resumed on the same ranks: the same run.
     artifact = work / "train-4x2.moex"
