@@ -186,6 +186,8 @@ int runTool(int argc, char **argv) {
       "--max-new-tokens N [--temperature T] [--top-k K] [--top-p P] "
       "[--eos ID] [--tokenizer T.model] [--out FILE] [--stream] "
       "(see docs/generate.md)\n"
+      "mpirun -np N moe-run [train] MODEL.moex ... for an artifact compiled "
+      "with --ranks N [--exchange-chunks C] (see docs/parallel.md)\n"
       "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...\n"
       "moe-run calibrate [--force] [--ceilings FILE]\n"
       "moe-run profile-plot PROFILE.json -o FILE.svg\n"
