@@ -52,8 +52,10 @@ absl::StatusOr<ProfileRun> profileFromFlags() {
   auto [rank, ranks] = profile::launcherRank();
   trace.rank = rank;
   run.tracePath = profile::rankTracePath(absl::GetFlag(FLAGS_trace), rank, ranks);
-  run.jsonPath = absl::GetFlag(FLAGS_profile_json);
-  run.printSummary = absl::GetFlag(FLAGS_profile);
+  // Every rank writes its own trace; rank 0 alone prints the summary and
+  // writes --profile-json.
+  run.jsonPath = rank == 0 ? absl::GetFlag(FLAGS_profile_json) : "";
+  run.printSummary = rank == 0 && absl::GetFlag(FLAGS_profile);
   bool summary = run.printSummary || !run.jsonPath.empty();
   trace.enabled = !run.tracePath.empty();
   if (std::string steps = absl::GetFlag(FLAGS_trace_steps); !steps.empty()) {

@@ -406,9 +406,7 @@ int runTrain(const std::string &modelPath) {
                 << "\n";
   }
   run.firstStep = trainer.stepsDone();
-  absl::StatusOr<ProfileRun> profiling = ProfileRun();
-  if (rankZero)
-    profiling = profileFromFlags();
+  absl::StatusOr<ProfileRun> profiling = profileFromFlags();
   if (!profiling.ok())
     return failEverywhere(profiling.status());
   profile::Profiler *profiler = profiling->profiler.get();
@@ -508,8 +506,10 @@ int runTrain(const std::string &modelPath) {
             trainer.stepsDone() - run.firstStep, std::cout);
         !status.ok())
       return fail(status);
-  if (!rankZero)
-    return 0;
+  if (!rankZero) { // its trace, if asked for; rank 0 reports the rest
+    absl::Status traced = finishProfile(*profiling);
+    return traced.ok() ? 0 : fail(traced);
+  }
   std::cerr << "\n";
   if (auto status = finishProfile(*profiling); !status.ok())
     return fail(status);

@@ -317,9 +317,7 @@ int runTool(int argc, char **argv) {
   int repeat = absl::GetFlag(FLAGS_repeat);
   if (repeat < 1)
     return failEverywhere(absl::InvalidArgumentError("--repeat must be >= 1"));
-  absl::StatusOr<moert::ProfileRun> profiling = moert::ProfileRun();
-  if (rankZero)
-    profiling = moert::profileFromFlags();
+  absl::StatusOr<moert::ProfileRun> profiling = moert::profileFromFlags();
   if (!profiling.ok())
     return failEverywhere(profiling.status());
   moert::profile::Profiler *profiler = profiling->profiler.get();
@@ -349,8 +347,11 @@ int runTool(int argc, char **argv) {
         world, logits.data(), int64_t(logits.size() * sizeof(float)));
     if (!all.ok())
       return fail(all.status());
-    if (!rankZero)
+    if (!rankZero) { // its trace, if asked for; rank 0 reports the rest
+      if (auto status = moert::finishProfile(*profiling); !status.ok())
+        return fail(status);
       return 0;
+    }
     logits.resize(all->size() / sizeof(float));
     std::memcpy(logits.data(), all->data(), all->size());
   }

@@ -15,7 +15,8 @@ with batch N * b computes, so the one-process run is the reference:
 - rank-local Drop-Upcycling on 4 ranks (EP4, EP2 x DP2) bit-identical to
   `moec upcycle`;
 - the bytes --profile reports exchanged per forward equal the count that
-  routing implies (router logits from the PyTorch reference);
+  routing implies (router logits from the PyTorch reference), and --trace
+  writes one file per rank, its events under its rank;
 - faults: a world size other than the compiled one, an expert tensor
   missing on one rank, a rank killed with SIGKILL: every rank ends within
   30 s with a message naming the cause, and no checkpoint is left.
@@ -329,9 +330,18 @@ def check_exchange_volume(bin_dir, work, failures):
             expected += 2 * crossing * width * 4  # rows out and back, fp32
             expected += groups * ep * (ep - 1) * local * 8  # per-expert counts
         artifact = work / f"tiny-mixtral-{ranks}x{ep}.moex"
+        trace = work / f"trace-{ranks}x{ep}.json"
         printed = mpirun(ranks, [str(bin_dir / "moe-run"), str(artifact),
                                  "--weights", str(weights), "--tokens",
-                                 str(tokens), "--repeat", "2", "--profile"])
+                                 str(tokens), "--repeat", "2", "--profile",
+                                 "--trace", str(trace)])
+        # Each rank wrote its own trace, its events under its rank.
+        for rank in range(ranks):
+            path = work / f"trace-{ranks}x{ep}.rank{rank}.json"
+            events = json.loads(path.read_text())["traceEvents"] \
+                if path.exists() else []
+            if not events or {e["pid"] for e in events} != {rank}:
+                failures.append(f"trace of rank {rank} of {ranks}x{ep}")
         line = [l for l in printed.splitlines()
                 if l.startswith("expert_exchange_bytes_per_step:")]
         got = int(line[0].split()[1]) if line else -1
