@@ -258,12 +258,16 @@ absl::Status exchangeExpertsForward(const float *x,
   float *returned = scratch<float, 4>(rows * d);
   if (auto s = pipeline(group, parts, d, d, pack, compute, returned); !s.ok())
     return s;
-  float *staged = scratch<float, 5>(rows * d);
-  for (const Chunk &chunk : parts)
-    chunk.forEachSent([&](int64_t g, int64_t i) {
-      std::memcpy(staged + g * d, returned + (chunk.sentAt + i) * d,
-                  d * sizeof(float));
-    });
+  // One chunk sends, so gets back, its rows in grouped order already.
+  float *staged = returned;
+  if (parts.size() > 1) {
+    staged = scratch<float, 5>(rows * d);
+    for (const Chunk &chunk : parts)
+      chunk.forEachSent([&](int64_t g, int64_t i) {
+        std::memcpy(staged + g * d, returned + (chunk.sentAt + i) * d,
+                    d * sizeof(float));
+      });
+  }
   sumStagedRows(routing, staged, d, /*weighted=*/true, out);
   return absl::OkStatus();
 }

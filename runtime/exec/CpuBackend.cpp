@@ -219,12 +219,12 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
   case fb::OpKind::CrossEntropy:
     return cpu::crossEntropy(in[0].as<float>(), in[1].as<int32_t>(),
                              rows(in[0]), lastDim(in[0]), attr(l, 0),
-                             out.as<float>(), ranks_.world);
+                             out.as<float>(), ranks_.world());
   case fb::OpKind::LoadBalancingLoss: {
     PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/false);
     return cpu::loadBalancingLoss(layer.logits, layer.tokens, lastDim(in[1]),
                                   attr(l, 0), out.as<float>(), tokenMask(l),
-                                  ranks_.world);
+                                  ranks_.world());
   }
   case fb::OpKind::RandomIndices:
     cpu::randomIndices(attr(l, 0), attr(l, 1), uint64_t(attr(l, 2)),

@@ -111,23 +111,23 @@ absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
     return cpu::crossEntropyGrad(in[0].as<float>(), in[1].as<int32_t>(),
                                  rows(in[0]), lastDim(in[0]), attr(l, 0),
                                  *in[2].as<float>(), out.as<float>(),
-                                 ranks.world);
+                                 ranks.world());
   case fb::OpKind::LoadBalancingLossGrad: {
     PerLayer layer = perLayer(l, in.size() - 2, /*grads=*/true);
     return cpu::loadBalancingLossGrad(
         layer.logits, layer.tokens, lastDim(in[1]), attr(l, 0),
-        *in.back().as<float>(), layer.grads, tokenMask(l), ranks.world);
+        *in.back().as<float>(), layer.grads, tokenMask(l), ranks.world());
   }
   case fb::OpKind::RouterZLoss: {
     PerLayer layer = perLayer(l, in.size() - 1, /*grads=*/false);
     return cpu::routerZLoss(layer.logits, layer.tokens, lastDim(in[1]),
-                            out.as<float>(), tokenMask(l), ranks.world);
+                            out.as<float>(), tokenMask(l), ranks.world());
   }
   case fb::OpKind::RouterZLossGrad: {
     PerLayer layer = perLayer(l, in.size() - 2, /*grads=*/true);
     return cpu::routerZLossGrad(layer.logits, layer.tokens, lastDim(in[1]),
                                 *in.back().as<float>(), layer.grads,
-                                tokenMask(l), ranks.world);
+                                tokenMask(l), ranks.world());
   }
   default:
     return absl::UnimplementedError("no CPU kernel for this op");

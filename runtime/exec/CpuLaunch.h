@@ -42,8 +42,11 @@ absl::Status checkCounts(const int64_t *counts, int64_t experts, int64_t rows);
 /// What the kernels of a multi-process run reach the other ranks through.
 struct Ranks {
   comm::Parallelism *parallel = nullptr;
-  comm::Communicator *world = parallel ? parallel->world : nullptr;
 
+  /// Every rank (the losses' global batch); null for one process.
+  comm::Communicator *world() const {
+    return parallel ? parallel->world : nullptr;
+  }
   /// The expert group a fused MoE launch exchanges rows over: null when its
   /// experts are not split (int attribute 2, the expert-parallel degree,
   /// absent or 1).

@@ -25,10 +25,11 @@ std::vector<int64_t> shapeOf(const fb::Param &param) {
   return {param.shape()->begin(), param.shape()->end()};
 }
 
+} // namespace
+
 bool isStacked(const fb::Param &param) {
   return param.name()->string_view().find('*') != std::string_view::npos;
 }
-} // namespace
 
 std::string expertName(const std::string &stackedName, int64_t expert) {
   std::string name = stackedName;

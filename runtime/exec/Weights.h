@@ -116,6 +116,10 @@ absl::StatusOr<int64_t> gatherWholeParams(const fb::Model &model,
                                           size_t elementBytes,
                                           std::vector<std::vector<uint8_t>> &storage);
 
+/// Whether `param` stacks experts (its name holds the `*` of their index);
+/// on a rank of an expert-parallel run it holds that rank's share.
+bool isStacked(const fb::Param &param);
+
 /// The checkpoint name of expert `expert` of a stacked parameter name.
 std::string expertName(const std::string &stackedName, int64_t expert);
 

@@ -308,17 +308,12 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
   return report;
 }
 
-bool Trainer::isExpertShare(size_t p) const {
-  return model_.params()->Get(p)->name()->string_view().find('*') !=
-         std::string_view::npos;
-}
-
 absl::Status Trainer::reduceGradients(bool accumulated) {
   for (size_t p = 0; p < gradients_.size(); ++p) {
     if (gradOutput_[p] < 0)
       continue; // zeros everywhere
     comm::Communicator &ranks =
-        isExpertShare(p) ? *parallel_->replicas : *parallel_->world;
+        isStacked(*model_.params()->Get(p)) ? *parallel_->replicas : *parallel_->world;
     if (ranks.size() == 1)
       continue;
     float *grad = accumulated ? grads_[p].data()
@@ -335,7 +330,7 @@ absl::StatusOr<double> Trainer::parallelNorm() {
   // hold one share of the experts' each.
   double dense = 0, experts = 0;
   for (size_t p = 0; p < gradients_.size(); ++p)
-    (isExpertShare(p) ? experts : dense) += sumOfSquares(gradients_[p]);
+    (isStacked(*model_.params()->Get(p)) ? experts : dense) += sumOfSquares(gradients_[p]);
   if (auto status = parallel_->experts->allReduceSum(&experts, 1);
       !status.ok())
     return status;
@@ -423,15 +418,6 @@ Trainer::save(const std::string &dir, const nlohmann::json &runState,
   // on rank 0, which writes.
   std::vector<std::vector<uint8_t>> gathered;
   int64_t shares = 1;
-  auto whole = [&](std::vector<const void *> params,
-                   size_t elementBytes) -> absl::StatusOr<std::vector<const void *>> {
-    absl::StatusOr<int64_t> held = gatherWholeParams(
-        model_, parallel_, params, elementBytes, gathered);
-    if (!held.ok())
-      return held.status();
-    shares = *held;
-    return params;
-  };
   size_t count = masters_.size();
   std::vector<const void *> compute(count), master(count), avg(count),
       avgSq(count);
@@ -444,32 +430,35 @@ Trainer::save(const std::string &dir, const nlohmann::json &runState,
     avgSq[p] = moments_[p].expAvgSq.data();
   }
   bool moments = updates_ > 0; // every rank has updated alike
-  absl::StatusOr<std::vector<const void *>> wholeCompute = whole(compute, 0);
-  absl::StatusOr<std::vector<const void *>> wholeMaster =
-      wholeCompute.ok() ? whole(master, sizeof(float)) : wholeCompute;
-  absl::StatusOr<std::vector<const void *>> wholeAvg =
-      wholeMaster.ok() && moments ? whole(avg, sizeof(float)) : wholeMaster;
-  absl::StatusOr<std::vector<const void *>> wholeAvgSq =
-      wholeAvg.ok() && moments ? whole(avgSq, sizeof(float)) : wholeAvg;
-  if (!wholeAvgSq.ok())
-    return wholeAvgSq.status();
+  std::pair<std::vector<const void *> *, size_t> kinds[] = {
+      {&compute, 0}, {&master, sizeof(float)}, {&avg, sizeof(float)},
+      {&avgSq, sizeof(float)}};
+  for (auto [pointers, elementBytes] : kinds) {
+    if (!moments && (pointers == &avg || pointers == &avgSq))
+      continue;
+    absl::StatusOr<int64_t> held = gatherWholeParams(
+        model_, parallel_, *pointers, elementBytes, gathered);
+    if (!held.ok())
+      return held.status();
+    shares = *held;
+  }
   if (parallel_ && parallel_->rank() != 0)
     return absl::OkStatus(); // rank 0 writes
 
   std::vector<TensorToWrite> weights =
-      checkpointTensors(model_, *wholeCompute, shares);
+      checkpointTensors(model_, compute, shares);
   std::vector<TensorToWrite> optimizer;
   for (size_t p = 0; p < count; ++p) {
     const fb::Param &param = *model_.params()->Get(p);
     std::vector<int64_t> shape(param.shape()->begin(), param.shape()->end());
-    if (isExpertShare(p))
+    if (isStacked(param))
       shape[0] *= shares;
     std::string name = param.name()->str();
-    optimizer.push_back({"master." + name, DType::kF32, shape, (*wholeMaster)[p]});
+    optimizer.push_back({"master." + name, DType::kF32, shape, master[p]});
     if (moments && !moments_[p].expAvg.empty()) {
-      optimizer.push_back({"exp_avg." + name, DType::kF32, shape, (*wholeAvg)[p]});
+      optimizer.push_back({"exp_avg." + name, DType::kF32, shape, avg[p]});
       optimizer.push_back(
-          {"exp_avg_sq." + name, DType::kF32, shape, (*wholeAvgSq)[p]});
+          {"exp_avg_sq." + name, DType::kF32, shape, avgSq[p]});
     }
   }
   return writeCheckpointDirectory(
@@ -544,7 +533,7 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
     const fb::Param &param = *model_.params()->Get(p);
     std::string name = param.name()->str();
     int64_t count = paramCount(param);
-    bool share = isExpertShare(p);
+    bool share = isStacked(*model_.params()->Get(p));
     if (auto status = load("master." + name, masters_[p], count, share);
         !status.ok())
       return status;

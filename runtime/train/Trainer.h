@@ -121,7 +121,6 @@ private:
   absl::Status reduceGradients(bool accumulated);
   /// The global norm of the step's gradients over all ranks.
   absl::StatusOr<double> parallelNorm();
-  bool isExpertShare(size_t p) const;
   const float *zeroGradient(int64_t count);
   /// "the loss 'loss.ce' is nan", "the gradient of 'lm_head.weight' is inf":
   /// the first of the step's tensors that is not finite.

@@ -54,6 +54,10 @@ LAYOUTS = [  # (ranks, expert-parallel)
 
 
 def mpirun(ranks, args, check=True, **kwargs):
+    """Runs `args` on `ranks` processes; a run that hangs fails the test
+    after 300 s instead of holding CI (subprocess kills mpirun, which ends
+    its ranks)."""
+    kwargs.setdefault("timeout", 300)
     env = dict(os.environ, **MPI_ENV)
     command = ["mpirun", "--oversubscribe", "-np", str(ranks)] + args
     if not check:
