@@ -155,6 +155,24 @@ void keepExpertActivations(Block &body) {
   }
 }
 
+/// Gives each fused MoE block the step's labels, so that the tokens at the
+/// end of a row that no loss counts (padding, the last position) skip the
+/// experts. That is exact only when no counted position depends on them:
+/// every attention must be causal, and ops of other dialects (a plugin's),
+/// which may mix positions, keep the whole block.
+void skipUnlabelledTokens(Block &body, Value labels, int64_t ignoreIndex) {
+  Dialect *moe = labels.getContext()->getLoadedDialect<MoeDialect>();
+  for (Operation &op : body.without_terminator()) {
+    auto attention = dyn_cast<AttentionOp>(op);
+    if (op.getDialect() != moe || (attention && !attention.getCausal()))
+      return;
+  }
+  body.walk([&](FusedExpertsOp block) {
+    block.getLabelsMutable().assign(labels);
+    block.setIgnoreIndex(ignoreIndex);
+  });
+}
+
 struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
   using MoeAutodiffBase::MoeAutodiffBase;
 
@@ -222,6 +240,7 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
                           .getResult()
                     : fill(b, loc, scalar, 0.0);
 
+    skipUnlabelledTokens(body, labels, kIgnoreIndex);
     if (!recompute)
       keepExpertActivations(body);
 

@@ -109,7 +109,8 @@ struct FuseExperts : impl::MoeFuseExpertsBase<FuseExperts> {
           b, blockLocation(*block), combine.getType(),
           router.getLogits().getType(), router.getInput(), router.getWeight(),
           experts.getGate(), experts.getUp(), experts.getDown(),
-          router.getTopK(), router.getNormalize(), b.getStringAttr("swiglu"));
+          /*labels=*/Value(), router.getTopK(), router.getNormalize(),
+          b.getStringAttr("swiglu"));
       combine.getResult().replaceAllUsesWith(fused.getResult());
       router.getLogits().replaceAllUsesWith(fused.getLogits());
       combine.erase();

@@ -74,6 +74,17 @@ std::string weightSuffix(Value weight) {
   return element.isBF16() ? ".bf16" : element.isF16() ? ".f16" : ".f32";
 }
 
+/// A fused block's (or its backward's) integer attributes: [top_k,
+/// normalize, expert_parallel], then ignore_index when the last operand is
+/// the labels whose trailing ignored tokens skip the experts.
+template <typename FusedOp> std::vector<int64_t> fusedBlockInts(FusedOp op) {
+  std::vector<int64_t> ints = {op.getTopK(), op.getNormalize(),
+                               op.getExpertParallel()};
+  if (op.getLabels())
+    ints.push_back(op.getIgnoreIndex());
+  return ints;
+}
+
 /// The kernels of the training ops.
 FailureOr<KernelInfo> gradKernelFor(Operation *op) {
   using Info = FailureOr<KernelInfo>;
@@ -152,9 +163,7 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::FusedExpertsGrad,
                           "cpu.fused_experts_grad.onednn" +
                               weightSuffix(f.getGate()),
-                          {f.getTopK(), f.getNormalize(),
-                           f.getExpertParallel()},
-                          {}};
+                          fusedBlockInts(f), {}};
       })
       .Case([&](CombineGradOp) -> Info {
         return KernelInfo{fb::OpKind::CombineGrad, "cpu.combine_grad", {}, {}};
@@ -244,9 +253,7 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](FusedExpertsOp f) -> Info {
         return KernelInfo{fb::OpKind::FusedExperts,
                           "cpu.fused_experts.onednn" + weightSuffix(f.getGate()),
-                          {f.getTopK(), f.getNormalize(),
-                           f.getExpertParallel()},
-                          {}};
+                          fusedBlockInts(f), {}};
       })
       .Case([&](CombineOp) -> Info {
         return KernelInfo{fb::OpKind::Combine, "cpu.combine", {}, {}};

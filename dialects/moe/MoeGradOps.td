@@ -230,7 +230,8 @@ def Moe_ExpertMLPGradOp : Moe_Op<"expert_mlp_grad",
 }
 
 def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
-    [Pure, AllTypesMatch<["input", "result_grad", "input_grad"]>,
+    [Pure, AttrSizedOperandSegments,
+     AllTypesMatch<["input", "result_grad", "input_grad"]>,
      AllTypesMatch<["router", "router_grad"]>,
      AllTypesMatch<["gate", "gate_grad"]>, AllTypesMatch<["up", "up_grad"]>,
      AllTypesMatch<["down", "down_grad"]>]> {
@@ -242,8 +243,10 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
     the experts' hidden activations from `input`, so nothing of the size
     tokens x top_k x expert width is kept between the passes. `logits_grad`,
     when given, is a gradient reaching the logits directly (the
-    load-balancing and z losses). The attributes are those of the forward op;
-    split over ranks, the expert weights' gradients are those of this rank's
+    load-balancing and z losses). The attributes and `labels` are those of
+    the forward op (the tokens it skipped skip the experts here too; their
+    result gradient must be zero, as it is under causal attention); split
+    over ranks, the expert weights' gradients are those of this rank's
     experts, from the rows every rank of its group routed to them.
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
@@ -251,16 +254,18 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
                        Moe_FloatTensor:$down, Moe_FloatTensor:$logits,
                        Moe_FloatTensor:$result_grad,
                        Optional<Moe_FloatTensor>:$logits_grad,
+                       Optional<Moe_IndexTensor>:$labels,
                        Moe_I64Attr:$top_k, UnitAttr:$normalize,
                        StrAttr:$activation,
-                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel);
+                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
   let results = (outs Moe_FloatTensor:$input_grad,
                       Moe_FloatTensor:$router_grad,
                       Moe_FloatTensor:$gate_grad, Moe_FloatTensor:$up_grad,
                       Moe_FloatTensor:$down_grad);
   let assemblyFormat = [{
     $input `,` $router `,` $gate `,` $up `,` $down `,` $logits `,`
-    $result_grad (`,` $logits_grad^)? attr-dict `:`
+    $result_grad (`,` $logits_grad^)? (`labels` $labels^)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -306,16 +306,28 @@ LogicalResult verifyFusedBlock(Operation *op, Value input, Value router,
 }
 } // namespace
 
+/// A fused block's optional labels: one per token of its input.
+static LogicalResult verifyBlockLabels(Operation *op, Value labels,
+                                       Value input) {
+  if (!labels)
+    return success();
+  return checkDims(op, "labels shape", shapeOf(labels.getType()),
+                   "the input's leading dims", leadingDims(input.getType()));
+}
+
 LogicalResult FusedExpertsOp::verify() {
-  return verifyFusedBlock(*this, getInput(), getRouter(), getGate(), getUp(),
-                          getDown(), getLogits(), getTopK(), getActivation(),
-                          getExpertParallel());
+  if (failed(verifyFusedBlock(*this, getInput(), getRouter(), getGate(),
+                              getUp(), getDown(), getLogits(), getTopK(),
+                              getActivation(), getExpertParallel())))
+    return failure();
+  return verifyBlockLabels(*this, getLabels(), getInput());
 }
 
 LogicalResult FusedExpertsGradOp::verify() {
   if (failed(verifyFusedBlock(*this, getInput(), getRouter(), getGate(),
                               getUp(), getDown(), getLogits(), getTopK(),
-                              getActivation(), getExpertParallel())))
+                              getActivation(), getExpertParallel())) ||
+      failed(verifyBlockLabels(*this, getLabels(), getInput())))
     return failure();
   if (getLogitsGrad() && getLogitsGrad().getType() != getLogits().getType())
     return emitOpError() << "logits_grad type " << getLogitsGrad().getType()

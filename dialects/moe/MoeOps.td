@@ -440,6 +440,15 @@ def Moe_FusedExpertsOp : Moe_Op<"fused_experts",
     exchanges the routed rows with the ranks that own their experts after
     routing and exchanges the results back before combining.
 
+    With `labels` (the token labels [...] of a training step, as the losses
+    read them), the tokens at the end of each row of the batch whose labels
+    are all `ignore_index` (the padding, and the last token, which predicts
+    nothing) skip the experts: their result rows are zero. `moe-autodiff`
+    passes the labels where every attention is causal, so that no labelled
+    position depends on those tokens and the losses and every gradient are
+    those of the whole block; the router logits are still computed for
+    every token (the router losses leave the unlabelled ones out).
+
     Example:
     ```mlir
     %y, %logits = moe.fused_experts %x, %router, %w1, %w3, %w2
@@ -451,12 +460,16 @@ def Moe_FusedExpertsOp : Moe_Op<"fused_experts",
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
                        Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
-                       Moe_FloatTensor:$down, Moe_I64Attr:$top_k,
+                       Moe_FloatTensor:$down,
+                       Optional<Moe_IndexTensor>:$labels, Moe_I64Attr:$top_k,
                        UnitAttr:$normalize, StrAttr:$activation,
-                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel);
+                       DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
   let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$logits);
-  let assemblyFormat =
-      "operands attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $input `,` $router `,` $gate `,` $up `,` $down (`labels` $labels^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     int64_t getNumExperts() {

@@ -205,10 +205,13 @@ LogicalResult FusedExpertsOp::buildVjp(OpBuilder &b,
       getGate().getType(), getUp().getType(), getDown().getType(),
       getInput(), getRouter(), getGate(), getUp(), getDown(), getLogits(),
       gradOrZeros(b, loc, resultGrads[0], getResult()), resultGrads[1],
-      getTopK(), getNormalize(), getActivation(), getExpertParallel());
+      getLabels(), getTopK(), getNormalize(), getActivation(),
+      getExpertParallel(), getIgnoreIndex());
   operandGrads.append({Value(grad.getInputGrad()), grad.getRouterGrad(),
                        grad.getGateGrad(), grad.getUpGrad(),
                        grad.getDownGrad()});
+  if (getLabels())
+    operandGrads.push_back(Value());
   return success();
 }
 

@@ -52,10 +52,11 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::Combine:
     return {3, 3};
   case fb::OpKind::ExpertMlp:
-  case fb::OpKind::FusedExperts:
     return {5, 5};
-  case fb::OpKind::FusedExpertsGrad:
-    return {7, 8};
+  case fb::OpKind::FusedExperts: // + the labels
+    return {5, 6};
+  case fb::OpKind::FusedExpertsGrad: // + the logits gradient, the labels
+    return {7, 9};
   case fb::OpKind::LoadBalancingLoss:
     return {2, 1u << 16};
   case fb::OpKind::Stack:

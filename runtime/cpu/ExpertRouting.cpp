@@ -31,28 +31,57 @@ absl::Status groupByExpert(const int32_t *indices, int64_t slots,
   return absl::OkStatus();
 }
 
+namespace {
+/// Whether each token skips the experts: the tokens after the last counted
+/// label of their row.
+std::vector<uint8_t> skippedTokens(int64_t tokens, UnlabelledTail tail) {
+  std::vector<uint8_t> skipped(tokens, 0);
+  if (!tail.labels)
+    return skipped;
+  for (int64_t row = 0; row < tokens; row += tail.seq)
+    for (int64_t t = std::min(tokens, row + tail.seq) - 1;
+         t >= row && tail.labels[t] == tail.ignoreIndex; --t)
+      skipped[t] = 1;
+  return skipped;
+}
+} // namespace
+
 absl::Status routeTokens(const float *logits, int64_t tokens, int64_t experts,
-                         int64_t k, bool normalize, ExpertRouting &routing) {
+                         int64_t k, bool normalize, ExpertRouting &routing,
+                         UnlabelledTail skipped) {
   int64_t slots = tokens * k;
   routing.tokens = tokens;
   routing.k = k;
   routing.experts = experts;
   routing.weights.resize(slots);
   routing.indices.resize(slots);
-  routing.counts.resize(experts);
+  routing.counts.assign(experts, 0);
   routing.first.assign(experts, 0);
-  routing.slots.resize(slots);
-  routing.rowOfSlot.resize(slots);
+  routing.rowOfSlot.assign(slots, -1);
   routerTopK(logits, tokens, experts, k, normalize, routing.weights.data(),
              routing.indices.data());
-  if (auto status = groupByExpert(routing.indices.data(), slots, experts,
-                                  routing.counts.data(), routing.slots.data());
-      !status.ok())
-    return status;
+  std::vector<uint8_t> skips = skippedTokens(tokens, skipped);
+  int64_t grouped = 0;
+  for (int64_t s = 0; s < slots; ++s) {
+    int32_t e = routing.indices[s];
+    if (e < 0 || e >= experts)
+      return absl::InvalidArgumentError(
+          absl::StrCat("expert index ", e, " of slot ", s,
+                       " is outside [0, ", experts, ")"));
+    if (!skips[s / k])
+      ++routing.counts[e], ++grouped;
+  }
   for (int64_t e = 1; e < experts; ++e)
     routing.first[e] = routing.first[e - 1] + routing.counts[e - 1];
-  for (int64_t r = 0; r < slots; ++r)
-    routing.rowOfSlot[routing.slots[r]] = r;
+  // dispatch's order: by expert, then by slot.
+  routing.slots.resize(grouped);
+  std::vector<int64_t> next = routing.first;
+  for (int64_t s = 0; s < slots; ++s)
+    if (!skips[s / k]) {
+      int64_t row = next[routing.indices[s]]++;
+      routing.slots[row] = int32_t(s);
+      routing.rowOfSlot[s] = row;
+    }
   return absl::OkStatus();
 }
 
@@ -90,6 +119,8 @@ void sumStagedRows(const ExpertRouting &routing, const float *staging,
       float *acc = out + t * d;
       std::fill(acc, acc + d, 0.0f);
       for (int64_t row : rows) {
+        if (row < 0) // a skipped token's slot
+          continue;
         float w = weighted ? routing.weights[routing.slots[row]] : 1.0f;
         addScaledRow(acc, w, staging + row * d, d);
       }

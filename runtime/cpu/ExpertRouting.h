@@ -5,7 +5,9 @@
 // experts and weights, and the token copies ("slots", token * k + j) grouped
 // by expert, in ascending expert and then slot order, exactly as dispatch
 // lays out its rows. The backward pass recomputes it from the same logits
-// and so gets the same routing as the forward pass.
+// and so gets the same routing as the forward pass. Tokens that skip the
+// experts (UnlabelledTail) keep their top-k choice and weights, but their
+// slots are in no expert's rows.
 //
 // Rows of experts that run side by side cannot be added into a token's
 // output as they come (two experts of one token would race), so they land
@@ -34,14 +36,16 @@ struct ExpertRouting {
   std::vector<int32_t> indices;  // [tokens * k], by slot
   std::vector<int64_t> counts;   // [experts]: rows of each expert
   std::vector<int64_t> first;    // [experts]: its first grouped row
-  std::vector<int32_t> slots;    // [tokens * k]: the slot of each grouped row
-  std::vector<int64_t> rowOfSlot; // [tokens * k]: the inverse
+  std::vector<int32_t> slots;    // [grouped rows]: the slot of each
+  std::vector<int64_t> rowOfSlot; // [tokens * k]: the inverse, or -1
 };
 
 /// Routes `tokens` rows of router logits [tokens, experts] (routerTopK, then
-/// the grouping of dispatch).
+/// the grouping of dispatch), leaving the slots of `skipped` tokens out of
+/// the grouping.
 absl::Status routeTokens(const float *logits, int64_t tokens, int64_t experts,
-                         int64_t k, bool normalize, ExpertRouting &routing);
+                         int64_t k, bool normalize, ExpertRouting &routing,
+                         UnlabelledTail skipped = {});
 
 /// dispatch's grouping: counts [experts] and the slot of each grouped row;
 /// an error names an index outside [0, experts).
@@ -73,9 +77,9 @@ void addScaledRow(float *acc, float w, const float *y, int64_t n);
 void gatherRows(const float *src, int64_t d, const int32_t *slots, int64_t n,
                 int64_t k, float *dstF32, uint16_t *dstBf16, Threads threads);
 
-/// out[t] (zeroed first) = sum over t's slots, in ascending expert order, of
-/// scale(slot) * staging[row of slot], where scale is the routing weight
-/// (weighted) or 1.
+/// out[t] (zeroed first) = sum over t's grouped slots, in ascending expert
+/// order, of scale(slot) * staging[row of slot], where scale is the routing
+/// weight (weighted) or 1.
 void sumStagedRows(const ExpertRouting &routing, const float *staging,
                    int64_t d, bool weighted, float *out);
 

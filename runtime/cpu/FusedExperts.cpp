@@ -123,13 +123,13 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
                           bool normalize, float *out, float *logits,
                           comm::Communicator *expertGroup,
-                          int64_t exchangeChunks) {
+                          int64_t exchangeChunks, UnlabelledTail skipped) {
   if (auto s = linear(x, tokens, block.d, block.router, block.experts, logits);
       !s.ok())
     return s;
   ExpertRouting routing;
   if (auto s = routeTokens(logits, tokens, block.experts, k, normalize,
-                           routing);
+                           routing, skipped);
       !s.ok())
     return s;
   if (expertGroup && expertGroup->size() > 1)

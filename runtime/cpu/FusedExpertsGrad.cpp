@@ -205,10 +205,11 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               float *dx, float *drouter, float *dgate,
                               float *dup, float *ddown,
                               comm::Communicator *expertGroup,
-                              int64_t exchangeChunks) {
+                              int64_t exchangeChunks, UnlabelledTail skipped) {
   int64_t experts = block.experts, d = block.d;
   ExpertRouting routing;
-  if (auto s = routeTokens(logits, tokens, experts, k, normalize, routing);
+  if (auto s = routeTokens(logits, tokens, experts, k, normalize, routing,
+                           skipped);
       !s.ok())
     return s;
   std::vector<float> dweights(tokens * k);

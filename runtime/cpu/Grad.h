@@ -98,7 +98,8 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
 /// routing is recomputed from the logits and each expert's hidden
 /// activations from x. dlogitsExtra (nullable) reaches the logits directly
 /// (the router losses). Writes dx [tokens, D] and the four weight gradients
-/// (experts with no rows get zeros).
+/// (experts with no rows get zeros). The tokens of `skipped` (as the forward
+/// pass skipped them) get only the router's part of dx.
 absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               const MoeBlockWeights &block, int64_t k,
                               bool normalize, const float *logits,
@@ -106,7 +107,8 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               float *dx, float *drouter, float *dgate,
                               float *dup, float *ddown,
                               comm::Communicator *expertGroup = nullptr,
-                              int64_t exchangeChunks = 1);
+                              int64_t exchangeChunks = 1,
+                              UnlabelledTail skipped = {});
 
 /// combine backward: dy[row holding slot t*k+j] = weights[t, j] * dout[t],
 /// dweights[t, j] = <dout[t], y[that row]>.

@@ -157,6 +157,16 @@ struct MoeBlockWeights {
   int64_t experts, d, f;
 };
 
+/// The tokens of a fused block that skip the experts (their rows of the
+/// block's output are zero): with labels [tokens / seq, seq], as the losses
+/// read them, those at the end of each row whose labels are all
+/// ignoreIndex. Under causal attention no counted position depends on them.
+/// No labels: none.
+struct UnlabelledTail {
+  const int32_t *labels = nullptr;
+  int64_t seq = 1, ignoreIndex = -100;
+};
+
 /// A whole MoE block (FusedExperts.cpp): logits [tokens, E] = x router^T,
 /// top-k routing as routerTopK, and out[t] = sum over t's experts e, in
 /// ascending e, of weight * SwiGLU-MLP_e(x[t]). Equals router, dispatch,
@@ -165,12 +175,14 @@ struct MoeBlockWeights {
 /// gate, up and down weights are this rank's consecutive share of the
 /// block.experts experts, and the routed rows are exchanged with the ranks
 /// holding the others (ExpertPhases.h), in `exchangeChunks` pipelined
-/// pieces; every rank of the group must call.
+/// pieces; every rank of the group must call. The tokens of `skipped`
+/// are routed (their logits are written) but skip the experts.
 absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
                           bool normalize, float *out, float *logits,
                           comm::Communicator *expertGroup = nullptr,
-                          int64_t exchangeChunks = 1);
+                          int64_t exchangeChunks = 1,
+                          UnlabelledTail skipped = {});
 
 /// Mean of logsumexp(logits) - logits[label] over labels != ignoreIndex.
 /// With `ranks`, the batch is every rank's rows together (the loss kernels

@@ -215,7 +215,7 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
     return cpu::fusedExperts(in[0].as<float>(), rows(in[0]), moeBlockWeights(l),
                              attr(l, 0), attr(l, 1) != 0, out.as<float>(),
                              l.results[1].as<float>(), ranks_.experts(l),
-                             ranks_.exchangeChunks());
+                             ranks_.exchangeChunks(), unlabelledTail(l));
   case fb::OpKind::CrossEntropy:
     return cpu::crossEntropy(in[0].as<float>(), in[1].as<int32_t>(),
                              rows(in[0]), lastDim(in[0]), attr(l, 0),

@@ -94,14 +94,17 @@ absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
         l.results[3].as<float>(), saved ? in[6].as<float>() : nullptr,
         saved ? in[7].as<float>() : nullptr);
   }
-  case fb::OpKind::FusedExpertsGrad:
+  case fb::OpKind::FusedExpertsGrad: {
+    cpu::UnlabelledTail skipped = unlabelledTail(l);
+    bool logitsGrad = in.size() > (skipped.labels ? 8u : 7u);
     return cpu::fusedExpertsGrad(
         in[0].as<float>(), rows(in[0]), moeBlockWeights(l), attr(l, 0),
         attr(l, 1) != 0, in[5].as<float>(), in[6].as<float>(),
-        in.size() > 7 ? in[7].as<float>() : nullptr, out.as<float>(),
+        logitsGrad ? in[7].as<float>() : nullptr, out.as<float>(),
         l.results[1].as<float>(), l.results[2].as<float>(),
         l.results[3].as<float>(), l.results[4].as<float>(),
-        ranks.experts(l), ranks.exchangeChunks());
+        ranks.experts(l), ranks.exchangeChunks(), skipped);
+  }
   case fb::OpKind::CombineGrad:
     return cpu::combineGrad(in[0].as<float>(), in[1].as<float>(),
                             in[2].as<int32_t>(), rows(in[1]), lastDim(in[1]),

@@ -105,6 +105,15 @@ inline cpu::TokenMask tokenMask(const KernelLaunch &launch) {
           attr(launch, launch.kernel->int_attrs()->size() - 1)};
 }
 
+/// The tokens a fused block skips: with integer attribute 3
+/// (ignore_index), its last operand holds the labels [rows, seq].
+inline cpu::UnlabelledTail unlabelledTail(const KernelLaunch &launch) {
+  if (launch.kernel->int_attrs()->size() < 4)
+    return {};
+  const TensorRef &labels = launch.operands.back();
+  return {labels.as<int32_t>(), labels.shape.back(), attr(launch, 3)};
+}
+
 } // namespace moert::cpu_launch
 
 #endif // MOERT_EXEC_CPULAUNCH_H

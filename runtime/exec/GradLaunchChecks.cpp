@@ -218,16 +218,19 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     break;
   }
   case fb::OpKind::FusedExpertsGrad: {
-    c.rule((launch.operands.size() == 7 || launch.operands.size() == 8) &&
-               launch.results.size() == 5,
-           "expects 7 or 8 operands and 5 results");
+    size_t labels = fusedBlockHasLabels(launch) ? 1 : 0;
+    size_t operands = launch.operands.size() - labels;
+    c.rule((operands == 7 || operands == 8) && launch.results.size() == 5,
+           labels ? "expects 8 or 9 operands with the labels and 5 results"
+                  : "expects 7 or 8 operands and 5 results");
     if (!c.ok() || !checkFusedExpertsInputs(c))
       break;
+    checkFusedBlockLabels(c, launch);
     const TensorRef &x = c.operand(0);
     std::vector<int64_t> logits = withLast(leading(x), c.operand(1).shape[0]);
     c.shape(c.operand(5), "logits", logits);
     c.shape(c.operand(6), "result gradient", x.shape);
-    if (launch.operands.size() == 8)
+    if (operands == 8)
       c.shape(c.operand(7), "logits gradient", logits);
     c.shape(c.result(0), "input gradient", x.shape);
     for (int i = 1; i < 5; ++i)

@@ -192,6 +192,22 @@ inline bool checkFusedExpertsInputs(Checker &c) {
   return c.ok();
 }
 
+/// Whether a fused block's last operand is its labels: integer attribute 3
+/// (ignore_index) is given.
+inline bool fusedBlockHasLabels(const KernelLaunch &launch) {
+  auto *attrs = launch.kernel->int_attrs();
+  return attrs && attrs->size() > 3;
+}
+
+/// A fused block's labels, when it has them: int32, one per input token.
+inline void checkFusedBlockLabels(Checker &c, const KernelLaunch &launch) {
+  if (!fusedBlockHasLabels(launch))
+    return;
+  const TensorRef &labels = c.operand(launch.operands.size() - 1);
+  c.dtype(labels, "labels", labels.dtype == DType::kI32);
+  c.shape(labels, "labels", leading(c.operand(0)));
+}
+
 /// Combine's expert outputs [rows, D], weights [tokens..., K] and source
 /// slots (operands 0-2).
 inline bool checkCombineInputs(Checker &c) {

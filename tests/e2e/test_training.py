@@ -34,7 +34,12 @@ from e2e_util import relative_error, run  # noqa: E402
 # held to looser ones on losses and gradients only: Adam's first steps move
 # each weight by about +-lr whatever the gradient's size, so bf16 noise on a
 # tiny gradient flips a whole update and no weight bound is meaningful.
-TOLERANCES = {"f32": {"loss": 1e-5, "grad": 1e-4, "weight": 1e-4},
+# Even in fp32, steps 2 and 3 amplify rounding on the smallest gradient
+# elements: the padded batch's unlabelled tail skipping the experts (other
+# GEMM shapes, so other sums) moves step-1 gradients by 1e-6 and the
+# weights after 3 steps by 1.1e-4 (measured, against 5e-5 for fused with
+# the tail kept).
+TOLERANCES = {"f32": {"loss": 1e-5, "grad": 1e-4, "weight": 3e-4},
               "bf16": {"loss": 1e-2, "grad": 5e-2, "weight": None}}
 MARGIN = 1e-3              # router top-k decisions must win by this much
 OPTIMIZER = ["--steps", "3", "--lr", "3e-2", "--min-lr", "3e-3", "--warmup-steps", "1",

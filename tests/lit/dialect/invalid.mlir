@@ -754,6 +754,22 @@ func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf
 
 // -----
 
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %labels: tensor<2x7xi32>) {
+  // expected-error @+1 {{labels shape [2, 7] must equal the input's leading dims [2, 8]}}
+  %y, %l = moe.fused_experts %x, %r, %g, %g, %d labels %labels {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x7xi32>) -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %l: tensor<2x8x4xf32>, %labels: tensor<8x2xi32>) {
+  // expected-error @+1 {{labels shape [8, 2] must equal the input's leading dims [2, 8]}}
+  %a:5 = moe.fused_experts_grad %x, %r, %g, %g, %d, %l, %x labels %labels {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x8x4xf32>, tensor<2x8x64xf32>, tensor<8x2xi32>) -> (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>)
+  return
+}
+
+// -----
+
 func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %l: tensor<2x8x4xf32>, %dl: tensor<2x8x3xf32>) {
   // expected-error @+1 {{logits_grad type 'tensor<2x8x3xf32>' must equal the logits type 'tensor<2x8x4xf32>'}}
   %a:5 = moe.fused_experts_grad %x, %r, %g, %g, %d, %l, %x, %dl {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x8x4xf32>, tensor<2x8x64xf32>, tensor<2x8x3xf32>) -> (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>)

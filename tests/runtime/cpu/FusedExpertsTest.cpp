@@ -11,11 +11,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/ExpertRouting.h"
 #include "runtime/cpu/Grad.h"
 #include "tests/runtime/cpu/KernelTestUtil.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <numeric>
 #include <tuple>
 
 namespace moert::cpu::testing {
@@ -73,12 +76,12 @@ struct Block {
 /// Output, logits and every gradient, in one tuple so results compare whole.
 using Result = std::vector<std::vector<float>>;
 
-Result runFused(const Block &b, bool bf16) {
+Result runFused(const Block &b, bool bf16, UnlabelledTail skipped = {}) {
   const Case &c = b.c;
   MoeBlockWeights w = b.weights(bf16);
   std::vector<float> out(b.x.size()), logits(c.tokens * c.experts);
   EXPECT_TRUE(fusedExperts(b.x.data(), c.tokens, w, c.k, true, out.data(),
-                           logits.data())
+                           logits.data(), nullptr, 1, skipped)
                   .ok());
   std::vector<float> dx(b.x.size()), drouter(b.router.size()),
       dgate(b.gate.size()), dup(b.gate.size()), ddown(b.gate.size());
@@ -86,7 +89,7 @@ Result runFused(const Block &b, bool bf16) {
                                logits.data(), b.dout.data(),
                                b.dlogitsExtra.data(), dx.data(),
                                drouter.data(), dgate.data(), dup.data(),
-                               ddown.data())
+                               ddown.data(), nullptr, 1, skipped)
                   .ok());
   return {out, logits, dx, drouter, dgate, dup, ddown};
 }
@@ -181,6 +184,63 @@ INSTANTIATE_TEST_SUITE_P(
              "_d" + std::to_string(c.d) + "_f" + std::to_string(c.f) + "_t" +
              std::to_string(c.tokens);
     });
+
+// Tokens after the last label of their row skip the experts: the block's
+// output there is zero, and everything else is the chain's, given the zero
+// output gradient that causal attention gives those tokens (their router
+// logits' own gradient still reaches dx and the router).
+TEST(FusedExpertsSkipTest, TheUnlabelledTailOfEachRowSkipsTheExperts) {
+  constexpr int64_t kSeq = 10, kRows = 4, kIgnore = -100;
+  Block block(Case{8, 2, 33, 40, kSeq * kRows});
+  // Row 0: an unlabelled token in the middle (kept) and a tail of 3; row 1:
+  // only the last; row 2: every token; row 3: none.
+  std::vector<int32_t> labels(kSeq * kRows, 7);
+  labels[4] = labels[7] = labels[8] = labels[9] = kIgnore;
+  labels[19] = kIgnore;
+  for (int64_t t = 20; t < 30; ++t)
+    labels[t] = kIgnore;
+  std::vector<bool> skipped(labels.size(), false);
+  for (int64_t t : {7, 8, 9, 19})
+    skipped[t] = true;
+  for (int64_t t = 20; t < 30; ++t)
+    skipped[t] = true;
+  UnlabelledTail tail{labels.data(), kSeq, kIgnore};
+  for (int64_t t = 0; t < kSeq * kRows; ++t)
+    if (skipped[t])
+      std::fill_n(block.dout.begin() + t * block.c.d, block.c.d, 0.0f);
+
+  Result chain, one, two, three;
+  withThreads(2, [&] { chain = runChain(block, false); });
+  withThreads(1, [&] { one = runFused(block, false, tail); });
+  withThreads(2, [&] { two = runFused(block, false, tail); });
+  withThreads(3, [&] { three = runFused(block, false, tail); });
+  EXPECT_TRUE(one == two && two == three);
+  for (int64_t t = 0; t < kSeq * kRows; ++t)
+    if (skipped[t])
+      std::fill_n(chain[0].begin() + t * block.c.d, block.c.d, 0.0f);
+  for (size_t i = 0; i < chain.size(); ++i)
+    EXPECT_LT(relativeError(two[i], std::vector<double>(chain[i].begin(),
+                                                        chain[i].end())),
+              2e-6)
+        << kNames[i];
+  // No expert gets a row of theirs.
+  ExpertRouting routing;
+  ASSERT_TRUE(routeTokens(two[1].data(), kSeq * kRows, 8, 2, true, routing,
+                          tail)
+                  .ok());
+  int64_t kept = std::count(skipped.begin(), skipped.end(), false);
+  EXPECT_EQ(std::accumulate(routing.counts.begin(), routing.counts.end(),
+                            int64_t(0)),
+            2 * kept);
+  for (int32_t slot : routing.slots)
+    EXPECT_FALSE(skipped[slot / 2]) << "slot " << slot;
+  for (int64_t t = 0; t < kSeq * kRows; ++t) {
+    bool zero = std::all_of(two[0].begin() + t * block.c.d,
+                            two[0].begin() + (t + 1) * block.c.d,
+                            [](float v) { return v == 0.0f; });
+    EXPECT_EQ(zero, bool(skipped[t])) << "token " << t;
+  }
+}
 
 TEST(FusedExpertsRoutingTest, ExpertsGetEveryRowOneRowAndNone) {
   Block block(Case{4, 2, 33, 17, 37});
