@@ -7,14 +7,34 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moert {
+
+/// --help: the usage message, then every flag of the tools in their dashed
+/// spelling with its help and default, one a line; exit status 0.
+[[noreturn]] inline void printHelp() {
+  std::vector<std::pair<std::string, const absl::CommandLineFlag *>> flags;
+  for (const auto &[name, flag] : absl::GetAllFlags())
+    if (flag->Filename().find("runtime/tools/") != std::string::npos) {
+      std::string dashed(name);
+      std::replace(dashed.begin(), dashed.end(), '_', '-');
+      flags.emplace_back(dashed, flag);
+    }
+  std::sort(flags.begin(), flags.end());
+  std::cout << absl::ProgramUsageMessage() << "\n\nflags:\n";
+  for (const auto &[name, flag] : flags)
+    std::cout << "  --" << name << ": " << flag->Help() << " (default: '"
+              << flag->DefaultValue() << "')\n";
+  std::exit(0);
+}
 
 /// The flag `name` (underscored, without dashes) names, or null; Abseil's
 /// boolean flags also take a `no` prefix.
@@ -46,7 +66,10 @@ inline std::vector<std::string> parseDashedFlags(int argc, char **argv) {
       size_t dashes = arg.rfind("--", 0) == 0 ? 2 : 1;
       size_t end = std::min(arg.find('='), arg.size());
       std::replace(arg.begin() + dashes, arg.begin() + end, '-', '_');
-      const absl::CommandLineFlag *flag = findFlag(arg.substr(dashes, end - dashes));
+      std::string name = arg.substr(dashes, end - dashes);
+      if (name == "help" || name == "helpfull")
+        printHelp();
+      const absl::CommandLineFlag *flag = findFlag(name);
       if (!flag) {
         std::string program = spelled[0].substr(spelled[0].rfind('/') + 1);
         std::cerr << program << ": error: unknown flag '" << printable(std::string_view(argv[i]))
