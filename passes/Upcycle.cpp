@@ -134,8 +134,12 @@ LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
     return module.emitError() << "moe-upcycle: " << message;
   };
   int64_t numExperts = experts, k = topK;
-  if (numExperts < 1)
-    return fail("experts must be >= 1, got " + Twine(numExperts));
+  // As many as a config may declare (num_local_experts), so that the
+  // upcycled checkpoint compiles.
+  constexpr int64_t kMaxExperts = 65536;
+  if (numExperts < 1 || numExperts > kMaxExperts)
+    return fail("experts must be in [1, " + Twine(kMaxExperts) + "], got " +
+                Twine(numExperts));
   if (k < 1 || k > numExperts)
     return fail("top-k must be in [1, experts = " + Twine(numExperts) +
                 "], got " + Twine(k));
@@ -170,8 +174,10 @@ LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
     return fail("upcycling " + source +
                 " is not supported; the source must be a LlamaForCausalLM, "
                 "Qwen2ForCausalLM or Qwen3ForCausalLM");
-  if (granularity < 1)
-    return fail("granularity must be >= 1, got " + Twine(int64_t(granularity)));
+  if (granularity < 1 || numExperts * int64_t(granularity) > kMaxExperts)
+    return fail("granularity must be >= 1 with experts x granularity at most " +
+                Twine(kMaxExperts) + ", got " + Twine(int64_t(granularity)) +
+                " with " + Twine(numExperts) + " experts");
   if (sharedExpert != target.sharedExpert)
     return fail(target.sharedExpert
                     ? Twine("Qwen2-MoE, the MoE family of ") + source +

@@ -64,6 +64,9 @@ struct KernelInfo {
   std::string stream = {};
 };
 
+/// The largest artifact written, well inside FlatBuffers' 2 GiB.
+constexpr size_t kMaxArtifactBytes = size_t(1) << 30;
+
 /// Whether a value computes in bf16: its products take bf16 operands.
 bool isBf16(Value value) {
   return getElementTypeOrSelf(value.getType()).isBF16();
@@ -565,6 +568,13 @@ ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
         return failure();
       continue;
     }
+    // FlatBuffers cannot address more than 2 GiB; stop well before.
+    if (builder.GetSize() > kMaxArtifactBytes)
+      return op.emitError()
+             << "the artifact would exceed " << (kMaxArtifactBytes >> 30)
+             << " GiB at this op (" << kernels + kernelList.size()
+             << " kernels so far): the model has too many layers or experts "
+                "for one artifact";
     FailureOr<KernelInfo> info = kernelFor(&op);
     if (failed(info))
       return failure();

@@ -391,7 +391,14 @@ absl::StatusOr<Artifact> Artifact::fromBytes(std::vector<uint8_t> bytes,
                                              const std::string &name) {
   if (bytes.size() < 8 || !fb::ModelBufferHasIdentifier(bytes.data()))
     return invalid(name, "not a .moex artifact (missing the MOEX identifier)");
-  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE)
+    return invalid(name, "corrupted artifact: larger than a FlatBuffer can be");
+  // Every table takes at least 4 bytes: bounding the tables by the size
+  // keeps verification linear without refusing a large, valid model (the
+  // default bound of 10^6 refused an upcycling program of many experts).
+  flatbuffers::Verifier::Options options;
+  options.max_tables = flatbuffers::uoffset_t(bytes.size() / 4 + 1);
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), options);
   if (!fb::VerifyModelBuffer(verifier))
     return invalid(name, "corrupted artifact: the FlatBuffers verifier "
                          "rejected it (truncated or damaged file)");

@@ -24,6 +24,7 @@ struct ArtifactOptions {
   uint32_t version = kFormatVersion;
   int64_t logitsOffset = 128; // after the 2*3*4 floats (96 bytes) of the embedding
   int32_t headValue = 2;     // value id of the head weight
+  int64_t unusedValues = 0;  // more arena values, which no kernel reads
 };
 
 inline std::vector<uint8_t> buildArtifact(const ArtifactOptions &options = {}) {
@@ -49,6 +50,8 @@ inline std::vector<uint8_t> buildArtifact(const ArtifactOptions &options = {}) {
             hiddenBytes),
       value(fb::ValueKind::Arena, fb::DType::F32, {kBatch, kSeq, kVocab}, 0,
             options.logitsOffset, logitsBytes)};
+  for (int64_t i = 0; i < options.unusedValues; ++i)
+    values.push_back(value(fb::ValueKind::Arena, fb::DType::F32, {1}, 0, 0, 4));
   auto kernel = [&](fb::OpKind op, std::vector<int32_t> operands, int32_t result) {
     return fb::CreateKernel(b, op, b.CreateString("test"), b.CreateVector(operands),
                             b.CreateVector(std::vector<int32_t>{result}), 0, 0,
