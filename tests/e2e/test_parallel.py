@@ -17,9 +17,10 @@ with batch N * b computes, so the one-process run is the reference:
 - the bytes --profile reports exchanged per forward equal the count that
   routing implies (router logits from the PyTorch reference), and --trace
   writes one file per rank, its events under its rank;
-- faults: a world size other than the compiled one, an expert tensor
-  missing on one rank, a rank killed with SIGKILL: every rank ends within
-  30 s with a message naming the cause, and no checkpoint is left.
+- faults: a world size other than the compiled one, --grads-out on two
+  ranks, an expert tensor missing on one rank, a rank killed with SIGKILL:
+  every rank ends within 30 s with a message naming the cause, and no
+  checkpoint is left.
 
 Usage: test_parallel.py BIN_DIR WORK_DIR
 """
@@ -372,6 +373,25 @@ def check_faults(bin_dir, work, failures):
     expect("world size 1 for 2 ranks", result,
            "compiled for 2 ranks (moec compile --ranks 2) but this run has 1",
            time.time() - start)
+
+    # --grads-out on two ranks: refused before any step (rank 0 reports it);
+    # neither the gradients nor a checkpoint is written.
+    dense = work / "tiny-llama-train-2.moex"
+    compile_model(bin_dir, ROOT / "models/tiny-llama", dense, 1, 16, ranks=2,
+                  ep=2, train=True)
+    grads, out = work / "grads.safetensors", work / "grads-run"
+    start = time.time()
+    result = mpirun(2, [str(bin_dir / "moe-run"), "train", str(dense),
+                        "--tokens", str(work / "train.txt"), "--steps", "1",
+                        "--save", str(out), "--grads-out", str(grads)],
+                    check=False, timeout=60)
+    expect("--grads-out on two ranks", result,
+           "moe-run train: error: --grads-out writes one process's "
+           "gradients; it is not supported on several ranks yet",
+           time.time() - start)
+    if grads.exists() or out.exists():
+        failures.append(f"fault --grads-out: left {grads} {grads.exists()}, "
+                        f"{out} {out.exists()}")
 
     # One rank's expert tensor missing: that rank names it and ends the run.
     saved = work / "saved-weights"

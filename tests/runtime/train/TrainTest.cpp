@@ -7,6 +7,9 @@
 
 #include "runtime/train/AdamW.h"
 #include "runtime/train/TrainData.h"
+#include "runtime/train/Trainer.h"
+
+#include "tests/runtime/HandBuiltArtifact.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -129,6 +132,66 @@ TEST(BatchSourceTest, BadTextIsRefusedByLine) {
   auto empty = openBatchSource(writeText("empty.txt", "\n\n"), 1, 4, 16, 0, true);
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(std::string(empty.status().message()).find("no sequences"), std::string::npos);
+}
+
+/// A training artifact of one parameter [2] whose programs compute nothing:
+/// enough to pass the loader's checks.
+std::vector<uint8_t> buildTrainingArtifact() {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fb::Param>> params = {fb::CreateParam(
+      b, b.CreateString("w"), fb::DType::F32,
+      b.CreateVector(std::vector<int64_t>{2}),
+      fb::CreateInit(b, fb::InitKind::Constant, 0.0, 0.0, 1.0))};
+  auto value = [&](fb::ValueKind kind, fb::DType dtype,
+                   std::vector<int64_t> shape, int32_t index, int64_t offset,
+                   int64_t bytes) {
+    return fb::CreateValue(b, kind, dtype, b.CreateVector(shape), index,
+                           offset, bytes);
+  };
+  // ids, labels, the three scalar losses (which the forward program
+  // returns too), the parameter.
+  std::vector<flatbuffers::Offset<fb::Value>> values = {
+      value(fb::ValueKind::Input, fb::DType::I32, {1, 1}, 0, 0, 0),
+      value(fb::ValueKind::Input, fb::DType::I32, {1, 1}, 1, 0, 0),
+      value(fb::ValueKind::Arena, fb::DType::F32, {}, 0, 0, 4),
+      value(fb::ValueKind::Arena, fb::DType::F32, {}, 0, 64, 4),
+      value(fb::ValueKind::Arena, fb::DType::F32, {}, 0, 128, 4),
+      value(fb::ValueKind::Param, fb::DType::F32, {2}, 0, 0, 0)};
+  auto program = [&](const char *name, std::vector<int32_t> inputs,
+                     std::vector<int32_t> outputs) {
+    return fb::CreateProgram(
+        b, b.CreateString(name), b.CreateVector(inputs),
+        b.CreateVector(outputs),
+        b.CreateVector(std::vector<flatbuffers::Offset<fb::Kernel>>{}));
+  };
+  auto forward = program("forward", {0}, {2});
+  auto training = fb::CreateTraining(
+      b, program("train_step", {0, 1}, {2, 3, 4}),
+      b.CreateVector(std::vector<int32_t>{}));
+  auto model = fb::CreateModel(
+      b, kFormatVersion, b.CreateString("test"), 1, 1, b.CreateString("{}"),
+      b.CreateVector(params), b.CreateVector(values), 192, forward,
+      /*initialize=*/0, /*sources=*/0, training);
+  fb::FinishModelBuffer(b, model);
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+// The tools always bind weights drawn or loaded for the artifact itself; a
+// caller that passes another model's weights is refused by name.
+TEST(TrainerTest, RefusesWeightsOfAnotherArtifact) {
+  absl::StatusOr<Artifact> artifact =
+      Artifact::fromBytes(buildTrainingArtifact(), "t.moex");
+  ASSERT_TRUE(artifact.ok()) << artifact.status();
+  absl::StatusOr<Artifact> other =
+      Artifact::fromBytes(moert::testing::buildArtifact(), "m.moex");
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<Weights> weights = Weights::initialise(other->model(), 3);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  std::unique_ptr<Backend> cpu = createCpuBackend();
+  auto trainer = Trainer::create(*artifact, *weights, *cpu, OptimizerOptions());
+  ASSERT_FALSE(trainer.ok());
+  EXPECT_EQ(trainer.status().message(),
+            "t.moex: the weights hold 2 parameters but the artifact declares 1");
 }
 
 } // namespace
