@@ -107,7 +107,10 @@ FailureOr<ModelStats> moe::computeModelStats(ModuleOp module, int64_t seqLen,
       auto mlp = dyn_cast<ExpertMLPOp>(use.getOwner());
       bool isExpertWeight = mlp && use.getOperandNumber() >= 2;
       if (isExpertWeight) {
-        share = double(*expertsPerToken(mlp)) / mlp.getNumExperts();
+        FailureOr<int64_t> k = expertsPerToken(mlp);
+        if (failed(k)) // reported once, here, for the block
+          return WalkResult::interrupt();
+        share = double(*k) / mlp.getNumExperts();
         expertWeight[read.getNameAttr().getAttr()] = true;
       }
       double &known = activeShare[read.getNameAttr().getAttr()];

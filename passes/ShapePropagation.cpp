@@ -9,6 +9,7 @@
 #include "passes/ShapePropagation.h"
 
 #include "dialects/moe/MoeOps.h"
+#include "dialects/moe/ShapeChecks.h"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -93,8 +94,9 @@ LogicalResult propagateShapes(func::FuncOp function, StringRef where) {
       ArrayRef<int64_t> old = shapeOf(result);
       for (auto [before, after] : llvm::zip(old, shape))
         if (!ShapedType::isDynamic(before) && before != after) {
-          op->emitOpError() << "result shape [" << old << "] cannot become ["
-                            << ArrayRef(shape) << "] " << where;
+          op->emitOpError() << "result shape " << shapeString(old)
+                            << " cannot become " << shapeString(shape) << " "
+                            << where;
           return WalkResult::interrupt();
         }
       result.setType(withShape(result.getType(), shape));

@@ -432,8 +432,10 @@ int runUpcycle(MLIRContext *context) {
   llvm::SmallString<256> artifact;
   if (std::error_code error =
           llvm::sys::fs::createTemporaryFile("moec-upcycle", "moex", artifact)) {
-    llvm::errs() << "moec upcycle: error: cannot create a temporary file: "
-                 << error.message() << "\n";
+    llvm::SmallString<256> directory;
+    llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, directory);
+    llvm::errs() << "moec upcycle: error: cannot create a temporary file in "
+                 << directory << " (TMPDIR): " << error.message() << "\n";
     return 1;
   }
   llvm::scope_exit cleanup([&] { llvm::sys::fs::remove(artifact); });

@@ -10,14 +10,14 @@ namespace {
 std::string sizeString(int64_t size) {
   return ShapedType::isDynamic(size) ? "?" : std::to_string(size);
 }
+} // namespace
 
-std::string shapeString(ArrayRef<int64_t> dims) {
+std::string moe::shapeString(ArrayRef<int64_t> dims) {
   std::string text = "[";
   for (auto [i, d] : llvm::enumerate(dims))
     text += (i ? ", " : "") + sizeString(d);
   return text + "]";
 }
-} // namespace
 
 bool moe::sizesMatch(int64_t a, int64_t b) {
   return a == b || ShapedType::isDynamic(a) || ShapedType::isDynamic(b);

@@ -14,6 +14,9 @@
 
 namespace mlir::moe {
 
+/// "[2, ?, 64]": dims as diagnostics print them, dynamic ones as "?".
+std::string shapeString(ArrayRef<int64_t> dims);
+
 /// Whether two sizes can be equal: equal, or either is dynamic.
 bool sizesMatch(int64_t a, int64_t b);
 
