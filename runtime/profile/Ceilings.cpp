@@ -36,7 +36,7 @@ absl::StatusOr<Ceilings> readCeilings(const std::string &path) {
         path, ": ", what, "; run `moe-run calibrate --force` to measure again"));
   };
   if (findJsonTooDeep(*text) != std::string_view::npos)
-    return fail("JSON nested too deeply");
+    return fail(absl::StrCat("malformed JSON: nested deeper than ", kMaxJsonDepth, " levels"));
   nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
   if (json.is_discarded() || !json.is_object())
     return fail("not a JSON object");

@@ -51,7 +51,7 @@ public:
     if (!state.contains("epoch") || !state.contains("position") ||
         !state["epoch"].is_number_integer() ||
         !state["position"].is_number_integer())
-      return absl::InvalidArgumentError("data state lacks epoch or position");
+      return absl::InvalidArgumentError("field 'data' lacks an integer 'epoch' or 'position'");
     return sampler_->restore(
         {state["epoch"].get<int64_t>(), state["position"].get<int64_t>()});
   }
@@ -86,7 +86,7 @@ public:
   absl::Status restore(const nlohmann::json &state) override {
     if (!state.contains("position") || !state["position"].is_number_integer() ||
         state["position"].get<int64_t>() < 0)
-      return absl::InvalidArgumentError("data state lacks a position");
+      return absl::InvalidArgumentError("field 'data.position' must be a non-negative integer");
     position_ = state["position"].get<int64_t>();
     return absl::OkStatus();
   }
