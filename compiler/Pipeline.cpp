@@ -33,6 +33,7 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     autodiff.auxLossCoef = options.auxLossCoef;
     autodiff.zLossCoef = options.zLossCoef;
     autodiff.recompute = options.recompute;
+    autodiff.keepExpertHidden = options.keepExpertHidden;
     pm.addPass(createMoeAutodiff(autodiff));
   }
 }

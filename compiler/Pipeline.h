@@ -50,6 +50,10 @@ struct CompilePipelineOptions
   Option<bool> recompute{*this, "recompute",
                          llvm::cl::desc("moe-autodiff's recompute"),
                          llvm::cl::init(false)};
+  Option<bool> keepExpertHidden{
+      *this, "keep-expert-hidden",
+      llvm::cl::desc("moe-autodiff's keep-expert-hidden"),
+      llvm::cl::init(false)};
 };
 
 /// Static shapes (or, to generate, the prefill and decode programs), then

@@ -155,6 +155,38 @@ void keepExpertActivations(Block &body) {
   }
 }
 
+/// Swaps each fused MoE block for the variant that also returns its experts'
+/// hidden pre-activations (keep-expert-hidden). The split over ranks keeps
+/// no such state: refused there.
+LogicalResult keepFusedHidden(Block &body) {
+  for (FusedExpertsOp block :
+       llvm::make_early_inc_range(body.getOps<FusedExpertsOp>())) {
+    if (block.getExpertParallel() != 1)
+      return block.emitError()
+             << "moe-autodiff: keep-expert-hidden is not supported for "
+                "experts split over ranks (expert_parallel "
+             << block.getExpertParallel() << ")";
+    OpBuilder b(block);
+    auto input = llvm::cast<RankedTensorType>(block.getInput().getType());
+    int64_t rows = input.getNumElements() / input.getShape().back() *
+                   block.getTopK();
+    auto hidden = RankedTensorType::get(
+        {rows, llvm::cast<RankedTensorType>(block.getGate().getType())
+                   .getDimSize(1)},
+        input.getElementType());
+    auto keeping = FusedExpertsTrainOp::create(
+        b, block.getLoc(), block.getResult().getType(),
+        block.getLogits().getType(), hidden, hidden, block.getInput(),
+        block.getRouter(), block.getGate(), block.getUp(), block.getDown(),
+        block.getLabels(), block.getTopK(), block.getNormalize(),
+        block.getActivation(), block.getIgnoreIndex());
+    block.getResult().replaceAllUsesWith(keeping.getResult());
+    block.getLogits().replaceAllUsesWith(keeping.getLogits());
+    block.erase();
+  }
+  return success();
+}
+
 /// Gives each fused MoE block the step's labels, so that the tokens at the
 /// end of a row that no loss counts (padding, the last position) skip the
 /// experts. That is exact only when no counted position depends on them:
@@ -243,6 +275,8 @@ struct Autodiff : impl::MoeAutodiffBase<Autodiff> {
     skipUnlabelledTokens(body, labels, kIgnoreIndex);
     if (!recompute)
       keepExpertActivations(body);
+    if (keepExpertHidden && failed(keepFusedHidden(body)))
+      return failure();
 
     SmallVector<Operation *> forwardOps;
     for (Operation &op : body.without_terminator())

@@ -204,7 +204,11 @@ def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
     `recompute`, they are computed again in the backward pass instead, and
     so are the results of the cheap per-token ops (rms_norm, swiglu, silu,
     mul), so none of these stay alive from the forward pass to the backward
-    one.
+    one. Fused MoE blocks recompute their experts' hidden states unless
+    `keep-expert-hidden` asks them to keep them
+    (`moe.fused_experts_train`), which experts split over ranks cannot.
+    In the training step, fused blocks take the labels, so that each line's
+    unlabelled tail skips the experts (where every attention is causal).
   }];
   let options = [
     Option<"auxLossCoef", "aux-loss-coef", "double", /*default=*/"-1.0",
@@ -215,6 +219,11 @@ def MoeAutodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
     Option<"recompute", "recompute", "bool", /*default=*/"false",
            "recompute the experts' hidden activations and per-token ops in "
            "the backward pass instead of keeping them">,
+    Option<"keepExpertHidden", "keep-expert-hidden", "bool",
+           /*default=*/"false",
+           "fused MoE blocks keep their experts' hidden pre-activations for "
+           "the backward pass (moe.fused_experts_train) instead of "
+           "recomputing them">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }

@@ -80,9 +80,10 @@ std::string weightSuffix(Value weight) {
 /// A fused block's (or its backward's) integer attributes: [top_k,
 /// normalize, expert_parallel], then ignore_index when the last operand is
 /// the labels whose trailing ignored tokens skip the experts.
-template <typename FusedOp> std::vector<int64_t> fusedBlockInts(FusedOp op) {
+template <typename FusedOp>
+std::vector<int64_t> fusedBlockInts(FusedOp op, int64_t expertParallel) {
   std::vector<int64_t> ints = {op.getTopK(), op.getNormalize(),
-                               op.getExpertParallel()};
+                               expertParallel};
   if (op.getLabels())
     ints.push_back(op.getIgnoreIndex());
   return ints;
@@ -166,7 +167,13 @@ FailureOr<KernelInfo> gradKernelFor(Operation *op) {
         return KernelInfo{fb::OpKind::FusedExpertsGrad,
                           "cpu.fused_experts_grad.onednn" +
                               weightSuffix(f.getGate()),
-                          fusedBlockInts(f), {}};
+                          fusedBlockInts(f, f.getExpertParallel()), {}};
+      })
+      .Case([&](FusedExpertsTrainOp f) -> Info {
+        return KernelInfo{fb::OpKind::FusedExpertsTrain,
+                          "cpu.fused_experts_train.onednn" +
+                              weightSuffix(f.getGate()),
+                          fusedBlockInts(f, 1), {}};
       })
       .Case([&](CombineGradOp) -> Info {
         return KernelInfo{fb::OpKind::CombineGrad, "cpu.combine_grad", {}, {}};
@@ -256,7 +263,7 @@ FailureOr<KernelInfo> kernelFor(Operation *op) {
       .Case([&](FusedExpertsOp f) -> Info {
         return KernelInfo{fb::OpKind::FusedExperts,
                           "cpu.fused_experts.onednn" + weightSuffix(f.getGate()),
-                          fusedBlockInts(f), {}};
+                          fusedBlockInts(f, f.getExpertParallel()), {}};
       })
       .Case([&](CombineOp) -> Info {
         return KernelInfo{fb::OpKind::Combine, "cpu.combine", {}, {}};

@@ -124,6 +124,12 @@ cl::opt<bool> recompute("recompute",
                         cl::desc("compile --mode train: recompute per-token "
                                  "ops in the backward pass"),
                         cl::init(false));
+cl::opt<bool> keepExpertHidden(
+    "keep-expert-hidden",
+    cl::desc("compile --mode train: fused MoE blocks keep their experts' "
+             "hidden states for the backward pass instead of recomputing "
+             "them"),
+    cl::init(false));
 // upcycle: the options of the moe-upcycle pass.
 cl::opt<int64_t> numExperts("experts", cl::desc("upcycle: experts per layer"),
                             cl::init(8));
@@ -168,7 +174,8 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
       parameter counts and FLOPs per token, from an analysis of the module
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
       [--mode inference|train|generate] [--aux-loss-coef A] [--z-loss-coef Z]
-      [--recompute] [--prefill N] [--no-fuse] [--report]
+      [--recompute] [--keep-expert-hidden] [--prefill N] [--no-fuse]
+      [--report]
       [--ranks N [--expert-parallel E]]
       compile to an artifact for moe-run (with --mode train, also the
       training step for moe-run train; with --mode generate, prefill and
@@ -336,6 +343,7 @@ int runCompile(MLIRContext *context) {
   options.auxLossCoef = auxLossCoef;
   options.zLossCoef = zLossCoef;
   options.recompute = recompute;
+  options.keepExpertHidden = keepExpertHidden;
   moe::buildCompilePipeline(pm, options);
   if (failed(pm.run(*module)))
     return 1;

@@ -229,6 +229,37 @@ def Moe_ExpertMLPGradOp : Moe_Op<"expert_mlp_grad",
   let hasVerifier = 1;
 }
 
+def Moe_FusedExpertsTrainOp : Moe_Op<"fused_experts_train",
+    [Pure, AllTypesMatch<["input", "result"]>,
+     AllTypesMatch<["gate_hidden", "up_hidden"]>,
+     DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>]> {
+  let summary = "fused_experts that also keeps its experts' hidden states";
+  let description = [{
+    `moe.fused_experts`, returning as well each routed row's hidden
+    pre-activations `gate_hidden = x gate[e]^T` and `up_hidden = x up[e]^T`
+    [tokens * top_k, F], by grouped row (the rows in ascending expert, then
+    slot order; rows past those routed, when `labels` skip tokens, are
+    unused). Its backward reads them instead of running two of its GEMMs
+    again: `moe-autodiff` uses it with `keep-expert-hidden`, trading
+    2 x tokens x top_k x F floats per block for a quarter of the experts'
+    backward products. Not split over ranks.
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
+                       Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
+                       Moe_FloatTensor:$down,
+                       Optional<Moe_IndexTensor>:$labels, Moe_I64Attr:$top_k,
+                       UnitAttr:$normalize, StrAttr:$activation,
+                       DefaultValuedAttr<Moe_I64Attr, "-100">:$ignore_index);
+  let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$logits,
+                      Moe_FloatTensor:$gate_hidden,
+                      Moe_FloatTensor:$up_hidden);
+  let assemblyFormat = [{
+    $input `,` $router `,` $gate `,` $up `,` $down (`labels` $labels^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
     [Pure, AttrSizedOperandSegments,
      AllTypesMatch<["input", "result_grad", "input_grad"]>,
@@ -247,7 +278,9 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
     the forward op (the tokens it skipped skip the experts here too; their
     result gradient must be zero, as it is under causal attention); split
     over ranks, the expert weights' gradients are those of this rank's
-    experts, from the rows every rank of its group routed to them.
+    experts, from the rows every rank of its group routed to them. `saved`,
+    when given, holds the hidden pre-activations `moe.fused_experts_train`
+    kept (gate, then up), read instead of recomputed.
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$router,
                        Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
@@ -255,6 +288,7 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
                        Moe_FloatTensor:$result_grad,
                        Optional<Moe_FloatTensor>:$logits_grad,
                        Optional<Moe_IndexTensor>:$labels,
+                       Variadic<Moe_FloatTensor>:$saved,
                        Moe_I64Attr:$top_k, UnitAttr:$normalize,
                        StrAttr:$activation,
                        DefaultValuedAttr<Moe_I64Attr, "1">:$expert_parallel,
@@ -265,7 +299,8 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
                       Moe_FloatTensor:$down_grad);
   let assemblyFormat = [{
     $input `,` $router `,` $gate `,` $up `,` $down `,` $logits `,`
-    $result_grad (`,` $logits_grad^)? (`labels` $labels^)? attr-dict `:`
+    $result_grad (`,` $logits_grad^)? (`labels` $labels^)?
+    (`saved` `(` $saved^ `)`)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -323,11 +323,42 @@ LogicalResult FusedExpertsOp::verify() {
   return verifyBlockLabels(*this, getLabels(), getInput());
 }
 
+/// A fused block's kept hidden pre-activations: [tokens * top_k, F].
+static LogicalResult verifyBlockHidden(Operation *op, ValueRange hidden,
+                                       Value input, Value gate, int64_t topK) {
+  int64_t tokens = productOrDynamic(leadingDims(input.getType()));
+  int64_t rows = ShapedType::isDynamic(tokens) ? tokens : tokens * topK;
+  for (Value kept : hidden)
+    if (failed(checkDims(op, "hidden shape", shapeOf(kept.getType()),
+                         "[tokens * top_k, expert width]",
+                         {rows, shapeOf(gate.getType())[1]})))
+      return failure();
+  return success();
+}
+
+LogicalResult FusedExpertsTrainOp::verify() {
+  if (failed(verifyFusedBlock(*this, getInput(), getRouter(), getGate(),
+                              getUp(), getDown(), getLogits(), getTopK(),
+                              getActivation(), /*expertParallel=*/1)) ||
+      failed(verifyBlockLabels(*this, getLabels(), getInput())))
+    return failure();
+  return verifyBlockHidden(*this, {getGateHidden(), getUpHidden()},
+                           getInput(), getGate(), getTopK());
+}
+
 LogicalResult FusedExpertsGradOp::verify() {
   if (failed(verifyFusedBlock(*this, getInput(), getRouter(), getGate(),
                               getUp(), getDown(), getLogits(), getTopK(),
                               getActivation(), getExpertParallel())) ||
       failed(verifyBlockLabels(*this, getLabels(), getInput())))
+    return failure();
+  if (!getSaved().empty() &&
+      (getSaved().size() != 2 || getExpertParallel() != 1))
+    return emitOpError() << "saved must be the gate and up hidden states of "
+                            "a block on one rank, got "
+                         << getSaved().size() << " values";
+  if (failed(verifyBlockHidden(*this, getSaved(), getInput(), getGate(),
+                               getTopK())))
     return failure();
   if (getLogitsGrad() && getLogitsGrad().getType() != getLogits().getType())
     return emitOpError() << "logits_grad type " << getLogitsGrad().getType()

@@ -196,22 +196,43 @@ LogicalResult CombineOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
-LogicalResult FusedExpertsOp::buildVjp(OpBuilder &b,
-                                       ArrayRef<Value> resultGrads,
-                                       SmallVectorImpl<Value> &operandGrads) {
-  Location loc = getLoc();
+namespace {
+/// The VJP of a fused block (kept hidden states in `saved`, or none).
+template <typename FusedOp>
+void fusedExpertsVjp(FusedOp op, OpBuilder &b, ArrayRef<Value> resultGrads,
+                     ValueRange saved, int64_t expertParallel,
+                     SmallVectorImpl<Value> &operandGrads) {
+  Location loc = op.getLoc();
   auto grad = FusedExpertsGradOp::create(
-      b, loc, getInput().getType(), getRouter().getType(),
-      getGate().getType(), getUp().getType(), getDown().getType(),
-      getInput(), getRouter(), getGate(), getUp(), getDown(), getLogits(),
-      gradOrZeros(b, loc, resultGrads[0], getResult()), resultGrads[1],
-      getLabels(), getTopK(), getNormalize(), getActivation(),
-      getExpertParallel(), getIgnoreIndex());
+      b, loc, op.getInput().getType(), op.getRouter().getType(),
+      op.getGate().getType(), op.getUp().getType(), op.getDown().getType(),
+      op.getInput(), op.getRouter(), op.getGate(), op.getUp(), op.getDown(),
+      op.getLogits(), gradOrZeros(b, loc, resultGrads[0], op.getResult()),
+      resultGrads[1], op.getLabels(), saved, op.getTopK(), op.getNormalize(),
+      op.getActivation(), expertParallel, op.getIgnoreIndex());
   operandGrads.append({Value(grad.getInputGrad()), grad.getRouterGrad(),
                        grad.getGateGrad(), grad.getUpGrad(),
                        grad.getDownGrad()});
-  if (getLabels())
+  if (op.getLabels())
     operandGrads.push_back(Value());
+}
+} // namespace
+
+LogicalResult FusedExpertsOp::buildVjp(OpBuilder &b,
+                                       ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  fusedExpertsVjp(*this, b, resultGrads, {}, getExpertParallel(),
+                  operandGrads);
+  return success();
+}
+
+LogicalResult
+FusedExpertsTrainOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                              SmallVectorImpl<Value> &operandGrads) {
+  // Only `result` and `logits` feed the losses; the hidden states exist for
+  // this.
+  fusedExpertsVjp(*this, b, resultGrads, {getGateHidden(), getUpHidden()},
+                  /*expertParallel=*/1, operandGrads);
   return success();
 }
 

@@ -54,9 +54,10 @@ std::pair<size_t, size_t> operandArity(fb::OpKind op) {
   case fb::OpKind::ExpertMlp:
     return {5, 5};
   case fb::OpKind::FusedExperts: // + the labels
+  case fb::OpKind::FusedExpertsTrain:
     return {5, 6};
-  case fb::OpKind::FusedExpertsGrad: // + the logits gradient, the labels
-    return {7, 9};
+  case fb::OpKind::FusedExpertsGrad: // + logits gradient, labels, hidden x 2
+    return {7, 11};
   case fb::OpKind::LoadBalancingLoss:
     return {2, 1u << 16};
   case fb::OpKind::Stack:

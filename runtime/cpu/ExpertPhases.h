@@ -22,20 +22,22 @@ namespace moert::cpu {
 /// The experts phase of the forward pass: every expert of `block` (routing
 /// .experts of them) over the rows `routing` groups, the rows of x read at
 /// slot / k. With `staging`, each grouped row's output lands there,
-/// unweighted; without, the rows go, weighted, into `out`.
+/// unweighted; without, the rows go, weighted, into `out`. With `kept`,
+/// the hidden states go there by grouped row and no expert is streamed.
 absl::Status expertsForward(const float *x, const ExpertRouting &routing,
                             const MoeBlockWeights &block, float *out,
-                            float *staging);
+                            float *staging, KeptHidden kept = {});
 
 /// The experts phase of the backward pass: the experts' weight gradients
 /// (dgate, dup, ddown, [routing.experts, ...]), the routing weights'
 /// gradients (dweights, by slot) and the rows' input gradients: unweighted
-/// into `staging` by grouped row, or summed per token into `dx`.
+/// into `staging` by grouped row, or summed per token into `dx`. With
+/// `saved`, the hidden states are read from there, by grouped row.
 absl::Status expertsBackward(const float *x, const float *dout,
                              const ExpertRouting &routing,
                              const MoeBlockWeights &block, float *dx,
                              float *staging, float *dweights, float *dgate,
-                             float *dup, float *ddown);
+                             float *dup, float *ddown, KeptHidden saved = {});
 
 /// The forward pass past routing, with the experts split over `group`
 /// (block.experts / group.size() consecutive experts per rank, the weights

@@ -38,12 +38,16 @@ struct Forward {
   bool bf16, widened;
   float *out;
   float *staging; // [tokens * k, D] by grouped row, when side by side
+  KeptHidden kept;
+  bool streams(int64_t rows) const {
+    return !kept.gate && streamsExpert(block, rows);
+  }
 };
 
 absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
                            Threads threads) {
   int64_t n = p.routing.counts[e], d = p.block.d, f = p.block.f;
-  if (n == 0 || streamsExpert(p.block, n))
+  if (n == 0 || p.streams(n))
     return absl::OkStatus();
   const int32_t *slots = p.routing.slots.data() + firstRow;
   float *xF32 = p.bf16 ? nullptr : scratch<float, 0>(n * d);
@@ -63,6 +67,10 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
                           d, f, p.bf16, false, threads);
       !s.ok())
     return s;
+  if (p.kept.gate) {
+    std::copy(gate, gate + n * f, p.kept.gate + firstRow * f);
+    std::copy(up, up + n * f, p.kept.up + firstRow * f);
+  }
   // The SwiGLU overwrites gate, or writes the down GEMM's bf16 input.
   uint16_t *hiddenBf16 = p.bf16 ? scratch<uint16_t, 1>(n * f) : nullptr;
   forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
@@ -92,11 +100,12 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
 
 absl::Status expertsForward(const float *x, const ExpertRouting &routing,
                             const MoeBlockWeights &block, float *out,
-                            float *staging) {
+                            float *staging, KeptHidden kept) {
   bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
-  bool streams = std::any_of(
-      routing.counts.begin(), routing.counts.end(),
-      [&](int64_t rows) { return streamsExpert(block, rows); });
+  Forward p{x,   routing, block,   bf16, block.gate.dtype != DType::kF32 && !bf16,
+            out, nullptr, kept};
+  bool streams = std::any_of(routing.counts.begin(), routing.counts.end(),
+                             [&](int64_t rows) { return p.streams(rows); });
   bool ownStaging = !staging && (streams || expertsSideBySide(
                                                 routing.counts.data(),
                                                 routing.experts));
@@ -104,8 +113,7 @@ absl::Status expertsForward(const float *x, const ExpertRouting &routing,
     staging = scratch<float, 5>(routing.tokens * routing.k * block.d);
   if (!staging)
     std::fill(out, out + routing.tokens * block.d, 0.0f);
-  Forward p{x,    routing, block, bf16, block.gate.dtype != DType::kF32 && !bf16,
-            out, staging};
+  p.staging = staging;
   if (auto s = forEachExpert(routing.counts.data(), routing.experts,
                              [&](int64_t e, int64_t firstRow, Threads threads) {
                                return expertForward(p, e, firstRow, threads);
@@ -123,7 +131,8 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
                           bool normalize, float *out, float *logits,
                           comm::Communicator *expertGroup,
-                          int64_t exchangeChunks, UnlabelledTail skipped) {
+                          int64_t exchangeChunks, UnlabelledTail skipped,
+                          KeptHidden kept) {
   if (auto s = linear(x, tokens, block.d, block.router, block.experts, logits);
       !s.ok())
     return s;
@@ -133,9 +142,12 @@ absl::Status fusedExperts(const float *x, int64_t tokens,
       !s.ok())
     return s;
   if (expertGroup && expertGroup->size() > 1)
-    return exchangeExpertsForward(x, routing, block, *expertGroup,
-                                  exchangeChunks, out);
-  return expertsForward(x, routing, block, out, /*staging=*/nullptr);
+    return kept.gate ? absl::InvalidArgumentError(
+                           "a fused block split over ranks keeps no hidden "
+                           "states")
+                     : exchangeExpertsForward(x, routing, block, *expertGroup,
+                                              exchangeChunks, out);
+  return expertsForward(x, routing, block, out, /*staging=*/nullptr, kept);
 }
 
 } // namespace moert::cpu

@@ -76,6 +76,7 @@ struct Backward {
   float *dx, *staging; // staging: [tokens * k, D] by grouped row, side by side
   float *dweights;     // [tokens * k], by slot
   float *dgate, *dup, *ddown;
+  KeptHidden saved;
 };
 
 absl::Status expertBackward(const Backward &p, int64_t e, int64_t firstRow,
@@ -103,16 +104,21 @@ absl::Status expertBackward(const Backward &p, int64_t e, int64_t firstRow,
   ExpertSlices w = expertSlices(
       p.block.gate, p.block.up, p.block.down, e, f, d, p.widened,
       p.widened ? scratch<float, 2>(3 * f * d) : nullptr, threads);
-  float *h1 = scratch<float, 3>(n * f), *h3 = scratch<float, 4>(n * f);
+  // The hidden states: kept by the forward pass, or computed again.
+  float *h1 = p.saved.gate ? p.saved.gate + firstRow * f
+                           : scratch<float, 3>(n * f);
+  float *h3 = p.saved.up ? p.saved.up + firstRow * f : scratch<float, 4>(n * f);
   float *g = scratch<float, 5>(n * f);
-  if (auto s = gradMatmul(x, Layout::kAsIs, w.w1, Layout::kTransposed, h1, n,
-                          d, f, bf16, false, threads);
-      !s.ok())
-    return s;
-  if (auto s = gradMatmul(x, Layout::kAsIs, w.w3, Layout::kTransposed, h3, n,
-                          d, f, bf16, false, threads);
-      !s.ok())
-    return s;
+  if (!p.saved.gate) {
+    if (auto s = gradMatmul(x, Layout::kAsIs, w.w1, Layout::kTransposed, h1,
+                            n, d, f, bf16, false, threads);
+        !s.ok())
+      return s;
+    if (auto s = gradMatmul(x, Layout::kAsIs, w.w3, Layout::kTransposed, h3,
+                            n, d, f, bf16, false, threads);
+        !s.ok())
+      return s;
+  }
   if (auto s = gradMatmul(dy, Layout::kAsIs, w.w2, Layout::kAsIs, g, n, d, f,
                           bf16, false, threads);
       !s.ok())
@@ -174,7 +180,7 @@ absl::Status expertsBackward(const float *x, const float *dout,
                              const ExpertRouting &routing,
                              const MoeBlockWeights &block, float *dx,
                              float *staging, float *dweights, float *dgate,
-                             float *dup, float *ddown) {
+                             float *dup, float *ddown, KeptHidden saved) {
   int64_t d = block.d;
   bool bf16 = block.gate.dtype == DType::kBF16 && bf16MatmulIsNative();
   bool ownStaging =
@@ -186,7 +192,7 @@ absl::Status expertsBackward(const float *x, const float *dout,
   Backward p{x,       dout,    routing,  block,
              bf16,    block.gate.dtype != DType::kF32 && !bf16,
              dx,      staging, dweights, dgate,
-             dup,     ddown};
+             dup,     ddown,   saved};
   if (auto s = forEachExpert(routing.counts.data(), routing.experts,
                              [&](int64_t e, int64_t firstRow, Threads threads) {
                                return expertBackward(p, e, firstRow, threads);
@@ -205,7 +211,8 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               float *dx, float *drouter, float *dgate,
                               float *dup, float *ddown,
                               comm::Communicator *expertGroup,
-                              int64_t exchangeChunks, UnlabelledTail skipped) {
+                              int64_t exchangeChunks, UnlabelledTail skipped,
+                              KeptHidden saved) {
   int64_t experts = block.experts, d = block.d;
   ExpertRouting routing;
   if (auto s = routeTokens(logits, tokens, experts, k, normalize, routing,
@@ -213,13 +220,16 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
       !s.ok())
     return s;
   std::vector<float> dweights(tokens * k);
+  bool split = expertGroup && expertGroup->size() > 1;
+  if (split && saved.gate)
+    return absl::InvalidArgumentError(
+        "a fused block split over ranks keeps no hidden states");
   absl::Status experted =
-      expertGroup && expertGroup->size() > 1
-          ? exchangeExpertsBackward(x, dout, routing, block, *expertGroup,
-                                    exchangeChunks, dx, dweights.data(), dgate,
-                                    dup, ddown)
-          : expertsBackward(x, dout, routing, block, dx, /*staging=*/nullptr,
-                            dweights.data(), dgate, dup, ddown);
+      split ? exchangeExpertsBackward(x, dout, routing, block, *expertGroup,
+                                      exchangeChunks, dx, dweights.data(),
+                                      dgate, dup, ddown)
+            : expertsBackward(x, dout, routing, block, dx, /*staging=*/nullptr,
+                              dweights.data(), dgate, dup, ddown, saved);
   if (!experted.ok())
     return experted;
 

@@ -99,7 +99,9 @@ absl::Status expertMlpGrad(const float *grouped, const int64_t *counts,
 /// activations from x. dlogitsExtra (nullable) reaches the logits directly
 /// (the router losses). Writes dx [tokens, D] and the four weight gradients
 /// (experts with no rows get zeros). The tokens of `skipped` (as the forward
-/// pass skipped them) get only the router's part of dx.
+/// pass skipped them) get only the router's part of dx. With `saved` (the
+/// forward pass's KeptHidden; one process only), the hidden states are read
+/// instead of recomputed.
 absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               const MoeBlockWeights &block, int64_t k,
                               bool normalize, const float *logits,
@@ -108,7 +110,8 @@ absl::Status fusedExpertsGrad(const float *x, int64_t tokens,
                               float *dup, float *ddown,
                               comm::Communicator *expertGroup = nullptr,
                               int64_t exchangeChunks = 1,
-                              UnlabelledTail skipped = {});
+                              UnlabelledTail skipped = {},
+                              KeptHidden saved = {});
 
 /// combine backward: dy[row holding slot t*k+j] = weights[t, j] * dout[t],
 /// dweights[t, j] = <dout[t], y[that row]>.

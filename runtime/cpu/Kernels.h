@@ -167,6 +167,13 @@ struct UnlabelledTail {
   int64_t seq = 1, ignoreIndex = -100;
 };
 
+/// A fused block's experts' hidden pre-activations x gate[e]^T and
+/// x up[e]^T, [tokens * k, F] each, by grouped row (ExpertRouting.h), kept
+/// by the forward pass for the backward one (moe.fused_experts_train).
+struct KeptHidden {
+  float *gate = nullptr, *up = nullptr;
+};
+
 /// A whole MoE block (FusedExperts.cpp): logits [tokens, E] = x router^T,
 /// top-k routing as routerTopK, and out[t] = sum over t's experts e, in
 /// ascending e, of weight * SwiGLU-MLP_e(x[t]). Equals router, dispatch,
@@ -176,13 +183,15 @@ struct UnlabelledTail {
 /// block.experts experts, and the routed rows are exchanged with the ranks
 /// holding the others (ExpertPhases.h), in `exchangeChunks` pipelined
 /// pieces; every rank of the group must call. The tokens of `skipped`
-/// are routed (their logits are written) but skip the experts.
+/// are routed (their logits are written) but skip the experts. With `kept`
+/// (one process only), the hidden states are written there too, and every
+/// expert takes the GEMM path.
 absl::Status fusedExperts(const float *x, int64_t tokens,
                           const MoeBlockWeights &block, int64_t k,
                           bool normalize, float *out, float *logits,
                           comm::Communicator *expertGroup = nullptr,
                           int64_t exchangeChunks = 1,
-                          UnlabelledTail skipped = {});
+                          UnlabelledTail skipped = {}, KeptHidden kept = {});
 
 /// Mean of logsumexp(logits) - logits[label] over labels != ignoreIndex.
 /// With `ranks`, the batch is every rank's rows together (the loss kernels

@@ -212,10 +212,15 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                         in[2].as<int32_t>(), rows(in[1]), lastDim(in[1]),
                         lastDim(in[0]), out.as<float>());
   case fb::OpKind::FusedExperts:
+  case fb::OpKind::FusedExpertsTrain: { // the latter keeps the hidden states
+    cpu::KeptHidden kept;
+    if (l.results.size() == 4)
+      kept = {l.results[2].as<float>(), l.results[3].as<float>()};
     return cpu::fusedExperts(in[0].as<float>(), rows(in[0]), moeBlockWeights(l),
                              attr(l, 0), attr(l, 1) != 0, out.as<float>(),
                              l.results[1].as<float>(), ranks_.experts(l),
-                             ranks_.exchangeChunks(), unlabelledTail(l));
+                             ranks_.exchangeChunks(), unlabelledTail(l), kept);
+  }
   case fb::OpKind::CrossEntropy:
     return cpu::crossEntropy(in[0].as<float>(), in[1].as<int32_t>(),
                              rows(in[0]), lastDim(in[0]), attr(l, 0),

@@ -95,15 +95,17 @@ absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
         saved ? in[7].as<float>() : nullptr);
   }
   case fb::OpKind::FusedExpertsGrad: {
-    cpu::UnlabelledTail skipped = unlabelledTail(l);
-    bool logitsGrad = in.size() > (skipped.labels ? 8u : 7u);
+    FusedBlockOperands at(l);
+    cpu::KeptHidden saved;
+    if (at.saved >= 0)
+      saved = {in[at.saved].as<float>(), in[at.saved + 1].as<float>()};
     return cpu::fusedExpertsGrad(
         in[0].as<float>(), rows(in[0]), moeBlockWeights(l), attr(l, 0),
         attr(l, 1) != 0, in[5].as<float>(), in[6].as<float>(),
-        logitsGrad ? in[7].as<float>() : nullptr, out.as<float>(),
-        l.results[1].as<float>(), l.results[2].as<float>(),
-        l.results[3].as<float>(), l.results[4].as<float>(),
-        ranks.experts(l), ranks.exchangeChunks(), skipped);
+        at.logitsGrad >= 0 ? in[at.logitsGrad].as<float>() : nullptr,
+        out.as<float>(), l.results[1].as<float>(), l.results[2].as<float>(),
+        l.results[3].as<float>(), l.results[4].as<float>(), ranks.experts(l),
+        ranks.exchangeChunks(), unlabelledTail(l), saved);
   }
   case fb::OpKind::CombineGrad:
     return cpu::combineGrad(in[0].as<float>(), in[1].as<float>(),

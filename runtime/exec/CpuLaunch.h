@@ -5,6 +5,7 @@
 
 #include "runtime/cpu/Kernels.h"
 #include "runtime/exec/Backend.h"
+#include "runtime/exec/FusedBlockOperands.h"
 
 #include <string>
 #include <vector>
@@ -58,6 +59,7 @@ struct Ranks {
   static int64_t expertSplit(const KernelLaunch &launch) {
     switch (launch.kernel->op()) {
     case fb::OpKind::FusedExperts:
+    case fb::OpKind::FusedExpertsTrain:
     case fb::OpKind::FusedExpertsGrad:
       return attrOr(launch, 2, 1);
     case fb::OpKind::Stack:
@@ -105,12 +107,13 @@ inline cpu::TokenMask tokenMask(const KernelLaunch &launch) {
           attr(launch, launch.kernel->int_attrs()->size() - 1)};
 }
 
-/// The tokens a fused block skips: with integer attribute 3
-/// (ignore_index), its last operand holds the labels [rows, seq].
+/// The tokens a fused block skips: those of its labels [rows, seq]'
+/// unlabelled tails (integer attribute 3 is ignore_index), if it has them.
 inline cpu::UnlabelledTail unlabelledTail(const KernelLaunch &launch) {
-  if (launch.kernel->int_attrs()->size() < 4)
+  FusedBlockOperands at(launch);
+  if (at.labels < 0)
     return {};
-  const TensorRef &labels = launch.operands.back();
+  const TensorRef &labels = launch.operands[at.labels];
   return {labels.as<int32_t>(), labels.shape.back(), attr(launch, 3)};
 }
 

@@ -217,21 +217,37 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.shape(c.result(3), "down gradient", c.operand(4).shape);
     break;
   }
-  case fb::OpKind::FusedExpertsGrad: {
-    size_t labels = fusedBlockHasLabels(launch) ? 1 : 0;
-    size_t operands = launch.operands.size() - labels;
-    c.rule((operands == 7 || operands == 8) && launch.results.size() == 5,
-           labels ? "expects 8 or 9 operands with the labels and 5 results"
-                  : "expects 7 or 8 operands and 5 results");
+  case fb::OpKind::FusedExpertsTrain: {
+    FusedBlockOperands at(launch);
+    c.counts(at.count(/*grad=*/false), 4);
     if (!c.ok() || !checkFusedExpertsInputs(c))
       break;
-    checkFusedBlockLabels(c, launch);
+    checkFusedBlockExtras(c, at);
+    const TensorRef &x = c.operand(0);
+    c.rule(c.intAttrOr(2, 1) == 1, "experts split over ranks");
+    c.shape(c.result(0), "result", x.shape);
+    c.shape(c.result(1), "logits", withLast(leading(x), c.operand(1).shape[0]));
+    int64_t rows = x.numElements() / x.shape.back() * c.intAttr(0);
+    c.shape(c.result(2), "gate hidden state", {rows, c.operand(2).shape[1]});
+    c.shape(c.result(3), "up hidden state", {rows, c.operand(2).shape[1]});
+    break;
+  }
+  case fb::OpKind::FusedExpertsGrad: {
+    FusedBlockOperands at(launch);
+    c.rule(launch.operands.size() >= 7 &&
+               size_t(at.count(/*grad=*/true)) == launch.operands.size() &&
+               launch.results.size() == 5,
+           "expects 7 operands, then a logits gradient, labels (with "
+           "ignore_index) and two hidden states as present, and 5 results");
+    if (!c.ok() || !checkFusedExpertsInputs(c))
+      break;
+    checkFusedBlockExtras(c, at);
     const TensorRef &x = c.operand(0);
     std::vector<int64_t> logits = withLast(leading(x), c.operand(1).shape[0]);
     c.shape(c.operand(5), "logits", logits);
     c.shape(c.operand(6), "result gradient", x.shape);
-    if (operands == 8)
-      c.shape(c.operand(7), "logits gradient", logits);
+    if (at.logitsGrad >= 0)
+      c.shape(c.operand(at.logitsGrad), "logits gradient", logits);
     c.shape(c.result(0), "input gradient", x.shape);
     for (int i = 1; i < 5; ++i)
       c.shape(c.result(i), "weight gradient", c.operand(i).shape);

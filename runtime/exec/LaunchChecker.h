@@ -9,6 +9,7 @@
 #define MOERT_EXEC_LAUNCHCHECKER_H
 
 #include "runtime/exec/Backend.h"
+#include "runtime/exec/FusedBlockOperands.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -192,20 +193,26 @@ inline bool checkFusedExpertsInputs(Checker &c) {
   return c.ok();
 }
 
-/// Whether a fused block's last operand is its labels: integer attribute 3
-/// (ignore_index) is given.
-inline bool fusedBlockHasLabels(const KernelLaunch &launch) {
-  auto *attrs = launch.kernel->int_attrs();
-  return attrs && attrs->size() > 3;
-}
-
-/// A fused block's labels, when it has them: int32, one per input token.
-inline void checkFusedBlockLabels(Checker &c, const KernelLaunch &launch) {
-  if (!fusedBlockHasLabels(launch))
-    return;
-  const TensorRef &labels = c.operand(launch.operands.size() - 1);
-  c.dtype(labels, "labels", labels.dtype == DType::kI32);
-  c.shape(labels, "labels", leading(c.operand(0)));
+/// A fused block's labels and kept hidden states, when it has them: int32
+/// labels, one per input token; fp32 [tokens * top_k, F] hidden states.
+inline void checkFusedBlockExtras(Checker &c, const FusedBlockOperands &at) {
+  const TensorRef &x = c.operand(0);
+  if (at.labels >= 0) {
+    const TensorRef &labels = c.operand(at.labels);
+    c.dtype(labels, "labels", labels.dtype == DType::kI32);
+    c.shape(labels, "labels", leading(x));
+  }
+  if (at.saved >= 0) {
+    c.rule(c.intAttrOr(2, 1) == 1,
+           "kept hidden states on experts split over ranks");
+    int64_t tokens = x.numElements() / x.shape.back();
+    for (int i = 0; i < 2; ++i) {
+      const TensorRef &kept = c.operand(at.saved + i);
+      c.dtype(kept, "hidden state", kept.dtype == DType::kF32);
+      c.shape(kept, "hidden state",
+              {tokens * c.intAttr(0), c.operand(2).shape[1]});
+    }
+  }
 }
 
 /// Combine's expert outputs [rows, D], weights [tokens..., K] and source

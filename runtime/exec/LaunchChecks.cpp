@@ -172,9 +172,9 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
               withLast(leading(c.operand(1)), c.operand(0).shape[1]));
     break;
   case fb::OpKind::FusedExperts:
-    c.counts(fusedBlockHasLabels(launch) ? 6 : 5, 2);
+    c.counts(FusedBlockOperands(launch).count(/*grad=*/false), 2);
     if (c.ok() && checkFusedExpertsInputs(c)) {
-      checkFusedBlockLabels(c, launch);
+      checkFusedBlockExtras(c, FusedBlockOperands(launch));
       const TensorRef &x = c.operand(0);
       c.shape(c.result(0), "result", x.shape);
       c.shape(c.result(1), "logits", withLast(leading(x), c.operand(1).shape[0]));

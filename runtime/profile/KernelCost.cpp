@@ -70,15 +70,19 @@ double productFlops(const fb::Kernel &kernel, const std::vector<Tensor> &in) {
     return products * in[0].rows() * perRow;
   }
   case fb::OpKind::FusedExperts:
+  case fb::OpKind::FusedExpertsTrain:
   case fb::OpKind::FusedExpertsGrad: {
     // x [.., d]; router [E, d]; gate [E, f, d]. The backward recomputes gate
-    // and up (8 expert products) and takes the router's dx and dW (2).
+    // and up (8 expert products; 6 when the forward pass kept them, its two
+    // last operands being [rows, f]) and takes the router's dx and dW (2).
     double tokens = in[0].rows(), rows = tokens * double(intAttr(kernel, 0));
     double expert = 2 * double(in[2].shape[1]) * double(in[2].shape[2]);
     double router = 2 * double(in[1].shape[0]) * double(in[1].shape[1]);
-    return kernel.op() == fb::OpKind::FusedExperts
-               ? tokens * router + rows * 3 * expert
-               : tokens * 2 * router + rows * 8 * expert;
+    if (kernel.op() != fb::OpKind::FusedExpertsGrad)
+      return tokens * router + rows * 3 * expert;
+    bool kept = in.size() >= 9 && in.back().shape.size() == 2 &&
+                double(in.back().shape[0]) == rows;
+    return tokens * 2 * router + rows * (kept ? 6 : 8) * expert;
   }
   default:
     return -1;
@@ -156,6 +160,7 @@ KernelCost kernelCost(const fb::Model &model, const fb::Kernel &kernel) {
   if (kernel.op() == fb::OpKind::CacheWrite && operands.size() == 3)
     cost.bytes += operands[1].bytes - operands[0].bytes; // rows stored, not read
   if ((kernel.op() == fb::OpKind::FusedExperts ||
+       kernel.op() == fb::OpKind::FusedExpertsTrain ||
        kernel.op() == fb::OpKind::FusedExpertsGrad) &&
       operands.size() >= 5 && operands[2].shape.size() == 3) {
     // No more experts than routed rows can be read (decoding reads k).

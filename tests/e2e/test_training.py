@@ -8,7 +8,7 @@ Mixtral again with bf16 compute (fp32 masters): losses and gradients to
 looser bounds; the Llama with its batch split into two accumulated
 micro-batches; the Mixtral compiled with --recompute; and the Mixtral on a
 batch with a short, padded line and the z-loss on (padding must stay out of
-every loss, the router losses included). The Mixtral runs
+every loss, the router losses included), also with --keep-expert-hidden. The Mixtral runs
 both with its MoE blocks fused (the default) and unfused (--no-fuse), and
 the two must also agree with each other to fp32 rounding.
 
@@ -168,16 +168,16 @@ def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=
 FUSION_TOLERANCE = {"gradients": 1e-5, "weights": 1e-4}
 
 
-def compare_fusion(fused, unfused):
-    """Fused and unfused runs: their losses and gradients, then their weights
-    after 3 steps, to FUSION_TOLERANCE."""
+def compare_fusion(fused, unfused, label="fused vs unfused"):
+    """Fused and unfused runs (or two fused ones): their losses and
+    gradients, then their weights after 3 steps, to FUSION_TOLERANCE."""
     ok = fused[0] and unfused[0]
     for (what, bound), fused_file, unfused_file in zip(
             FUSION_TOLERANCE.items(), fused[1:], unfused[1:]):
         a, b = safetensors_io.read(fused_file), safetensors_io.read(unfused_file)
         worst = max((relative_error(a[key].double(), b[key].double()), key) for key in b)
         ok &= worst[0] <= bound
-        print(f"fused vs unfused {what}: worst relative difference {worst[0]:.2e} "
+        print(f"{label} {what}: worst relative difference {worst[0]:.2e} "
               f"({worst[1]}, bound {bound:g})" + ("" if worst[0] <= bound else "  FAIL"))
     return ok
 
@@ -191,6 +191,13 @@ def main():
                             compile_flags=["--recompute"])
     unfused_recompute = check(bin_dir, work, "train-mixtral", MIXTRAL,
                               compile_flags=["--no-fuse", "--recompute"])
+    # The padded batch (unlabelled tails skip the experts) with the fused
+    # blocks recomputing their hidden states and keeping them: every
+    # optional operand of the fused backward at once.
+    padded_fused = check(bin_dir, work, "train-mixtral", MIXTRAL, lengths=[9, 5],
+                         z_coef=0.01)
+    padded_kept = check(bin_dir, work, "train-mixtral", MIXTRAL, lengths=[9, 5],
+                        z_coef=0.01, compile_flags=["--keep-expert-hidden"])
     families = [check(bin_dir, work, "train-qwen3moe", QWEN3_MOE),
                 check(bin_dir, work, "train-qwen3moe", QWEN3_MOE, compile_flags=["--no-fuse"])]
     ok = all([compare_fusion(fused, unfused),
@@ -206,7 +213,7 @@ def main():
               check(bin_dir, work, "train-mixtral", MIXTRAL, "bf16",
                     compile_flags=["--no-fuse"])[0],
               check(bin_dir, work, "train-llama-tied", LLAMA, accumulate=2)[0],
-              check(bin_dir, work, "train-mixtral", MIXTRAL, lengths=[9, 5], z_coef=0.01)[0],
+              compare_fusion(padded_fused, padded_kept, "recomputed vs kept hidden states"),
               check(bin_dir, work, "train-mixtral", MIXTRAL, lengths=[9, 5], z_coef=0.01,
                     compile_flags=["--no-fuse"])[0]])
     sys.exit(0 if ok else 1)

@@ -952,3 +952,19 @@ func.func @f(%w: tensor<8x6xf32>) {
   %0 = moe.slice %w {axis = 1 : i64, offset = 0 : i64} : tensor<8x6xf32> -> tensor<4x2xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %l: tensor<2x8x4xf32>, %h: tensor<32x128xf32>) {
+  // expected-error @+1 {{saved must be the gate and up hidden states of a block on one rank, got 1 values}}
+  %a:5 = moe.fused_experts_grad %x, %r, %g, %g, %d, %l, %x saved(%h) {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x8x4xf32>, tensor<2x8x64xf32>, tensor<32x128xf32>) -> (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>) {
+  // expected-error @+1 {{hidden shape [16, 128] must equal [tokens * top_k, expert width] [32, 128]}}
+  %y, %l, %hg, %hu = moe.fused_experts_train %x, %r, %g, %g, %d {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>) -> (tensor<2x8x64xf32>, tensor<2x8x4xf32>, tensor<16x128xf32>, tensor<16x128xf32>)
+  return
+}

@@ -76,12 +76,20 @@ struct Block {
 /// Output, logits and every gradient, in one tuple so results compare whole.
 using Result = std::vector<std::vector<float>>;
 
-Result runFused(const Block &b, bool bf16, UnlabelledTail skipped = {}) {
+/// The fused block forward and backward; with `keep`, the backward reads
+/// the hidden states the forward kept instead of recomputing them.
+Result runFused(const Block &b, bool bf16, UnlabelledTail skipped = {},
+                bool keep = false) {
   const Case &c = b.c;
   MoeBlockWeights w = b.weights(bf16);
   std::vector<float> out(b.x.size()), logits(c.tokens * c.experts);
+  std::vector<float> keptGate(keep ? c.tokens * c.k * c.f : 0),
+      keptUp(keptGate.size());
+  KeptHidden kept;
+  if (keep)
+    kept = {keptGate.data(), keptUp.data()};
   EXPECT_TRUE(fusedExperts(b.x.data(), c.tokens, w, c.k, true, out.data(),
-                           logits.data(), nullptr, 1, skipped)
+                           logits.data(), nullptr, 1, skipped, kept)
                   .ok());
   std::vector<float> dx(b.x.size()), drouter(b.router.size()),
       dgate(b.gate.size()), dup(b.gate.size()), ddown(b.gate.size());
@@ -89,7 +97,7 @@ Result runFused(const Block &b, bool bf16, UnlabelledTail skipped = {}) {
                                logits.data(), b.dout.data(),
                                b.dlogitsExtra.data(), dx.data(),
                                drouter.data(), dgate.data(), dup.data(),
-                               ddown.data(), nullptr, 1, skipped)
+                               ddown.data(), nullptr, 1, skipped, kept)
                   .ok());
   return {out, logits, dx, drouter, dgate, dup, ddown};
 }
@@ -169,6 +177,28 @@ TEST_P(FusedExpertsTest, MatchesTheChainOnAnyThreadCount) {
                                                           chain[i].end())),
                 bf16 ? 1e-2 : 2e-6)
           << kNames[i] << " bf16 " << bf16;
+  }
+}
+
+// Kept hidden states are the ones the backward would compute (the same
+// GEMMs over the same rows): the gradients are the same bits. The output
+// differs by rounding where the forward would have streamed an expert
+// (keeping, every expert takes the GEMM path).
+TEST_P(FusedExpertsTest, KeptHiddenStatesGiveTheRecomputedGradients) {
+  Block block(GetParam());
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !bf16MatmulIsNative())
+      continue;
+    Result recomputed, kept;
+    withThreads(2, [&] { recomputed = runFused(block, bf16); });
+    withThreads(2, [&] { kept = runFused(block, bf16, {}, /*keep=*/true); });
+    EXPECT_LT(relativeError(kept[0], std::vector<double>(
+                                         recomputed[0].begin(),
+                                         recomputed[0].end())),
+              bf16 ? 1e-5 : 1e-6)
+        << "bf16 " << bf16;
+    for (size_t i = 1; i < kept.size(); ++i)
+      EXPECT_TRUE(kept[i] == recomputed[i]) << kNames[i] << " bf16 " << bf16;
   }
 }
 
