@@ -20,13 +20,18 @@ def run(args, env=None):
     return result.stdout
 
 
+def compile_train(bin_dir, artifact, dtype, env, flags=()):
+    """The training artifact of the benchmark's model."""
+    run([os.path.join(bin_dir, "moec"), "compile", os.path.join(HERE, "train-moe"),
+         "-o", artifact, "--mode", "train", "--batch", str(BATCH), "--seq", str(SEQ),
+         "--dtype", dtype, *flags], env)
+
+
 def prepare(bin_dir, work, dtype, steps, env):
     """Compiles the model, writes `steps` batches of tokens and the initial
     weights into `work`; returns (artifact, weights, tokens)."""
     artifact = os.path.join(work, "moe.moex")
-    run([os.path.join(bin_dir, "moec"), "compile", os.path.join(HERE, "train-moe"),
-         "-o", artifact, "--mode", "train", "--batch", str(BATCH), "--seq", str(SEQ),
-         "--dtype", dtype], env)
+    compile_train(bin_dir, artifact, dtype, env)
     rng = random.Random(0)
     tokens = os.path.join(work, "tokens.txt")
     with open(tokens, "w") as f:
