@@ -174,7 +174,7 @@ LogicalResult UpcyclePass::checkOptions(ModuleOp module) {
     return fail("upcycling " + source +
                 " is not supported; the source must be a LlamaForCausalLM, "
                 "Qwen2ForCausalLM or Qwen3ForCausalLM");
-  if (granularity < 1 || numExperts * int64_t(granularity) > kMaxExperts)
+  if (granularity < 1 || int64_t(granularity) > kMaxExperts / numExperts)
     return fail("granularity must be >= 1 with experts x granularity at most " +
                 Twine(kMaxExperts) + ", got " + Twine(int64_t(granularity)) +
                 " with " + Twine(numExperts) + " experts");

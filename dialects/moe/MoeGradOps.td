@@ -271,8 +271,9 @@ def Moe_FusedExpertsGradOp : Moe_Op<"fused_experts_grad",
     The backward of `moe.fused_experts`, from the block's own operands and
     its router `logits` only: the top-k selection and weights are
     recomputed from the logits (exactly as the forward pass chose them) and
-    the experts' hidden activations from `input`, so nothing of the size
-    tokens x top_k x expert width is kept between the passes. `logits_grad`,
+    the experts' hidden activations from `input` (unless `saved` holds
+    them), so by default nothing of the size tokens x top_k x expert width
+    is kept between the passes. `logits_grad`,
     when given, is a gradient reaching the logits directly (the
     load-balancing and z losses). The attributes and `labels` are those of
     the forward op (the tokens it skipped skip the experts here too; their

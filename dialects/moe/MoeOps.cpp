@@ -352,11 +352,14 @@ LogicalResult FusedExpertsGradOp::verify() {
                               getActivation(), getExpertParallel())) ||
       failed(verifyBlockLabels(*this, getLabels(), getInput())))
     return failure();
-  if (!getSaved().empty() &&
-      (getSaved().size() != 2 || getExpertParallel() != 1))
-    return emitOpError() << "saved must be the gate and up hidden states of "
-                            "a block on one rank, got "
+  if (!getSaved().empty() && getSaved().size() != 2)
+    return emitOpError() << "saved must be the gate and up hidden states, "
+                            "got "
                          << getSaved().size() << " values";
+  if (!getSaved().empty() && getExpertParallel() != 1)
+    return emitOpError() << "saved hidden states need the experts on one "
+                            "rank, not split over expert_parallel "
+                         << getExpertParallel();
   if (failed(verifyBlockHidden(*this, getSaved(), getInput(), getGate(),
                                getTopK())))
     return failure();

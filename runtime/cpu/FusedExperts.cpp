@@ -9,7 +9,8 @@
 // exists between the kernel's input and output.
 //
 // Experts that got only a few rows skip the GEMMs: their weights are
-// streamed (ExpertStreaming.h) and their rows staged. The choice is made per
+// streamed (ExpertStreaming.h) and their rows staged (unless the hidden
+// states are kept for the backward pass: streaming makes none). The choice is made per
 // expert from its row count alone, and whenever an expert is streamed all
 // rows are staged, so a token's rows are still added in ascending expert
 // order and the result does not depend on the thread count.
@@ -58,7 +59,10 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
   ExpertSlices w = expertSlices(
       p.block.gate, p.block.up, p.block.down, e, f, d, p.widened,
       p.widened ? scratch<float, 1>(3 * f * d) : nullptr, threads);
-  float *gate = scratch<float, 2>(n * f), *up = scratch<float, 3>(n * f);
+  // Kept hidden states are the GEMMs' outputs themselves.
+  bool keep = p.kept.gate != nullptr;
+  float *gate = keep ? p.kept.gate + firstRow * f : scratch<float, 2>(n * f);
+  float *up = keep ? p.kept.up + firstRow * f : scratch<float, 3>(n * f);
   if (auto s = gradMatmul(x, Layout::kAsIs, w.w1, Layout::kTransposed, gate, n,
                           d, f, p.bf16, false, threads);
       !s.ok())
@@ -67,18 +71,18 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
                           d, f, p.bf16, false, threads);
       !s.ok())
     return s;
-  if (p.kept.gate) {
-    std::copy(gate, gate + n * f, p.kept.gate + firstRow * f);
-    std::copy(up, up + n * f, p.kept.up + firstRow * f);
-  }
-  // The SwiGLU overwrites gate, or writes the down GEMM's bf16 input.
+  // The SwiGLU writes the down GEMM's input: over gate (unless kept), or
+  // rounded to bf16.
   uint16_t *hiddenBf16 = p.bf16 ? scratch<uint16_t, 1>(n * f) : nullptr;
+  float *hiddenF32 =
+      p.bf16 ? nullptr : keep ? scratch<float, 2>(n * f) : gate;
   forBlocks(n * f, threads, [&](int64_t begin, int64_t end) {
     swigluForward(gate + begin, up + begin, end - begin,
-                  hiddenBf16 ? nullptr : gate + begin,
+                  hiddenF32 ? hiddenF32 + begin : nullptr,
                   hiddenBf16 ? hiddenBf16 + begin : nullptr);
   });
-  const void *hidden = p.bf16 ? static_cast<const void *>(hiddenBf16) : gate;
+  const void *hidden =
+      p.bf16 ? static_cast<const void *>(hiddenBf16) : hiddenF32;
   float *rows = p.staging ? p.staging + firstRow * d : scratch<float, 4>(n * d);
   if (auto s = gradMatmul(hidden, Layout::kAsIs, w.w2, Layout::kTransposed,
                           rows, n, f, d, p.bf16, false, threads);

@@ -3,7 +3,8 @@
 // From the block input and the router logits alone: the routing is
 // recomputed from the logits (the same function as the forward pass, so the
 // same choice), and per expert the hidden activations h1 = x w1^T and
-// h3 = x w3^T from its gathered rows. With g = dout w2 per row (the output
+// h3 = x w3^T from its gathered rows (or read where the forward pass kept
+// them, KeptHidden). With g = dout w2 per row (the output
 // gradient of the row's token, unweighted), one loop gives the SwiGLU
 // backward scaled by the routing weight w, the routing weight's gradient
 // <g, act> and w * act, which the down weight's gradient reads against the

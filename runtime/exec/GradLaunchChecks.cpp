@@ -227,7 +227,7 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.rule(c.intAttrOr(2, 1) == 1, "experts split over ranks");
     c.shape(c.result(0), "result", x.shape);
     c.shape(c.result(1), "logits", withLast(leading(x), c.operand(1).shape[0]));
-    int64_t rows = x.numElements() / x.shape.back() * c.intAttr(0);
+    int64_t rows = product(leading(x)) * c.intAttr(0);
     c.shape(c.result(2), "gate hidden state", {rows, c.operand(2).shape[1]});
     c.shape(c.result(3), "up hidden state", {rows, c.operand(2).shape[1]});
     break;
@@ -237,8 +237,11 @@ absl::Status checkGradLaunch(const KernelLaunch &launch) {
     c.rule(launch.operands.size() >= 7 &&
                size_t(at.count(/*grad=*/true)) == launch.operands.size() &&
                launch.results.size() == 5,
-           "expects 7 operands, then a logits gradient, labels (with "
-           "ignore_index) and two hidden states as present, and 5 results");
+           absl::StrCat("expects 7 operands, then a logits gradient, labels "
+                        "(with ignore_index) and two hidden states as "
+                        "present, and 5 results, got ",
+                        launch.operands.size(), " and ",
+                        launch.results.size()));
     if (!c.ok() || !checkFusedExpertsInputs(c))
       break;
     checkFusedBlockExtras(c, at);

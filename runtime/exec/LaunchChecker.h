@@ -199,13 +199,14 @@ inline void checkFusedBlockExtras(Checker &c, const FusedBlockOperands &at) {
   const TensorRef &x = c.operand(0);
   if (at.labels >= 0) {
     const TensorRef &labels = c.operand(at.labels);
+    c.rule(x.shape.size() >= 2, "labels of an input without a sequence axis");
     c.dtype(labels, "labels", labels.dtype == DType::kI32);
     c.shape(labels, "labels", leading(x));
   }
   if (at.saved >= 0) {
     c.rule(c.intAttrOr(2, 1) == 1,
            "kept hidden states on experts split over ranks");
-    int64_t tokens = x.numElements() / x.shape.back();
+    int64_t tokens = product(leading(x));
     for (int i = 0; i < 2; ++i) {
       const TensorRef &kept = c.operand(at.saved + i);
       c.dtype(kept, "hidden state", kept.dtype == DType::kF32);

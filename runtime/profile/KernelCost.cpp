@@ -80,8 +80,10 @@ double productFlops(const fb::Kernel &kernel, const std::vector<Tensor> &in) {
     double router = 2 * double(in[1].shape[0]) * double(in[1].shape[1]);
     if (kernel.op() != fb::OpKind::FusedExpertsGrad)
       return tokens * router + rows * 3 * expert;
-    bool kept = in.size() >= 9 && in.back().shape.size() == 2 &&
-                double(in.back().shape[0]) == rows;
+    // Kept states: two operands beyond the 7, the logits gradient and the
+    // labels (present when int attribute 3, ignore_index, is).
+    size_t labels = kernel.int_attrs() && kernel.int_attrs()->size() > 3;
+    bool kept = in.size() >= 9 + labels;
     return tokens * 2 * router + rows * (kept ? 6 : 8) * expert;
   }
   default:

@@ -34,13 +34,14 @@ from e2e_util import relative_error, run  # noqa: E402
 # held to looser ones on losses and gradients only: Adam's first steps move
 # each weight by about +-lr whatever the gradient's size, so bf16 noise on a
 # tiny gradient flips a whole update and no weight bound is meaningful.
-# Even in fp32, steps 2 and 3 amplify rounding on the smallest gradient
-# elements: the padded batch's unlabelled tail skipping the experts (other
-# GEMM shapes, so other sums) moves step-1 gradients by 1e-6 and the
-# weights after 3 steps by 1.1e-4 (measured, against 5e-5 for fused with
-# the tail kept).
-TOLERANCES = {"f32": {"loss": 1e-5, "grad": 1e-4, "weight": 3e-4},
+TOLERANCES = {"f32": {"loss": 1e-5, "grad": 1e-4, "weight": 1e-4},
               "bf16": {"loss": 1e-2, "grad": 5e-2, "weight": None}}
+# Even in fp32, steps 2 and 3 amplify rounding on the smallest gradient
+# elements: on the padded batch, the unlabelled tail skipping the experts
+# (other GEMM shapes, so other sums) moves step-1 gradients by 1e-6 and the
+# weights after 3 steps by 1.1e-4 (measured, against 5e-5 for fused with
+# the tail kept). Padded fp32 runs get this weight bound.
+PADDED_WEIGHT_BOUND = 3e-4
 MARGIN = 1e-3              # router top-k decisions must win by this much
 OPTIMIZER = ["--steps", "3", "--lr", "3e-2", "--min-lr", "3e-3", "--warmup-steps", "1",
              "--weight-decay", "0.1", "--clip", "0.05"]
@@ -114,7 +115,9 @@ def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=
     `lengths` gives lines shorter than seq + 1 (padding, left out of every
     loss); `z_coef` turns the router z-loss on in both."""
     batch, seq = 2 * accumulate, 8
-    tolerance = TOLERANCES[dtype]
+    tolerance = dict(TOLERANCES[dtype])
+    if lengths and tolerance["weight"] is not None:
+        tolerance["weight"] = PADDED_WEIGHT_BOUND
     case, batch_file = make_case(work, name, config, batch, seq, lengths)
     if z_coef:
         compile_flags = (*compile_flags, "--z-loss-coef", str(z_coef))

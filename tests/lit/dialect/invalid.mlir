@@ -956,7 +956,7 @@ func.func @f(%w: tensor<8x6xf32>) {
 // -----
 
 func.func @f(%x: tensor<2x8x64xf32>, %r: tensor<4x64xf32>, %g: tensor<4x128x64xf32>, %d: tensor<4x64x128xf32>, %l: tensor<2x8x4xf32>, %h: tensor<32x128xf32>) {
-  // expected-error @+1 {{saved must be the gate and up hidden states of a block on one rank, got 1 values}}
+  // expected-error @+1 {{saved must be the gate and up hidden states, got 1 values}}
   %a:5 = moe.fused_experts_grad %x, %r, %g, %g, %d, %l, %x saved(%h) {top_k = 2 : i64, activation = "swiglu"} : (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>, tensor<2x8x4xf32>, tensor<2x8x64xf32>, tensor<32x128xf32>) -> (tensor<2x8x64xf32>, tensor<4x64xf32>, tensor<4x128x64xf32>, tensor<4x128x64xf32>, tensor<4x64x128xf32>)
   return
 }
