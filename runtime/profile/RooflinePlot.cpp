@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace moert::profile {
 namespace {
@@ -29,8 +30,11 @@ std::string rooflineSvg(const std::vector<RooflinePoint> &points,
       xLow = std::min(xLow, p.intensity), xHigh = std::max(xHigh, p.intensity);
       yLow = std::min(yLow, p.gflops), yHigh = std::max(yHigh, p.gflops);
     }
-  auto [x0, x1] = decades(xLow, xHigh);
-  auto [y0, y1] = decades(yLow, yHigh);
+  // Plain variables: the lambdas below capture them (C++17 captures no
+  // structured binding).
+  double x0, x1, y0, y1;
+  std::tie(x0, x1) = decades(xLow, xHigh);
+  std::tie(y0, y1) = decades(yLow, yHigh);
   double plotW = kWidth - kLeft - kRight, plotH = kHeight - kTop - kBottom;
   auto px = [&](double x) {
     return kLeft + (std::log10(x) - x0) / (x1 - x0) * plotW;

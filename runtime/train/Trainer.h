@@ -101,7 +101,7 @@ public:
 private:
   Trainer(const Artifact &artifact, Backend &backend,
           const OptimizerOptions &options, comm::Parallelism *parallel)
-      : artifact_(artifact), model_(artifact.model()), backend_(backend),
+      : model_(artifact.model()), backend_(backend),
         options_(options), parallel_(parallel),
         share_(ExpertShare::ofRank(model_, parallel ? parallel->rank() : 0)) {}
   absl::Status bind(const Weights &initial);
@@ -127,7 +127,6 @@ private:
   std::string describeNonFinite(const Losses &losses) const;
   void refreshComputeCopies();
 
-  const Artifact &artifact_;
   const fb::Model &model_;
   Backend &backend_;
   OptimizerOptions options_;

@@ -29,8 +29,10 @@ std::vector<float> gradWeight(const std::vector<float> &dy,
 }
 
 TEST(LinearGradTest, MatchesFiniteDifferences) {
-  for (auto [m, k, n] : {Shape{5, 7, 3}, Shape{1, 1, 1}, Shape{13, 33, 17},
+  for (const Shape &values : {Shape{5, 7, 3}, Shape{1, 1, 1}, Shape{13, 33, 17},
                          Shape{2, 65, 9}}) {
+    int64_t m, k, n;
+    std::tie(m, k, n) = values;
     auto x = randomVector(m * k, 1), w = randomVector(n * k, 2);
     auto r = randomVector(m * n, 3);
     auto dx = numericGradient(x, [&](const std::vector<double> &xs) {
@@ -93,9 +95,11 @@ TEST(LinearGradTest, SameResultOnOneAndTwoThreads) {
   // Includes a long reduction (m) over a small output, where a GEMM might be
   // tempted to split the sum across threads.
   // The last is a weight gradient large enough to run on both threads.
-  for (auto [m, k, n] : {Shape{4096, 16, 8}, Shape{300, 128, 256},
+  for (const Shape &values : {Shape{4096, 16, 8}, Shape{300, 128, 256},
                          Shape{1024, 256, 256}, Shape{37, 1000, 3},
                          Shape{2048, 256, 512}}) {
+    int64_t m, k, n;
+    std::tie(m, k, n) = values;
     auto x = randomVector(m * k, 7), w = randomVector(n * k, 8);
     auto dy = randomVector(m * n, 9);
     std::vector<uint16_t> bf16 = toBf16(w);

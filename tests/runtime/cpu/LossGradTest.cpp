@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace moert::cpu::testing {
 namespace {
 
@@ -114,7 +116,9 @@ double loadBalancingOf(const std::vector<double> &logits, int64_t experts,
 }
 
 TEST(LoadBalancingLossGradTest, MatchesFiniteDifferencesOverAllLayers) {
-  for (auto [experts, k] : {std::pair<int64_t, int64_t>{3, 1}, {5, 2}}) {
+  for (const std::pair<int64_t, int64_t> &values : {std::pair<int64_t, int64_t>{3, 1}, {5, 2}}) {
+    int64_t experts, k;
+    std::tie(experts, k) = values;
     Layers layers = threeLayers(experts);
     float dloss = 0.3f;
     std::vector<float> ours(layers.flat.size(), -1.0f);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 
 namespace moert::cpu::testing {
 namespace {
@@ -33,7 +34,10 @@ std::vector<double> routerWeightsOf(const std::vector<double> &logits,
 
 TEST(RouterGradTest, MatchesFiniteDifferencesWithIndicesHeldFixed) {
   int64_t tokens = 9;
-  for (auto [experts, k] : {std::pair<int64_t, int64_t>{5, 1}, {5, 2}, {3, 3}})
+  for (const auto &values :
+       {std::pair<int64_t, int64_t>{5, 1}, {5, 2}, {3, 3}}) {
+    int64_t experts, k;
+    std::tie(experts, k) = values;
     for (bool normalize : {false, true})
       for (bool extra : {false, true}) {
         auto logits = decisiveLogits(tokens, experts, unsigned(experts + k));
@@ -63,6 +67,7 @@ TEST(RouterGradTest, MatchesFiniteDifferencesWithIndicesHeldFixed) {
         }
         EXPECT_LE(relativeError(ours, ref), kGradTolerance) << name;
       }
+  }
 }
 
 struct Dispatched {

@@ -41,8 +41,12 @@ NormGrads normGrads(const std::vector<float> &x, Weight w,
 TEST(RmsNormGradTest, MatchesFiniteDifferences) {
   // With d = 1 and a tiny eps, y = sign(x) w: the gradient is all
   // cancellation, so that width gets a large eps only.
-  for (auto [rows, d, eps] : {std::tuple<int64_t, int64_t, double>{5, 13, 1e-6},
-                              {5, 13, 0.5}, {3, 130, 1e-6}, {4, 1, 0.5}}) {
+  using Case = std::tuple<int64_t, int64_t, double>;
+  for (const Case &values : {Case{5, 13, 1e-6}, Case{5, 13, 0.5},
+                             Case{3, 130, 1e-6}, Case{4, 1, 0.5}}) {
+    int64_t rows, d;
+    double eps;
+    std::tie(rows, d, eps) = values;
     auto x = randomVector(rows * d, 1), w = randomVector(d, 2);
     auto r = randomVector(rows * d, 3);
     NormGrads ours = normGrads(x, {w.data(), DType::kF32}, r, rows, d, eps);
