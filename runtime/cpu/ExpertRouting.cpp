@@ -14,30 +14,33 @@ namespace moert::cpu {
 
 absl::Status groupByExpert(const int32_t *indices, int64_t slots,
                            int64_t experts, int64_t *counts,
-                           int32_t *sourceSlots) {
+                           int32_t *sourceSlots, const uint8_t *skipped,
+                           int64_t k) {
+  auto grouped = [&](int64_t s) { return !skipped || !skipped[s / k]; };
   std::fill(counts, counts + experts, 0);
   for (int64_t s = 0; s < slots; ++s) {
     if (indices[s] < 0 || indices[s] >= experts)
       return absl::InvalidArgumentError(
           absl::StrCat("expert index ", indices[s], " of slot ", s,
                        " is outside [0, ", experts, ")"));
-    ++counts[indices[s]];
+    counts[indices[s]] += grouped(s);
   }
   std::vector<int64_t> next(experts, 0);
   for (int64_t e = 1; e < experts; ++e)
     next[e] = next[e - 1] + counts[e - 1];
   for (int64_t s = 0; s < slots; ++s)
-    sourceSlots[next[indices[s]]++] = int32_t(s);
+    if (grouped(s))
+      sourceSlots[next[indices[s]]++] = int32_t(s);
   return absl::OkStatus();
 }
 
 namespace {
 /// Whether each token skips the experts: the tokens after the last counted
-/// label of their row.
+/// label of their row (none, and nothing allocated, without labels).
 std::vector<uint8_t> skippedTokens(int64_t tokens, UnlabelledTail tail) {
-  std::vector<uint8_t> skipped(tokens, 0);
   if (!tail.labels)
-    return skipped;
+    return {};
+  std::vector<uint8_t> skipped(tokens, 0);
   for (int64_t row = 0; row < tokens; row += tail.seq)
     for (int64_t t = std::min(tokens, row + tail.seq) - 1;
          t >= row && tail.labels[t] == tail.ignoreIndex; --t)
@@ -55,33 +58,23 @@ absl::Status routeTokens(const float *logits, int64_t tokens, int64_t experts,
   routing.experts = experts;
   routing.weights.resize(slots);
   routing.indices.resize(slots);
-  routing.counts.assign(experts, 0);
+  routing.counts.resize(experts);
   routing.first.assign(experts, 0);
+  routing.slots.resize(slots);
   routing.rowOfSlot.assign(slots, -1);
   routerTopK(logits, tokens, experts, k, normalize, routing.weights.data(),
              routing.indices.data());
   std::vector<uint8_t> skips = skippedTokens(tokens, skipped);
-  int64_t grouped = 0;
-  for (int64_t s = 0; s < slots; ++s) {
-    int32_t e = routing.indices[s];
-    if (e < 0 || e >= experts)
-      return absl::InvalidArgumentError(
-          absl::StrCat("expert index ", e, " of slot ", s,
-                       " is outside [0, ", experts, ")"));
-    if (!skips[s / k])
-      ++routing.counts[e], ++grouped;
-  }
+  if (auto status = groupByExpert(routing.indices.data(), slots, experts,
+                                  routing.counts.data(), routing.slots.data(),
+                                  skips.empty() ? nullptr : skips.data(), k);
+      !status.ok())
+    return status;
   for (int64_t e = 1; e < experts; ++e)
     routing.first[e] = routing.first[e - 1] + routing.counts[e - 1];
-  // dispatch's order: by expert, then by slot.
-  routing.slots.resize(grouped);
-  std::vector<int64_t> next = routing.first;
-  for (int64_t s = 0; s < slots; ++s)
-    if (!skips[s / k]) {
-      int64_t row = next[routing.indices[s]]++;
-      routing.slots[row] = int32_t(s);
-      routing.rowOfSlot[s] = row;
-    }
+  routing.slots.resize(routing.first.back() + routing.counts.back());
+  for (size_t r = 0; r < routing.slots.size(); ++r)
+    routing.rowOfSlot[routing.slots[r]] = int64_t(r);
   return absl::OkStatus();
 }
 

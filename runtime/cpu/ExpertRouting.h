@@ -47,11 +47,13 @@ absl::Status routeTokens(const float *logits, int64_t tokens, int64_t experts,
                          int64_t k, bool normalize, ExpertRouting &routing,
                          UnlabelledTail skipped = {});
 
-/// dispatch's grouping: counts [experts] and the slot of each grouped row;
-/// an error names an index outside [0, experts).
+/// dispatch's grouping: counts [experts] and the slot of each grouped row,
+/// by expert then slot, leaving out the slots of tokens (slot / k) marked
+/// in `skipped` when given; an error names an index outside [0, experts).
 absl::Status groupByExpert(const int32_t *indices, int64_t slots,
                            int64_t experts, int64_t *counts,
-                           int32_t *sourceSlots);
+                           int32_t *sourceSlots,
+                           const uint8_t *skipped = nullptr, int64_t k = 1);
 
 /// Runs body(r) for every row r in [0, rows) of `width` elements: on the
 /// calling thread (kCaller, or when the rows hold little work), else shared
