@@ -13,7 +13,6 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/DType.h"
-#include "runtime/comm/Parallelism.h"
 
 #include "absl/status/statusor.h"
 
@@ -83,11 +82,6 @@ public:
   /// Enqueues a prepared launch.
   virtual absl::Status launch(const KernelLaunch &launch, Stream &stream) = 0;
 };
-
-/// The CPU backend: oneDNN GEMMs and OpenMP kernels. With `parallel`, the
-/// kernels of an expert-parallel artifact exchange rows over its expert
-/// groups and the losses are those of all ranks' batches together.
-std::unique_ptr<Backend> createCpuBackend(comm::Parallelism *parallel = nullptr);
 
 } // namespace moert
 

@@ -17,6 +17,7 @@
 #include "runtime/base/ReadFile.h"
 #include "runtime/base/WriteFile.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/data/ContinuationText.h"
 #include "runtime/data/Tokenizer.h"
 #include "runtime/exec/Weights.h"

@@ -22,6 +22,7 @@
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Initialize.h"
 #include "runtime/train/Checkpoints.h"
 #include "runtime/train/LossPlot.h"

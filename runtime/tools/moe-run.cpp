@@ -21,6 +21,7 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Initialize.h"

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Weights.h"

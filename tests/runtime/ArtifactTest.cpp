@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Executor.h"
 #include "tests/runtime/HandBuiltArtifact.h"
 

@@ -9,6 +9,7 @@
 #define MOERT_TESTS_RUNTIME_HANDBUILTARTIFACT_H
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Executor.h"
 
 #include <gtest/gtest.h>

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/train/AdamW.h"
 #include "runtime/train/TrainData.h"
 #include "runtime/train/Trainer.h"

@@ -6,11 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/CpuBackend.h"
+
 #include "runtime/checkpoint/Init.h"
+#include "runtime/cpu/CpuLaunch.h"
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
-#include "runtime/exec/Backend.h"
-#include "runtime/exec/CpuLaunch.h"
 #include "runtime/exec/LaunchChecks.h"
 
 #include "absl/strings/str_cat.h"
@@ -266,7 +267,7 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                out.as<float>());
     return absl::OkStatus();
   case fb::OpKind::Stack: { // this rank's share of the inputs, when split
-    size_t share = in.size() / size_t(Ranks::expertSplit(l));
+    size_t share = in.size() / size_t(expertSplit(l));
     size_t first = size_t(ranks_.expertShare()) * share;
     uint8_t *target = out.as<uint8_t>();
     for (size_t i = first; i < first + share; ++i) {

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/CpuLaunch.h"
 #include "runtime/cpu/Grad.h"
-#include "runtime/exec/CpuLaunch.h"
 
 #include <algorithm>
 
