@@ -17,12 +17,12 @@
 #include "runtime/base/ReadFile.h"
 #include "runtime/base/WriteFile.h"
 #include "runtime/checkpoint/Safetensors.h"
-#include "runtime/cpu/CpuBackend.h"
 #include "runtime/data/ContinuationText.h"
 #include "runtime/data/Tokenizer.h"
 #include "runtime/exec/Weights.h"
 #include "runtime/generate/Generator.h"
 #include "runtime/generate/Sampling.h"
+#include "runtime/tools/Devices.h"
 #include "runtime/tools/ProfileFlags.h"
 #include "runtime/tools/Ranks.h"
 
@@ -291,7 +291,11 @@ int runGenerate(const std::string &modelPath) {
           : moert::Weights::fromCheckpoint(model, weightsDir);
   if (!weights.ok())
     return fail(weights.status());
-  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend();
+  absl::StatusOr<std::unique_ptr<moert::Backend>> chosen =
+      moert::tools::backendFromFlags(nullptr);
+  if (!chosen.ok())
+    return fail(chosen.status());
+  std::unique_ptr<moert::Backend> backend = std::move(*chosen);
   absl::StatusOr<std::unique_ptr<Generator>> generator =
       Generator::create(*artifact, *weights, *backend);
   if (!generator.ok())

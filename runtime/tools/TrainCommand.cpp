@@ -22,12 +22,12 @@
 #include "runtime/checkpoint/HfCheckpoint.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
-#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Initialize.h"
 #include "runtime/train/Checkpoints.h"
 #include "runtime/train/LossPlot.h"
 #include "runtime/train/TrainData.h"
 #include "runtime/train/Trainer.h"
+#include "runtime/tools/Devices.h"
 #include "runtime/tools/ProfileFlags.h"
 #include "runtime/tools/Ranks.h"
 
@@ -345,7 +345,11 @@ int runTrain(const std::string &modelPath) {
     return failEverywhere(absl::UnimplementedError(
         "--grads-out writes one process's gradients; it is not supported on "
         "several ranks yet"));
-  std::unique_ptr<Backend> backend = createCpuBackend(*parallel);
+  absl::StatusOr<std::unique_ptr<Backend>> chosen =
+      tools::backendFromFlags(*parallel);
+  if (!chosen.ok())
+    return failEverywhere(chosen.status());
+  std::unique_ptr<Backend> backend = std::move(*chosen);
   // --resume OUT_DIR continues from its newest complete checkpoint.
   std::string resumeDir = absl::GetFlag(FLAGS_resume);
   if (!resumeDir.empty())

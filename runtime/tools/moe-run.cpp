@@ -21,7 +21,6 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Safetensors.h"
 #include "runtime/checkpoint/WeightShards.h"
-#include "runtime/cpu/CpuBackend.h"
 #include "runtime/exec/Backend.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Initialize.h"
@@ -30,6 +29,7 @@
 
 #include "runtime/comm/Gather.h"
 #include "runtime/tools/DashedFlags.h"
+#include "runtime/tools/Devices.h"
 #include "runtime/tools/ProfileFlags.h"
 #include "runtime/tools/Ranks.h"
 
@@ -191,6 +191,8 @@ int runTool(int argc, char **argv) {
       "with --ranks N [--exchange-chunks C] (see docs/parallel.md)\n"
       "moe-run plot OUT.svg LABEL=RUN_DIR/metrics.jsonl ...\n"
       "moe-run calibrate [--force] [--ceilings FILE]\n"
+      "moe-run devices (the backends built in and the devices visible; "
+      "run, train and generate take --device cpu|cuda|cuda:N)\n"
       "moe-run profile-plot PROFILE.json -o FILE.svg\n"
       "profiling (inference and train): [--trace FILE.json] "
       "[--trace-steps A:B] [--profile] [--profile-json FILE] [--ceilings FILE] "
@@ -210,6 +212,10 @@ int runTool(int argc, char **argv) {
   }
   if (positional.size() == 2 && positional[1] == "calibrate")
     return runCalibrate();
+  if (positional.size() == 2 && positional[1] == "devices") {
+    moert::tools::listDevices(std::cout);
+    return 0;
+  }
   if (positional.size() >= 2 && positional[1] == "profile-plot")
     return runProfilePlot(std::vector<std::string>(positional.begin() + 2,
                                                    positional.end()));
@@ -237,7 +243,11 @@ int runTool(int argc, char **argv) {
   const int rank = world.rank(), ranks = world.size();
   const bool rankZero = rank == 0;
 
-  std::unique_ptr<moert::Backend> backend = moert::createCpuBackend(*parallel);
+  absl::StatusOr<std::unique_ptr<moert::Backend>> chosen =
+      moert::tools::backendFromFlags(*parallel);
+  if (!chosen.ok())
+    return failEverywhere(chosen.status());
+  std::unique_ptr<moert::Backend> backend = std::move(*chosen);
   std::string weightsDir = absl::GetFlag(FLAGS_weights);
   std::string denseDir = absl::GetFlag(FLAGS_init_from);
   std::string saveDir = absl::GetFlag(FLAGS_save_weights);

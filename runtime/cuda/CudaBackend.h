@@ -1,0 +1,43 @@
+//===- CudaBackend.h - the CUDA backend -------------------------*- C++ -*-===//
+
+#ifndef MOERT_CUDA_CUDABACKEND_H
+#define MOERT_CUDA_CUDABACKEND_H
+
+#include "runtime/exec/Backend.h"
+
+#include "absl/status/statusor.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+struct CudaOptions {
+  int device = 0;
+  /// fp32 GEMMs through TF32 tensor cores (opt-in: it rounds inputs to 10
+  /// mantissa bits).
+  bool tf32 = false;
+};
+
+/// The CUDA backend on one device: a stream-ordered memory pool, streams,
+/// weights uploaded once through pinned staging, cuBLASLt GEMMs. An error
+/// when there is no device or driver.
+absl::StatusOr<std::unique_ptr<Backend>>
+createCudaBackend(const CudaOptions &options = {});
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  int major = 0, minor = 0; // compute capability
+  size_t memoryBytes = 0;
+  int multiprocessors = 0;
+};
+
+/// The devices the driver shows; an error naming the cause when it shows
+/// none (no driver, no device).
+absl::StatusOr<std::vector<CudaDeviceInfo>> listCudaDevices();
+
+} // namespace moert
+
+#endif // MOERT_CUDA_CUDABACKEND_H

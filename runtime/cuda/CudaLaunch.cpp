@@ -1,0 +1,183 @@
+//===- CudaLaunch.cpp - the CUDA backend's launch table -------------------===//
+//
+// One case per op: the bound tensors, the launch shape (checked against the
+// device), the kernel. Ops without a CUDA kernel yet are refused when the
+// program is prepared, naming the op, before anything runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cuda/CheckLaunchShape.h"
+#include "runtime/cuda/CudaContext.h"
+#include "runtime/cuda/CudaStatus.h"
+#include "runtime/exec/LaunchAttrs.h"
+
+namespace moert::cuda {
+using namespace launch_attrs;
+
+int32_t CudaContext::site(const KernelLaunch &launch) {
+  auto [at, added] = siteOf.emplace(launch.kernel, int32_t(siteLocations.size()));
+  if (added)
+    siteLocations.push_back(launch.kernel->location()->str());
+  return at->second;
+}
+
+absl::Status checkCudaLaunch(const KernelLaunch &launch) {
+  switch (launch.kernel->op()) {
+  case fb::OpKind::Embedding:
+  case fb::OpKind::RmsNorm:
+  case fb::OpKind::AddBias:
+  case fb::OpKind::Clamp:
+  case fb::OpKind::SigmoidGate:
+  case fb::OpKind::Linear:
+  case fb::OpKind::Rope:
+  case fb::OpKind::Add:
+  case fb::OpKind::Mul:
+  case fb::OpKind::Silu:
+  case fb::OpKind::Swiglu:
+  case fb::OpKind::Scale:
+  case fb::OpKind::Fill:
+    return absl::OkStatus();
+  case fb::OpKind::Router:
+    if (launch.operands[1].shape[0] > kMaxRouterExperts)
+      return absl::UnimplementedError(absl::StrCat(
+          "the CUDA router takes at most ", kMaxRouterExperts, " experts, not ",
+          launch.operands[1].shape[0]));
+    return absl::OkStatus();
+  default:
+    return absl::UnimplementedError(
+        absl::StrCat("the CUDA backend has no kernel for ",
+                     fb::EnumNameOpKind(launch.kernel->op()), " yet (",
+                     launch.kernel->location()->str(), ")"));
+  }
+}
+
+namespace {
+
+/// Checks `shape`, then runs `enqueue(shape)`; a failure names the kernel
+/// and the CUDA error.
+template <typename Enqueue>
+absl::Status run(const char *kernel, const LaunchShape &shape,
+                 const CudaContext &context, Enqueue enqueue) {
+  if (auto s = checkLaunchShape(shape, kernel, context.limits); !s.ok())
+    return s;
+  return cudaStatus(enqueue(shape), kernel);
+}
+
+absl::Status elementwise(const char *kernel, const TensorRef &out,
+                         const CudaContext &context, cudaStream_t stream,
+                         Unary op, const float *x, float param) {
+  int64_t n = out.numElements();
+  return run(kernel, elementwiseShape(n), context, [&](const LaunchShape &s) {
+    return unary(op, x, n, param, out.as<float>(), s, stream);
+  });
+}
+
+absl::Status elementwise(const char *kernel, const TensorRef &out,
+                         const CudaContext &context, cudaStream_t stream,
+                         Binary op, const float *a, const float *b) {
+  int64_t n = out.numElements();
+  return run(kernel, elementwiseShape(n), context, [&](const LaunchShape &s) {
+    return binary(op, a, b, n, out.as<float>(), s, stream);
+  });
+}
+
+} // namespace
+
+absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
+                        cudaStream_t stream) {
+  const auto &in = l.operands;
+  const TensorRef &out = l.results[0];
+  switch (l.kernel->op()) {
+  case fb::OpKind::Embedding: {
+    const TensorRef &table = in[0], &ids = in[1];
+    int64_t count = ids.numElements(), d = table.shape[1];
+    int32_t site = context.site(l);
+    return run("cuda.embedding", elementwiseShape(count * d), context,
+               [&](const LaunchShape &s) {
+                 return embedding(table.data, table.dtype, table.shape[0], d,
+                                  ids.as<int32_t>(), count, out.as<float>(),
+                                  context.fault, site, s, stream);
+               });
+  }
+  case fb::OpKind::RmsNorm: {
+    int64_t group = in[1].shape[0], groups = in[0].numElements() / group;
+    return run("cuda.rms_norm", rowShape(groups, 256), context,
+               [&](const LaunchShape &s) {
+                 return rmsNorm(in[0].as<float>(), in[1].data, in[1].dtype,
+                                groups, group, floatAttr(l, 0),
+                                out.as<float>(), s, stream);
+               });
+  }
+  case fb::OpKind::AddBias:
+    return run("cuda.add_bias", elementwiseShape(out.numElements()), context,
+               [&](const LaunchShape &s) {
+                 return addBias(in[0].as<float>(), in[1].data, in[1].dtype,
+                                rows(in[0]), lastDim(in[0]), out.as<float>(),
+                                s, stream);
+               });
+  case fb::OpKind::SigmoidGate:
+    return run("cuda.sigmoid_gate", elementwiseShape(out.numElements()),
+               context, [&](const LaunchShape &s) {
+                 return sigmoidGate(in[0].as<float>(), in[1].as<float>(),
+                                    rows(in[0]), lastDim(in[0]),
+                                    out.as<float>(), s, stream);
+               });
+  case fb::OpKind::Clamp:
+    return elementwise("cuda.clamp", out, context, stream, Unary::kClamp,
+                       in[0].as<float>(), float(floatAttr(l, 0)));
+  case fb::OpKind::Scale:
+    return elementwise("cuda.scale", out, context, stream, Unary::kScale,
+                       in[0].as<float>(), float(floatAttr(l, 0)));
+  case fb::OpKind::Fill:
+    return elementwise("cuda.fill", out, context, stream, Unary::kFill, nullptr,
+                       float(floatAttr(l, 0)));
+  case fb::OpKind::Silu:
+    return elementwise("cuda.silu", out, context, stream, Unary::kSilu,
+                       in[0].as<float>(), 0.0f);
+  case fb::OpKind::Add:
+    return elementwise("cuda.add", out, context, stream, Binary::kAdd,
+                       in[0].as<float>(), in[1].as<float>());
+  case fb::OpKind::Mul:
+    return elementwise("cuda.mul", out, context, stream, Binary::kMul,
+                       in[0].as<float>(), in[1].as<float>());
+  case fb::OpKind::Swiglu:
+    return elementwise("cuda.swiglu", out, context, stream, Binary::kSwiglu,
+                       in[0].as<float>(), in[1].as<float>());
+  case fb::OpKind::Linear:
+    return context.gemm->linear(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
+                                in[1].data, in[1].dtype, in[1].shape[0],
+                                out.as<float>(), stream);
+  case fb::OpKind::Rope: {
+    int64_t heads = attr(l, 0), tokens = in[0].shape[0] * in[0].shape[1];
+    const TensorRef *positions = in.size() > 1 ? &in[1] : nullptr;
+    return run("cuda.rope", rowShape(tokens, 128), context,
+               [&](const LaunchShape &s) {
+                 return rope(in[0].as<float>(), out.as<float>(), tokens,
+                             in[0].shape[1], heads, lastDim(in[0]) / heads,
+                             float(floatAttr(l, 0)),
+                             positions ? positions->data : nullptr,
+                             positions ? positions->dtype : DType::kI32,
+                             attrOr(l, 1, 0) != 0, s, stream);
+               });
+  }
+  case fb::OpKind::Router: {
+    int64_t tokens = rows(in[0]), experts = in[1].shape[0], k = attr(l, 0);
+    float *logits = l.results[0].as<float>();
+    if (auto s = context.gemm->linear(in[0].as<float>(), tokens, lastDim(in[0]),
+                                      in[1].data, in[1].dtype, experts, logits,
+                                      stream);
+        !s.ok())
+      return s;
+    return run("cuda.router_top_k", elementwiseShape(tokens, 128), context,
+               [&](const LaunchShape &s) {
+                 return routerTopK(logits, tokens, int(experts), int(k),
+                                   attr(l, 1) != 0, l.results[1].as<float>(),
+                                   l.results[2].as<int32_t>(), s, stream);
+               });
+  }
+  default:
+    return checkCudaLaunch(l); // refused when prepared; never reached
+  }
+}
+
+} // namespace moert::cuda

@@ -1,0 +1,81 @@
+//===- Kernels.h - the CUDA backend's kernels -------------------*- C++ -*-===//
+//
+// The kernels the launch table (CudaLaunch.cpp) enqueues, as the CPU's
+// runtime/cpu/Kernels.h names them. Each takes the shape the launch table
+// computed and checked (LaunchShape.h) and the stream, and returns the
+// launch's error; they never synchronise. Activations are fp32, weights fp32,
+// bf16 or f16 as their DType says; the arithmetic is that of ../math.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_KERNELS_KERNELS_H
+#define MOERT_CUDA_KERNELS_KERNELS_H
+
+#include "runtime/base/DType.h"
+#include "runtime/cuda/LaunchShape.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace moert::cuda {
+
+/// What a kernel found wrong in its data (an id out of range), written to a
+/// slot in device memory that the stream reads back when it synchronises.
+struct DeviceFault {
+  int32_t code;     // kNoFault, or what went wrong
+  int32_t site;     // which launch (the backend's table of sites)
+  int64_t value;    // the offending value
+  int64_t position; // where it was
+  int64_t limit;    // the bound it broke
+};
+enum FaultCode : int32_t { kNoFault = 0, kIdOutOfRange = 1 };
+
+enum class Unary { kSilu, kClamp, kScale, kFill };
+enum class Binary { kAdd, kMul, kSwiglu };
+
+/// out[i] = f(x[i]) (x unused by kFill; `param` is the limit, factor or value).
+cudaError_t unary(Unary op, const float *x, int64_t n, float param, float *out,
+                  const LaunchShape &shape, cudaStream_t stream);
+/// out[i] = f(a[i], b[i]).
+cudaError_t binary(Binary op, const float *a, const float *b, int64_t n,
+                   float *out, const LaunchShape &shape, cudaStream_t stream);
+/// out[r, j] = x[r, j] + bias[j].
+cudaError_t addBias(const float *x, const void *bias, DType biasType,
+                    int64_t rows, int64_t width, float *out,
+                    const LaunchShape &shape, cudaStream_t stream);
+/// out[r, j] = x[r, j] * sigmoid(gate[r]).
+cudaError_t sigmoidGate(const float *x, const float *gate, int64_t rows,
+                        int64_t width, float *out, const LaunchShape &shape,
+                        cudaStream_t stream);
+/// out[i, :] = table[ids[i], :]; an id outside [0, vocab) faults.
+cudaError_t embedding(const void *table, DType tableType, int64_t vocab,
+                      int64_t d, const int32_t *ids, int64_t count, float *out,
+                      DeviceFault *fault, int32_t site,
+                      const LaunchShape &shape, cudaStream_t stream);
+/// RMSNorm over groups of `group` features (one block per group).
+cudaError_t rmsNorm(const float *x, const void *weight, DType weightType,
+                    int64_t groups, int64_t group, double eps, float *y,
+                    const LaunchShape &shape, cudaStream_t stream);
+/// Rotary embedding of [batch * seq, heads * headDim] (one block per token);
+/// positions (int32 or int64 [batch * seq]) or null for 0..seq-1.
+cudaError_t rope(const float *x, float *out, int64_t tokens, int64_t seq,
+                 int64_t heads, int64_t headDim, float theta,
+                 const void *positions, DType positionsType, bool inverse,
+                 const LaunchShape &shape, cudaStream_t stream);
+/// Softmax top-k of router logits [tokens, experts], one thread per token
+/// (experts <= kMaxRouterExperts).
+constexpr int kMaxRouterExperts = 256;
+cudaError_t routerTopK(const float *logits, int64_t tokens, int experts, int k,
+                       bool normalize, float *weights, int32_t *indices,
+                       const LaunchShape &shape, cudaStream_t stream);
+/// Rounds fp32 to bf16 (a GEMM's input beside a bf16 weight).
+cudaError_t roundToBf16(const float *x, int64_t n, uint16_t *out,
+                        const LaunchShape &shape, cudaStream_t stream);
+/// Widens a weight stored as bf16 or f16 to fp32.
+cudaError_t widen(const void *w, DType type, int64_t n, float *out,
+                  const LaunchShape &shape, cudaStream_t stream);
+
+} // namespace moert::cuda
+
+#endif // MOERT_CUDA_KERNELS_KERNELS_H
