@@ -43,6 +43,13 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
           "the CUDA router takes at most ", kMaxRouterExperts, " experts, not ",
           launch.operands[1].shape[0]));
     return absl::OkStatus();
+  case fb::OpKind::Attention:
+    if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
+        headDim > kMaxAttentionHeadDim)
+      return absl::UnimplementedError(absl::StrCat(
+          "the CUDA attention takes heads of at most ", kMaxAttentionHeadDim,
+          " features, not ", headDim));
+    return absl::OkStatus();
   default:
     return absl::UnimplementedError(
         absl::StrCat("the CUDA backend has no kernel for ",
@@ -158,6 +165,20 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                              positions ? positions->data : nullptr,
                              positions ? positions->dtype : DType::kI32,
                              attrOr(l, 1, 0) != 0, s, stream);
+               });
+  }
+  case fb::OpKind::Attention: {
+    const TensorRef &q = in[0];
+    int64_t heads = attr(l, 0), headDim = lastDim(q) / heads;
+    return run("cuda.attention",
+               attentionShape(q.shape[0], q.shape[1], heads, headDim), context,
+               [&](const LaunchShape &s) {
+                 return attention(q.as<float>(), in[1].as<float>(),
+                                  in[2].as<float>(), q.shape[1], heads,
+                                  attr(l, 1), headDim, attr(l, 2) != 0,
+                                  float(floatAttr(l, 0)),
+                                  attrOr(l, 3, 0) != 0, out.as<float>(), s,
+                                  stream);
                });
   }
   case fb::OpKind::Router: {

@@ -69,6 +69,25 @@ constexpr int kMaxRouterExperts = 256;
 cudaError_t routerTopK(const float *logits, int64_t tokens, int experts, int k,
                        bool normalize, float *weights, int32_t *indices,
                        const LaunchShape &shape, cudaStream_t stream);
+/// Scaled dot-product attention as the CPU's cpu::attention: q [B, S,
+/// H*Dh], k and v [B, S, Hkv*Dh]; with `bf16` the products take
+/// bf16-rounded operands. Shape: attentionShape.
+constexpr int kAttentionTile = 32;     // query rows and key rows per tile
+constexpr int kAttentionThreads = 128; // 4 threads per query row
+constexpr int kMaxAttentionHeadDim = 256;
+inline LaunchShape attentionShape(int64_t batch, int64_t seq, int64_t heads,
+                                  int64_t headDim) {
+  int64_t tiles = (seq + kAttentionTile - 1) / kAttentionTile;
+  int64_t floats = 3 * kAttentionTile * headDim +
+                   kAttentionTile * (kAttentionTile + 1);
+  return {std::max<int64_t>(tiles, 1), batch * heads, 1, kAttentionThreads,
+          floats * int64_t(sizeof(float))};
+}
+cudaError_t attention(const float *q, const float *k, const float *v,
+                      int64_t seq, int64_t heads, int64_t kvHeads,
+                      int64_t headDim, bool causal, float scale, bool bf16,
+                      float *out, const LaunchShape &shape,
+                      cudaStream_t stream);
 /// Rounds fp32 to bf16 (a GEMM's input beside a bf16 weight).
 cudaError_t roundToBf16(const float *x, int64_t n, uint16_t *out,
                         const LaunchShape &shape, cudaStream_t stream);

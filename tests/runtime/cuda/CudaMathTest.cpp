@@ -1,0 +1,240 @@
+//===- CudaMathTest.cpp - the CUDA kernels' arithmetic, on the CPU --------===//
+//
+// The per-element and per-row functions the CUDA kernels are made of
+// (runtime/cuda/math), compiled for the host and checked against the CPU
+// kernels: what a CUDA kernel computes is tested in every build, with or
+// without a GPU. Launch shapes are checked here too.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/base/Float16.h"
+#include "runtime/cpu/Kernels.h"
+#include "runtime/cuda/CheckLaunchShape.h"
+#include "runtime/cuda/math/Activations.h"
+#include "runtime/cuda/math/OnlineSoftmax.h"
+#include "runtime/cuda/math/RowMath.h"
+#include "runtime/cuda/math/Storage.h"
+#include "tests/runtime/cpu/KernelTestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+
+namespace moert::cuda_math {
+namespace {
+using cpu::testing::randomVector;
+
+/// |a - b| <= tolerance * max(1, |b|).
+void expectClose(float a, float b, float tolerance) {
+  EXPECT_LE(std::fabs(a - b), tolerance * std::max(1.0f, std::fabs(b)))
+      << a << " vs " << b;
+}
+
+TEST(CudaMathTest, Bf16RoundingIsTheHosts) {
+  std::vector<float> values = randomVector(100000, 1, 100.0f);
+  for (float special :
+       {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity(),
+        std::numeric_limits<float>::quiet_NaN(),
+        std::numeric_limits<float>::denorm_min(),
+        std::numeric_limits<float>::max(), 1.00390625f /* a tie */,
+        1.01171875f /* a tie rounding up */})
+    values.push_back(special);
+  for (float value : values) {
+    uint16_t ours = floatToBf16(value), host = moert::floatToBf16(value);
+    if (std::isnan(value)) {
+      EXPECT_TRUE(std::isnan(bf16ToFloat(ours)));
+      continue;
+    }
+    EXPECT_EQ(ours, host) << value;
+    EXPECT_EQ(bf16ToFloat(ours), moert::bf16ToFloat(host));
+  }
+}
+
+TEST(CudaMathTest, F16WideningIsTheHostsForEveryValue) {
+  for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
+    float ours = f16ToFloat(uint16_t(bits)),
+          host = moert::f16ToFloat(uint16_t(bits));
+    if (std::isnan(host)) {
+      EXPECT_TRUE(std::isnan(ours)) << bits;
+      continue;
+    }
+    EXPECT_EQ(std::memcmp(&ours, &host, sizeof(float)), 0) << bits;
+  }
+}
+
+TEST(CudaMathTest, ActivationsMatchTheCpuKernels) {
+  int64_t n = 1001;
+  auto x = randomVector(n, 2, 6.0f), up = randomVector(n, 3);
+  std::vector<float> silus(n), swiglus(n), clamped(n), gated(n);
+  cpu::silu(x.data(), n, silus.data());
+  cpu::swiglu(x.data(), up.data(), n, swiglus.data());
+  cpu::clamp(x.data(), n, 2.5f, clamped.data());
+  cpu::sigmoidGate(up.data(), x.data(), n, 1, gated.data());
+  for (int64_t i = 0; i < n; ++i) {
+    expectClose(silu(x[i]), silus[i], 1e-6f);
+    expectClose(swiglu(x[i], up[i]), swiglus[i], 1e-6f);
+    EXPECT_EQ(clampTo(x[i], 2.5f), clamped[i]);
+    expectClose(up[i] * sigmoid(x[i]), gated[i], 1e-6f);
+  }
+}
+
+TEST(CudaMathTest, RmsNormRowsMatchTheCpuKernel) {
+  int64_t rows = 4, d = 1000; // not a multiple of any vector width
+  double eps = 1e-5;
+  auto x = randomVector(rows * d, 4, 3.0f), w = randomVector(d, 5);
+  std::vector<float> y(rows * d);
+  cpu::rmsNorm(x.data(), {w.data(), DType::kF32}, rows, d, eps, y.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    double squares = 0;
+    for (int64_t i = 0; i < d; ++i)
+      squares += double(x[r * d + i]) * x[r * d + i];
+    float inverse = rmsInverse(squares, d, eps);
+    for (int64_t i = 0; i < d; ++i)
+      expectClose(x[r * d + i] * inverse * w[i], y[r * d + i], 1e-6f);
+  }
+}
+
+TEST(CudaMathTest, RopeMatchesTheCpuKernel) {
+  int64_t batch = 2, seq = 5, heads = 3, headDim = 8, half = headDim / 2;
+  double theta = 10000.0;
+  auto x = randomVector(batch * seq * heads * headDim, 6);
+  std::vector<int32_t> positions = {0, 7, 100, 5000, 3, 1, 2, 3, 40000, 9};
+  for (bool inverse : {false, true})
+    for (bool given : {false, true}) {
+      std::vector<float> out(x.size());
+      cpu::rope(x.data(), out.data(), batch, seq, heads, headDim, theta,
+                given ? positions.data() : nullptr, DType::kI32, inverse);
+      for (int64_t t = 0; t < batch * seq; ++t)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < half; ++i) {
+            float position = given ? float(positions[t]) : float(t % seq);
+            float angle =
+                position * ropeInverseFrequency(i, headDim, float(theta));
+            int64_t base = (t * heads + h) * headDim;
+            float first, second;
+            ropeRotate(x[base + i], x[base + i + half], cosf(angle),
+                       sinf(angle) * (inverse ? -1.0f : 1.0f), first, second);
+            expectClose(first, out[base + i], 1e-6f);
+            expectClose(second, out[base + i + half], 1e-6f);
+          }
+    }
+}
+
+TEST(CudaMathTest, RouterTopKIsTheCpuKernelsExactly) {
+  for (int experts : {3, 4, 8, 64, 128})
+    for (int k : {1, 2, 8}) {
+      if (k > experts)
+        continue;
+      int64_t tokens = 33;
+      auto logits = randomVector(tokens * experts, 7 + experts + k, 2.0f);
+      // Ties: a token whose logits repeat must pick the lower experts.
+      for (int e = 0; e < experts; ++e)
+        logits[e] = float(e % 2);
+      for (bool normalize : {false, true}) {
+        std::vector<float> weights(tokens * k), ours(k), probs(experts);
+        std::vector<int32_t> indices(tokens * k), picked(k);
+        cpu::routerTopK(logits.data(), tokens, experts, k, normalize,
+                        weights.data(), indices.data());
+        for (int64_t t = 0; t < tokens; ++t) {
+          routerTopKRow(logits.data() + t * experts, experts, k, normalize,
+                        probs.data(), ours.data(), picked.data());
+          for (int j = 0; j < k; ++j) {
+            EXPECT_EQ(picked[j], indices[t * k + j]) << t << " " << j;
+            EXPECT_EQ(ours[j], weights[t * k + j]) << t << " " << j;
+          }
+        }
+      }
+    }
+}
+
+/// The CUDA attention's algorithm on the host: keys in tiles of 32, each
+/// query row's online softmax state carried from tile to tile.
+std::vector<float> tiledAttention(const std::vector<float> &q,
+                                  const std::vector<float> &k,
+                                  const std::vector<float> &v, int64_t batch,
+                                  int64_t seq, int64_t heads, int64_t kvHeads,
+                                  int64_t headDim, bool causal, float scale) {
+  constexpr int64_t kTile = 32;
+  std::vector<float> out(q.size());
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < seq; ++i) {
+        int64_t kvh = h / (heads / kvHeads);
+        const float *query = &q[(b * seq + i) * qStride + h * headDim];
+        SoftmaxRow state;
+        std::vector<float> accumulated(headDim, 0.0f), scores(kTile);
+        for (int64_t first = 0; first < (causal ? i + 1 : seq); first += kTile) {
+          float largest = -INFINITY;
+          for (int64_t c = 0; c < kTile; ++c) {
+            int64_t key = first + c;
+            scores[c] = -INFINITY;
+            if (key < seq && !(causal && key > i)) {
+              float dot = 0;
+              for (int64_t d = 0; d < headDim; ++d)
+                dot += query[d] * k[(b * seq + key) * kvStride + kvh * headDim + d];
+              scores[c] = dot * scale;
+            }
+            largest = std::max(largest, scores[c]);
+          }
+          float factor = softmaxRescale(state, largest);
+          for (float &a : accumulated)
+            a *= factor;
+          for (int64_t c = 0; c < kTile; ++c) {
+            float weight = softmaxWeight(state, scores[c]);
+            for (int64_t d = 0; weight != 0 && d < headDim; ++d)
+              accumulated[d] +=
+                  weight * v[(b * seq + first + c) * kvStride + kvh * headDim + d];
+          }
+        }
+        for (int64_t d = 0; d < headDim; ++d)
+          out[(b * seq + i) * qStride + h * headDim + d] =
+              accumulated[d] * softmaxFinish(state);
+      }
+  return out;
+}
+
+TEST(CudaMathTest, TiledOnlineSoftmaxAttentionMatchesTheCpuKernel) {
+  for (int64_t headDim : {64, 128})
+    for (bool causal : {true, false}) {
+      int64_t batch = 2, seq = 45, heads = 4, kvHeads = 2;
+      auto q = randomVector(batch * seq * heads * headDim, 8),
+           k = randomVector(batch * seq * kvHeads * headDim, 9),
+           v = randomVector(batch * seq * kvHeads * headDim, 10);
+      float scale = 1.0f / std::sqrt(float(headDim));
+      std::vector<float> expected(q.size());
+      cpu::attention(q.data(), k.data(), v.data(), batch, seq, heads, kvHeads,
+                     headDim, causal, scale, expected.data());
+      std::vector<float> ours = tiledAttention(q, k, v, batch, seq, heads,
+                                               kvHeads, headDim, causal, scale);
+      for (size_t i = 0; i < ours.size(); ++i)
+        expectClose(ours[i], expected[i], 2e-5f);
+    }
+}
+
+TEST(LaunchShapeTest, ElementwiseGridsStayValidForAnySize) {
+  cuda::DeviceLimits limits;
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(257), int64_t(1) << 40}) {
+    cuda::LaunchShape shape = cuda::elementwiseShape(n);
+    EXPECT_TRUE(cuda::checkLaunchShape(shape, "k", limits).ok()) << n;
+    EXPECT_GE(shape.gridX * shape.threads, std::min<int64_t>(n, 256 * 65536));
+  }
+}
+
+TEST(LaunchShapeTest, OversizedShapesAreRefusedNamingTheKernel) {
+  cuda::DeviceLimits limits;
+  cuda::LaunchShape rows = cuda::rowShape(limits.maxGridX + 1, 256);
+  absl::Status status = cuda::checkLaunchShape(rows, "cuda.rms_norm", limits);
+  EXPECT_EQ(status.message(),
+            "cuda.rms_norm: grid x 2147483648 exceeds the device's limit of "
+            "2147483647");
+  cuda::LaunchShape shared = cuda::rowShape(1, 128, 300000);
+  EXPECT_FALSE(cuda::checkLaunchShape(shared, "k", limits).ok());
+  cuda::LaunchShape threads = cuda::rowShape(1, 2048);
+  EXPECT_FALSE(cuda::checkLaunchShape(threads, "k", limits).ok());
+}
+
+} // namespace
+} // namespace moert::cuda_math
