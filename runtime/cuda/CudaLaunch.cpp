@@ -9,6 +9,8 @@
 #include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/CudaContext.h"
 #include "runtime/cuda/CudaStatus.h"
+#include "runtime/cuda/FusedExperts.h"
+#include "runtime/exec/FusedBlockOperands.h"
 #include "runtime/exec/LaunchAttrs.h"
 
 namespace moert::cuda {
@@ -37,6 +39,14 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
   case fb::OpKind::Scale:
   case fb::OpKind::Fill:
     return absl::OkStatus();
+  case fb::OpKind::FusedExperts:
+    if (expertSplit(launch) > 1)
+      return absl::UnimplementedError(
+          "the CUDA backend runs MoE blocks on one device only, for now");
+    if (FusedBlockOperands(launch).labels >= 0)
+      return absl::UnimplementedError(
+          "the CUDA backend does not skip padding tokens (training) yet");
+    [[fallthrough]];
   case fb::OpKind::Router:
     if (launch.operands[1].shape[0] > kMaxRouterExperts)
       return absl::UnimplementedError(absl::StrCat(
@@ -196,6 +206,8 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                                    l.results[2].as<int32_t>(), s, stream);
                });
   }
+  case fb::OpKind::FusedExperts:
+    return fusedExpertsForward(l, context, stream);
   default:
     return checkCudaLaunch(l); // refused when prepared; never reached
   }

@@ -57,6 +57,10 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(int64_t m, int64_t k, int64_t n,
   auto key = std::make_tuple(m, k, n, inputs);
   if (auto found = plans_.find(key); found != plans_.end())
     return found->second.get();
+  // Expert GEMMs see a new row count at almost every batch: bound the cache.
+  constexpr size_t kMostPlans = 4096;
+  if (plans_.size() >= kMostPlans)
+    plans_.clear();
   auto plan = std::make_unique<Plan>();
   cudaDataType_t in = inputs == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
   cublasComputeType_t compute =
@@ -107,7 +111,7 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(int64_t m, int64_t k, int64_t n,
   return raw;
 }
 
-absl::Status Gemm::run(const void *x, const void *w, float *y, int64_t m,
+absl::Status Gemm::matmul(const void *x, const void *w, float *y, int64_t m,
                        int64_t k, int64_t n, DType inputs,
                        cudaStream_t stream) {
   absl::StatusOr<Plan *> plan = this->plan(m, k, n, inputs);
@@ -127,7 +131,7 @@ absl::Status Gemm::linear(const float *x, int64_t m, int64_t k, const void *w,
   if (m == 0 || n == 0)
     return absl::OkStatus();
   if (wType == DType::kF32)
-    return run(x, w, y, m, k, n, DType::kF32, stream);
+    return matmul(x, w, y, m, k, n, DType::kF32, stream);
   // A temporary from the stream-ordered pool: x rounded to bf16 beside a
   // bf16 weight, or an f16 weight widened to fp32.
   bool bf16 = wType == DType::kBF16;
@@ -146,8 +150,8 @@ absl::Status Gemm::linear(const float *x, int64_t m, int64_t k, const void *w,
                    stream);
   absl::Status status = cudaStatus(error, bf16 ? "round to bf16" : "widen f16");
   if (status.ok())
-    status = bf16 ? run(converted, w, y, m, k, n, DType::kBF16, stream)
-                  : run(x, converted, y, m, k, n, DType::kF32, stream);
+    status = bf16 ? matmul(converted, w, y, m, k, n, DType::kBF16, stream)
+                  : matmul(x, converted, y, m, k, n, DType::kF32, stream);
   cudaFreeAsync(converted, stream);
   return status;
 }

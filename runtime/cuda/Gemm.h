@@ -32,13 +32,14 @@ public:
 
   absl::Status linear(const float *x, int64_t m, int64_t k, const void *w,
                       DType wType, int64_t n, float *y, cudaStream_t stream);
+  /// As linear, for x and w both already in `inputs` (fp32 or bf16).
+  absl::Status matmul(const void *x, const void *w, float *y, int64_t m,
+                      int64_t k, int64_t n, DType inputs, cudaStream_t stream);
 
 private:
   struct Plan;
   Gemm(cublasLtHandle_t handle, void *workspace, bool tf32);
   absl::StatusOr<Plan *> plan(int64_t m, int64_t k, int64_t n, DType inputs);
-  absl::Status run(const void *x, const void *w, float *y, int64_t m, int64_t k,
-                   int64_t n, DType inputs, cudaStream_t stream);
 
   cublasLtHandle_t handle_;
   void *workspace_;

@@ -88,6 +88,28 @@ cudaError_t attention(const float *q, const float *k, const float *v,
                       int64_t headDim, bool causal, float scale, bool bf16,
                       float *out, const LaunchShape &shape,
                       cudaStream_t stream);
+/// A fused MoE block's grouping (ExpertRows.cu): counts [experts] of each
+/// expert's slots among `indices` [slots], the slot of each grouped row (by
+/// expert, then slot) and each slot's grouped row. Shape: rowShape(experts,
+/// a multiple of 32).
+cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
+                      int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,
+                      const LaunchShape &shape, cudaStream_t stream);
+/// The grouped rows [rows, d]: row r is x's row of token slotOfRow[r] / k,
+/// in fp32 or rounded to bf16.
+cudaError_t gatherRows(const float *x, const int32_t *slotOfRow, int64_t rows,
+                       int64_t d, int64_t k, bool toBf16, void *out,
+                       const LaunchShape &shape, cudaStream_t stream);
+/// silu(gate) * up, in fp32 or rounded to bf16 (the down GEMM's input).
+cudaError_t swigluRows(const float *gate, const float *up, int64_t n,
+                       bool toBf16, void *out, const LaunchShape &shape,
+                       cudaStream_t stream);
+/// out [tokens, d]: each token's grouped rows, weighted, added in ascending
+/// expert order (rows of slots whose grouped row is -1 skipped).
+cudaError_t combineRows(const float *rows, const int64_t *rowOfSlot,
+                        const float *weights, int64_t tokens, int64_t k,
+                        int64_t d, float *out, const LaunchShape &shape,
+                        cudaStream_t stream);
 /// Rounds fp32 to bf16 (a GEMM's input beside a bf16 weight).
 cudaError_t roundToBf16(const float *x, int64_t n, uint16_t *out,
                         const LaunchShape &shape, cudaStream_t stream);

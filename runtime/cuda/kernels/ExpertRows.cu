@@ -1,0 +1,156 @@
+//===- ExpertRows.cu - a fused MoE block's grouping, gathers and combine -===//
+//
+// The routing of the CPU's ExpertRouting.h on the device: token copies
+// ("slots", token * k + j) grouped by expert, then by slot, with no host
+// round trip and no atomics, so the grouping (and everything after it) is
+// the same on every run. One block per expert counts its slots; one block
+// per expert then places them, its first row the sum of the counts before
+// it, its order a block-wide scan over the slots.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cuda/kernels/Kernels.h"
+#include "runtime/cuda/kernels/Launch.cuh"
+#include "runtime/cuda/math/Activations.h"
+#include "runtime/cuda/math/Storage.h"
+
+namespace moert::cuda {
+namespace {
+using namespace cuda_math;
+
+__global__ void countRowsKernel(const int32_t *indices, int64_t slots,
+                                int64_t *counts) {
+  int expert = blockIdx.x;
+  double mine = 0; // blockSum's type; counts stay exact far beyond 2^31
+  for (int64_t s = threadIdx.x; s < slots; s += blockDim.x)
+    mine += indices[s] == expert;
+  double total = blockSum(mine);
+  if (threadIdx.x == 0)
+    counts[expert] = int64_t(total);
+}
+
+/// Block-wide exclusive prefix count of `flag` in thread order; `total`
+/// gets the block's sum. blockDim.x is a multiple of 32.
+__device__ int exclusiveCount(bool flag, int &total) {
+  __shared__ int warpTotals[32];
+  unsigned ballot = __ballot_sync(0xffffffffu, flag);
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  int before = __popc(ballot & ((1u << lane) - 1));
+  __syncthreads();
+  if (lane == 0)
+    warpTotals[warp] = __popc(ballot);
+  __syncthreads();
+  int offset = 0;
+  total = 0;
+  for (int w = 0; w < int(blockDim.x / 32); ++w) {
+    offset += w < warp ? warpTotals[w] : 0;
+    total += warpTotals[w];
+  }
+  return offset + before;
+}
+
+__global__ void placeRowsKernel(const int32_t *indices, int64_t slots,
+                                const int64_t *counts, int32_t *slotOfRow,
+                                int64_t *rowOfSlot) {
+  int expert = blockIdx.x;
+  int64_t next = 0;
+  for (int e = 0; e < expert; ++e)
+    next += counts[e];
+  for (int64_t base = 0; base < slots; base += blockDim.x) {
+    int64_t s = base + threadIdx.x;
+    bool mine = s < slots && indices[s] == expert;
+    int total;
+    int before = exclusiveCount(mine, total);
+    if (mine) {
+      slotOfRow[next + before] = int32_t(s);
+      rowOfSlot[s] = next + before;
+    }
+    next += total;
+  }
+}
+
+__global__ void gatherRowsKernel(const float *x, const int32_t *slotOfRow,
+                                 int64_t rows, int64_t d, int64_t k,
+                                 bool toBf16, void *out) {
+  for (int64_t i = firstIndex(); i < rows * d; i += gridStride()) {
+    float value = x[(slotOfRow[i / d] / k) * d + i % d];
+    if (toBf16)
+      static_cast<uint16_t *>(out)[i] = floatToBf16(value);
+    else
+      static_cast<float *>(out)[i] = value;
+  }
+}
+
+__global__ void swigluRowsKernel(const float *gate, const float *up, int64_t n,
+                                 bool toBf16, void *out) {
+  for (int64_t i = firstIndex(); i < n; i += gridStride()) {
+    float value = swiglu(gate[i], up[i]);
+    if (toBf16)
+      static_cast<uint16_t *>(out)[i] = floatToBf16(value);
+    else
+      static_cast<float *>(out)[i] = value;
+  }
+}
+
+/// out[t, j] = the sum over t's slots, in ascending grouped row (ascending
+/// expert), of weight * rows[row, j]: the CPU's sumStagedRows.
+__global__ void combineRowsKernel(const float *rows, const int64_t *rowOfSlot,
+                                  const float *weights, int64_t tokens,
+                                  int64_t k, int64_t d, float *out) {
+  for (int64_t i = firstIndex(); i < tokens * d; i += gridStride()) {
+    int64_t t = i / d, j = i % d;
+    const int64_t *mine = rowOfSlot + t * k;
+    float sum = 0;
+    int64_t previous = -1;
+    for (int64_t taken = 0; taken < k; ++taken) {
+      int64_t pick = -1, slot = -1;
+      for (int64_t c = 0; c < k; ++c)
+        if (mine[c] > previous && (pick < 0 || mine[c] < pick)) {
+          pick = mine[c];
+          slot = t * k + c;
+        }
+      if (pick < 0)
+        break;
+      sum += weights[slot] * rows[pick * d + j];
+      previous = pick;
+    }
+    out[i] = sum;
+  }
+}
+
+} // namespace
+
+cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
+                      int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,
+                      const LaunchShape &shape, cudaStream_t stream) {
+  if (cudaError_t error = launchWith(shape, stream, countRowsKernel, indices,
+                                     slots, counts);
+      error != cudaSuccess)
+    return error;
+  (void)experts; // the grid's x
+  return launchWith(shape, stream, placeRowsKernel, indices, slots,
+                    static_cast<const int64_t *>(counts), slotOfRow, rowOfSlot);
+}
+
+cudaError_t gatherRows(const float *x, const int32_t *slotOfRow, int64_t rows,
+                       int64_t d, int64_t k, bool toBf16, void *out,
+                       const LaunchShape &shape, cudaStream_t stream) {
+  return launchWith(shape, stream, gatherRowsKernel, x, slotOfRow, rows, d, k,
+                    toBf16, out);
+}
+
+cudaError_t swigluRows(const float *gate, const float *up, int64_t n,
+                       bool toBf16, void *out, const LaunchShape &shape,
+                       cudaStream_t stream) {
+  return launchWith(shape, stream, swigluRowsKernel, gate, up, n, toBf16, out);
+}
+
+cudaError_t combineRows(const float *rows, const int64_t *rowOfSlot,
+                        const float *weights, int64_t tokens, int64_t k,
+                        int64_t d, float *out, const LaunchShape &shape,
+                        cudaStream_t stream) {
+  return launchWith(shape, stream, combineRowsKernel, rows, rowOfSlot, weights,
+                    tokens, k, d, out);
+}
+
+} // namespace moert::cuda
