@@ -1,0 +1,345 @@
+//===- CudaBackendTest.cpp - every CUDA kernel against the CPU's ----------===//
+//
+// Each op runs through the backend contract (prepare, launch, synchronize)
+// on both backends, from the same random inputs, and the results are
+// compared: fp32 to fp32 rounding, bf16 to bf16's. Without a GPU (or
+// driver) each test still runs its CPU half (so the cases themselves are
+// known to be well formed), then skips, saying why.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/base/Float16.h"
+#include "runtime/cpu/CpuBackend.h"
+#include "runtime/cuda/CudaBackend.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <random>
+
+namespace moert {
+namespace {
+
+struct HostTensor {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+
+  int64_t count() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+  float at(int64_t i) const {
+    float value;
+    std::memcpy(&value, bytes.data() + i * 4, 4);
+    return value;
+  }
+};
+
+HostTensor randomTensor(std::vector<int64_t> shape, unsigned seed,
+                        DType dtype = DType::kF32, float scale = 1.0f) {
+  HostTensor t{dtype, std::move(shape), {}};
+  t.bytes.resize(t.count() * dtypeSize(dtype));
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  for (int64_t i = 0; i < t.count(); ++i) {
+    float value = normal(gen);
+    if (dtype == DType::kBF16) {
+      uint16_t bits = floatToBf16(value);
+      std::memcpy(t.bytes.data() + i * 2, &bits, 2);
+    } else {
+      std::memcpy(t.bytes.data() + i * 4, &value, 4);
+    }
+  }
+  return t;
+}
+
+HostTensor intTensor(std::vector<int64_t> shape, std::vector<int32_t> values) {
+  HostTensor t{DType::kI32, std::move(shape), {}};
+  t.bytes.resize(values.size() * 4);
+  std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+HostTensor empty(std::vector<int64_t> shape, DType dtype = DType::kF32) {
+  HostTensor t{dtype, std::move(shape), {}};
+  t.bytes.resize(t.count() * dtypeSize(dtype));
+  return t;
+}
+
+/// One kernel of a (fictitious) artifact.
+struct Op {
+  fb::OpKind op;
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
+  std::vector<HostTensor> operands;
+  std::vector<HostTensor> results; // shapes and dtypes; filled by run()
+};
+
+std::vector<uint8_t> kernelBuffer(const Op &op) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<int32_t> operands(op.operands.size()), results(op.results.size());
+  auto kernel = fb::CreateKernel(
+      b, op.op, b.CreateString("test"), b.CreateVector(operands),
+      b.CreateVector(results), b.CreateVector(op.ints),
+      b.CreateVector(op.floats), b.CreateString("test.mlir:1:1"));
+  b.Finish(kernel);
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+/// Runs `op` on `backend`; its results, or the first failure.
+absl::StatusOr<std::vector<HostTensor>> run(Backend &backend, Op op) {
+  std::vector<uint8_t> buffer = kernelBuffer(op);
+  KernelLaunch launch;
+  launch.kernel = flatbuffers::GetRoot<fb::Kernel>(buffer.data());
+  std::unique_ptr<Stream> stream = backend.createStream();
+  std::vector<std::unique_ptr<DeviceBuffer>> memory;
+  auto bind = [&](const HostTensor &t, bool upload) -> absl::StatusOr<TensorRef> {
+    auto allocated = backend.allocate(t.bytes.size());
+    if (!allocated.ok())
+      return allocated.status();
+    memory.push_back(std::move(*allocated));
+    if (upload)
+      if (auto s = backend.copyToDevice(t.bytes.data(), memory.back()->data(),
+                                        t.bytes.size(), *stream);
+          !s.ok())
+        return s;
+    return TensorRef{memory.back()->data(), t.dtype, t.shape};
+  };
+  for (const HostTensor &t : op.operands) {
+    auto ref = bind(t, true);
+    if (!ref.ok())
+      return ref.status();
+    launch.operands.push_back(*ref);
+  }
+  for (const HostTensor &t : op.results) {
+    auto ref = bind(t, false);
+    if (!ref.ok())
+      return ref.status();
+    launch.results.push_back(*ref);
+  }
+  if (auto s = backend.prepare(launch); !s.ok())
+    return s;
+  if (auto s = backend.launch(launch, *stream); !s.ok())
+    return s;
+  if (auto s = stream->synchronize(); !s.ok())
+    return s;
+  for (size_t i = 0; i < op.results.size(); ++i)
+    if (auto s = backend.copyToHost(launch.results[i].data,
+                                    op.results[i].bytes.data(),
+                                    op.results[i].bytes.size(), *stream);
+        !s.ok())
+      return s;
+  return op.results;
+}
+
+class CudaBackendTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Backend>> created = createCudaBackend();
+    if (created.ok())
+      cuda = std::move(*created);
+    else
+      noGpu = std::string(created.status().message());
+  }
+
+  /// Runs `op` on both backends and compares result `index` (fp32):
+  /// ||cuda - cpu|| / ||cpu|| <= tolerance.
+  void expectAgree(const Op &op, double tolerance, size_t index = 0) {
+    auto onCpu = run(*cpu, op);
+    ASSERT_TRUE(onCpu.ok()) << onCpu.status();
+    if (!cuda)
+      GTEST_SKIP() << "no GPU to test on: " << noGpu;
+    auto onCuda = run(*cuda, op);
+    ASSERT_TRUE(onCuda.ok()) << onCuda.status();
+    const HostTensor &want = (*onCpu)[index], &got = (*onCuda)[index];
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < want.count(); ++i) {
+      ASSERT_TRUE(std::isfinite(got.at(i))) << "element " << i;
+      diff += std::pow(double(got.at(i)) - want.at(i), 2);
+      norm += std::pow(double(want.at(i)), 2);
+    }
+    EXPECT_LE(std::sqrt(diff), tolerance * std::sqrt(norm))
+        << fb::EnumNameOpKind(op.op) << " result " << index;
+  }
+
+  std::unique_ptr<Backend> cpu = createCpuBackend();
+  std::unique_ptr<Backend> cuda; // null without a GPU, which noGpu explains
+  std::string noGpu;
+};
+
+TEST_F(CudaBackendTest, Elementwise) {
+  std::vector<int64_t> shape = {3, 7, 53};
+  HostTensor a = randomTensor(shape, 1, DType::kF32, 3.0f),
+             b = randomTensor(shape, 2);
+  for (fb::OpKind op : {fb::OpKind::Add, fb::OpKind::Mul, fb::OpKind::Swiglu})
+    expectAgree({op, {}, {}, {a, b}, {empty(shape)}}, 1e-6);
+  expectAgree({fb::OpKind::Silu, {}, {}, {a}, {empty(shape)}}, 1e-6);
+  expectAgree({fb::OpKind::Clamp, {}, {1.5}, {a}, {empty(shape)}}, 0);
+  expectAgree({fb::OpKind::Scale, {}, {0.25}, {a}, {empty(shape)}}, 0);
+  expectAgree({fb::OpKind::AddBias, {}, {},
+               {a, randomTensor({53}, 3, DType::kBF16)}, {empty(shape)}},
+              1e-7);
+  expectAgree({fb::OpKind::SigmoidGate, {}, {},
+               {a, randomTensor({3, 7, 1}, 4)}, {empty(shape)}},
+              1e-6);
+}
+
+TEST_F(CudaBackendTest, EmbeddingAndItsOutOfRangeIds) {
+  HostTensor table = randomTensor({11, 37}, 5, DType::kBF16);
+  HostTensor ids = intTensor({2, 3}, {0, 10, 3, 3, 7, 1});
+  expectAgree({fb::OpKind::Embedding, {}, {}, {table, ids}, {empty({2, 3, 37})}},
+              0);
+  if (!cuda)
+    GTEST_SKIP() << "no GPU to test on: " << noGpu;
+  HostTensor bad = intTensor({2, 3}, {0, 1, 2, 11, 4, 5});
+  auto result = run(*cuda, {fb::OpKind::Embedding, {}, {}, {table, bad},
+                            {empty({2, 3, 37})}});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "test.mlir:1:1: token id 11 at position 3 is outside the "
+            "vocabulary [0, 11)");
+  // The fault is cleared: the next run is clean.
+  EXPECT_TRUE(run(*cuda, {fb::OpKind::Embedding, {}, {}, {table, ids},
+                          {empty({2, 3, 37})}})
+                  .ok());
+}
+
+TEST_F(CudaBackendTest, RmsNormAndRope) {
+  HostTensor x = randomTensor({2, 5, 1000}, 6, DType::kF32, 2.0f);
+  for (DType w : {DType::kF32, DType::kBF16})
+    expectAgree({fb::OpKind::RmsNorm, {}, {1e-5},
+                 {x, randomTensor({1000}, 7, w)}, {empty({2, 5, 1000})}},
+                1e-6);
+  // Per-head norm: groups of 100 features.
+  expectAgree({fb::OpKind::RmsNorm, {}, {1e-6}, {x, randomTensor({100}, 8)},
+               {empty({2, 5, 1000})}},
+              1e-6);
+  HostTensor q = randomTensor({2, 9, 4 * 64}, 9);
+  for (int64_t inverse : {0, 1}) {
+    expectAgree({fb::OpKind::Rope, {4, inverse}, {10000.0}, {q},
+                 {empty({2, 9, 256})}},
+                1e-6);
+    expectAgree({fb::OpKind::Rope, {4, inverse}, {500000.0},
+                 {q, intTensor({2, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 200,
+                                        3000, 4, 5, 40000, 7, 8, 9})},
+                 {empty({2, 9, 256})}},
+                1e-5);
+  }
+}
+
+TEST_F(CudaBackendTest, LinearFp32AndBf16) {
+  for (int64_t m : {1, 7, 300}) {
+    HostTensor x = randomTensor({m, 64}, 10);
+    expectAgree({fb::OpKind::Linear, {}, {}, {x, randomTensor({40, 64}, 11)},
+                 {empty({m, 40})}},
+                1e-6);
+    expectAgree({fb::OpKind::Linear, {}, {},
+                 {x, randomTensor({40, 64}, 12, DType::kBF16)},
+                 {empty({m, 40})}},
+                1e-2);
+  }
+}
+
+TEST_F(CudaBackendTest, Attention) {
+  for (int64_t headDim : {64, 128})
+    for (int64_t causal : {1, 0}) {
+      int64_t batch = 2, seq = 45, heads = 4, kvHeads = 2;
+      HostTensor q = randomTensor({batch, seq, heads * headDim}, 13),
+                 k = randomTensor({batch, seq, kvHeads * headDim}, 14),
+                 v = randomTensor({batch, seq, kvHeads * headDim}, 15);
+      expectAgree({fb::OpKind::Attention, {heads, kvHeads, causal},
+                   {1.0 / std::sqrt(double(headDim))}, {q, k, v},
+                   {empty({batch, seq, heads * headDim})}},
+                  1e-5);
+    }
+}
+
+TEST_F(CudaBackendTest, RouterTopK) {
+  for (int64_t experts : {3, 8, 64})
+    for (int64_t k : {1, 2}) {
+      HostTensor x = randomTensor({2, 17, 32}, 16);
+      Op op{fb::OpKind::Router, {k, 1}, {}, {x, randomTensor({experts, 32}, 17)},
+            {empty({2, 17, experts}), empty({2, 17, k}),
+             empty({2, 17, k}, DType::kI32)}};
+      expectAgree(op, 1e-6, 0);
+      expectAgree(op, 1e-6, 1);
+      if (!cuda)
+        return;
+      auto onCpu = run(*cpu, op), onCuda = run(*cuda, op);
+      ASSERT_TRUE(onCpu.ok() && onCuda.ok());
+      EXPECT_EQ((*onCpu)[2].bytes, (*onCuda)[2].bytes) << "expert choices";
+    }
+}
+
+/// A fused MoE block of `experts` experts of width f over [2, tokens, d].
+Op fusedBlock(int64_t tokens, int64_t experts, int64_t k, DType dtype,
+              unsigned seed, float routerScale = 1.0f) {
+  int64_t d = 48, f = 40;
+  return {fb::OpKind::FusedExperts,
+          {k, 1},
+          {},
+          {randomTensor({2, tokens, d}, seed),
+           randomTensor({experts, d}, seed + 1, dtype, routerScale),
+           randomTensor({experts, f, d}, seed + 2, dtype),
+           randomTensor({experts, f, d}, seed + 3, dtype),
+           randomTensor({experts, d, f}, seed + 4, dtype)},
+          {empty({2, tokens, d}), empty({2, tokens, experts})}};
+}
+
+TEST_F(CudaBackendTest, FusedExperts) {
+  for (int64_t experts : {3, 4, 8, 64})
+    for (int64_t k : {1, 2}) {
+      // 3 tokens of 64 experts leave most experts without rows.
+      for (int64_t tokens : {int64_t(3), int64_t(50)}) {
+        expectAgree(fusedBlock(tokens, experts, k, DType::kF32, 20), 1e-5);
+        expectAgree(fusedBlock(tokens, experts, k, DType::kBF16, 30), 2e-2);
+      }
+    }
+}
+
+TEST_F(CudaBackendTest, FusedExpertsWhereOneExpertGetsEveryRow) {
+  // A zero input makes every logit 0: ties go to the lowest experts, so
+  // expert 0 (and 1 for top-2) gets every row.
+  Op op = fusedBlock(20, 8, 2, DType::kF32, 40);
+  std::fill(op.operands[0].bytes.begin(), op.operands[0].bytes.end(), 0);
+  expectAgree(op, 1e-6);
+}
+
+TEST_F(CudaBackendTest, CopiesLargerThanTheStagingBuffers) {
+  if (!cuda)
+    GTEST_SKIP() << "no GPU to test on: " << noGpu;
+  std::vector<uint8_t> data((size_t(150) << 20) + 3), back(data.size());
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = uint8_t(i * 2654435761u >> 24);
+  auto buffer = cuda->allocate(data.size());
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  std::unique_ptr<Stream> stream = cuda->createStream();
+  ASSERT_TRUE(cuda->copyToDevice(data.data(), (*buffer)->data(), data.size(),
+                                 *stream)
+                  .ok());
+  ASSERT_TRUE(
+      cuda->copyToHost((*buffer)->data(), back.data(), back.size(), *stream)
+          .ok());
+  EXPECT_TRUE(data == back);
+}
+
+TEST_F(CudaBackendTest, OpsWithoutAKernelAreRefusedWhenPrepared) {
+  Op op{fb::OpKind::CrossEntropy, {-100}, {}, {randomTensor({4, 10}, 50),
+         intTensor({4}, {1, 2, 3, 4})}, {empty({})}};
+  ASSERT_TRUE(run(*cpu, op).ok());
+  if (!cuda)
+    GTEST_SKIP() << "no GPU to test on: " << noGpu;
+  auto result = run(*cuda, op);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("no kernel for CrossEntropy"),
+            std::string::npos)
+      << result.status();
+}
+
+} // namespace
+} // namespace moert
