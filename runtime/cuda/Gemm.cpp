@@ -52,9 +52,19 @@ Gemm::~Gemm() {
   cublasLtDestroy(handle_);
 }
 
-absl::StatusOr<Gemm::Plan *> Gemm::plan(int64_t m, int64_t k, int64_t n,
-                                       DType inputs) {
-  auto key = std::make_tuple(m, k, n, inputs);
+namespace {
+/// The largest power of two up to 256 that divides the address.
+int alignmentOf(const void *p) {
+  auto address = reinterpret_cast<uintptr_t>(p);
+  int alignment = 1;
+  while (alignment < 256 && address % (2 * alignment) == 0)
+    alignment *= 2;
+  return alignment;
+}
+} // namespace
+
+absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
+  auto [m, k, n, inputs, alignX, alignW, alignY] = key;
   if (auto found = plans_.find(key); found != plans_.end())
     return found->second.get();
   // Expert GEMMs see a new row count at almost every batch: bound the cache.
@@ -94,6 +104,17 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(int64_t m, int64_t k, int64_t n,
   cublasLtMatmulPreferenceSetAttribute(
       preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
       sizeof(workspace));
+  // A is the weight, B the input, C and D the output.
+  uint32_t alignments[] = {uint32_t(alignW), uint32_t(alignX), uint32_t(alignY),
+                           uint32_t(alignY)};
+  cublasLtMatmulPreferenceAttributes_t which[] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  for (int i = 0; i < 4; ++i)
+    cublasLtMatmulPreferenceSetAttribute(preference, which[i], &alignments[i],
+                                         sizeof(uint32_t));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
@@ -114,7 +135,8 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(int64_t m, int64_t k, int64_t n,
 absl::Status Gemm::matmul(const void *x, const void *w, float *y, int64_t m,
                        int64_t k, int64_t n, DType inputs,
                        cudaStream_t stream) {
-  absl::StatusOr<Plan *> plan = this->plan(m, k, n, inputs);
+  absl::StatusOr<Plan *> plan = this->plan(
+      {m, k, n, inputs, alignmentOf(x), alignmentOf(w), alignmentOf(y)});
   if (!plan.ok())
     return plan.status();
   const float one = 1.0f, zero = 0.0f;

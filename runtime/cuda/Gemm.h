@@ -39,13 +39,16 @@ public:
 private:
   struct Plan;
   Gemm(cublasLtHandle_t handle, void *workspace, bool tf32);
-  absl::StatusOr<Plan *> plan(int64_t m, int64_t k, int64_t n, DType inputs);
+  /// `alignment` holds the byte alignments of x, w and y: an expert's rows
+  /// start anywhere in its grouped buffer, and cuBLASLt's heuristic must not
+  /// pick a kernel that assumes more.
+  using PlanKey = std::tuple<int64_t, int64_t, int64_t, DType, int, int, int>;
+  absl::StatusOr<Plan *> plan(const PlanKey &key);
 
   cublasLtHandle_t handle_;
   void *workspace_;
   bool tf32_;
-  std::map<std::tuple<int64_t, int64_t, int64_t, DType>, std::unique_ptr<Plan>>
-      plans_;
+  std::map<PlanKey, std::unique_ptr<Plan>> plans_;
 };
 
 /// cuBLASLt's workspace (what its Hopper kernels ask for).

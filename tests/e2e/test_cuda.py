@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Whole models on the CUDA backend against the independent PyTorch
+reference: every fixture case of tests/reference/make_fixtures.py, compiled
+fused (the default) in fp32 and, for bf16 checkpoints, in bf16, run with
+`moe-run --device cuda`, logits compared with the reference's. Where
+transformers is installed (the GPU machine has it), the fp32 cases are also
+run through transformers' own implementation of the architecture on the
+GPU: a reference nobody here wrote.
+
+usage: test_cuda.py prepare BIN_DIR WORK   fixtures, artifacts and a manifest
+                                           (needs moec and PyTorch: run here)
+       test_cuda.py check BIN_DIR WORK     runs them on the GPU (moe-run only)
+       test_cuda.py BIN_DIR WORK           both; exit 77 (skip) without a GPU
+"""
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE = os.path.join(HERE, "..", "reference")
+sys.path.insert(0, REFERENCE)
+import safetensors_io  # noqa: E402
+from e2e_util import relative_error, run  # noqa: E402
+
+# The CPU's bounds (test_reference.py): the GPU is held to the same.
+F32_TOLERANCE = 1e-5
+BF16_TOLERANCE = 2e-2
+# transformers' kernels (SDPA, its own RoPE and routing code) differ from
+# the reference's in summation order more than cuBLAS does from oneDNN.
+TRANSFORMERS_TOLERANCE = 1e-4
+SKIP = 77
+
+
+def cuda_device(bin_dir):
+    """The first CUDA device's line of `moe-run devices`, or None and why."""
+    listing = run([os.path.join(bin_dir, "moe-run"), "devices"])
+    for line in listing.splitlines():
+        if line.startswith("cuda:0:"):
+            return line, None
+    return None, " ".join(l for l in listing.splitlines() if l.startswith("cuda"))
+
+
+def prepare(bin_dir, work):
+    fixtures = os.path.join(work, "fixtures")
+    os.makedirs(work, exist_ok=True)
+    run([sys.executable, os.path.join(REFERENCE, "make_fixtures.py"), fixtures])
+    manifest = []
+    for case in sorted(os.listdir(fixtures)):
+        case_dir = os.path.join(fixtures, case)
+        with open(os.path.join(case_dir, "config.json")) as f:
+            config = json.load(f)
+        with open(os.path.join(case_dir, "tokens.txt")) as f:
+            lines = [l.split() for l in f.read().splitlines() if l.strip()]
+        checks = [("f32", "logits", F32_TOLERANCE)]
+        if config.get("torch_dtype") == "bfloat16":
+            checks = [("bf16", "logits", BF16_TOLERANCE),
+                      ("f32", "logits_f32ref", F32_TOLERANCE)]
+        for dtype, key, tolerance in checks:
+            artifact = f"{case}-{dtype}.moex"
+            run([os.path.join(bin_dir, "moec"), "compile", case_dir,
+                 "-o", os.path.join(work, artifact), "--batch", str(len(lines)),
+                 "--seq", str(max(len(l) for l in lines)), "--dtype", dtype])
+            manifest.append({"case": case, "dtype": dtype, "artifact": artifact,
+                             "reference": key, "tolerance": tolerance})
+    with open(os.path.join(work, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+def transformers_logits(case_dir, lines):
+    """transformers' logits of each sequence on the GPU, or None."""
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        case_dir, torch_dtype=torch.float32).cuda().eval()
+    with torch.no_grad():
+        return [model(torch.tensor([[int(t) for t in line]]).cuda()).logits[0].cpu()
+                for line in lines]
+
+
+def check(bin_dir, work):
+    with open(os.path.join(work, "manifest.json")) as f:
+        manifest = json.load(f)
+    passed = failed = 0
+
+    def report(ok, what, message):
+        nonlocal passed, failed
+        print(f"{'PASS' if ok else 'FAIL'}: {what} {message}", flush=True)
+        passed += ok
+        failed += not ok
+
+    for entry in manifest:
+        case_dir = os.path.join(work, "fixtures", entry["case"])
+        tokens = os.path.join(case_dir, "tokens.txt")
+        logits = os.path.join(work, entry["artifact"].replace(".moex", ".cuda.safetensors"))
+        what = f"{entry['case']} [{entry['dtype']} on cuda vs {entry['reference']}]"
+        try:
+            run([os.path.join(bin_dir, "moe-run"), os.path.join(work, entry["artifact"]),
+                 "--device", "cuda", "--weights", case_dir, "--tokens", tokens,
+                 "--logits-out", logits])
+            ours = safetensors_io.read(logits)["logits"]
+            ref = safetensors_io.read(os.path.join(case_dir, "logits.safetensors"))
+            error = relative_error(ours, ref[entry["reference"]])
+            report(error <= entry["tolerance"], what,
+                   f"rel_error {error:.3e} (tolerance {entry['tolerance']:g})")
+        except Exception as exc:  # report and go on with the other cases
+            report(False, what, str(exc))
+            continue
+        if entry["reference"] != "logits" or entry["dtype"] != "f32":
+            continue
+        with open(tokens) as f:
+            lines = [l.split() for l in f.read().splitlines() if l.strip()]
+        what = f"{entry['case']} [f32 on cuda vs transformers on cuda]"
+        try:
+            theirs = transformers_logits(case_dir, lines)
+        except Exception as exc:
+            report(False, what, f"transformers failed: {exc}")
+            continue
+        if theirs is None:
+            print(f"SKIP: {what}: transformers is not installed")
+            continue
+        worst = max(relative_error(ours[b, :len(line)], theirs[b])
+                    for b, line in enumerate(lines))
+        report(worst <= TRANSFORMERS_TOLERANCE, what,
+               f"worst sequence rel_error {worst:.3e} "
+               f"(tolerance {TRANSFORMERS_TOLERANCE:g})")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] in ("prepare", "check"):
+        command, bin_dir, work = sys.argv[1:]
+        if command == "prepare":
+            prepare(bin_dir, work)
+            return 0
+        return check(bin_dir, work)
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    bin_dir, work = sys.argv[1:]
+    device, why = cuda_device(bin_dir)
+    if device is None:
+        print(f"SKIP: no CUDA device ({why})")
+        return SKIP
+    print(f"on {device}")
+    prepare(bin_dir, work)
+    return check(bin_dir, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
