@@ -83,6 +83,11 @@ def transformers_logits(case_dir, lines):
 
 
 def check(bin_dir, work):
+    device, why = cuda_device(bin_dir)
+    if device is None:
+        print(f"FAIL: no CUDA device ({why})")
+        return 1
+    print(f"on {device}")
     with open(os.path.join(work, "manifest.json")) as f:
         manifest = json.load(f)
     passed = failed = 0
@@ -147,7 +152,6 @@ def main():
     if device is None:
         print(f"SKIP: no CUDA device ({why})")
         return SKIP
-    print(f"on {device}")
     prepare(bin_dir, work)
     return check(bin_dir, work)
 

@@ -11,6 +11,7 @@
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/CpuBackend.h"
 #include "runtime/cuda/CudaBackend.h"
+#include "tests/runtime/cuda/OneKernel.h"
 
 #include <gtest/gtest.h>
 
@@ -80,22 +81,12 @@ struct Op {
   std::vector<HostTensor> results; // shapes and dtypes; filled by run()
 };
 
-std::vector<uint8_t> kernelBuffer(const Op &op) {
-  flatbuffers::FlatBufferBuilder b;
-  std::vector<int32_t> operands(op.operands.size()), results(op.results.size());
-  auto kernel = fb::CreateKernel(
-      b, op.op, b.CreateString("test"), b.CreateVector(operands),
-      b.CreateVector(results), b.CreateVector(op.ints),
-      b.CreateVector(op.floats), b.CreateString("test.mlir:1:1"));
-  b.Finish(kernel);
-  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
-}
-
 /// Runs `op` on `backend`; its results, or the first failure.
 absl::StatusOr<std::vector<HostTensor>> run(Backend &backend, Op op) {
-  std::vector<uint8_t> buffer = kernelBuffer(op);
+  testing::OneKernel kernel(op.op, op.ints, op.floats, op.operands.size(),
+                            op.results.size());
   KernelLaunch launch;
-  launch.kernel = flatbuffers::GetRoot<fb::Kernel>(buffer.data());
+  launch.kernel = kernel.kernel();
   std::unique_ptr<Stream> stream = backend.createStream();
   std::vector<std::unique_ptr<DeviceBuffer>> memory;
   auto bind = [&](const HostTensor &t, bool upload) -> absl::StatusOr<TensorRef> {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the self-contained bundle that proves the GPU path on a machine
+# with the NVIDIA driver, CUDA 13 and Python (PyTorch, transformers) but none
+# of our other dependencies and no package registry:
+#   bin/    moe-run and the GPU test and benchmark programs, found their
+#           libraries through an rpath of $ORIGIN/../lib
+#   lib/    every shared library they need beyond glibc, libstdc++ and
+#           CUDA's own (cuBLAS/cuBLASLt come from the GPU machine)
+#   work/   the e2e artifacts, compiled here by moec, with their fixtures
+#   tests/  the Python halves of the checks; scripts/gpu-check.sh runs it all
+# At most 60 MiB. Run after scripts/build.sh.
+#
+# usage: scripts/gpu-bundle.sh [OUT_DIR]    (default: build/gpu-bundle)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+out=${1:-$build/gpu-bundle}
+limit_mib=60
+
+if ! grep -q "^MOEC_HAVE_CUDA:.*=ON" "$build/CMakeCache.txt" 2>/dev/null &&
+   ! grep -q "CUDA backend: ON" "$build/CMakeFiles/CMakeOutput.log" 2>/dev/null; then
+  [ -x "$build/bin/moert-cuda-tests" ] || {
+    echo "gpu-bundle: $build has no CUDA backend (configure where /usr/local/cuda is)" >&2
+    exit 1
+  }
+fi
+command -v patchelf > /dev/null || {
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq patchelf > /dev/null
+  else sudo apt-get install -y -qq patchelf > /dev/null; fi
+}
+programs=(moe-run moert-cuda-tests moert-cuda-math-tests cuda_moe_bench)
+cmake --build "$build" --target "${programs[@]}" moec
+
+rm -rf "$out" "$out.tmp"
+mkdir -p "$out.tmp"/{bin,lib,scripts,tests/e2e,tests/reference,tests/bench}
+for program in "${programs[@]}"; do
+  cp "$build/bin/$program" "$out.tmp/bin/"
+  strip --strip-unneeded "$out.tmp/bin/$program"
+done
+
+# Libraries: what ldd resolves here, less the C runtime and CUDA's own.
+skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libcuda\.|libcudart|libcublas|libnccl)'
+for program in "${programs[@]}"; do
+  ldd "$out.tmp/bin/$program" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}'
+done | sort -u | while read -r name path; do
+  if [[ ! "$name" =~ $skip ]]; then
+    cp -L "$path" "$out.tmp/lib/$name"
+    chmod u+w "$out.tmp/lib/$name"
+    strip --strip-unneeded "$out.tmp/lib/$name" 2> /dev/null || true
+  fi
+done
+for program in "$out.tmp"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$program"; done
+for library in "$out.tmp"/lib/*; do patchelf --set-rpath '$ORIGIN' "$library"; done
+
+/usr/bin/python3 tests/e2e/test_cuda.py prepare "$build/bin" "$out.tmp/work" > /dev/null
+cp tests/e2e/test_cuda.py tests/e2e/e2e_util.py "$out.tmp/tests/e2e/"
+cp tests/reference/safetensors_io.py "$out.tmp/tests/reference/"
+cp tests/bench/torch_moe_layer.py tests/bench/torch_moe_layer_cuda.py "$out.tmp/tests/bench/"
+cp scripts/gpu-check.sh "$out.tmp/scripts/"
+git rev-parse HEAD > "$out.tmp/COMMIT" 2> /dev/null || true
+
+size_kib=$(du -sk "$out.tmp" | cut -f1)
+if [ "$size_kib" -gt $((limit_mib * 1024)) ]; then
+  echo "gpu-bundle: $((size_kib / 1024)) MiB, over the limit of $limit_mib MiB" >&2
+  du -sk "$out.tmp"/* | sort -rn | head >&2
+  exit 1
+fi
+mv "$out.tmp" "$out"
+echo "gpu-bundle: $out ($((size_kib / 1024)) MiB); on the GPU machine run $out/scripts/gpu-check.sh"
