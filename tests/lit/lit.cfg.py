@@ -27,3 +27,14 @@ if lit_config.params.get("runtime_tools_dir"):
 llvm_config.add_tool_substitutions(["moec", "moe-opt"], [config.moec_tools_dir])
 llvm_config.add_tool_substitutions(["moe-run", "moe-data"], runtime_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# Tests that need a GPU, or its absence, say so with the 'cuda-device'
+# feature: set when moe-run sees a CUDA device.
+import subprocess
+try:
+    devices = subprocess.run([os.path.join(runtime_dirs[0], "moe-run"), "devices"],
+                             capture_output=True, text=True, timeout=60).stdout
+except (OSError, subprocess.SubprocessError):
+    devices = ""
+if any(line.startswith("cuda:0:") for line in devices.splitlines()):
+    config.available_features.add("cuda-device")
