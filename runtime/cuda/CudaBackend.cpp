@@ -27,7 +27,12 @@ class CudaBuffer : public DeviceBuffer {
 public:
   CudaBuffer(void *data, size_t bytes, cudaStream_t owner)
       : data_(data), bytes_(bytes), owner_(owner) {}
-  ~CudaBuffer() override { cudaFreeAsync(data_, owner_); }
+  // Whatever stream last used the buffer (an error may have left kernels
+  // running) must be done with it before the pool hands it out again.
+  ~CudaBuffer() override {
+    cudaDeviceSynchronize();
+    cudaFreeAsync(data_, owner_);
+  }
   void *data() override { return data_; }
   size_t size() const override { return bytes_; }
 
@@ -37,47 +42,79 @@ private:
   cudaStream_t owner_;
 };
 
+/// A non-blocking stream with its own fault slot: what its kernels find
+/// wrong in their data, reported when it synchronises.
 class CudaStream : public Stream {
 public:
-  CudaStream(cudaStream_t stream, cuda::CudaContext &context)
-      : stream_(stream), context_(context) {}
-  ~CudaStream() override { cudaStreamDestroy(stream_); }
+  CudaStream(int device, const cuda::CudaContext &context)
+      : device_(device), context_(context) {
+    created_ = cudaStatus(cudaSetDevice(device), "cudaSetDevice");
+    if (created_.ok())
+      created_ = cudaStatus(
+          cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+    if (created_.ok())
+      created_ = cudaStatus(cudaMalloc(&fault_, sizeof(cuda::DeviceFault)),
+                            "fault slot");
+    if (created_.ok())
+      created_ = cudaStatus(cudaMemset(fault_, 0, sizeof(cuda::DeviceFault)),
+                            "fault slot");
+  }
+  ~CudaStream() override {
+    cudaSetDevice(device_);
+    if (stream_) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+    cudaFree(fault_);
+  }
+  /// OK, or why the stream could not be made (reported at first use).
+  const absl::Status &created() const { return created_; }
   cudaStream_t get() const { return stream_; }
+  cuda::DeviceFault *fault() const { return fault_; }
 
-  /// Waits, then reports what a kernel found wrong in its data (and clears
-  /// it for the next run).
   absl::Status synchronize() override {
+    if (!created_.ok())
+      return created_;
     if (auto s = cudaStatus(cudaStreamSynchronize(stream_), "stream");
         !s.ok())
       return s;
     cuda::DeviceFault fault{};
-    if (auto s = cudaStatus(cudaMemcpy(&fault, context_.fault, sizeof(fault),
-                                       cudaMemcpyDeviceToHost),
+    if (auto s = cudaStatus(cudaMemcpyAsync(&fault, fault_, sizeof(fault),
+                                            cudaMemcpyDeviceToHost, stream_),
                             "reading the fault slot");
+        !s.ok())
+      return s;
+    if (auto s = cudaStatus(cudaStreamSynchronize(stream_), "fault slot");
         !s.ok())
       return s;
     if (fault.code == cuda::kNoFault)
       return absl::OkStatus();
-    if (auto s = cudaStatus(cudaMemset(context_.fault, 0, sizeof(fault)),
+    // Cleared in stream order, for the next run.
+    if (auto s = cudaStatus(cudaMemsetAsync(fault_, 0, sizeof(fault), stream_),
                             "clearing the fault slot");
         !s.ok())
       return s;
-    std::string where = size_t(fault.site) < context_.siteLocations.size()
-                            ? context_.siteLocations[fault.site] + ": "
-                            : "";
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, "token id ", fault.value, " at position ", fault.position,
-        " is outside the vocabulary [0, ", fault.limit, ")"));
+    if (auto s = cudaStatus(cudaStreamSynchronize(stream_), "fault slot");
+        !s.ok())
+      return s;
+    return absl::InvalidArgumentError(
+        absl::StrCat(context_.siteLocation(fault.site), "token id ",
+                     fault.value, " at position ", fault.position,
+                     " is outside the vocabulary [0, ", fault.limit, ")"));
   }
 
 private:
-  cudaStream_t stream_;
-  cuda::CudaContext &context_;
+  int device_;
+  const cuda::CudaContext &context_;
+  absl::Status created_;
+  cudaStream_t stream_ = nullptr;
+  cuda::DeviceFault *fault_ = nullptr;
 };
 
-cudaStream_t raw(Stream &stream) {
-  return static_cast<CudaStream &>(stream).get();
+CudaStream &cudaStreamOf(Stream &stream) {
+  return static_cast<CudaStream &>(stream);
 }
+cudaStream_t raw(Stream &stream) { return cudaStreamOf(stream).get(); }
 
 class CudaBackend : public Backend {
 public:
@@ -90,7 +127,6 @@ public:
         cudaFreeHost(staging_[i]);
     }
     context_.gemm.reset();
-    cudaFree(context_.fault);
     if (internal_)
       cudaStreamDestroy(internal_);
   }
@@ -101,6 +137,8 @@ public:
 
   absl::StatusOr<std::unique_ptr<DeviceBuffer>>
   allocate(size_t bytes) override {
+    if (auto s = current(); !s.ok())
+      return s;
     void *data = nullptr;
     if (auto s = cudaStatus(cudaMallocAsync(&data, std::max<size_t>(bytes, 1),
                                             internal_),
@@ -116,14 +154,13 @@ public:
   }
 
   std::unique_ptr<Stream> createStream() override {
-    cudaStream_t stream = nullptr;
-    // A failure here shows at the first use of the (null) stream.
-    cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
-    return std::make_unique<CudaStream>(stream, context_);
+    return std::make_unique<CudaStream>(device_, context_);
   }
 
   absl::Status copyToDevice(const void *host, void *device, size_t bytes,
                             Stream &stream) override {
+    if (auto s = ready(stream); !s.ok())
+      return s;
     const auto *from = static_cast<const uint8_t *>(host);
     auto *to = static_cast<uint8_t *>(device);
     for (size_t done = 0, i = 0; done < bytes; done += kStagingBytes, i ^= 1) {
@@ -149,6 +186,8 @@ public:
 
   absl::Status copyToHost(const void *device, void *host, size_t bytes,
                           Stream &stream) override {
+    if (auto s = ready(stream); !s.ok())
+      return s;
     const auto *from = static_cast<const uint8_t *>(device);
     auto *to = static_cast<uint8_t *>(host);
     for (size_t done = 0; done < bytes; done += kStagingBytes) {
@@ -172,19 +211,34 @@ public:
   }
 
   absl::Status prepare(const KernelLaunch &launch) override {
-    if (auto s = cuda::checkCudaLaunch(launch); !s.ok())
+    // The shape rules first: the CUDA checks read operands they vouch for.
+    if (auto s = checkLaunch(launch); !s.ok())
       return s;
-    return checkLaunch(launch);
+    return cuda::checkCudaLaunch(launch);
   }
 
   absl::Status launch(const KernelLaunch &launch, Stream &stream) override {
-    return cuda::launchCuda(launch, context_, raw(stream));
+    if (auto s = ready(stream); !s.ok())
+      return s;
+    return cuda::launchCuda(launch, context_, raw(stream),
+                            cudaStreamOf(stream).fault());
   }
 
 private:
   static constexpr size_t kStagingBytes = size_t(64) << 20;
-  CudaBackend() = default;
+  explicit CudaBackend(int device) : device_(device) {}
 
+  /// This backend's device is the calling thread's current one.
+  absl::Status current() const {
+    return cudaStatus(cudaSetDevice(device_), "cudaSetDevice");
+  }
+  absl::Status ready(Stream &stream) const {
+    if (auto s = cudaStreamOf(stream).created(); !s.ok())
+      return s;
+    return current();
+  }
+
+  int device_;
   cudaStream_t internal_ = nullptr; // allocations and frees
   void *staging_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
@@ -207,7 +261,7 @@ CudaBackend::create(const CudaOptions &options) {
   if (auto s = cudaStatus(cudaSetDevice(options.device), "cudaSetDevice");
       !s.ok())
     return s;
-  std::unique_ptr<CudaBackend> backend(new CudaBackend());
+  std::unique_ptr<CudaBackend> backend(new CudaBackend(options.device));
   cudaDeviceProp props;
   if (auto s = cudaStatus(cudaGetDeviceProperties(&props, options.device),
                           "device properties");
@@ -221,7 +275,8 @@ CudaBackend::create(const CudaOptions &options) {
   limits.maxSharedBytes = int64_t(props.sharedMemPerBlockOptin);
 
   // The pool keeps freed memory for the next allocation instead of
-  // returning it to the driver at every synchronisation.
+  // returning it to the driver at every synchronisation (a setting of the
+  // device's default pool, so of the whole process).
   cudaMemPool_t pool;
   if (auto s = cudaStatus(cudaDeviceGetDefaultMemPool(&pool, options.device),
                           "memory pool");
@@ -247,16 +302,6 @@ CudaBackend::create(const CudaOptions &options) {
         !s.ok())
       return s;
   }
-  if (auto s = cudaStatus(cudaMalloc(&backend->context_.fault,
-                                     sizeof(cuda::DeviceFault)),
-                          "fault slot");
-      !s.ok())
-    return s;
-  if (auto s = cudaStatus(
-          cudaMemset(backend->context_.fault, 0, sizeof(cuda::DeviceFault)),
-          "fault slot");
-      !s.ok())
-    return s;
   absl::StatusOr<std::unique_ptr<cuda::Gemm>> gemm =
       cuda::Gemm::create(options.tf32);
   if (!gemm.ok())

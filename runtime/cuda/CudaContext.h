@@ -19,21 +19,26 @@ namespace moert::cuda {
 
 struct CudaContext {
   DeviceLimits limits;
-  std::unique_ptr<Gemm> gemm;
-  /// The stream's fault slot (device memory) and the launches that can
-  /// fault, by site index, for the message.
-  DeviceFault *fault = nullptr;
+  std::unique_ptr<Gemm> gemm; // one workspace: one stream at a time
+  /// The source locations of launches that can fault, by the site index
+  /// their kernels write into a fault slot.
   std::vector<std::string> siteLocations;
-  std::unordered_map<const fb::Kernel *, int32_t> siteOf;
+  std::unordered_map<std::string, int32_t> siteOf;
 
   int32_t site(const KernelLaunch &launch);
+  /// "LOCATION: " of a site, or "" for an unknown one.
+  std::string siteLocation(int32_t site) const {
+    return site >= 0 && size_t(site) < siteLocations.size()
+               ? siteLocations[site] + ": "
+               : "";
+  }
 };
 
 /// Whether the CUDA backend runs this launch's op (checked when prepared).
 absl::Status checkCudaLaunch(const KernelLaunch &launch);
-/// Enqueues a prepared launch.
+/// Enqueues a prepared launch on `stream`, whose fault slot is `fault`.
 absl::Status launchCuda(const KernelLaunch &launch, CudaContext &context,
-                        cudaStream_t stream);
+                        cudaStream_t stream, DeviceFault *fault);
 
 } // namespace moert::cuda
 

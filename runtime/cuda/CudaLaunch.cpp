@@ -11,15 +11,17 @@
 #include "runtime/cuda/CudaStatus.h"
 #include "runtime/cuda/FusedExperts.h"
 #include "runtime/exec/FusedBlockOperands.h"
+#include "runtime/cuda/math/RowMath.h"
 #include "runtime/exec/LaunchAttrs.h"
 
 namespace moert::cuda {
 using namespace launch_attrs;
 
 int32_t CudaContext::site(const KernelLaunch &launch) {
-  auto [at, added] = siteOf.emplace(launch.kernel, int32_t(siteLocations.size()));
+  std::string location = launch.kernel->location()->str();
+  auto [at, added] = siteOf.emplace(location, int32_t(siteLocations.size()));
   if (added)
-    siteLocations.push_back(launch.kernel->location()->str());
+    siteLocations.push_back(location);
   return at->second;
 }
 
@@ -31,7 +33,6 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
   case fb::OpKind::Clamp:
   case fb::OpKind::SigmoidGate:
   case fb::OpKind::Linear:
-  case fb::OpKind::Rope:
   case fb::OpKind::Add:
   case fb::OpKind::Mul:
   case fb::OpKind::Silu:
@@ -52,6 +53,13 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
       return absl::UnimplementedError(absl::StrCat(
           "the CUDA router takes at most ", kMaxRouterExperts, " experts, not ",
           launch.operands[1].shape[0]));
+    return absl::OkStatus();
+  case fb::OpKind::Rope:
+    if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
+        headDim > kMaxRopeHeadDim)
+      return absl::UnimplementedError(absl::StrCat(
+          "the CUDA RoPE takes heads of at most ", kMaxRopeHeadDim,
+          " features, not ", headDim));
     return absl::OkStatus();
   case fb::OpKind::Attention:
     if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
@@ -101,9 +109,13 @@ absl::Status elementwise(const char *kernel, const TensorRef &out,
 } // namespace
 
 absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, DeviceFault *fault) {
   const auto &in = l.operands;
   const TensorRef &out = l.results[0];
+  // No work, and no grid to launch it on (every op here has results).
+  for (const TensorRef &result : l.results)
+    if (result.numElements() == 0)
+      return absl::OkStatus();
   switch (l.kernel->op()) {
   case fb::OpKind::Embedding: {
     const TensorRef &table = in[0], &ids = in[1];
@@ -113,7 +125,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                [&](const LaunchShape &s) {
                  return embedding(table.data, table.dtype, table.shape[0], d,
                                   ids.as<int32_t>(), count, out.as<float>(),
-                                  context.fault, site, s, stream);
+                                  fault, site, s, stream);
                });
   }
   case fb::OpKind::RmsNorm: {
@@ -165,13 +177,17 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                                 in[1].data, in[1].dtype, in[1].shape[0],
                                 out.as<float>(), stream);
   case fb::OpKind::Rope: {
-    int64_t heads = attr(l, 0), tokens = in[0].shape[0] * in[0].shape[1];
+    int64_t heads = attr(l, 0), tokens = in[0].shape[0] * in[0].shape[1],
+            headDim = lastDim(in[0]) / heads;
     const TensorRef *positions = in.size() > 1 ? &in[1] : nullptr;
+    RopeFrequencies frequencies{};
+    for (int64_t i = 0; i < headDim / 2; ++i)
+      frequencies.inverse[i] = cuda_math::ropeInverseFrequency(
+          i, headDim, float(floatAttr(l, 0)));
     return run("cuda.rope", rowShape(tokens, 128), context,
                [&](const LaunchShape &s) {
                  return rope(in[0].as<float>(), out.as<float>(), tokens,
-                             in[0].shape[1], heads, lastDim(in[0]) / heads,
-                             float(floatAttr(l, 0)),
+                             in[0].shape[1], heads, headDim, frequencies,
                              positions ? positions->data : nullptr,
                              positions ? positions->dtype : DType::kI32,
                              attrOr(l, 1, 0) != 0, s, stream);

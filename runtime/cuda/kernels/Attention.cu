@@ -6,7 +6,9 @@
 // kLanesPerRow threads, so no S x S matrix exists anywhere. Causal blocks
 // stop at their last query's key. GQA: query head h reads KV head
 // h / (heads / kvHeads). Scalar fp32 products: a tensor-core version is the
-// next step; this one is the reference the CUDA backend starts from.
+// next step; this one is the reference the CUDA backend starts from. With
+// bf16, q, scale * k, v and the (unnormalised) probabilities are rounded to
+// bf16 before each product.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,13 +29,15 @@ __device__ inline float operand(float x, bool bf16) {
 }
 
 /// Rows [first, first + kAttentionTile) of one head of `x` (rows of
-/// `stride` floats) into `tile`, zeros past the sequence.
+/// `stride` floats), times `scale`, into `tile`, zeros past the sequence.
 __device__ void loadTile(const float *x, int64_t first, int64_t seq,
-                         int64_t stride, int64_t headDim, bool bf16,
-                         float *tile) {
+                         int64_t stride, int64_t headDim, float scale,
+                         bool bf16, float *tile) {
   for (int64_t i = threadIdx.x; i < kAttentionTile * headDim; i += blockDim.x) {
     int64_t r = i / headDim, d = i % headDim;
-    tile[i] = first + r < seq ? operand(x[(first + r) * stride + d], bf16) : 0;
+    tile[i] = first + r < seq
+                  ? operand(x[(first + r) * stride + d] * scale, bf16)
+                  : 0;
   }
 }
 
@@ -55,7 +59,10 @@ __global__ void __launch_bounds__(kAttentionThreads)
   const float *qHead = q + batch * seq * qStride + head * headDim;
   const float *kHead = k + batch * seq * kvStride + kvHead * headDim;
   const float *vHead = v + batch * seq * kvStride + kvHead * headDim;
-  loadTile(qHead, firstQuery, seq, qStride, headDim, bf16, queries);
+  // bf16 products take the scale inside the rounded keys, as the CPU's
+  // mixed-precision kernel does; fp32 ones scale the dot product.
+  float keyScale = bf16 ? scale : 1.0f, scoreScale = bf16 ? 1.0f : scale;
+  loadTile(qHead, firstQuery, seq, qStride, headDim, 1.0f, bf16, queries);
 
   int row = threadIdx.x / kLanesPerRow, lane = threadIdx.x % kLanesPerRow;
   int64_t query = firstQuery + row;
@@ -65,8 +72,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
       causal ? min(seq, firstQuery + kAttentionTile) : seq; // exclusive
   for (int64_t firstKey = 0; firstKey < lastKey; firstKey += kAttentionTile) {
     __syncthreads(); // the previous tile is no longer read
-    loadTile(kHead, firstKey, seq, kvStride, headDim, bf16, keys);
-    loadTile(vHead, firstKey, seq, kvStride, headDim, bf16, values);
+    loadTile(kHead, firstKey, seq, kvStride, headDim, keyScale, bf16, keys);
+    loadTile(vHead, firstKey, seq, kvStride, headDim, 1.0f, bf16, values);
     __syncthreads();
     for (int i = threadIdx.x; i < kAttentionTile * kAttentionTile;
          i += blockDim.x) {
@@ -77,7 +84,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
         float dot = 0;
         for (int64_t d = 0; d < headDim; ++d)
           dot += queries[r * headDim + d] * keys[c * headDim + d];
-        score = dot * scale;
+        score = dot * scoreScale;
       }
       scores[r * kScoreStride + c] = score;
     }
@@ -118,12 +125,13 @@ cudaError_t attention(const float *q, const float *k, const float *v,
                       int64_t headDim, bool causal, float scale, bool bf16,
                       float *out, const LaunchShape &shape,
                       cudaStream_t stream) {
-  // Above 48 KiB, dynamic shared memory is opted into per kernel.
-  if (cudaError_t error = cudaFuncSetAttribute(
-          attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-          int(shape.sharedBytes));
-      error != cudaSuccess)
-    return error;
+  // Above 48 KiB, dynamic shared memory is opted into per kernel: once, for
+  // the most any head width asks (kMaxAttentionHeadDim).
+  static cudaError_t optedIn = cudaFuncSetAttribute(
+      attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      int(attentionShape(1, 1, 1, kMaxAttentionHeadDim).sharedBytes));
+  if (optedIn != cudaSuccess)
+    return optedIn;
   return launchWith(shape, stream, attentionKernel, q, k, v, seq, heads,
                     kvHeads, headDim, causal, scale, bf16, out);
 }

@@ -53,16 +53,25 @@ cudaError_t embedding(const void *table, DType tableType, int64_t vocab,
                       int64_t d, const int32_t *ids, int64_t count, float *out,
                       DeviceFault *fault, int32_t site,
                       const LaunchShape &shape, cudaStream_t stream);
-/// RMSNorm over groups of `group` features (one block per group).
+/// RMSNorm over groups of `group` features (one block per group; `groups`
+/// at least 1).
 cudaError_t rmsNorm(const float *x, const void *weight, DType weightType,
                     int64_t groups, int64_t group, double eps, float *y,
                     const LaunchShape &shape, cudaStream_t stream);
+/// RoPE's frequency of each pair of a head, computed on the host with the
+/// CPU's powf (the device's may differ by ulps, which long positions turn
+/// into visible angle errors).
+constexpr int kMaxRopeHeadDim = 256;
+struct RopeFrequencies {
+  float inverse[kMaxRopeHeadDim / 2];
+};
 /// Rotary embedding of [batch * seq, heads * headDim] (one block per token);
 /// positions (int32 or int64 [batch * seq]) or null for 0..seq-1.
 cudaError_t rope(const float *x, float *out, int64_t tokens, int64_t seq,
-                 int64_t heads, int64_t headDim, float theta,
-                 const void *positions, DType positionsType, bool inverse,
-                 const LaunchShape &shape, cudaStream_t stream);
+                 int64_t heads, int64_t headDim,
+                 const RopeFrequencies &frequencies, const void *positions,
+                 DType positionsType, bool inverse, const LaunchShape &shape,
+                 cudaStream_t stream);
 /// Softmax top-k of router logits [tokens, experts], one thread per token
 /// (experts <= kMaxRouterExperts).
 constexpr int kMaxRouterExperts = 256;

@@ -48,9 +48,9 @@ __global__ void rmsNormKernel(const float *x, const void *weight, DType type,
 }
 
 __global__ void ropeKernel(const float *x, float *out, int64_t seq,
-                           int64_t heads, int64_t headDim, float theta,
-                           const void *positions, DType positionsType,
-                           float sign) {
+                           int64_t heads, int64_t headDim,
+                           RopeFrequencies frequencies, const void *positions,
+                           DType positionsType, float sign) {
   int64_t token = blockIdx.x, half = headDim / 2;
   float position =
       !positions ? float(token % seq)
@@ -59,7 +59,7 @@ __global__ void ropeKernel(const float *x, float *out, int64_t seq,
           : float(static_cast<const int32_t *>(positions)[token]);
   for (int64_t p = threadIdx.x; p < heads * half; p += blockDim.x) {
     int64_t h = p / half, i = p % half;
-    float angle = position * ropeInverseFrequency(i, headDim, theta);
+    float angle = position * frequencies.inverse[i];
     const float *head = x + (token * heads + h) * headDim;
     float *rotated = out + (token * heads + h) * headDim;
     ropeRotate(head[i], head[i + half], cosf(angle), sinf(angle) * sign,
@@ -94,11 +94,13 @@ cudaError_t rmsNorm(const float *x, const void *weight, DType weightType,
 }
 
 cudaError_t rope(const float *x, float *out, int64_t, int64_t seq,
-                 int64_t heads, int64_t headDim, float theta,
-                 const void *positions, DType positionsType, bool inverse,
-                 const LaunchShape &shape, cudaStream_t stream) {
+                 int64_t heads, int64_t headDim,
+                 const RopeFrequencies &frequencies, const void *positions,
+                 DType positionsType, bool inverse, const LaunchShape &shape,
+                 cudaStream_t stream) {
   return launchWith(shape, stream, ropeKernel, x, out, seq, heads, headDim,
-                    theta, positions, positionsType, inverse ? -1.0f : 1.0f);
+                    frequencies, positions, positionsType,
+                    inverse ? -1.0f : 1.0f);
 }
 
 cudaError_t routerTopK(const float *logits, int64_t tokens, int experts, int k,

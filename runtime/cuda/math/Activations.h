@@ -16,8 +16,10 @@ namespace moert::cuda_math {
 MOEC_HD inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 MOEC_HD inline float silu(float x) { return x / (1.0f + expf(-x)); }
 MOEC_HD inline float swiglu(float gate, float up) { return silu(gate) * up; }
+/// std::min(std::max(x, -limit), limit), as the CPU takes it: NaN stays NaN.
 MOEC_HD inline float clampTo(float x, float limit) {
-  return fminf(fmaxf(x, -limit), limit);
+  float low = x < -limit ? -limit : x;
+  return limit < low ? limit : low;
 }
 
 } // namespace moert::cuda_math

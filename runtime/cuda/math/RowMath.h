@@ -17,7 +17,8 @@ MOEC_HD inline float rmsInverse(double sumSquares, int64_t d, double eps) {
 }
 
 /// RoPE's frequency of pair i of a head, in fp32 as Hugging Face's
-/// LlamaRotaryEmbedding computes it.
+/// LlamaRotaryEmbedding computes it (the CUDA backend takes it from the
+/// host, whose powf is the CPU kernel's).
 MOEC_HD inline float ropeInverseFrequency(int64_t i, int64_t headDim,
                                           float theta) {
   return 1.0f / powf(theta, float(2 * i) / float(headDim));
