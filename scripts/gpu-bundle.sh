@@ -53,7 +53,7 @@ for program in "$out.tmp"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$prog
 for library in "$out.tmp"/lib/*; do patchelf --set-rpath '$ORIGIN' "$library"; done
 
 /usr/bin/python3 tests/e2e/test_cuda.py prepare "$build/bin" "$out.tmp/work" > /dev/null
-cp tests/e2e/test_cuda.py tests/e2e/e2e_util.py "$out.tmp/tests/e2e/"
+cp tests/e2e/test_cuda.py tests/e2e/test_generate.py tests/e2e/e2e_util.py "$out.tmp/tests/e2e/"
 cp tests/reference/safetensors_io.py "$out.tmp/tests/reference/"
 cp tests/bench/torch_moe_layer.py tests/bench/torch_moe_layer_cuda.py "$out.tmp/tests/bench/"
 cp scripts/gpu-check.sh "$out.tmp/scripts/"

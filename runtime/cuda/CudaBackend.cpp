@@ -42,6 +42,29 @@ private:
   cudaStream_t owner_;
 };
 
+/// What a kernel found, in the words of the CPU kernel that checks the same.
+std::string faultMessage(const cuda::DeviceFault &f) {
+  switch (f.code) {
+  case cuda::kIdOutOfRange:
+    return absl::StrCat("token id ", f.value, " at position ", f.position,
+                        " is outside the vocabulary [0, ", f.limit, ")");
+  case cuda::kExpertOutOfRange:
+    return absl::StrCat("expert index ", f.value, " of slot ", f.position,
+                        " is outside [0, ", f.limit, ")");
+  case cuda::kPastCapacity:
+    return absl::StrCat("position ", f.value, " of sequence ", f.position,
+                        " is past the cache capacity ", f.limit);
+  case cuda::kRowOutOfRange:
+    return absl::StrCat("row index ", f.value, " of sequence ", f.position,
+                        " is outside [0, ", f.limit, ")");
+  case cuda::kNotPermutation:
+    return absl::StrCat("source slots are not a permutation of [0, ", f.limit,
+                        ")");
+  default:
+    return absl::StrCat("kernel fault ", f.code);
+  }
+}
+
 /// A non-blocking stream with its own fault slot: what its kernels find
 /// wrong in their data, reported when it synchronises.
 class CudaStream : public Stream {
@@ -97,10 +120,8 @@ public:
     if (auto s = cudaStatus(cudaStreamSynchronize(stream_), "fault slot");
         !s.ok())
       return s;
-    return absl::InvalidArgumentError(
-        absl::StrCat(context_.siteLocation(fault.site), "token id ",
-                     fault.value, " at position ", fault.position,
-                     " is outside the vocabulary [0, ", fault.limit, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        context_.siteLocation(fault.site), faultMessage(fault)));
   }
 
 private:

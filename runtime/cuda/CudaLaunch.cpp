@@ -9,7 +9,7 @@
 #include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/CudaContext.h"
 #include "runtime/cuda/CudaStatus.h"
-#include "runtime/cuda/FusedExperts.h"
+#include "runtime/cuda/Experts.h"
 #include "runtime/exec/FusedBlockOperands.h"
 #include "runtime/cuda/math/RowMath.h"
 #include "runtime/exec/LaunchAttrs.h"
@@ -39,6 +39,11 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
   case fb::OpKind::Swiglu:
   case fb::OpKind::Scale:
   case fb::OpKind::Fill:
+  case fb::OpKind::Dispatch:
+  case fb::OpKind::ExpertMlp:
+  case fb::OpKind::Combine:
+  case fb::OpKind::CacheWrite:
+  case fb::OpKind::SelectRows:
     return absl::OkStatus();
   case fb::OpKind::FusedExperts:
     if (expertSplit(launch) > 1)
@@ -62,6 +67,7 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
           " features, not ", headDim));
     return absl::OkStatus();
   case fb::OpKind::Attention:
+  case fb::OpKind::CachedAttention:
     if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
         headDim > kMaxAttentionHeadDim)
       return absl::UnimplementedError(absl::StrCat(
@@ -111,8 +117,21 @@ absl::Status elementwise(const char *kernel, const TensorRef &out,
 absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                         cudaStream_t stream, DeviceFault *fault) {
   const auto &in = l.operands;
+  if (l.kernel->op() == fb::OpKind::CacheWrite) { // the one without results
+    const TensorRef &cache = in[0], &rows = in[1];
+    if (rows.numElements() == 0)
+      return absl::OkStatus();
+    int32_t site = context.site(l);
+    return run("cuda.cache_write", elementwiseShape(rows.numElements()),
+               context, [&](const LaunchShape &s) {
+                 return cacheWrite(rows.as<float>(), in[2].as<int32_t>(),
+                                   rows.shape[0], rows.shape[1], rows.shape[2],
+                                   cache.shape[1], cache.as<float>(), fault,
+                                   site, s, stream);
+               });
+  }
   const TensorRef &out = l.results[0];
-  // No work, and no grid to launch it on (every op here has results).
+  // No work, and no grid to launch it on.
   for (const TensorRef &result : l.results)
     if (result.numElements() == 0)
       return absl::OkStatus();
@@ -223,7 +242,37 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                });
   }
   case fb::OpKind::FusedExperts:
-    return fusedExpertsForward(l, context, stream);
+    return fusedExpertsForward(l, context, stream, fault);
+  case fb::OpKind::Dispatch:
+    return dispatchForward(l, context, stream, fault);
+  case fb::OpKind::ExpertMlp:
+    return expertMlpForward(l, context, stream);
+  case fb::OpKind::Combine:
+    return combineForward(l, context, stream, fault);
+  case fb::OpKind::CachedAttention: {
+    const TensorRef &q = in[0], &keys = in[2];
+    int64_t heads = attr(l, 0), headDim = lastDim(q) / heads;
+    int32_t site = context.site(l);
+    return run("cuda.cached_attention",
+               attentionShape(q.shape[0], q.shape[1], heads, headDim), context,
+               [&](const LaunchShape &s) {
+                 return cachedAttention(
+                     q.as<float>(), in[1].as<int32_t>(), keys.as<float>(),
+                     in[3].as<float>(), q.shape[1], keys.shape[1], heads,
+                     attr(l, 1), headDim, float(floatAttr(l, 0)),
+                     attr(l, 2) != 0, out.as<float>(), fault, site, s, stream);
+               });
+  }
+  case fb::OpKind::SelectRows: {
+    int32_t site = context.site(l);
+    return run("cuda.select_rows", elementwiseShape(out.numElements()), context,
+               [&](const LaunchShape &s) {
+                 return selectRows(in[0].as<float>(), in[1].as<int32_t>(),
+                                   in[0].shape[0], in[0].shape[1],
+                                   in[1].shape[1], lastDim(in[0]),
+                                   out.as<float>(), fault, site, s, stream);
+               });
+  }
   default:
     return checkCudaLaunch(l); // refused when prepared; never reached
   }

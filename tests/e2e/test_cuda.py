@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """Whole models on the CUDA backend against the independent PyTorch
 reference: every fixture case of tests/reference/make_fixtures.py, compiled
-fused (the default) in fp32 and, for bf16 checkpoints, in bf16, run with
-`moe-run --device cuda`, logits compared with the reference's. Where
-transformers is installed (the GPU machine has it), the fp32 cases are also
-run through transformers' own implementation of the architecture on the
-GPU: a reference nobody here wrote.
+fused (the default) and, for MoE cases, unfused (--no-fuse), in fp32 and,
+for bf16 checkpoints, in bf16, run with `moe-run --device cuda`, logits
+compared with the reference's. Greedy generation over the KV caches runs
+with `moe-run generate --device cuda` against the reference's continuations
+(test_generate.py's checks). Where transformers is installed (the GPU
+machine has it), the fp32 cases are also run through transformers' own
+implementation of the architecture on the GPU: a reference nobody here
+wrote.
 
 usage: test_cuda.py prepare BIN_DIR WORK   fixtures, artifacts and a manifest
                                            (needs moec and PyTorch: run here)
@@ -21,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, "..", "reference")
 sys.path.insert(0, REFERENCE)
 import safetensors_io  # noqa: E402
+import test_generate  # noqa: E402
 from e2e_util import relative_error, run  # noqa: E402
 
 # The CPU's bounds (test_reference.py): the GPU is held to the same.
@@ -56,15 +60,73 @@ def prepare(bin_dir, work):
         if config.get("torch_dtype") == "bfloat16":
             checks = [("bf16", "logits", BF16_TOLERANCE),
                       ("f32", "logits_f32ref", F32_TOLERANCE)]
-        for dtype, key, tolerance in checks:
-            artifact = f"{case}-{dtype}.moex"
+        moe = "num_local_experts" in config or "num_experts" in config
+        for (dtype, key, tolerance), flags in (
+                (check, flags) for check in checks
+                for flags in [[]] + ([["--no-fuse"]] if moe else [])):
+            artifact = f"{case}-{dtype}{''.join(flags).replace('--', '-')}.moex"
             run([os.path.join(bin_dir, "moec"), "compile", case_dir,
                  "-o", os.path.join(work, artifact), "--batch", str(len(lines)),
-                 "--seq", str(max(len(l) for l in lines)), "--dtype", dtype])
+                 "--seq", str(max(len(l) for l in lines)), "--dtype", dtype, *flags])
             manifest.append({"case": case, "dtype": dtype, "artifact": artifact,
-                             "reference": key, "tolerance": tolerance})
+                             "flags": flags, "reference": key,
+                             "tolerance": tolerance})
+    generation = [prepare_generation(bin_dir, work, case, prefill)
+                  for case in test_generate.CASES for prefill in (0, 4)]
     with open(os.path.join(work, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
+        json.dump({"forward": manifest, "generate": generation}, f, indent=1)
+
+
+def prepare_generation(bin_dir, work, case, prefill):
+    """A generation artifact, its ragged prompts and the reference's greedy
+    continuations (test_generate.py's setup)."""
+    case_dir = os.path.join(work, "fixtures", case)
+    with open(os.path.join(case_dir, "config.json")) as f:
+        dtype = "bf16" if json.load(f).get("torch_dtype") == "bfloat16" else "f32"
+    tag = f"{case}-{dtype}-prefill{prefill or 'all'}"
+    prompts = test_generate.ragged_prompts(case_dir)
+    batch = len(prompts) + 1
+    capacity = max(len(p) for p in prompts) + test_generate.SPARE
+    with open(os.path.join(work, f"{tag}.prompts.txt"), "w") as f:
+        f.write("".join(" ".join(p) + "\n" for p in prompts))
+    run([os.path.join(bin_dir, "moec"), "compile", case_dir, "-o",
+         os.path.join(work, f"{tag}.moex"), "--mode", "generate", "--batch", str(batch),
+         "--seq", str(capacity), "--dtype", dtype]
+        + (["--prefill", str(prefill)] if prefill else []))
+    run([sys.executable, os.path.join(REFERENCE, "generate_reference.py"), case_dir,
+         os.path.join(work, f"{tag}.prompts.txt"), str(test_generate.MAX_NEW),
+         os.path.join(work, f"{tag}.reference.json"), "--capacity", str(capacity)]
+        + (["--dtype", "bf16"] if dtype == "bf16" else []))
+    return {"case": case, "dtype": dtype, "tag": tag, "prompts": len(prompts)}
+
+
+def check_generation(bin_dir, work, entry, report):
+    """Greedy generation on the GPU against the reference, per prompt."""
+    tag, case_dir = entry["tag"], os.path.join(work, "fixtures", entry["case"])
+    out = os.path.join(work, f"{tag}.cuda.out.txt")
+    logits = os.path.join(work, f"{tag}.cuda.logits.safetensors")
+    try:
+        run([os.path.join(bin_dir, "moe-run"), "generate", os.path.join(work, f"{tag}.moex"),
+             "--device", "cuda", "--weights", case_dir,
+             "--prompts", os.path.join(work, f"{tag}.prompts.txt"),
+             "--max-new-tokens", str(test_generate.MAX_NEW), "--out", out,
+             "--logits-out", logits])
+        with open(out) as f:
+            ours = [[int(t) for t in line.split()] for line in f.read().splitlines()]
+        ours_logits = safetensors_io.read(logits)["logits"]
+        with open(os.path.join(work, f"{tag}.reference.json")) as f:
+            ref = json.load(f)
+    except Exception as exc:
+        report(False, f"{tag} [generate on cuda]", str(exc))
+        return
+    if len(ours) != entry["prompts"]:
+        report(False, f"{tag} [generate on cuda]",
+               f"{len(ours)} continuations for {entry['prompts']} prompts")
+    for b, ids in enumerate(ours):
+        message, ok = test_generate.compare(
+            ids, ours_logits[b, :len(ids)].tolist(),
+            (ref["continuations"][b], ref["logits"][b]), entry["dtype"])
+        report(ok, f"{tag} prompt {b} [generate on cuda vs reference]", message)
 
 
 def transformers_logits(case_dir, lines):
@@ -98,11 +160,14 @@ def check(bin_dir, work):
         passed += ok
         failed += not ok
 
-    for entry in manifest:
+    for entry in manifest["generate"]:
+        check_generation(bin_dir, work, entry, report)
+    for entry in manifest["forward"]:
         case_dir = os.path.join(work, "fixtures", entry["case"])
         tokens = os.path.join(case_dir, "tokens.txt")
         logits = os.path.join(work, entry["artifact"].replace(".moex", ".cuda.safetensors"))
-        what = f"{entry['case']} [{entry['dtype']} on cuda vs {entry['reference']}]"
+        what = (f"{entry['case']}{' '.join([''] + entry['flags'])} "
+                f"[{entry['dtype']} on cuda vs {entry['reference']}]")
         try:
             run([os.path.join(bin_dir, "moe-run"), os.path.join(work, entry["artifact"]),
                  "--device", "cuda", "--weights", case_dir, "--tokens", tokens,
@@ -115,7 +180,7 @@ def check(bin_dir, work):
         except Exception as exc:  # report and go on with the other cases
             report(False, what, str(exc))
             continue
-        if entry["reference"] != "logits" or entry["dtype"] != "f32":
+        if entry["reference"] != "logits" or entry["dtype"] != "f32" or entry["flags"]:
             continue
         with open(tokens) as f:
             lines = [l.split() for l in f.read().splitlines() if l.strip()]

@@ -41,46 +41,85 @@ __device__ void loadTile(const float *x, int64_t first, int64_t seq,
   }
 }
 
+/// What one launch attends: rows of `queries` queries per sequence over
+/// `keys` key rows, query row i seeing keys 0..lastKey(i).
+struct AttentionArgs {
+  const float *q, *k, *v;
+  float *out;
+  int64_t queries, keys, heads, kvHeads, headDim;
+  bool causal;
+  const int32_t *positions; // cached: query i's last key; null otherwise
+  float scale;
+  bool bf16;
+  DeviceFault *fault;
+  int32_t site;
+};
+
+/// The last key query `query` of sequence `batch` sees (-1: none).
+__device__ int64_t lastKey(const AttentionArgs &a, int64_t batch,
+                           int64_t query) {
+  if (query >= a.queries)
+    return -1;
+  if (!a.positions)
+    return a.causal ? query : a.keys - 1;
+  int64_t position = a.positions[batch * a.queries + query];
+  if (position >= a.keys) {
+    reportFault(a.fault, kPastCapacity, a.site, position, batch, a.keys);
+    return -1;
+  }
+  return position;
+}
+
 __global__ void __launch_bounds__(kAttentionThreads)
-    attentionKernel(const float *q, const float *k, const float *v,
-                    int64_t seq, int64_t heads, int64_t kvHeads,
-                    int64_t headDim, bool causal, float scale, bool bf16,
-                    float *out) {
+    attentionKernel(AttentionArgs a) {
   extern __shared__ float shared[];
+  int64_t headDim = a.headDim;
   float *queries = shared, *keys = queries + kAttentionTile * headDim,
         *values = keys + kAttentionTile * headDim,
         *scores = values + kAttentionTile * headDim;
   constexpr int kScoreStride = kAttentionTile + 1; // no bank conflicts
+  __shared__ int64_t lastKeys[kAttentionTile];
+  __shared__ unsigned long long keysEnd;
 
   int64_t firstQuery = int64_t(blockIdx.x) * kAttentionTile;
-  int64_t batch = blockIdx.y / heads, head = blockIdx.y % heads;
-  int64_t kvHead = head / (heads / kvHeads);
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  const float *qHead = q + batch * seq * qStride + head * headDim;
-  const float *kHead = k + batch * seq * kvStride + kvHead * headDim;
-  const float *vHead = v + batch * seq * kvStride + kvHead * headDim;
+  int64_t batch = blockIdx.y / a.heads, head = blockIdx.y % a.heads;
+  int64_t kvHead = head / (a.heads / a.kvHeads);
+  int64_t qStride = a.heads * headDim, kvStride = a.kvHeads * headDim;
+  const float *qHead = a.q + batch * a.queries * qStride + head * headDim;
+  const float *kHead = a.k + batch * a.keys * kvStride + kvHead * headDim;
+  const float *vHead = a.v + batch * a.keys * kvStride + kvHead * headDim;
   // bf16 products take the scale inside the rounded keys, as the CPU's
   // mixed-precision kernel does; fp32 ones scale the dot product.
-  float keyScale = bf16 ? scale : 1.0f, scoreScale = bf16 ? 1.0f : scale;
-  loadTile(qHead, firstQuery, seq, qStride, headDim, 1.0f, bf16, queries);
+  float keyScale = a.bf16 ? a.scale : 1.0f, scoreScale = a.bf16 ? 1.0f : a.scale;
+  loadTile(qHead, firstQuery, a.queries, qStride, headDim, 1.0f, a.bf16,
+           queries);
+  if (threadIdx.x == 0)
+    keysEnd = 0;
+  __syncthreads();
+  if (threadIdx.x < kAttentionTile) {
+    lastKeys[threadIdx.x] = lastKey(a, batch, firstQuery + threadIdx.x);
+    atomicMax(&keysEnd, static_cast<unsigned long long>(
+                            lastKeys[threadIdx.x] + 1));
+  }
+  __syncthreads();
 
   int row = threadIdx.x / kLanesPerRow, lane = threadIdx.x % kLanesPerRow;
   int64_t query = firstQuery + row;
   SoftmaxRow state;
   float accumulated[kMaxDimsPerLane] = {};
-  int64_t lastKey =
-      causal ? min(seq, firstQuery + kAttentionTile) : seq; // exclusive
-  for (int64_t firstKey = 0; firstKey < lastKey; firstKey += kAttentionTile) {
+  for (int64_t firstKey = 0; firstKey < int64_t(keysEnd);
+       firstKey += kAttentionTile) {
     __syncthreads(); // the previous tile is no longer read
-    loadTile(kHead, firstKey, seq, kvStride, headDim, keyScale, bf16, keys);
-    loadTile(vHead, firstKey, seq, kvStride, headDim, 1.0f, bf16, values);
+    loadTile(kHead, firstKey, a.keys, kvStride, headDim, keyScale, a.bf16,
+             keys);
+    loadTile(vHead, firstKey, a.keys, kvStride, headDim, 1.0f, a.bf16, values);
     __syncthreads();
     for (int i = threadIdx.x; i < kAttentionTile * kAttentionTile;
          i += blockDim.x) {
       int r = i / kAttentionTile, c = i % kAttentionTile;
-      int64_t qi = firstQuery + r, ki = firstKey + c;
+      int64_t ki = firstKey + c;
       float score = -INFINITY;
-      if (qi < seq && ki < seq && !(causal && ki > qi)) {
+      if (ki <= lastKeys[r]) {
         float dot = 0;
         for (int64_t d = 0; d < headDim; ++d)
           dot += queries[r * headDim + d] * keys[c * headDim + d];
@@ -97,7 +136,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
     for (int j = 0; j < kMaxDimsPerLane; ++j)
       accumulated[j] *= factor;
     for (int c = 0; c < kAttentionTile; ++c) {
-      float weight = operand(softmaxWeight(state, rowScores[c]), bf16);
+      float weight = operand(softmaxWeight(state, rowScores[c]), a.bf16);
       if (weight == 0.0f)
         continue;
       for (int j = 0; j < kMaxDimsPerLane; ++j) {
@@ -107,15 +146,28 @@ __global__ void __launch_bounds__(kAttentionThreads)
       }
     }
   }
-  if (query >= seq)
+  if (query >= a.queries)
     return;
+  // A row that sees no key (a negative position) is zeros.
   float finish = softmaxFinish(state);
-  float *outRow = out + (batch * seq + query) * qStride + head * headDim;
+  float *outRow = a.out + (batch * a.queries + query) * qStride + head * headDim;
   for (int j = 0; j < kMaxDimsPerLane; ++j) {
     int64_t d = lane + int64_t(j) * kLanesPerRow;
     if (d < headDim)
       outRow[d] = accumulated[j] * finish;
   }
+}
+
+cudaError_t launchAttention(const AttentionArgs &args, const LaunchShape &shape,
+                            cudaStream_t stream) {
+  // Above 48 KiB, dynamic shared memory is opted into per kernel: once, for
+  // the most any head width asks (kMaxAttentionHeadDim).
+  static cudaError_t optedIn = cudaFuncSetAttribute(
+      attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      int(attentionShape(1, 1, 1, kMaxAttentionHeadDim).sharedBytes));
+  if (optedIn != cudaSuccess)
+    return optedIn;
+  return launchWith(shape, stream, attentionKernel, args);
 }
 
 } // namespace
@@ -125,15 +177,22 @@ cudaError_t attention(const float *q, const float *k, const float *v,
                       int64_t headDim, bool causal, float scale, bool bf16,
                       float *out, const LaunchShape &shape,
                       cudaStream_t stream) {
-  // Above 48 KiB, dynamic shared memory is opted into per kernel: once, for
-  // the most any head width asks (kMaxAttentionHeadDim).
-  static cudaError_t optedIn = cudaFuncSetAttribute(
-      attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      int(attentionShape(1, 1, 1, kMaxAttentionHeadDim).sharedBytes));
-  if (optedIn != cudaSuccess)
-    return optedIn;
-  return launchWith(shape, stream, attentionKernel, q, k, v, seq, heads,
-                    kvHeads, headDim, causal, scale, bf16, out);
+  return launchAttention({q, k, v, out, seq, seq, heads, kvHeads, headDim,
+                          causal, nullptr, scale, bf16, nullptr, 0},
+                         shape, stream);
+}
+
+cudaError_t cachedAttention(const float *q, const int32_t *positions,
+                            const float *keys, const float *values,
+                            int64_t rows, int64_t capacity, int64_t heads,
+                            int64_t kvHeads, int64_t headDim, float scale,
+                            bool bf16, float *out, DeviceFault *fault,
+                            int32_t site, const LaunchShape &shape,
+                            cudaStream_t stream) {
+  return launchAttention({q, keys, values, out, rows, capacity, heads,
+                          kvHeads, headDim, true, positions, scale, bf16,
+                          fault, site},
+                         shape, stream);
 }
 
 } // namespace moert::cuda

@@ -19,11 +19,16 @@ namespace {
 using namespace cuda_math;
 
 __global__ void countRowsKernel(const int32_t *indices, int64_t slots,
-                                int64_t *counts) {
+                                int64_t experts, int64_t *counts,
+                                DeviceFault *fault, int32_t site) {
   int expert = blockIdx.x;
   double mine = 0; // blockSum's type; counts stay exact far beyond 2^31
-  for (int64_t s = threadIdx.x; s < slots; s += blockDim.x)
+  for (int64_t s = threadIdx.x; s < slots; s += blockDim.x) {
     mine += indices[s] == expert;
+    // An index of no expert would be in no row: the first block says so.
+    if (expert == 0 && (indices[s] < 0 || indices[s] >= experts))
+      reportFault(fault, kExpertOutOfRange, site, indices[s], s, experts);
+  }
   double total = blockSum(mine);
   if (threadIdx.x == 0)
     counts[expert] = int64_t(total);
@@ -92,15 +97,37 @@ __global__ void swigluRowsKernel(const float *gate, const float *up, int64_t n,
   }
 }
 
-/// out[t, j] = the sum over t's slots, in ascending grouped row (ascending
-/// expert), of weight * rows[row, j]: the CPU's sumStagedRows.
+__global__ void invertSlotsKernel(const int32_t *sourceSlots, int64_t slots,
+                                  int64_t *rowOfSlot, DeviceFault *fault,
+                                  int32_t site) {
+  for (int64_t r = firstIndex(); r < slots; r += gridStride()) {
+    int64_t slot = sourceSlots[r];
+    // Out of range, or taken twice: not a permutation.
+    auto *target = reinterpret_cast<unsigned long long *>(rowOfSlot + slot);
+    if (slot < 0 || slot >= slots ||
+        atomicCAS(target, ~0ull, static_cast<unsigned long long>(r)) != ~0ull)
+      reportFault(fault, kNotPermutation, site, slot, r, slots);
+  }
+}
+
+/// out[t, j] = the sum over t's slots of weight * rows[row, j]: in slot
+/// order (moe.combine), or in ascending grouped row, that is ascending
+/// expert (the CPU's sumStagedRows).
 __global__ void combineRowsKernel(const float *rows, const int64_t *rowOfSlot,
                                   const float *weights, int64_t tokens,
-                                  int64_t k, int64_t d, float *out) {
+                                  int64_t k, int64_t d, bool inSlotOrder,
+                                  float *out) {
   for (int64_t i = firstIndex(); i < tokens * d; i += gridStride()) {
     int64_t t = i / d, j = i % d;
     const int64_t *mine = rowOfSlot + t * k;
     float sum = 0;
+    if (inSlotOrder) {
+      for (int64_t c = 0; c < k; ++c)
+        if (mine[c] >= 0)
+          sum += (weights ? weights[t * k + c] : 1.0f) * rows[mine[c] * d + j];
+      out[i] = sum;
+      continue;
+    }
     int64_t previous = -1;
     for (int64_t taken = 0; taken < k; ++taken) {
       int64_t pick = -1, slot = -1;
@@ -111,7 +138,7 @@ __global__ void combineRowsKernel(const float *rows, const int64_t *rowOfSlot,
         }
       if (pick < 0)
         break;
-      sum += weights[slot] * rows[pick * d + j];
+      sum += (weights ? weights[slot] : 1.0f) * rows[pick * d + j];
       previous = pick;
     }
     out[i] = sum;
@@ -122,12 +149,17 @@ __global__ void combineRowsKernel(const float *rows, const int64_t *rowOfSlot,
 
 cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
                       int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,
+                      DeviceFault *fault, int32_t site,
                       const LaunchShape &shape, cudaStream_t stream) {
   if (cudaError_t error = launchWith(shape, stream, countRowsKernel, indices,
-                                     slots, counts);
+                                     slots, experts, counts, fault, site);
       error != cudaSuccess)
     return error;
-  (void)experts; // the grid's x
+  // Slots in no expert's rows (a faulty index) keep -1: nothing reads them.
+  if (cudaError_t error = cudaMemsetAsync(rowOfSlot, 0xff,
+                                          slots * sizeof(int64_t), stream);
+      error != cudaSuccess)
+    return error;
   return launchWith(shape, stream, placeRowsKernel, indices, slots,
                     static_cast<const int64_t *>(counts), slotOfRow, rowOfSlot);
 }
@@ -145,12 +177,23 @@ cudaError_t swigluRows(const float *gate, const float *up, int64_t n,
   return launchWith(shape, stream, swigluRowsKernel, gate, up, n, toBf16, out);
 }
 
+cudaError_t invertSlots(const int32_t *sourceSlots, int64_t slots,
+                        int64_t *rowOfSlot, DeviceFault *fault, int32_t site,
+                        const LaunchShape &shape, cudaStream_t stream) {
+  if (cudaError_t error = cudaMemsetAsync(rowOfSlot, 0xff,
+                                          slots * sizeof(int64_t), stream);
+      error != cudaSuccess)
+    return error;
+  return launchWith(shape, stream, invertSlotsKernel, sourceSlots, slots,
+                    rowOfSlot, fault, site);
+}
+
 cudaError_t combineRows(const float *rows, const int64_t *rowOfSlot,
                         const float *weights, int64_t tokens, int64_t k,
-                        int64_t d, float *out, const LaunchShape &shape,
-                        cudaStream_t stream) {
+                        int64_t d, bool inSlotOrder, float *out,
+                        const LaunchShape &shape, cudaStream_t stream) {
   return launchWith(shape, stream, combineRowsKernel, rows, rowOfSlot, weights,
-                    tokens, k, d, out);
+                    tokens, k, d, inSlotOrder, out);
 }
 
 } // namespace moert::cuda

@@ -29,7 +29,14 @@ struct DeviceFault {
   int64_t position; // where it was
   int64_t limit;    // the bound it broke
 };
-enum FaultCode : int32_t { kNoFault = 0, kIdOutOfRange = 1 };
+enum FaultCode : int32_t {
+  kNoFault = 0,
+  kIdOutOfRange,     // value: the id, position: its position, limit: vocab
+  kExpertOutOfRange, // value: the index, position: its slot, limit: experts
+  kPastCapacity,     // value: the position, position: its sequence
+  kRowOutOfRange,    // value: the row index, position: its sequence
+  kNotPermutation,   // limit: the slots
+};
 
 enum class Unary { kSilu, kClamp, kScale, kFill };
 enum class Binary { kAdd, kMul, kSwiglu };
@@ -97,13 +104,30 @@ cudaError_t attention(const float *q, const float *k, const float *v,
                       int64_t headDim, bool causal, float scale, bool bf16,
                       float *out, const LaunchShape &shape,
                       cudaStream_t stream);
+/// Attention of q [B, T, H*Dh] at positions [B, T] over the caches [B,
+/// capacity, Hkv*Dh] as cpu::cachedAttention: the row at position p attends
+/// to cache rows 0..p (a negative position gives zeros, one at or past the
+/// capacity a fault). Shape: attentionShape(B, T, H, Dh).
+cudaError_t cachedAttention(const float *q, const int32_t *positions,
+                            const float *keys, const float *values,
+                            int64_t rows, int64_t capacity, int64_t heads,
+                            int64_t kvHeads, int64_t headDim, float scale,
+                            bool bf16, float *out, DeviceFault *fault,
+                            int32_t site, const LaunchShape &shape,
+                            cudaStream_t stream);
 /// A fused MoE block's grouping (ExpertRows.cu): counts [experts] of each
 /// expert's slots among `indices` [slots], the slot of each grouped row (by
 /// expert, then slot) and each slot's grouped row. Shape: rowShape(experts,
 /// a multiple of 32).
 cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
                       int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,
+                      DeviceFault *fault, int32_t site,
                       const LaunchShape &shape, cudaStream_t stream);
+/// rowOfSlot [slots] of sourceSlots [slots] (dispatch's order), which must
+/// be a permutation of [0, slots). Elementwise shape over the slots.
+cudaError_t invertSlots(const int32_t *sourceSlots, int64_t slots,
+                        int64_t *rowOfSlot, DeviceFault *fault, int32_t site,
+                        const LaunchShape &shape, cudaStream_t stream);
 /// The grouped rows [rows, d]: row r is x's row of token slotOfRow[r] / k,
 /// in fp32 or rounded to bf16.
 cudaError_t gatherRows(const float *x, const int32_t *slotOfRow, int64_t rows,
@@ -113,12 +137,28 @@ cudaError_t gatherRows(const float *x, const int32_t *slotOfRow, int64_t rows,
 cudaError_t swigluRows(const float *gate, const float *up, int64_t n,
                        bool toBf16, void *out, const LaunchShape &shape,
                        cudaStream_t stream);
-/// out [tokens, d]: each token's grouped rows, weighted, added in ascending
-/// expert order (rows of slots whose grouped row is -1 skipped).
+/// out [tokens, d]: each token's grouped rows, weighted (weights null: 1),
+/// added in ascending expert order (the fused block's) or, `inSlotOrder`,
+/// in slot order (moe.combine's); slots whose grouped row is -1 are skipped.
 cudaError_t combineRows(const float *rows, const int64_t *rowOfSlot,
                         const float *weights, int64_t tokens, int64_t k,
-                        int64_t d, float *out, const LaunchShape &shape,
-                        cudaStream_t stream);
+                        int64_t d, bool inSlotOrder, float *out,
+                        const LaunchShape &shape, cudaStream_t stream);
+
+/// Generation's caches [B, capacity, W]: row t of sequence b of rows
+/// [B, T, W] goes to cache[b, positions[b, t]] (negative: nowhere; at or
+/// past the capacity: a fault). Elementwise shape over the rows.
+cudaError_t cacheWrite(const float *rows, const int32_t *positions,
+                       int64_t batch, int64_t count, int64_t width,
+                       int64_t capacity, float *cache, DeviceFault *fault,
+                       int32_t site, const LaunchShape &shape,
+                       cudaStream_t stream);
+/// out[b, n] = input[b, index[b, n]] for input [B, rows, W] (an index
+/// outside [0, rows): a fault). Elementwise shape over the output.
+cudaError_t selectRows(const float *input, const int32_t *index, int64_t batch,
+                       int64_t rows, int64_t picks, int64_t width, float *out,
+                       DeviceFault *fault, int32_t site,
+                       const LaunchShape &shape, cudaStream_t stream);
 /// Rounds fp32 to bf16 (a GEMM's input beside a bf16 weight).
 cudaError_t roundToBf16(const float *x, int64_t n, uint16_t *out,
                         const LaunchShape &shape, cudaStream_t stream);

@@ -4,6 +4,7 @@
 #define MOERT_CUDA_KERNELS_LAUNCH_CUH
 
 #include "runtime/cuda/LaunchShape.h"
+#include "runtime/cuda/kernels/Kernels.h"
 
 #include <cuda_runtime.h>
 
@@ -44,6 +45,17 @@ __device__ inline double blockSum(double value) {
   for (int offset = 16; offset > 0; offset /= 2)
     value += __shfl_xor_sync(0xffffffffu, value, offset);
   return value;
+}
+
+/// Keeps the first fault of the stream; the others are dropped.
+__device__ inline void reportFault(DeviceFault *fault, int32_t code, int32_t site,
+                            int64_t value, int64_t position, int64_t limit) {
+  if (atomicCAS(&fault->code, kNoFault, code) == kNoFault) {
+    fault->site = site;
+    fault->value = value;
+    fault->position = position;
+    fault->limit = limit;
+  }
 }
 
 } // namespace moert::cuda

@@ -9,17 +9,6 @@ namespace moert::cuda {
 namespace {
 using namespace cuda_math;
 
-/// Keeps the first fault of the stream; the others are dropped.
-__device__ void reportFault(DeviceFault *fault, int32_t code, int32_t site,
-                            int64_t value, int64_t position, int64_t limit) {
-  if (atomicCAS(&fault->code, kNoFault, code) == kNoFault) {
-    fault->site = site;
-    fault->value = value;
-    fault->position = position;
-    fault->limit = limit;
-  }
-}
-
 __global__ void embeddingKernel(const void *table, DType type, int64_t vocab,
                                 int64_t d, const int32_t *ids, int64_t n,
                                 float *out, DeviceFault *fault, int32_t site) {
@@ -76,7 +65,57 @@ __global__ void routerTopKKernel(const float *logits, int64_t tokens,
                   weights + t * k, indices + t * k);
 }
 
+__global__ void cacheWriteKernel(const float *rows, const int32_t *positions,
+                                 int64_t count, int64_t width,
+                                 int64_t capacity, int64_t n, float *cache,
+                                 DeviceFault *fault, int32_t site) {
+  for (int64_t i = firstIndex(); i < n; i += gridStride()) {
+    int64_t row = i / width, b = row / count, position = positions[row];
+    if (position >= capacity) {
+      if (i % width == 0)
+        reportFault(fault, kPastCapacity, site, position, b, capacity);
+      continue;
+    }
+    if (position >= 0)
+      cache[(b * capacity + position) * width + i % width] = rows[i];
+  }
+}
+
+__global__ void selectRowsKernel(const float *input, const int32_t *index,
+                                 int64_t rows, int64_t picks, int64_t width,
+                                 int64_t n, float *out, DeviceFault *fault,
+                                 int32_t site) {
+  for (int64_t i = firstIndex(); i < n; i += gridStride()) {
+    int64_t pick = i / width, b = pick / picks, row = index[pick];
+    if (row < 0 || row >= rows) {
+      if (i % width == 0)
+        reportFault(fault, kRowOutOfRange, site, row, b, rows);
+      out[i] = 0.0f;
+      continue;
+    }
+    out[i] = input[(b * rows + row) * width + i % width];
+  }
+}
+
 } // namespace
+
+cudaError_t cacheWrite(const float *rows, const int32_t *positions,
+                       int64_t batch, int64_t count, int64_t width,
+                       int64_t capacity, float *cache, DeviceFault *fault,
+                       int32_t site, const LaunchShape &shape,
+                       cudaStream_t stream) {
+  return launchWith(shape, stream, cacheWriteKernel, rows, positions, count,
+                    width, capacity, batch * count * width, cache, fault,
+                    site);
+}
+
+cudaError_t selectRows(const float *input, const int32_t *index, int64_t batch,
+                       int64_t rows, int64_t picks, int64_t width, float *out,
+                       DeviceFault *fault, int32_t site,
+                       const LaunchShape &shape, cudaStream_t stream) {
+  return launchWith(shape, stream, selectRowsKernel, input, index, rows, picks,
+                    width, batch * picks * width, out, fault, site);
+}
 
 cudaError_t embedding(const void *table, DType tableType, int64_t vocab,
                       int64_t d, const int32_t *ids, int64_t count, float *out,

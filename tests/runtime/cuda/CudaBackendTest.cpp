@@ -304,6 +304,116 @@ TEST_F(CudaBackendTest, FusedExpertsWhereOneExpertGetsEveryRow) {
   expectAgree(op, 1e-6);
 }
 
+TEST_F(CudaBackendTest, TheUnfusedChain) {
+  // dispatch, expert_mlp and combine, each from the same inputs.
+  int64_t tokens = 13, d = 24, f = 16;
+  for (int64_t experts : {3, 8})
+    for (int64_t k : {1, 2}) {
+      std::vector<int32_t> choice;
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t j = 0; j < k; ++j) // distinct experts per token
+          choice.push_back(int32_t((t * 7 + j * 3) % experts));
+      if (k == 2)
+        for (int64_t t = 0; t < tokens; ++t)
+          if (choice[2 * t] == choice[2 * t + 1])
+            choice[2 * t + 1] = (choice[2 * t + 1] + 1) % experts;
+      HostTensor x = randomTensor({1, tokens, d}, 60),
+                 indices = intTensor({1, tokens, k}, choice);
+      Op dispatch{fb::OpKind::Dispatch, {experts}, {}, {x, indices},
+                  {empty({tokens * k, d}), empty({experts}, DType::kI64),
+                   empty({tokens * k}, DType::kI32)}};
+      for (size_t i : {0, 1, 2}) {
+        auto onCpu = run(*cpu, dispatch);
+        ASSERT_TRUE(onCpu.ok()) << onCpu.status();
+        if (!cuda)
+          break; // the CPU halves of the other ops still run
+        auto onCuda = run(*cuda, dispatch);
+        ASSERT_TRUE(onCuda.ok()) << onCuda.status();
+        EXPECT_EQ((*onCpu)[i].bytes, (*onCuda)[i].bytes) << "dispatch " << i;
+      }
+      auto grouped = run(*cpu, dispatch);
+      ASSERT_TRUE(grouped.ok());
+      for (DType dtype : {DType::kF32, DType::kBF16})
+        expectAgree({fb::OpKind::ExpertMlp, {}, {},
+                     {(*grouped)[0], (*grouped)[1],
+                      randomTensor({experts, f, d}, 61, dtype),
+                      randomTensor({experts, f, d}, 62, dtype),
+                      randomTensor({experts, d, f}, 63, dtype)},
+                     {empty({tokens * k, d})}},
+                    dtype == DType::kF32 ? 1e-5 : 2e-2);
+      expectAgree({fb::OpKind::Combine, {}, {},
+                   {randomTensor({tokens * k, d}, 64),
+                    randomTensor({1, tokens, k}, 65), (*grouped)[2]},
+                   {empty({1, tokens, d})}},
+                  1e-6);
+    }
+}
+
+TEST_F(CudaBackendTest, GenerationOps) {
+  int64_t batch = 2, rows = 3, capacity = 40, heads = 4, kvHeads = 2,
+          headDim = 64;
+  // Positions past the prompt, one negative (a padded row: no write, zeros).
+  HostTensor positions = intTensor({batch, rows}, {5, 6, 39, -1, 0, 1});
+  HostTensor cache = randomTensor({batch, capacity, kvHeads * headDim}, 70);
+  HostTensor written = randomTensor({batch, rows, kvHeads * headDim}, 71);
+  Op write{fb::OpKind::CacheWrite, {}, {}, {cache, written, positions}, {}};
+  // The cache is an operand written in place: compare it after the write.
+  auto runWrite = [&](Backend &backend) -> absl::StatusOr<HostTensor> {
+    testing::OneKernel kernel(write.op, {}, {}, 3, 0);
+    std::unique_ptr<Stream> stream = backend.createStream();
+    std::vector<std::unique_ptr<DeviceBuffer>> memory;
+    KernelLaunch launch;
+    launch.kernel = kernel.kernel();
+    for (const HostTensor &t : write.operands) {
+      auto buffer = backend.allocate(t.bytes.size());
+      if (!buffer.ok())
+        return buffer.status();
+      if (auto s = backend.copyToDevice(t.bytes.data(), (*buffer)->data(),
+                                        t.bytes.size(), *stream);
+          !s.ok())
+        return s;
+      launch.operands.push_back({(*buffer)->data(), t.dtype, t.shape});
+      memory.push_back(std::move(*buffer));
+    }
+    if (auto s = backend.prepare(launch); !s.ok())
+      return s;
+    if (auto s = backend.launch(launch, *stream); !s.ok())
+      return s;
+    if (auto s = stream->synchronize(); !s.ok())
+      return s;
+    HostTensor after = cache;
+    if (auto s = backend.copyToHost(launch.operands[0].data, after.bytes.data(),
+                                    after.bytes.size(), *stream);
+        !s.ok())
+      return s;
+    return after;
+  };
+  auto cpuCache = runWrite(*cpu);
+  ASSERT_TRUE(cpuCache.ok()) << cpuCache.status();
+  HostTensor q = randomTensor({batch, rows, heads * headDim}, 72);
+  Op attend{fb::OpKind::CachedAttention,
+            {heads, kvHeads, 0},
+            {0.125},
+            {q, positions, *cpuCache, randomTensor(cache.shape, 73)},
+            {empty({batch, rows, heads * headDim})}};
+  expectAgree(attend, 1e-5);
+  expectAgree({fb::OpKind::SelectRows, {}, {},
+               {q, intTensor({batch, 2}, {2, 0, 1, 1})},
+               {empty({batch, 2, heads * headDim})}},
+              0);
+  if (!cuda)
+    GTEST_SKIP() << "no GPU to test on: " << noGpu;
+  auto cudaCache = runWrite(*cuda);
+  ASSERT_TRUE(cudaCache.ok()) << cudaCache.status();
+  EXPECT_EQ(cpuCache->bytes, cudaCache->bytes);
+  // A position past the capacity, in the CPU's words.
+  write.operands[2] = intTensor({batch, rows}, {5, 6, 40, 0, 0, 1});
+  auto past = runWrite(*cuda);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.status().message(), "test.mlir:1:1: position 40 of sequence "
+                                     "0 is past the cache capacity 40");
+}
+
 TEST_F(CudaBackendTest, CopiesLargerThanTheStagingBuffers) {
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
