@@ -8,6 +8,7 @@
 
 #include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/CudaContext.h"
+#include "runtime/cuda/CudaGradLaunch.h"
 #include "runtime/cuda/CudaStatus.h"
 #include "runtime/cuda/Experts.h"
 #include "runtime/exec/FusedBlockOperands.h"
@@ -75,10 +76,7 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
           " features, not ", headDim));
     return absl::OkStatus();
   default:
-    return absl::UnimplementedError(
-        absl::StrCat("the CUDA backend has no kernel for ",
-                     fb::EnumNameOpKind(launch.kernel->op()), " yet (",
-                     launch.kernel->location()->str(), ")"));
+    return checkCudaGradLaunch(launch);
   }
 }
 
@@ -274,7 +272,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                });
   }
   default:
-    return checkCudaLaunch(l); // refused when prepared; never reached
+    return launchCudaGrad(l, context, stream, fault);
   }
 }
 

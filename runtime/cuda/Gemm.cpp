@@ -64,7 +64,8 @@ int alignmentOf(const void *p) {
 } // namespace
 
 absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
-  auto [m, k, n, inputs, alignX, alignW, alignY] = key;
+  auto [m, n, k, inputs, aTransposed, bTransposed, alignA, alignB, alignC] =
+      key;
   if (auto found = plans_.find(key); found != plans_.end())
     return found->second.get();
   // Expert GEMMs see a new row count at almost every batch: bound the cache.
@@ -76,22 +77,34 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
   cublasComputeType_t compute =
       inputs == DType::kF32 && tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32
                                      : CUBLAS_COMPUTE_32F;
-  cublasOperation_t transpose = CUBLAS_OP_T;
   auto check = [](cublasStatus_t status) {
     return cublasStatus(status, "cuBLASLt GEMM plan");
   };
+  // Row-major c[m, n] is column-major c^T[n, m] = op(b)^T op(a)^T: cuBLASLt's
+  // A is our b, its B our a. A row-major [r, c] matrix is a column-major
+  // [c, r] one with leading dimension c.
+  cublasOperation_t opA = bTransposed ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opB = aTransposed ? CUBLAS_OP_T : CUBLAS_OP_N;
   if (auto s = check(cublasLtMatmulDescCreate(&plan->desc, compute, CUDA_R_32F));
       !s.ok())
     return s;
-  if (auto s = check(cublasLtMatmulDescSetAttribute(
-          plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
-          sizeof(transpose)));
+  for (auto [attribute, op] :
+       {std::pair{CUBLASLT_MATMUL_DESC_TRANSA, &opA},
+        std::pair{CUBLASLT_MATMUL_DESC_TRANSB, &opB}})
+    if (auto s = check(cublasLtMatmulDescSetAttribute(plan->desc, attribute, op,
+                                                      sizeof(*op)));
+        !s.ok())
+      return s;
+  // b is [k, n] row-major (column-major [n, k]) or, transposed, [n, k].
+  if (auto s = check(bTransposed
+                         ? cublasLtMatrixLayoutCreate(&plan->a, in, k, n, k)
+                         : cublasLtMatrixLayoutCreate(&plan->a, in, n, k, n));
       !s.ok())
     return s;
-  if (auto s = check(cublasLtMatrixLayoutCreate(&plan->a, in, k, n, k));
-      !s.ok())
-    return s;
-  if (auto s = check(cublasLtMatrixLayoutCreate(&plan->b, in, k, m, k));
+  // a is [m, k] row-major (column-major [k, m]) or, transposed, [k, m].
+  if (auto s = check(aTransposed
+                         ? cublasLtMatrixLayoutCreate(&plan->b, in, m, k, m)
+                         : cublasLtMatrixLayoutCreate(&plan->b, in, k, m, k));
       !s.ok())
     return s;
   if (auto s = check(cublasLtMatrixLayoutCreate(&plan->c, CUDA_R_32F, n, m, n));
@@ -104,9 +117,9 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
   cublasLtMatmulPreferenceSetAttribute(
       preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
       sizeof(workspace));
-  // A is the weight, B the input, C and D the output.
-  uint32_t alignments[] = {uint32_t(alignW), uint32_t(alignX), uint32_t(alignY),
-                           uint32_t(alignY)};
+  // cuBLASLt's A is our b, its B our a; C and D are c.
+  uint32_t alignments[] = {uint32_t(alignB), uint32_t(alignA), uint32_t(alignC),
+                           uint32_t(alignC)};
   cublasLtMatmulPreferenceAttributes_t which[] = {
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
@@ -125,57 +138,131 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
     return s;
   if (found == 0)
     return absl::UnimplementedError(absl::StrCat(
-        "cuBLASLt has no algorithm for a ", m, " x ", k, " x ", n, " GEMM"));
+        "cuBLASLt has no algorithm for a ", m, " x ", n, " x ", k, " GEMM"));
   plan->algo = result.algo;
   Plan *raw = plan.get();
   plans_.emplace(key, std::move(plan));
   return raw;
 }
 
-absl::Status Gemm::matmul(const void *x, const void *w, float *y, int64_t m,
-                       int64_t k, int64_t n, DType inputs,
-                       cudaStream_t stream) {
-  absl::StatusOr<Plan *> plan = this->plan(
-      {m, k, n, inputs, alignmentOf(x), alignmentOf(w), alignmentOf(y)});
+absl::Status Gemm::product(GemmOperand a, GemmOperand b, float *c, int64_t m,
+                           int64_t n, int64_t k, DType inputs,
+                           cudaStream_t stream) {
+  if (m == 0 || n == 0)
+    return absl::OkStatus();
+  if (k == 0) // an empty sum
+    return cudaStatus(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream),
+                      "GEMM");
+  absl::StatusOr<Plan *> plan =
+      this->plan({m, n, k, inputs, a.transposed, b.transposed,
+                  alignmentOf(a.data), alignmentOf(b.data), alignmentOf(c)});
   if (!plan.ok())
     return plan.status();
   const float one = 1.0f, zero = 0.0f;
   return cublasStatus(
-      cublasLtMatmul(handle_, (*plan)->desc, &one, w, (*plan)->a, x, (*plan)->b,
-                     &zero, y, (*plan)->c, y, (*plan)->c, &(*plan)->algo,
-                     workspace_, kGemmWorkspaceBytes, stream),
+      cublasLtMatmul(handle_, (*plan)->desc, &one, b.data, (*plan)->a, a.data,
+                     (*plan)->b, &zero, c, (*plan)->c, c, (*plan)->c,
+                     &(*plan)->algo, workspace_, kGemmWorkspaceBytes, stream),
       "cuBLASLt GEMM");
 }
+
+namespace {
+
+/// fp32 values converted for a GEMM, in stream-ordered scratch.
+class Converted {
+public:
+  explicit Converted(cudaStream_t stream) : stream_(stream) {}
+  ~Converted() {
+    if (data_)
+      cudaFreeAsync(data_, stream_);
+  }
+  /// `x` [n] rounded to bf16.
+  absl::StatusOr<const void *> bf16(const float *x, int64_t n) {
+    if (auto s = take(n * 2); !s.ok())
+      return s;
+    return finish(roundToBf16(x, n, static_cast<uint16_t *>(data_),
+                              elementwiseShape(n), stream_),
+                  "round to bf16");
+  }
+  /// A weight [n] of `type` widened to fp32.
+  absl::StatusOr<const void *> widened(const void *w, DType type, int64_t n) {
+    if (auto s = take(n * 4); !s.ok())
+      return s;
+    return finish(widen(w, type, n, static_cast<float *>(data_),
+                        elementwiseShape(n), stream_),
+                  "widen f16");
+  }
+
+private:
+  absl::Status take(int64_t bytes) {
+    return cudaStatus(cudaMallocAsync(&data_, std::max<int64_t>(bytes, 1),
+                                      stream_),
+                      "GEMM input conversion");
+  }
+  absl::StatusOr<const void *> finish(cudaError_t error, const char *what) {
+    if (auto s = cudaStatus(error, what); !s.ok())
+      return s;
+    return static_cast<const void *>(data_);
+  }
+  cudaStream_t stream_;
+  void *data_ = nullptr;
+};
+
+} // namespace
 
 absl::Status Gemm::linear(const float *x, int64_t m, int64_t k, const void *w,
                           DType wType, int64_t n, float *y,
                           cudaStream_t stream) {
   if (m == 0 || n == 0)
     return absl::OkStatus();
+  Converted converted(stream);
   if (wType == DType::kF32)
     return matmul(x, w, y, m, k, n, DType::kF32, stream);
-  // A temporary from the stream-ordered pool: x rounded to bf16 beside a
-  // bf16 weight, or an f16 weight widened to fp32.
-  bool bf16 = wType == DType::kBF16;
-  int64_t count = bf16 ? m * k : n * k;
-  void *converted = nullptr;
-  if (auto s = cudaStatus(
-          cudaMallocAsync(&converted, count * (bf16 ? 2 : 4), stream),
-          "GEMM input conversion");
-      !s.ok())
-    return s;
-  LaunchShape shape = elementwiseShape(count);
-  cudaError_t error =
-      bf16 ? roundToBf16(x, count, static_cast<uint16_t *>(converted), shape,
-                         stream)
-           : widen(w, wType, count, static_cast<float *>(converted), shape,
-                   stream);
-  absl::Status status = cudaStatus(error, bf16 ? "round to bf16" : "widen f16");
-  if (status.ok())
-    status = bf16 ? matmul(converted, w, y, m, k, n, DType::kBF16, stream)
-                  : matmul(x, converted, y, m, k, n, DType::kF32, stream);
-  cudaFreeAsync(converted, stream);
-  return status;
+  if (wType == DType::kBF16) {
+    absl::StatusOr<const void *> rounded = converted.bf16(x, m * k);
+    if (!rounded.ok())
+      return rounded.status();
+    return matmul(*rounded, w, y, m, k, n, DType::kBF16, stream);
+  }
+  absl::StatusOr<const void *> wide = converted.widened(w, wType, n * k);
+  if (!wide.ok())
+    return wide.status();
+  return matmul(x, *wide, y, m, k, n, DType::kF32, stream);
+}
+
+absl::Status Gemm::linearGradInput(const float *dy, int64_t m, int64_t n,
+                                   const void *w, DType wType, int64_t k,
+                                   float *dx, cudaStream_t stream) {
+  if (m == 0 || k == 0)
+    return absl::OkStatus();
+  Converted converted(stream);
+  if (wType == DType::kF32)
+    return product({dy}, {w}, dx, m, k, n, DType::kF32, stream);
+  if (wType == DType::kBF16) {
+    absl::StatusOr<const void *> rounded = converted.bf16(dy, m * n);
+    if (!rounded.ok())
+      return rounded.status();
+    return product({*rounded}, {w}, dx, m, k, n, DType::kBF16, stream);
+  }
+  absl::StatusOr<const void *> wide = converted.widened(w, wType, n * k);
+  if (!wide.ok())
+    return wide.status();
+  return product({dy}, {*wide}, dx, m, k, n, DType::kF32, stream);
+}
+
+absl::Status Gemm::linearGradWeight(const float *dy, const float *x, int64_t m,
+                                    int64_t n, int64_t k, bool bf16, float *dw,
+                                    cudaStream_t stream) {
+  if (!bf16)
+    return product({dy, true}, {x}, dw, n, k, m, DType::kF32, stream);
+  Converted dyRounded(stream), xRounded(stream);
+  absl::StatusOr<const void *> a = dyRounded.bf16(dy, m * n);
+  if (!a.ok())
+    return a.status();
+  absl::StatusOr<const void *> b = xRounded.bf16(x, m * k);
+  if (!b.ok())
+    return b.status();
+  return product({*a, true}, {*b}, dw, n, k, m, DType::kBF16, stream);
 }
 
 } // namespace moert::cuda

@@ -1,10 +1,11 @@
-//===- Gemm.h - cuBLASLt GEMMs in the torch.nn.Linear layout ----*- C++ -*-===//
+//===- Gemm.h - cuBLASLt GEMMs on row-major operands ------------*- C++ -*-===//
 //
-// y[M, N] = x[M, K] * w[N, K]^T with fp32 x and y. A bf16 weight meets x
-// rounded to bf16 (fp32 accumulation), as the CPU's oneDNN path does; an
-// fp32 weight runs in fp32, or TF32 when the user opted in; an f16 weight is
-// widened to fp32 first. Plans (layouts and the heuristic's algorithm) are
-// cached per shape.
+// c[M, N] = op(a) op(b) with a [M, K] (or [K, M], transposed) and b [K, N]
+// (or [N, K], transposed), all row-major, fp32 output and accumulation. A
+// bf16 weight meets its input rounded to bf16, as the CPU's oneDNN path
+// does; fp32 runs in fp32, or TF32 when the user opted in; an f16 weight
+// is widened to fp32 first. Plans (layouts and the heuristic's algorithm)
+// are cached per shape, transposes and operand alignment.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,24 +26,50 @@
 
 namespace moert::cuda {
 
+/// One row-major operand of a product: its data (in the product's input
+/// type) and whether it is stored transposed.
+struct GemmOperand {
+  const void *data;
+  bool transposed = false;
+};
+
 class Gemm {
 public:
   static absl::StatusOr<std::unique_ptr<Gemm>> create(bool tf32);
   ~Gemm();
 
+  /// c[m, n] = op(a) op(b), a and b both in `inputs` (fp32 or bf16).
+  absl::Status product(GemmOperand a, GemmOperand b, float *c, int64_t m,
+                       int64_t n, int64_t k, DType inputs,
+                       cudaStream_t stream);
+
+  /// y[M, N] = x[M, K] w[N, K]^T (the torch.nn.Linear layout), w in any
+  /// weight dtype, x fp32.
   absl::Status linear(const float *x, int64_t m, int64_t k, const void *w,
                       DType wType, int64_t n, float *y, cudaStream_t stream);
   /// As linear, for x and w both already in `inputs` (fp32 or bf16).
   absl::Status matmul(const void *x, const void *w, float *y, int64_t m,
-                      int64_t k, int64_t n, DType inputs, cudaStream_t stream);
+                      int64_t k, int64_t n, DType inputs, cudaStream_t stream) {
+    return product({x}, {w, true}, y, m, n, k, inputs, stream);
+  }
+  /// dx[M, K] = dy[M, N] w[N, K] (linear's backward to its input).
+  absl::Status linearGradInput(const float *dy, int64_t m, int64_t n,
+                               const void *w, DType wType, int64_t k,
+                               float *dx, cudaStream_t stream);
+  /// dw[N, K] = dy[M, N]^T x[M, K] (to its weight), in fp32 or, with
+  /// `bf16`, on dy and x rounded to bf16.
+  absl::Status linearGradWeight(const float *dy, const float *x, int64_t m,
+                                int64_t n, int64_t k, bool bf16, float *dw,
+                                cudaStream_t stream);
 
 private:
   struct Plan;
   Gemm(cublasLtHandle_t handle, void *workspace, bool tf32);
-  /// `alignment` holds the byte alignments of x, w and y: an expert's rows
-  /// start anywhere in its grouped buffer, and cuBLASLt's heuristic must not
-  /// pick a kernel that assumes more.
-  using PlanKey = std::tuple<int64_t, int64_t, int64_t, DType, int, int, int>;
+  /// m, n, k, inputs, a and b transposed, and the byte alignments of a, b
+  /// and c: an expert's rows start anywhere in its grouped buffer, and
+  /// cuBLASLt's heuristic must not pick a kernel that assumes more.
+  using PlanKey =
+      std::tuple<int64_t, int64_t, int64_t, DType, bool, bool, int, int, int>;
   absl::StatusOr<Plan *> plan(const PlanKey &key);
 
   cublasLtHandle_t handle_;

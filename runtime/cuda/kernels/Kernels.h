@@ -36,6 +36,7 @@ enum FaultCode : int32_t {
   kPastCapacity,     // value: the position, position: its sequence
   kRowOutOfRange,    // value: the row index, position: its sequence
   kNotPermutation,   // limit: the slots
+  kLabelOutOfRange,  // value: the label, position: its row, limit: vocab
 };
 
 enum class Unary { kSilu, kClamp, kScale, kFill };

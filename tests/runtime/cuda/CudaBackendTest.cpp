@@ -414,6 +414,111 @@ TEST_F(CudaBackendTest, GenerationOps) {
                                      "0 is past the cache capacity 40");
 }
 
+/// Runs `op` on both backends and compares every result.
+#define EXPECT_ALL_AGREE(op, tolerance)                                        \
+  for (size_t result = 0; result < (op).results.size(); ++result)              \
+    expectAgree(op, tolerance, result)
+
+TEST_F(CudaBackendTest, Backward) {
+  std::vector<int64_t> shape = {2, 9, 100};
+  HostTensor x = randomTensor(shape, 80, DType::kF32, 3.0f),
+             dy = randomTensor(shape, 81), up = randomTensor(shape, 82);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::SiluGrad, {}, {}, {x, dy}, {empty(shape)}}),
+                   1e-6);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::ClampGrad, {}, {2.0}, {x, dy},
+                       {empty(shape)}}),
+                   0);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::SwigluGrad, {}, {}, {x, up, dy},
+                       {empty(shape), empty(shape)}}),
+                   1e-6);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::SigmoidGateGrad, {}, {},
+                       {x, randomTensor({2, 9, 1}, 83), dy},
+                       {empty(shape), empty({2, 9, 1})}}),
+                   1e-6);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::BiasGrad, {}, {}, {dy}, {empty({100})}}),
+                   1e-6);
+  for (int64_t group : {100, 20}) // whole rows, and per-head norms
+    for (DType w : {DType::kF32, DType::kBF16})
+      EXPECT_ALL_AGREE((Op{fb::OpKind::RmsNormGrad, {}, {1e-5},
+                           {x, randomTensor({group}, 84, w), dy},
+                           {empty(shape), empty({group})}}),
+                       1e-5);
+  HostTensor ids = intTensor({2, 9}, {0, 5, 5, 3, 9, 0, 1, 2, 2,
+                                      7, 7, 7, 0, 4, 6, 8, 9, 1});
+  EXPECT_ALL_AGREE((Op{fb::OpKind::EmbeddingGrad, {}, {}, {dy, ids},
+                       {empty({12, 100})}}),
+                   1e-6);
+}
+
+TEST_F(CudaBackendTest, LinearBackward) {
+  for (int64_t m : {1, 37, 300}) {
+    HostTensor dy = randomTensor({m, 40}, 85), x = randomTensor({m, 64}, 86);
+    for (DType w : {DType::kF32, DType::kBF16})
+      expectAgree({fb::OpKind::LinearGradInput, {}, {},
+                   {dy, randomTensor({40, 64}, 87, w)}, {empty({m, 64})}},
+                  w == DType::kF32 ? 1e-6 : 1e-2);
+    for (int64_t bf16 : {0, 1})
+      expectAgree({fb::OpKind::LinearGradWeight, {bf16}, {}, {dy, x},
+                   {empty({40, 64})}},
+                  bf16 ? 1e-2 : 1e-6);
+  }
+}
+
+TEST_F(CudaBackendTest, RouterAndLosses) {
+  int64_t tokens = 17, experts = 8, k = 2, vocab = 50;
+  HostTensor logits = randomTensor({1, tokens, experts}, 88, DType::kF32, 2.0f);
+  Op route{fb::OpKind::Router, {k, 1}, {},
+           {randomTensor({1, tokens, 16}, 89), randomTensor({experts, 16}, 90)},
+           {empty({1, tokens, experts}), empty({1, tokens, k}),
+            empty({1, tokens, k}, DType::kI32)}};
+  auto routed = run(*cpu, route);
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  for (int64_t normalize : {0, 1})
+    expectAgree({fb::OpKind::RouterGrad, {k, normalize}, {},
+                 {(*routed)[0], (*routed)[2], randomTensor({1, tokens, k}, 91),
+                  randomTensor({1, tokens, experts}, 92)},
+                 {empty({1, tokens, experts})}},
+                1e-6);
+  // Labels with ignored rows (-100), as the losses' mask.
+  std::vector<int32_t> labelIds;
+  for (int64_t t = 0; t < tokens; ++t)
+    labelIds.push_back(t % 5 == 4 ? -100 : int32_t(t * 3 % vocab));
+  HostTensor labels = intTensor({1, tokens}, labelIds);
+  HostTensor vocabLogits = randomTensor({1, tokens, vocab}, 93, DType::kF32, 3.0f);
+  HostTensor dloss = randomTensor({}, 94);
+  expectAgree({fb::OpKind::CrossEntropy, {-100}, {}, {vocabLogits, labels},
+               {empty({})}},
+              1e-6);
+  expectAgree({fb::OpKind::CrossEntropyGrad, {-100}, {},
+               {vocabLogits, labels, dloss}, {empty({1, tokens, vocab})}},
+              1e-6);
+  HostTensor second = randomTensor({1, tokens, experts}, 95, DType::kF32, 2.0f);
+  expectAgree({fb::OpKind::LoadBalancingLoss, {k, -100}, {},
+               {labels, logits, second}, {empty({})}},
+              1e-6);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::LoadBalancingLossGrad, {k, -100}, {},
+                       {labels, logits, second, dloss},
+                       {empty(logits.shape), empty(second.shape)}}),
+                   1e-6);
+  expectAgree({fb::OpKind::RouterZLoss, {-100}, {}, {labels, logits, second},
+               {empty({})}},
+              1e-6);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::RouterZLossGrad, {-100}, {},
+                       {labels, logits, second, dloss},
+                       {empty(logits.shape), empty(second.shape)}}),
+                   1e-6);
+  if (!cuda)
+    GTEST_SKIP() << "no GPU to test on: " << noGpu;
+  labelIds[3] = int32_t(vocab);
+  auto bad = run(*cuda, {fb::OpKind::CrossEntropy, {-100}, {},
+                         {vocabLogits, intTensor({1, tokens}, labelIds)},
+                         {empty({})}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "test.mlir:1:1: label 50 at position 3 is outside the vocabulary "
+            "[0, 50)");
+}
+
 TEST_F(CudaBackendTest, CopiesLargerThanTheStagingBuffers) {
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
@@ -433,14 +538,13 @@ TEST_F(CudaBackendTest, CopiesLargerThanTheStagingBuffers) {
 }
 
 TEST_F(CudaBackendTest, OpsWithoutAKernelAreRefusedWhenPrepared) {
-  Op op{fb::OpKind::CrossEntropy, {-100}, {}, {randomTensor({4, 10}, 50),
-         intTensor({4}, {1, 2, 3, 4})}, {empty({})}};
+  Op op{fb::OpKind::RandomTensor, {7, 0}, {0.02}, {}, {empty({4, 10})}};
   ASSERT_TRUE(run(*cpu, op).ok());
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
   auto result = run(*cuda, op);
   ASSERT_FALSE(result.ok());
-  EXPECT_NE(result.status().message().find("no kernel for CrossEntropy"),
+  EXPECT_NE(result.status().message().find("no kernel for RandomTensor"),
             std::string::npos)
       << result.status();
 }

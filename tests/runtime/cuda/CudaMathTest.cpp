@@ -8,9 +8,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/math/Activations.h"
+#include "runtime/cuda/math/GradMath.h"
 #include "runtime/cuda/math/OnlineSoftmax.h"
 #include "runtime/cuda/math/RowMath.h"
 #include "runtime/cuda/math/Storage.h"
@@ -144,6 +146,53 @@ TEST(CudaMathTest, RouterTopKIsTheCpuKernelsExactly) {
             EXPECT_EQ(picked[j], indices[t * k + j]) << t << " " << j;
             EXPECT_EQ(ours[j], weights[t * k + j]) << t << " " << j;
           }
+        }
+      }
+    }
+}
+
+TEST(CudaMathTest, ActivationGradsMatchTheCpuKernels) {
+  int64_t n = 777;
+  auto x = randomVector(n, 20, 4.0f), up = randomVector(n, 21),
+       dy = randomVector(n, 22);
+  std::vector<float> dsilu(n), dgate(n), dup(n), dclamp(n);
+  cpu::siluGrad(x.data(), dy.data(), n, dsilu.data());
+  cpu::swigluGrad(x.data(), up.data(), dy.data(), n, dgate.data(), dup.data());
+  cpu::clampGrad(x.data(), dy.data(), n, 2.0f, dclamp.data());
+  for (int64_t i = 0; i < n; ++i) {
+    expectClose(siluGrad(x[i], dy[i]), dsilu[i], 1e-6f);
+    float g, u;
+    swigluGrad(x[i], up[i], dy[i], g, u);
+    expectClose(g, dgate[i], 1e-6f);
+    expectClose(u, dup[i], 1e-6f);
+    EXPECT_EQ(clampGrad(x[i], dy[i], 2.0f), dclamp[i]);
+  }
+}
+
+TEST(CudaMathTest, RouterGradRowsAreTheCpuKernelsExactly) {
+  for (int64_t experts : {3, 8, 64})
+    for (int64_t k : {1, 2}) {
+      int64_t tokens = 9;
+      auto logits = randomVector(tokens * experts, 23, 2.0f),
+           dweights = randomVector(tokens * k, 24),
+           extra = randomVector(tokens * experts, 25);
+      std::vector<float> weights(tokens * k);
+      std::vector<int32_t> indices(tokens * k);
+      cpu::routerTopK(logits.data(), tokens, experts, k, true, weights.data(),
+                      indices.data());
+      for (bool normalize : {false, true}) {
+        std::vector<float> expected(tokens * experts), ours(experts);
+        std::vector<double> probs(experts), dprobs(experts);
+        cpu::routerGrad(logits.data(), indices.data(), dweights.data(),
+                        extra.data(), tokens, experts, k, normalize,
+                        expected.data());
+        for (int64_t t = 0; t < tokens; ++t) {
+          routerGradRow(logits.data() + t * experts, indices.data() + t * k,
+                        dweights.data() + t * k, extra.data() + t * experts,
+                        experts, k, normalize, probs.data(), dprobs.data(),
+                        ours.data());
+          for (int64_t e = 0; e < experts; ++e)
+            EXPECT_EQ(ours[e], expected[t * experts + e]) << t << " " << e;
         }
       }
     }
