@@ -107,6 +107,15 @@ absl::Status checkCudaGradLaunch(const KernelLaunch &launch) {
   case fb::OpKind::SwigluGrad:
   case fb::OpKind::CrossEntropy:
   case fb::OpKind::CrossEntropyGrad:
+  case fb::OpKind::DispatchGrad:
+  case fb::OpKind::CombineGrad:
+    return absl::OkStatus();
+  case fb::OpKind::AttentionGrad:
+    if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
+        headDim > kMaxAttentionHeadDim)
+      return absl::UnimplementedError(absl::StrCat(
+          "the CUDA attention takes heads of at most ", kMaxAttentionHeadDim,
+          " features, not ", headDim));
     return absl::OkStatus();
   case fb::OpKind::RouterGrad:
   case fb::OpKind::LoadBalancingLoss:
@@ -215,6 +224,69 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
     return context.gemm->linearGradWeight(
         in[0].as<float>(), in[1].as<float>(), rows(in[0]), lastDim(in[0]),
         lastDim(in[1]), attrOr(l, 0, 0) != 0, out.as<float>(), stream);
+  case fb::OpKind::AttentionGrad: {
+    const TensorRef &q = in[0];
+    int64_t batch = q.shape[0], seq = q.shape[1], heads = attr(l, 0),
+            kvHeads = attr(l, 1), headDim = lastDim(q) / heads;
+    auto [queries, keys] =
+        attentionGradShapes(batch, seq, heads, kvHeads, headDim);
+    for (const LaunchShape &shape : {queries, keys})
+      if (auto s = checkLaunchShape(shape, "cuda.attention_grad",
+                                    context.limits);
+          !s.ok())
+        return s;
+    StreamScratch scratch(stream);
+    float *lse = nullptr, *delta = nullptr;
+    for (absl::Status s : {scratch.take(batch * heads * seq, lse),
+                           scratch.take(batch * heads * seq, delta)})
+      if (!s.ok())
+        return s;
+    return cudaStatus(
+        attentionGrad(q.as<float>(), in[1].as<float>(), in[2].as<float>(),
+                      in[3].as<float>(), batch, seq, heads, kvHeads, headDim,
+                      attr(l, 2) != 0, float(floatAttr(l, 0)),
+                      attrOr(l, 3, 0) != 0, out.as<float>(),
+                      l.results[1].as<float>(), l.results[2].as<float>(), lse,
+                      delta, stream),
+        "cuda.attention_grad");
+  }
+  case fb::OpKind::DispatchGrad:
+  case fb::OpKind::CombineGrad: {
+    // Both read the source slots dispatch wrote, checked here as combine
+    // checks them.
+    bool dispatch = l.kernel->op() == fb::OpKind::DispatchGrad;
+    const TensorRef &slotsOf = dispatch ? in[1] : in[2];
+    int64_t slots = slotsOf.numElements();
+    int64_t k = dispatch ? attr(l, 0) : lastDim(in[1]);
+    int64_t d = dispatch ? lastDim(out) : lastDim(in[0]);
+    StreamScratch scratch(stream);
+    int64_t *rowOfSlot = nullptr;
+    if (auto s = scratch.take(slots, rowOfSlot); !s.ok())
+      return s;
+    int32_t site = context.site(l);
+    if (auto s = run("cuda.invert_slots", elementwiseShape(slots), context,
+                     [&](const LaunchShape &shape) {
+                       return invertSlots(slotsOf.as<int32_t>(), slots,
+                                          rowOfSlot, fault, site, shape,
+                                          stream);
+                     });
+        !s.ok())
+      return s;
+    if (dispatch) // the transpose of a gather: each token's rows, summed
+      return run("cuda.dispatch_grad", elementwiseShape(out.numElements()),
+                 context, [&](const LaunchShape &shape) {
+                   return combineRows(in[0].as<float>(), rowOfSlot, nullptr,
+                                      slots / k, k, d, /*inSlotOrder=*/true,
+                                      out.as<float>(), shape, stream);
+                 });
+    return run("cuda.combine_grad", rowShape(slots, 256), context,
+               [&](const LaunchShape &shape) {
+                 return combineGrad(in[0].as<float>(), in[1].as<float>(),
+                                    slotsOf.as<int32_t>(), k, d,
+                                    in[3].as<float>(), out.as<float>(),
+                                    l.results[1].as<float>(), shape, stream);
+               });
+  }
   case fb::OpKind::RouterGrad:
     return run("cuda.router_grad", elementwiseShape(rows(in[0]), 128), context,
                [&](const LaunchShape &s) {

@@ -145,7 +145,34 @@ __global__ void combineRowsKernel(const float *rows, const int64_t *rowOfSlot,
   }
 }
 
+/// One block per grouped row r (slot s = sourceSlots[r], token t = s / k):
+/// dy[r] = weights[s] * dout[t], dweights[s] = <dout[t], y[r]>.
+__global__ void combineGradKernel(const float *y, const float *weights,
+                                  const int32_t *sourceSlots, int64_t slots,
+                                  int64_t k, int64_t d, const float *dout,
+                                  float *dy, float *dweights) {
+  int64_t r = blockIdx.x, slot = sourceSlots[r], t = slot / k;
+  if (slot < 0 || slot >= slots) // invertSlots reported it
+    return;
+  double dot = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    dot += double(dout[t * d + j]) * y[r * d + j];
+    dy[r * d + j] = weights[slot] * dout[t * d + j];
+  }
+  dot = blockSum(dot);
+  if (threadIdx.x == 0)
+    dweights[slot] = float(dot);
+}
+
 } // namespace
+
+cudaError_t combineGrad(const float *y, const float *weights,
+                        const int32_t *sourceSlots, int64_t k, int64_t d,
+                        const float *dout, float *dy, float *dweights,
+                        const LaunchShape &shape, cudaStream_t stream) {
+  return launchWith(shape, stream, combineGradKernel, y, weights, sourceSlots,
+                    int64_t(shape.gridX), k, d, dout, dy, dweights);
+}
 
 cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
                       int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,

@@ -12,6 +12,8 @@
 
 #include "runtime/cuda/kernels/Kernels.h"
 
+#include <utility>
+
 namespace moert::cuda {
 
 enum class UnaryGrad { kSilu, kClamp };
@@ -60,6 +62,31 @@ cudaError_t columnSums(const double *a, int64_t rows, int64_t cols,
 /// its id, in position order (one block per id). Shape: rowShape(vocab, 256).
 cudaError_t embeddingGrad(const int32_t *ids, int64_t n, const float *dy,
                           int64_t d, float *dtable, const LaunchShape &shape,
+                          cudaStream_t stream);
+
+/// attention backward (AttentionGrad.cu): dq [B, S, H*Dh], dk and dv [B, S,
+/// Hkv*Dh], recomputing the probabilities; `lse` and `delta` are scratch of
+/// B * H * S floats. Shapes: attentionGradShapes (both kernels' grids).
+inline int64_t attentionGradSharedBytes(int64_t headDim) {
+  return (4 * kAttentionTile * headDim +
+          2 * kAttentionTile * (kAttentionTile + 1)) *
+         int64_t(sizeof(float));
+}
+/// The query kernel's and the key kernel's launch shapes.
+inline std::pair<LaunchShape, LaunchShape>
+attentionGradShapes(int64_t batch, int64_t seq, int64_t heads,
+                    int64_t kvHeads, int64_t headDim) {
+  int64_t tiles = std::max<int64_t>((seq + kAttentionTile - 1) / kAttentionTile,
+                                    1);
+  int64_t bytes = attentionGradSharedBytes(headDim);
+  return {{tiles, batch * heads, 1, kAttentionThreads, bytes},
+          {tiles, batch * kvHeads, 1, kAttentionThreads, bytes}};
+}
+cudaError_t attentionGrad(const float *q, const float *k, const float *v,
+                          const float *dout, int64_t batch, int64_t seq,
+                          int64_t heads, int64_t kvHeads, int64_t headDim,
+                          bool causal, float scale, bool bf16, float *dq,
+                          float *dk, float *dv, float *lse, float *delta,
                           cudaStream_t stream);
 
 /// routerTopK backward, one thread per token: dlogits [tokens, E].

@@ -146,6 +146,13 @@ cudaError_t combineRows(const float *rows, const int64_t *rowOfSlot,
                         int64_t d, bool inSlotOrder, float *out,
                         const LaunchShape &shape, cudaStream_t stream);
 
+/// combine backward, one block per grouped row (after the source slots were
+/// checked by invertSlots): dy [rows, d] and dweights [tokens * k].
+cudaError_t combineGrad(const float *y, const float *weights,
+                        const int32_t *sourceSlots, int64_t k, int64_t d,
+                        const float *dout, float *dy, float *dweights,
+                        const LaunchShape &shape, cudaStream_t stream);
+
 /// Generation's caches [B, capacity, W]: row t of sequence b of rows
 /// [B, T, W] goes to cache[b, positions[b, t]] (negative: nowhere; at or
 /// past the capacity: a fault). Elementwise shape over the rows.

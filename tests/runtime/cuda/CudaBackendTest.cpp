@@ -450,6 +450,41 @@ TEST_F(CudaBackendTest, Backward) {
                    1e-6);
 }
 
+TEST_F(CudaBackendTest, AttentionBackward) {
+  for (int64_t headDim : {64, 128})
+    for (int64_t causal : {1, 0}) {
+      int64_t batch = 2, seq = 45, heads = 4, kvHeads = 2;
+      std::vector<int64_t> qShape = {batch, seq, heads * headDim},
+                           kvShape = {batch, seq, kvHeads * headDim};
+      EXPECT_ALL_AGREE(
+          (Op{fb::OpKind::AttentionGrad,
+              {heads, kvHeads, causal},
+              {1.0 / std::sqrt(double(headDim))},
+              {randomTensor(qShape, 100), randomTensor(kvShape, 101),
+               randomTensor(kvShape, 102), randomTensor(qShape, 103)},
+              {empty(qShape), empty(kvShape), empty(kvShape)}}),
+          1e-5);
+    }
+}
+
+TEST_F(CudaBackendTest, DispatchAndCombineBackward) {
+  int64_t tokens = 11, k = 2, d = 20, slots = tokens * k;
+  std::vector<int32_t> order;
+  for (int64_t r = 0; r < slots; ++r) // a permutation of the slots
+    order.push_back(int32_t((r * 7) % slots));
+  HostTensor sourceSlots = intTensor({slots}, order);
+  expectAgree({fb::OpKind::DispatchGrad, {k}, {},
+               {randomTensor({slots, d}, 104), sourceSlots},
+               {empty({1, tokens, d})}},
+              1e-6);
+  EXPECT_ALL_AGREE((Op{fb::OpKind::CombineGrad, {}, {},
+                       {randomTensor({slots, d}, 105),
+                        randomTensor({1, tokens, k}, 106), sourceSlots,
+                        randomTensor({1, tokens, d}, 107)},
+                       {empty({slots, d}), empty({1, tokens, k})}}),
+                   1e-6);
+}
+
 TEST_F(CudaBackendTest, LinearBackward) {
   for (int64_t m : {1, 37, 300}) {
     HostTensor dy = randomTensor({m, 40}, 85), x = randomTensor({m, 64}, 86);
