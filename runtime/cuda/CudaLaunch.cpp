@@ -11,7 +11,6 @@
 #include "runtime/cuda/CudaGradLaunch.h"
 #include "runtime/cuda/CudaStatus.h"
 #include "runtime/cuda/Experts.h"
-#include "runtime/exec/FusedBlockOperands.h"
 #include "runtime/cuda/math/RowMath.h"
 #include "runtime/exec/LaunchAttrs.h"
 
@@ -42,17 +41,18 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
   case fb::OpKind::Fill:
   case fb::OpKind::Dispatch:
   case fb::OpKind::ExpertMlp:
+  case fb::OpKind::ExpertMlpTrain:
+  case fb::OpKind::ExpertMlpGrad:
   case fb::OpKind::Combine:
   case fb::OpKind::CacheWrite:
   case fb::OpKind::SelectRows:
     return absl::OkStatus();
   case fb::OpKind::FusedExperts:
+  case fb::OpKind::FusedExpertsTrain:
+  case fb::OpKind::FusedExpertsGrad:
     if (expertSplit(launch) > 1)
       return absl::UnimplementedError(
           "the CUDA backend runs MoE blocks on one device only, for now");
-    if (FusedBlockOperands(launch).labels >= 0)
-      return absl::UnimplementedError(
-          "the CUDA backend does not skip padding tokens (training) yet");
     [[fallthrough]];
   case fb::OpKind::Router:
     if (launch.operands[1].shape[0] > kMaxRouterExperts)
@@ -240,10 +240,16 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                });
   }
   case fb::OpKind::FusedExperts:
+  case fb::OpKind::FusedExpertsTrain:
     return fusedExpertsForward(l, context, stream, fault);
+  case fb::OpKind::FusedExpertsGrad:
+    return fusedExpertsBackward(l, context, stream, fault);
+  case fb::OpKind::ExpertMlpGrad:
+    return expertMlpBackward(l, context, stream);
   case fb::OpKind::Dispatch:
     return dispatchForward(l, context, stream, fault);
   case fb::OpKind::ExpertMlp:
+  case fb::OpKind::ExpertMlpTrain:
     return expertMlpForward(l, context, stream);
   case fb::OpKind::Combine:
     return combineForward(l, context, stream, fault);

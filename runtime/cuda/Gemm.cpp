@@ -147,8 +147,8 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
 
 absl::Status Gemm::product(GemmOperand a, GemmOperand b, float *c, int64_t m,
                            int64_t n, int64_t k, DType inputs,
-                           cudaStream_t stream) {
-  if (m == 0 || n == 0)
+                           cudaStream_t stream, bool accumulate) {
+  if (m == 0 || n == 0 || (k == 0 && accumulate))
     return absl::OkStatus();
   if (k == 0) // an empty sum
     return cudaStatus(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream),
@@ -158,10 +158,10 @@ absl::Status Gemm::product(GemmOperand a, GemmOperand b, float *c, int64_t m,
                   alignmentOf(a.data), alignmentOf(b.data), alignmentOf(c)});
   if (!plan.ok())
     return plan.status();
-  const float one = 1.0f, zero = 0.0f;
+  const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   return cublasStatus(
       cublasLtMatmul(handle_, (*plan)->desc, &one, b.data, (*plan)->a, a.data,
-                     (*plan)->b, &zero, c, (*plan)->c, c, (*plan)->c,
+                     (*plan)->b, &beta, c, (*plan)->c, c, (*plan)->c,
                      &(*plan)->algo, workspace_, kGemmWorkspaceBytes, stream),
       "cuBLASLt GEMM");
 }

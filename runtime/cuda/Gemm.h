@@ -38,10 +38,11 @@ public:
   static absl::StatusOr<std::unique_ptr<Gemm>> create(bool tf32);
   ~Gemm();
 
-  /// c[m, n] = op(a) op(b), a and b both in `inputs` (fp32 or bf16).
+  /// c[m, n] = op(a) op(b) (or c += op(a) op(b) with `accumulate`), a and b
+  /// both in `inputs` (fp32 or bf16).
   absl::Status product(GemmOperand a, GemmOperand b, float *c, int64_t m,
-                       int64_t n, int64_t k, DType inputs,
-                       cudaStream_t stream);
+                       int64_t n, int64_t k, DType inputs, cudaStream_t stream,
+                       bool accumulate = false);
 
   /// y[M, N] = x[M, K] w[N, K]^T (the torch.nn.Linear layout), w in any
   /// weight dtype, x fp32.

@@ -18,13 +18,35 @@ namespace moert::cuda {
 namespace {
 using namespace cuda_math;
 
+/// Whether slot s's token skips the experts: it lies past the last labelled
+/// position of its sequence.
+__device__ bool skipped(const SkippedTokens &skip, int64_t s) {
+  if (!skip.lastLabelled)
+    return false;
+  int64_t token = s / skip.k;
+  return token % skip.seq > skip.lastLabelled[token / skip.seq];
+}
+
+__global__ void lastLabelledKernel(const int32_t *labels, int64_t sequences,
+                                   int64_t seq, int64_t ignoreIndex,
+                                   int64_t *last) {
+  for (int64_t b = firstIndex(); b < sequences; b += gridStride()) {
+    int64_t found = -1;
+    for (int64_t t = 0; t < seq; ++t)
+      if (labels[b * seq + t] != ignoreIndex)
+        found = t;
+    last[b] = found;
+  }
+}
+
 __global__ void countRowsKernel(const int32_t *indices, int64_t slots,
-                                int64_t experts, int64_t *counts,
-                                DeviceFault *fault, int32_t site) {
+                                int64_t experts, SkippedTokens skip,
+                                int64_t *counts, DeviceFault *fault,
+                                int32_t site) {
   int expert = blockIdx.x;
   double mine = 0; // blockSum's type; counts stay exact far beyond 2^31
   for (int64_t s = threadIdx.x; s < slots; s += blockDim.x) {
-    mine += indices[s] == expert;
+    mine += indices[s] == expert && !skipped(skip, s);
     // An index of no expert would be in no row: the first block says so.
     if (expert == 0 && (indices[s] < 0 || indices[s] >= experts))
       reportFault(fault, kExpertOutOfRange, site, indices[s], s, experts);
@@ -55,15 +77,15 @@ __device__ int exclusiveCount(bool flag, int &total) {
 }
 
 __global__ void placeRowsKernel(const int32_t *indices, int64_t slots,
-                                const int64_t *counts, int32_t *slotOfRow,
-                                int64_t *rowOfSlot) {
+                                SkippedTokens skip, const int64_t *counts,
+                                int32_t *slotOfRow, int64_t *rowOfSlot) {
   int expert = blockIdx.x;
   int64_t next = 0;
   for (int e = 0; e < expert; ++e)
     next += counts[e];
   for (int64_t base = 0; base < slots; base += blockDim.x) {
     int64_t s = base + threadIdx.x;
-    bool mine = s < slots && indices[s] == expert;
+    bool mine = s < slots && indices[s] == expert && !skipped(skip, s);
     int total;
     int before = exclusiveCount(mine, total);
     if (mine) {
@@ -145,6 +167,39 @@ __global__ void combineRowsKernel(const float *rows, const int64_t *rowOfSlot,
   }
 }
 
+__device__ inline void store(void *to, int64_t i, float value, bool bf16) {
+  if (bf16)
+    static_cast<uint16_t *>(to)[i] = floatToBf16(value);
+  else
+    static_cast<float *>(to)[i] = value;
+}
+
+/// One block per grouped row r, of slot s (w its routing weight, 1 when
+/// weights is null) and g = the token's output gradient times w2: w * act,
+/// and the gradients of gate and up through w * act, fp32 or bf16; with
+/// weights, dweights[s] = <g, act>.
+__global__ void swigluRowsGradKernel(const float *gate, const float *up,
+                                     const float *g, const float *weights,
+                                     const int32_t *slotOfRow, int64_t f,
+                                     bool toBf16, void *actW, void *dgate,
+                                     void *dup, float *dweights) {
+  int64_t r = blockIdx.x;
+  float w = weights ? weights[slotOfRow[r]] : 1.0f;
+  double dot = 0;
+  for (int64_t j = threadIdx.x; j < f; j += blockDim.x) {
+    int64_t i = r * f + j;
+    float h = gate[i], u = up[i], gi = g[i];
+    float s = sigmoid(h), act = h * s * u, dh = w * gi;
+    dot += double(gi) * act;
+    store(actW, i, w * act, toBf16);
+    store(dgate, i, dh * u * s * (1.0f + h * (1.0f - s)), toBf16);
+    store(dup, i, dh * h * s, toBf16);
+  }
+  dot = blockSum(dot);
+  if (weights && threadIdx.x == 0)
+    dweights[slotOfRow[r]] = float(dot);
+}
+
 /// One block per grouped row r (slot s = sourceSlots[r], token t = s / k):
 /// dy[r] = weights[s] * dout[t], dweights[s] = <dout[t], y[r]>.
 __global__ void combineGradKernel(const float *y, const float *weights,
@@ -166,6 +221,15 @@ __global__ void combineGradKernel(const float *y, const float *weights,
 
 } // namespace
 
+cudaError_t swigluRowsGrad(const float *gate, const float *up, const float *g,
+                           const float *weights, const int32_t *slotOfRow,
+                           int64_t f, bool toBf16, void *actW, void *dgate,
+                           void *dup, float *dweights,
+                           const LaunchShape &shape, cudaStream_t stream) {
+  return launchWith(shape, stream, swigluRowsGradKernel, gate, up, g, weights,
+                    slotOfRow, f, toBf16, actW, dgate, dup, dweights);
+}
+
 cudaError_t combineGrad(const float *y, const float *weights,
                         const int32_t *sourceSlots, int64_t k, int64_t d,
                         const float *dout, float *dy, float *dweights,
@@ -174,12 +238,20 @@ cudaError_t combineGrad(const float *y, const float *weights,
                     int64_t(shape.gridX), k, d, dout, dy, dweights);
 }
 
+cudaError_t lastLabelled(const int32_t *labels, int64_t sequences, int64_t seq,
+                         int64_t ignoreIndex, int64_t *last,
+                         const LaunchShape &shape, cudaStream_t stream) {
+  return launchWith(shape, stream, lastLabelledKernel, labels, sequences, seq,
+                    ignoreIndex, last);
+}
+
 cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
-                      int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,
+                      const SkippedTokens &skip, int64_t *counts,
+                      int32_t *slotOfRow, int64_t *rowOfSlot,
                       DeviceFault *fault, int32_t site,
                       const LaunchShape &shape, cudaStream_t stream) {
   if (cudaError_t error = launchWith(shape, stream, countRowsKernel, indices,
-                                     slots, experts, counts, fault, site);
+                                     slots, experts, skip, counts, fault, site);
       error != cudaSuccess)
     return error;
   // Slots in no expert's rows (a faulty index) keep -1: nothing reads them.
@@ -187,7 +259,7 @@ cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
                                           slots * sizeof(int64_t), stream);
       error != cudaSuccess)
     return error;
-  return launchWith(shape, stream, placeRowsKernel, indices, slots,
+  return launchWith(shape, stream, placeRowsKernel, indices, slots, skip,
                     static_cast<const int64_t *>(counts), slotOfRow, rowOfSlot);
 }
 

@@ -116,12 +116,25 @@ cudaError_t cachedAttention(const float *q, const int32_t *positions,
                             bool bf16, float *out, DeviceFault *fault,
                             int32_t site, const LaunchShape &shape,
                             cudaStream_t stream);
+/// The tokens of a training step's fused block that skip the experts: those
+/// past the last labelled position of their sequence (lastLabelled null:
+/// none). k is the block's top-k.
+struct SkippedTokens {
+  const int64_t *lastLabelled = nullptr; // [sequences]
+  int64_t seq = 1, k = 1;
+};
+/// last[b] = the last position of sequence b whose label is not
+/// ignoreIndex (-1: none). Elementwise shape over the sequences.
+cudaError_t lastLabelled(const int32_t *labels, int64_t sequences, int64_t seq,
+                         int64_t ignoreIndex, int64_t *last,
+                         const LaunchShape &shape, cudaStream_t stream);
 /// A fused MoE block's grouping (ExpertRows.cu): counts [experts] of each
 /// expert's slots among `indices` [slots], the slot of each grouped row (by
-/// expert, then slot) and each slot's grouped row. Shape: rowShape(experts,
-/// a multiple of 32).
+/// expert, then slot) and each slot's grouped row (-1 for a skipped
+/// token's). Shape: rowShape(experts, a multiple of 32).
 cudaError_t groupRows(const int32_t *indices, int64_t slots, int64_t experts,
-                      int64_t *counts, int32_t *slotOfRow, int64_t *rowOfSlot,
+                      const SkippedTokens &skip, int64_t *counts,
+                      int32_t *slotOfRow, int64_t *rowOfSlot,
                       DeviceFault *fault, int32_t site,
                       const LaunchShape &shape, cudaStream_t stream);
 /// rowOfSlot [slots] of sourceSlots [slots] (dispatch's order), which must
@@ -146,6 +159,16 @@ cudaError_t combineRows(const float *rows, const int64_t *rowOfSlot,
                         int64_t d, bool inSlotOrder, float *out,
                         const LaunchShape &shape, cudaStream_t stream);
 
+/// The experts' SwiGLU backward by grouped row (one block per row): from
+/// the gate and up pre-activations and g (each row's output gradient times
+/// the down weight), w * act and the gradients of gate and up through
+/// w * act (fp32 or bf16), w the row's routing weight (weights null: 1);
+/// with weights, dweights[slot] = <g, act>.
+cudaError_t swigluRowsGrad(const float *gate, const float *up, const float *g,
+                           const float *weights, const int32_t *slotOfRow,
+                           int64_t f, bool toBf16, void *actW, void *dgate,
+                           void *dup, float *dweights,
+                           const LaunchShape &shape, cudaStream_t stream);
 /// combine backward, one block per grouped row (after the source slots were
 /// checked by invertSlots): dy [rows, d] and dweights [tokens * k].
 cudaError_t combineGrad(const float *y, const float *weights,

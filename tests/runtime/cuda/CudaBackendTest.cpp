@@ -554,6 +554,91 @@ TEST_F(CudaBackendTest, RouterAndLosses) {
             "[0, 50)");
 }
 
+TEST_F(CudaBackendTest, FusedExpertsTrainingOps) {
+  int64_t batch = 2, seq = 7, d = 48, f = 40;
+  // Sequence 0 ends in three unlabelled tokens (skipped by the experts);
+  // sequence 1 is labelled to its end.
+  std::vector<int32_t> labelIds = {1, 2, 3, 4, -100, -100, -100,
+                                   5, -100, 6, 7, 8, 9, 10};
+  HostTensor labels = intTensor({batch, seq}, labelIds);
+  for (int64_t experts : {4, 8})
+    for (int64_t k : {1, 2})
+      for (DType dtype : {DType::kF32, DType::kBF16}) {
+        double tolerance = dtype == DType::kF32 ? 1e-5 : 2e-2;
+        Op forward = fusedBlock(seq, experts, k, dtype, 110);
+        // With labels: the skipped tokens' rows stay zero.
+        Op labelled = forward;
+        labelled.ints = {k, 1, 1, -100};
+        labelled.operands.push_back(labels);
+        EXPECT_ALL_AGREE(labelled, tolerance);
+        // Keeping the hidden states: results 2 and 3 by grouped row.
+        Op kept = labelled;
+        kept.op = fb::OpKind::FusedExpertsTrain;
+        kept.results.push_back(empty({batch * seq * k, f}));
+        kept.results.push_back(empty({batch * seq * k, f}));
+        auto forwardOnCpu = run(*cpu, kept);
+        ASSERT_TRUE(forwardOnCpu.ok()) << forwardOnCpu.status();
+        for (size_t result = 0; result < 2; ++result)
+          expectAgree(kept, tolerance, result);
+        // The backward: recomputing, with the router losses' logits
+        // gradient, and from the kept hidden states.
+        const HostTensor &logits = (*forwardOnCpu)[1];
+        HostTensor dout = randomTensor({batch, seq, d}, 111);
+        Op grad{fb::OpKind::FusedExpertsGrad,
+                {k, 1, 1, -100},
+                {},
+                {forward.operands[0], forward.operands[1],
+                 forward.operands[2], forward.operands[3],
+                 forward.operands[4], logits, dout},
+                {empty({batch, seq, d}), empty({experts, d}),
+                 empty({experts, f, d}), empty({experts, f, d}),
+                 empty({experts, d, f})}};
+        Op plain = grad;
+        plain.ints = {k, 1};
+        EXPECT_ALL_AGREE(plain, tolerance);
+        Op withLogitsGrad = grad;
+        withLogitsGrad.operands.push_back(
+            randomTensor({batch, seq, experts}, 112));
+        withLogitsGrad.operands.push_back(labels);
+        EXPECT_ALL_AGREE(withLogitsGrad, tolerance);
+        Op fromKept = grad;
+        fromKept.operands.push_back(labels);
+        fromKept.operands.push_back((*forwardOnCpu)[2]);
+        fromKept.operands.push_back((*forwardOnCpu)[3]);
+        EXPECT_ALL_AGREE(fromKept, tolerance);
+      }
+}
+
+TEST_F(CudaBackendTest, ExpertMlpTrainingOps) {
+  int64_t experts = 4, d = 24, f = 16;
+  HostTensor counts{DType::kI64, {experts}, {}};
+  std::vector<int64_t> perExpert = {5, 0, 9, 1};
+  counts.bytes.resize(experts * 8);
+  std::memcpy(counts.bytes.data(), perExpert.data(), counts.bytes.size());
+  int64_t rows = 15;
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    double tolerance = dtype == DType::kF32 ? 1e-5 : 2e-2;
+    HostTensor grouped = randomTensor({rows, d}, 120),
+               gate = randomTensor({experts, f, d}, 121, dtype),
+               up = randomTensor({experts, f, d}, 122, dtype),
+               down = randomTensor({experts, d, f}, 123, dtype);
+    Op train{fb::OpKind::ExpertMlpTrain, {}, {},
+             {grouped, counts, gate, up, down},
+             {empty({rows, d}), empty({rows, f}), empty({rows, f})}};
+    EXPECT_ALL_AGREE(train, tolerance);
+    auto kept = run(*cpu, train);
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    Op grad{fb::OpKind::ExpertMlpGrad, {}, {},
+            {grouped, counts, gate, up, down, randomTensor({rows, d}, 124)},
+            {empty({rows, d}), empty({experts, f, d}), empty({experts, f, d}),
+             empty({experts, d, f})}};
+    EXPECT_ALL_AGREE(grad, tolerance);
+    grad.operands.push_back((*kept)[1]);
+    grad.operands.push_back((*kept)[2]);
+    EXPECT_ALL_AGREE(grad, tolerance);
+  }
+}
+
 TEST_F(CudaBackendTest, CopiesLargerThanTheStagingBuffers) {
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
