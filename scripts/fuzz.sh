@@ -27,7 +27,7 @@ flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fn
 flags+=" -Wno-deprecated-declarations -Wno-pass-failed"
 # LLVM_USE_SANITIZER: shared libraries leave the sanitizers' symbols to the
 # executable (no -z defs).
-cmake -G Ninja -S . -B "$dir" -DMOEC_FUZZ=ON -DMOEC_WERROR=OFF -DLLVM_USE_LINKER=lld \
+cmake -G Ninja -S . -B "$dir" -DMOEC_FUZZ=ON -DMOEC_WERROR=OFF -DMOEC_CUDA=OFF -DLLVM_USE_LINKER=lld \
   -DLLVM_USE_SANITIZER=Address \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > /dev/null

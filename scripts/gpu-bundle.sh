@@ -8,7 +8,8 @@
 #           CUDA's own (cuBLAS/cuBLASLt come from the GPU machine)
 #   work/   the e2e artifacts, compiled here by moec, with their fixtures
 #   tests/  the Python halves of the checks; scripts/gpu-check.sh runs it all
-# At most 60 MiB. Run after scripts/build.sh.
+# It travels as OUT_DIR.tar.gz, at most 60 MiB. Run after scripts/build.sh.
+# There: mkdir b && tar xzf gpu-bundle.tar.gz -C b && b/scripts/gpu-check.sh
 #
 # usage: scripts/gpu-bundle.sh [OUT_DIR]    (default: build/gpu-bundle)
 set -euo pipefail
@@ -31,7 +32,7 @@ command -v patchelf > /dev/null || {
 programs=(moe-run moert-cuda-tests moert-cuda-math-tests cuda_moe_bench)
 cmake --build "$build" --target "${programs[@]}" moec
 
-rm -rf "$out" "$out.tmp"
+rm -rf "$out" "$out.tmp" "$out.tar.gz"
 mkdir -p "$out.tmp"/{bin,lib,scripts,tests/e2e,tests/reference,tests/bench}
 for program in "${programs[@]}"; do
   cp "$build/bin/$program" "$out.tmp/bin/"
@@ -53,17 +54,21 @@ for program in "$out.tmp"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$prog
 for library in "$out.tmp"/lib/*; do patchelf --set-rpath '$ORIGIN' "$library"; done
 
 /usr/bin/python3 tests/e2e/test_cuda.py prepare "$build/bin" "$out.tmp/work" > /dev/null
-cp tests/e2e/test_cuda.py tests/e2e/test_generate.py tests/e2e/e2e_util.py "$out.tmp/tests/e2e/"
-cp tests/reference/safetensors_io.py "$out.tmp/tests/reference/"
+cp tests/e2e/test_cuda.py tests/e2e/test_generate.py tests/e2e/test_training.py tests/e2e/e2e_util.py "$out.tmp/tests/e2e/"
+cp tests/reference/*.py "$out.tmp/tests/reference/"
 cp tests/bench/torch_moe_layer.py tests/bench/torch_moe_layer_cuda.py "$out.tmp/tests/bench/"
 cp scripts/gpu-check.sh "$out.tmp/scripts/"
 git rev-parse HEAD > "$out.tmp/COMMIT" 2> /dev/null || true
 
-size_kib=$(du -sk "$out.tmp" | cut -f1)
+tar -czf "$out.tar.gz.tmp" -C "$out.tmp" .
+size_kib=$(( $(stat -c %s "$out.tar.gz.tmp") / 1024 ))
 if [ "$size_kib" -gt $((limit_mib * 1024)) ]; then
+  rm -f "$out.tar.gz.tmp"
   echo "gpu-bundle: $((size_kib / 1024)) MiB, over the limit of $limit_mib MiB" >&2
   du -sk "$out.tmp"/* | sort -rn | head >&2
   exit 1
 fi
 mv "$out.tmp" "$out"
-echo "gpu-bundle: $out ($((size_kib / 1024)) MiB); on the GPU machine run $out/scripts/gpu-check.sh"
+mv "$out.tar.gz.tmp" "$out.tar.gz"
+echo "gpu-bundle: $out.tar.gz ($((size_kib / 1024)) MiB, $out unpacked);" \
+  "on the GPU machine: tar xzf it into a directory, run its scripts/gpu-check.sh"

@@ -13,7 +13,7 @@ scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
 
 asan=${ASAN_BUILD_DIR:-build-asan}
-cmake -G Ninja -S . -B "$asan" -DMOEC_BUILD_COMPILER=OFF \
+cmake -G Ninja -S . -B "$asan" -DMOEC_BUILD_COMPILER=OFF -DMOEC_CUDA=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > /dev/null

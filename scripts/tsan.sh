@@ -25,7 +25,7 @@ fi
 # clang flags libstdc++ 12's internals (deprecated get_temporary_buffer) and
 # omp simd loops the instrumentation keeps from vectorizing: not our code.
 quiet="-Wno-deprecated-declarations -Wno-pass-failed"
-cmake -G Ninja -S . -B "$dir" -DMOEC_BUILD_COMPILER=OFF -DMOEC_WERROR=OFF \
+cmake -G Ninja -S . -B "$dir" -DMOEC_BUILD_COMPILER=OFF -DMOEC_WERROR=OFF -DMOEC_CUDA=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer $quiet" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" > /dev/null

@@ -52,10 +52,6 @@ Trainer::create(const Artifact &artifact, const Weights &initial,
 }
 
 absl::Status Trainer::bind(const Weights &initial) {
-  if (!backend_.sharesHostMemory())
-    return absl::UnimplementedError(absl::StrCat(
-        "training on the ", std::string(backend_.name()),
-        " backend is not supported yet"));
   stream_ = backend_.createStream();
   auto allocate = [&](size_t bytes, std::unique_ptr<DeviceBuffer> &into) {
     absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer =
@@ -93,6 +89,20 @@ absl::Status Trainer::bind(const Weights &initial) {
     }
   }
 
+  if (mirrored()) { // the kernels read device copies
+    deviceParams_.resize(params);
+    hostGrads_.resize(params);
+    for (size_t i = 0; i < params; ++i) {
+      const fb::Param &param = *model_.params()->Get(i);
+      size_t bytes =
+          size_t(paramCount(param)) * dtypeSize(fromSchema(param.dtype()));
+      if (absl::Status status = allocate(bytes, deviceParams_[i]); !status.ok())
+        return status;
+      computePointers[i] = deviceParams_[i]->data();
+    }
+    if (absl::Status status = uploadParams(); !status.ok())
+      return status;
+  }
   values_ = bindValues(model_, computePointers,
                        {ids_->data(), labels_->data()}, arena_->data());
 
@@ -180,8 +190,14 @@ absl::StatusOr<Losses> Trainer::run(const Batch &batch, size_t kernels,
   if (absl::Status status = stream_->synchronize(); !status.ok())
     return status;
   const auto &outputs = *model_.training()->program()->outputs();
-  auto loss = [&](int i) { return double(*values_[outputs.Get(i)].as<float>()); };
-  Losses losses{loss(0), loss(1), loss(2), 0.0};
+  double read[3];
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<float> loss = readScalar(outputs.Get(i));
+    if (!loss.ok())
+      return loss.status();
+    read[i] = *loss;
+  }
+  Losses losses{read[0], read[1], read[2], 0.0};
   losses.total = losses.ce + model_.training()->aux_loss_coef() * losses.aux +
                  model_.training()->z_loss_coef() * losses.z;
   return losses;
@@ -223,10 +239,10 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     return absl::InvalidArgumentError("a step needs at least one micro-batch");
   StepReport report;
   const float scale = 1.0f / float(microBatches.size());
-  // One micro-batch on one process: each gradient's sum of squares is taken
-  // as it is written. Otherwise over the accumulated means (summed over the
-  // ranks), after the last.
-  bool single = microBatches.size() == 1 && !parallel_;
+  // One micro-batch on one process, in host memory: each gradient's sum of
+  // squares is taken as it is written. Otherwise over the accumulated means
+  // (summed over the ranks), after the last.
+  bool single = microBatches.size() == 1 && !parallel_ && !mirrored();
   firstNonFiniteGradient_ = -1;
   std::vector<double> squares(masters_.size(), 0.0);
   for (size_t m = 0; m < microBatches.size(); ++m) {
@@ -238,6 +254,9 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     report.losses.aux += losses->aux * scale;
     report.losses.z += losses->z * scale;
     report.losses.total += losses->total * scale;
+    if (mirrored())
+      if (auto status = downloadGradients(); !status.ok())
+        return status;
     if (microBatches.size() > 1)
       accumulateGradients(m == 0, scale);
   }
@@ -249,7 +268,7 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     if (microBatches.size() > 1)
       gradients_.push_back({grads_[p].data(), count});
     else if (gradOutput_[p] >= 0)
-      gradients_.push_back({values_[gradOutput_[p]].as<float>(), count});
+      gradients_.push_back({gradientOutput(p), count});
     else
       gradients_.push_back({zeroGradient(count), count});
   }
@@ -305,7 +324,46 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
       convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
                     type, int64_t(masters_[p].size()));
   }
+  if (mirrored())
+    if (auto status = uploadParams(); !status.ok())
+      return status;
   return report;
+}
+
+absl::Status Trainer::uploadParams() {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    const void *source = computeCopies_[p].empty()
+                             ? static_cast<const void *>(masters_[p].data())
+                             : computeCopies_[p].data();
+    if (auto status = backend_.copyToDevice(source, deviceParams_[p]->data(),
+                                            deviceParams_[p]->size(), *stream_);
+        !status.ok())
+      return status;
+  }
+  return stream_->synchronize();
+}
+
+absl::Status Trainer::downloadGradients() {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    if (gradOutput_[p] < 0)
+      continue;
+    hostGrads_[p].resize(masters_[p].size());
+    if (auto status = backend_.copyToHost(
+            values_[gradOutput_[p]].data, hostGrads_[p].data(),
+            hostGrads_[p].size() * sizeof(float), *stream_);
+        !status.ok())
+      return status;
+  }
+  return stream_->synchronize();
+}
+
+absl::StatusOr<float> Trainer::readScalar(int32_t value) {
+  float scalar = 0;
+  if (auto status = backend_.copyToHost(values_[value].data, &scalar,
+                                        sizeof(float), *stream_);
+      !status.ok())
+    return status;
+  return scalar;
 }
 
 absl::Status Trainer::reduceGradients(bool accumulated) {
@@ -317,7 +375,7 @@ absl::Status Trainer::reduceGradients(bool accumulated) {
     if (ranks.size() == 1)
       continue;
     float *grad = accumulated ? grads_[p].data()
-                              : values_[gradOutput_[p]].as<float>();
+                              : const_cast<float *>(gradientOutput(p));
     if (auto status = ranks.allReduceSum(grad, gradients_[p].count);
         !status.ok())
       return status;
@@ -346,7 +404,7 @@ void Trainer::accumulateGradients(bool first, float scale) {
       std::fill(acc.begin(), acc.end(), 0.0f);
       continue;
     }
-    const float *grad = values_[gradOutput_[p]].as<float>();
+    const float *grad = gradientOutput(p);
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < count; ++i)
       acc[i] = (first ? 0.0f : acc[i]) + grad[i] * scale;
@@ -402,12 +460,13 @@ Trainer::gradientTensors(const std::string &prefix) const {
   return tensors;
 }
 
-void Trainer::refreshComputeCopies() {
+absl::Status Trainer::refreshComputeCopies() {
   for (size_t p = 0; p < masters_.size(); ++p)
     if (!computeCopies_[p].empty())
       convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
                     fromSchema(model_.params()->Get(p)->dtype()),
                     int64_t(masters_[p].size()));
+  return mirrored() ? uploadParams() : absl::OkStatus();
 }
 
 absl::Status
@@ -556,7 +615,8 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
   if (updates_ < 0 || updates_ > step)
     return absl::InvalidArgumentError(
         absl::StrCat(statePath, ": field 'updates' is outside [0, step]"));
-  refreshComputeCopies();
+  if (auto status = refreshComputeCopies(); !status.ok())
+    return status;
   return state["run"];
 }
 

@@ -7,6 +7,11 @@
 // One step runs the program once per micro-batch, averages the gradients,
 // clips them by global norm and applies AdamW.
 //
+// On a backend that does not share host memory (CUDA), the program and its
+// parameters run on the device and the optimiser on the host: each step
+// brings the gradients to the host and sends the updated compute copies
+// back (device-resident AdamW is the next step).
+//
 // On a rank of an expert-parallel run, the losses are those of every rank's
 // micro-batch together (the loss kernels see to it) and the gradients this
 // rank's share of them: the dense ones are summed over all ranks, each
@@ -125,7 +130,22 @@ private:
   /// "the loss 'loss.ce' is nan", "the gradient of 'lm_head.weight' is inf":
   /// the first of the step's tensors that is not finite.
   std::string describeNonFinite(const Losses &losses) const;
-  void refreshComputeCopies();
+  /// Rounds the masters into the compute copies (and sends them to the
+  /// device).
+  absl::Status refreshComputeCopies();
+
+  /// With a device backend: the parameters' compute copies sent to the
+  /// device, the program's gradient outputs brought to the host, a scalar
+  /// read.
+  absl::Status uploadParams();
+  absl::Status downloadGradients();
+  absl::StatusOr<float> readScalar(int32_t value);
+  /// The program's gradient output of parameter p, in host memory.
+  const float *gradientOutput(size_t p) const {
+    return mirrored() ? hostGrads_[p].data()
+                      : values_[gradOutput_[p]].as<float>();
+  }
+  bool mirrored() const { return !backend_.sharesHostMemory(); }
 
   const fb::Model &model_;
   Backend &backend_;
@@ -139,6 +159,9 @@ private:
   std::vector<std::vector<float>> grads_; // accumulators (micro-batches > 1)
   std::vector<GradientView> gradients_;   // what the last step applied
   std::vector<float> zeros_;
+  // Device backends: the parameters on the device, the gradients on the host.
+  std::vector<std::unique_ptr<DeviceBuffer>> deviceParams_;
+  std::vector<std::vector<float>> hostGrads_;
   std::vector<AdamState> moments_;
   std::vector<int32_t> gradOutput_; // per parameter: its output, or -1
   std::vector<int32_t> paramOfGradient_; // per value: its parameter, or -1

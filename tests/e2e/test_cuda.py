@@ -5,7 +5,10 @@ fused (the default) and, for MoE cases, unfused (--no-fuse), in fp32 and,
 for bf16 checkpoints, in bf16, run with `moe-run --device cuda`, logits
 compared with the reference's. Greedy generation over the KV caches runs
 with `moe-run generate --device cuda` against the reference's continuations
-(test_generate.py's checks). Where transformers is installed (the GPU
+(test_generate.py's checks). Training runs 3 AdamW steps with `moe-run
+train --device cuda` against the float64 reference's losses, gradients and
+weights (test_training.py's cases and bounds). Where transformers is
+installed (the GPU
 machine has it), the fp32 cases are also run through transformers' own
 implementation of the architecture on the GPU: a reference nobody here
 wrote.
@@ -25,6 +28,7 @@ REFERENCE = os.path.join(HERE, "..", "reference")
 sys.path.insert(0, REFERENCE)
 import safetensors_io  # noqa: E402
 import test_generate  # noqa: E402
+import test_training  # noqa: E402
 from e2e_util import relative_error, run  # noqa: E402
 
 # The CPU's bounds (test_reference.py): the GPU is held to the same.
@@ -73,8 +77,29 @@ def prepare(bin_dir, work):
                              "tolerance": tolerance})
     generation = [prepare_generation(bin_dir, work, case, prefill)
                   for case in test_generate.CASES for prefill in (0, 4)]
+    training = prepare_training(bin_dir, os.path.join(work, "training"))
     with open(os.path.join(work, "manifest.json"), "w") as f:
-        json.dump({"forward": manifest, "generate": generation}, f, indent=1)
+        json.dump({"forward": manifest, "generate": generation, "training": training},
+                  f, indent=1)
+
+
+def prepare_training(bin_dir, work):
+    """test_training.py's cases that cover the CUDA training kernels: fused
+    and unfused Mixtral, padding with the z-loss (recomputed and kept hidden
+    states), bf16, a shared expert, top-4 of 16, clip_qkv, tied embeddings
+    with accumulated micro-batches."""
+    t = test_training
+    os.makedirs(work, exist_ok=True)
+    return [t.prepare(bin_dir, work, "train-mixtral", t.MIXTRAL),
+            t.prepare(bin_dir, work, "train-mixtral", t.MIXTRAL, compile_flags=["--no-fuse"]),
+            t.prepare(bin_dir, work, "train-mixtral", t.MIXTRAL, lengths=[9, 5], z_coef=0.01),
+            t.prepare(bin_dir, work, "train-mixtral", t.MIXTRAL, lengths=[9, 5], z_coef=0.01,
+                      compile_flags=["--keep-expert-hidden"]),
+            t.prepare(bin_dir, work, "train-mixtral", t.MIXTRAL, "bf16"),
+            t.prepare(bin_dir, work, "train-qwen2moe", t.QWEN2_MOE),
+            t.prepare(bin_dir, work, "train-qwen3moe", t.QWEN3_MOE),
+            t.prepare(bin_dir, work, "train-olmoe", t.OLMOE, lengths=[9, 5]),
+            t.prepare(bin_dir, work, "train-llama-tied", t.LLAMA, accumulate=2)]
 
 
 def prepare_generation(bin_dir, work, case, prefill):
@@ -162,6 +187,14 @@ def check(bin_dir, work):
 
     for entry in manifest["generate"]:
         check_generation(bin_dir, work, entry, report)
+    for prepared in manifest["training"]:
+        what = f"{prepared['name']} [3 training steps on cuda vs reference]"
+        try:
+            ok = test_training.train_and_compare(bin_dir, os.path.join(work, "training"),
+                                                 prepared, "cuda")[0]
+            report(ok, what, "")
+        except Exception as exc:
+            report(False, what, str(exc))
     for entry in manifest["forward"]:
         case_dir = os.path.join(work, "fixtures", entry["case"])
         tokens = os.path.join(case_dir, "tokens.txt")

@@ -107,34 +107,52 @@ def make_case(work, name, config, batch, seq, lengths=None):
     return case, batch_file
 
 
-def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=(),
-          lengths=None, z_coef=0.0):
-    """With `accumulate` > 1 the artifact takes 1/accumulate of the batch and
-    moe-run averages that many micro-batches per step (exact for the mean
-    cross-entropy of equally long sequences, so used on dense models).
-    `lengths` gives lines shorter than seq + 1 (padding, left out of every
-    loss); `z_coef` turns the router z-loss on in both."""
+def prepare(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=(),
+            lengths=None, z_coef=0.0):
+    """The case's checkpoint, batch, training artifact and the reference's
+    losses, gradients and weights after 3 steps; returns what compare()
+    needs, paths relative to `work`. With `accumulate` > 1 the artifact
+    takes 1/accumulate of the batch and moe-run averages that many
+    micro-batches per step (exact for the mean cross-entropy of equally
+    long sequences, so used on dense models). `lengths` gives lines shorter
+    than seq + 1 (padding, left out of every loss); `z_coef` turns the
+    router z-loss on in both."""
     batch, seq = 2 * accumulate, 8
     tolerance = dict(TOLERANCES[dtype])
     if lengths and tolerance["weight"] is not None:
         tolerance["weight"] = PADDED_WEIGHT_BOUND
-    case, batch_file = make_case(work, name, config, batch, seq, lengths)
     if z_coef:
         compile_flags = (*compile_flags, "--z-loss-coef", str(z_coef))
     name = (f"{name}-{dtype}" + (f"-accumulate{accumulate}" if accumulate > 1 else "")
             + "".join(compile_flags).replace("--", "-") + ("-padded" if lengths else ""))
+    # A directory of its own: cases prepared together keep their batches.
+    case, batch_file = make_case(work, name, config, batch, seq, lengths)
     artifact = os.path.join(work, f"{name}.moex")
     run([os.path.join(bin_dir, "moec"), "compile", case, "-o", artifact, "--mode", "train",
          "--batch", str(batch // accumulate), "--seq", str(seq), "--dtype", dtype,
          *compile_flags])
-    ours_dir, grads = os.path.join(work, f"{name}-trained"), os.path.join(work, f"{name}-grads.st")
-    run([os.path.join(bin_dir, "moe-run"), "train", artifact, "--weights", case,
-         "--tokens", batch_file, "--save", ours_dir, "--grads-out", grads,
-         "--grad-accum", str(accumulate)] + OPTIMIZER)
     ref_file = os.path.join(work, f"{name}-reference.st")
     run(["/usr/bin/python3", os.path.join(REFERENCE, "train_reference.py"), case, batch_file,
          ref_file, "--z-coef", str(z_coef)] + OPTIMIZER)
-    ref, ours = safetensors_io.read(ref_file), safetensors_io.read(grads)
+    return {"name": name, "case": os.path.relpath(case, work),
+            "batch": os.path.relpath(batch_file, work),
+            "artifact": os.path.relpath(artifact, work),
+            "reference": os.path.relpath(ref_file, work), "tolerance": tolerance,
+            "accumulate": accumulate}
+
+
+def train_and_compare(bin_dir, work, prepared, device="cpu"):
+    """Trains the prepared case with moe-run on `device` and holds its
+    losses, gradients and weights to the reference; returns (ok, gradients
+    file, trained weights file)."""
+    name = prepared["name"] + ("" if device == "cpu" else f"-{device}")
+    path = lambda key: os.path.join(work, prepared[key])  # noqa: E731
+    tolerance = prepared["tolerance"]
+    ours_dir, grads = os.path.join(work, f"{name}-trained"), os.path.join(work, f"{name}-grads.st")
+    run([os.path.join(bin_dir, "moe-run"), "train", path("artifact"), "--weights", path("case"),
+         "--tokens", path("batch"), "--save", ours_dir, "--grads-out", grads,
+         "--grad-accum", str(prepared["accumulate"]), "--device", device] + OPTIMIZER)
+    ref, ours = safetensors_io.read(path("reference")), safetensors_io.read(grads)
     trained = safetensors_io.read(os.path.join(ours_dir, "model.safetensors"))
 
     failures = []
@@ -162,6 +180,12 @@ def check(bin_dir, work, name, config, dtype="f32", accumulate=1, compile_flags=
     for failure in failures:
         print(f"  FAIL {failure}")
     return not failures, grads, os.path.join(ours_dir, "model.safetensors")
+
+
+def check(bin_dir, work, name, config, dtype="f32", **options):
+    """prepare() then train_and_compare() on the CPU."""
+    return train_and_compare(bin_dir, work,
+                             prepare(bin_dir, work, name, config, dtype, **options))
 
 
 # Fused and unfused blocks differ only in the order of a few fp32 sums:
