@@ -54,9 +54,19 @@ for program in "$out.tmp"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$prog
 for library in "$out.tmp"/lib/*; do patchelf --set-rpath '$ORIGIN' "$library"; done
 
 /usr/bin/python3 tests/e2e/test_cuda.py prepare "$build/bin" "$out.tmp/work" > /dev/null
+# The training-step benchmark: the paper's 8x152M in bf16, a random batch.
+mkdir -p "$out.tmp/work/bench"
+"$build/bin/moec" compile models/drop-upcycling-8x152m --mode train --batch 4 \
+  --seq 2048 --dtype bf16 -o "$out.tmp/work/bench/train-8x152m.moex" > /dev/null
+/usr/bin/python3 -c 'import json, random, sys
+vocab = json.load(open("models/drop-upcycling-8x152m/config.json"))["vocab_size"]
+rng = random.Random(1)
+sys.stdout.write("".join(" ".join(str(rng.randrange(vocab)) for _ in range(2049)) + "\n"
+                         for _ in range(4)))' > "$out.tmp/work/bench/batch.txt"
 cp tests/e2e/test_cuda.py tests/e2e/test_generate.py tests/e2e/test_training.py tests/e2e/e2e_util.py "$out.tmp/tests/e2e/"
 cp tests/reference/*.py "$out.tmp/tests/reference/"
-cp tests/bench/torch_moe_layer.py tests/bench/torch_moe_layer_cuda.py "$out.tmp/tests/bench/"
+cp tests/bench/torch_moe_layer.py tests/bench/torch_moe_layer_cuda.py \
+  tests/bench/cuda_train_step.py "$out.tmp/tests/bench/"
 cp scripts/gpu-check.sh "$out.tmp/scripts/"
 git rev-parse HEAD > "$out.tmp/COMMIT" 2> /dev/null || true
 

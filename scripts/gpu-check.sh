@@ -54,12 +54,15 @@ step cuda-kernel-tests 120 bin/moert-cuda-tests
 step e2e-cuda-reference 150 "$python" tests/e2e/test_cuda.py check bin work
 step cuda-moe-bench 150 bin/cuda_moe_bench --repeat 10 "${quick[@]}"
 step torch-moe-bench 120 "$python" tests/bench/torch_moe_layer_cuda.py --repeat 10 "${quick[@]}"
+step train-step-bench 120 "$python" tests/bench/cuda_train_step.py bin \
+  work/bench/train-8x152m.moex work/bench/batch.txt
 
 {
   echo "--- failures"
   grep -h -E "^\[  FAILED  \]" "$logs"/cuda-*tests.log 2> /dev/null | sort -u
   grep -h -E "PASS|FAIL|SKIP" "$logs/e2e-cuda-reference.log" 2> /dev/null | tail -n 40
   echo "--- benchmarks"
-  grep -h -E "^(gpu|dense|moe_|torch_)" "$logs/cuda-moe-bench.log" "$logs/torch-moe-bench.log" 2> /dev/null
+  grep -h -E "^(gpu|dense|moe_|torch_|train_step)" "$logs/cuda-moe-bench.log" \
+    "$logs/torch-moe-bench.log" "$logs/train-step-bench.log" 2> /dev/null
 } | tee -a "$summary"
 exit $failed

@@ -83,63 +83,113 @@ struct Shape {
   int64_t d, f, experts, k, tokens;
 };
 
-int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak) {
-  std::unique_ptr<Stream> stream = backend.createStream();
-  int64_t t = shape.tokens, d = shape.d, f = shape.f, e = shape.experts;
-  struct Spec {
-    std::vector<int64_t> dims;
-    DType dtype;
-    float scale;
-  };
-  std::vector<Spec> operands = {{{t, d}, DType::kF32, 1.0f},
-                                {{e, d}, DType::kBF16, 0.02f},
-                                {{e, f, d}, DType::kBF16, 0.02f},
-                                {{e, f, d}, DType::kBF16, 0.02f},
-                                {{e, d, f}, DType::kBF16, 0.02f}};
-  std::vector<Spec> results = {{{t, d}, DType::kF32, 0},
-                               {{t, e}, DType::kF32, 0}};
-  testing::OneKernel kernel(fb::OpKind::FusedExperts, {shape.k, 1}, {}, 5, 2);
+/// A tensor of the benchmark: its shape, dtype and the scale of its
+/// random values (0: left uninitialised, a result).
+struct Spec {
+  std::vector<int64_t> dims;
+  DType dtype;
+  float scale;
+};
+
+/// One launch with its tensors in device memory.
+struct Bound {
+  std::unique_ptr<testing::OneKernel> kernel;
   KernelLaunch launch;
-  launch.kernel = kernel.kernel();
   std::vector<std::unique_ptr<DeviceBuffer>> memory;
-  unsigned seed = 1;
-  for (auto [specs, into] : {std::make_pair(&operands, &launch.operands),
-                             std::make_pair(&results, &launch.results)})
+};
+
+absl::Status bind(Backend &backend, Stream &stream, fb::OpKind op,
+                  std::vector<int64_t> ints, const std::vector<Spec> &operands,
+                  const std::vector<TensorRef> &given,
+                  const std::vector<Spec> &results, Bound &bound) {
+  bound.kernel = std::make_unique<testing::OneKernel>(
+      op, ints, std::vector<double>{}, given.size() + operands.size(),
+      results.size());
+  bound.launch.kernel = bound.kernel->kernel();
+  bound.launch.operands = given;
+  unsigned seed = 1 + unsigned(given.size());
+  for (auto [specs, into] :
+       {std::make_pair(&operands, &bound.launch.operands),
+        std::make_pair(&results, &bound.launch.results)})
     for (const Spec &spec : *specs) {
       int64_t count = 1;
       for (int64_t dim : spec.dims)
         count *= dim;
-      auto buffer = filled(backend, *stream, count * dtypeSize(spec.dtype),
-                           spec.dtype, spec.scale, seed++);
-      if (!buffer.ok()) {
-        std::printf("%s tokens %lld: %s\n", shape.name, (long long)t,
-                    std::string(buffer.status().message()).c_str());
-        return 1;
-      }
+      absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer =
+          spec.scale > 0 ? filled(backend, stream, count * dtypeSize(spec.dtype),
+                                  spec.dtype, spec.scale, seed++)
+                         : backend.allocate(count * dtypeSize(spec.dtype));
+      if (!buffer.ok())
+        return buffer.status();
       into->push_back({(*buffer)->data(), spec.dtype, spec.dims});
-      memory.push_back(std::move(*buffer));
+      bound.memory.push_back(std::move(*buffer));
     }
-  if (auto s = backend.prepare(launch); !s.ok()) {
-    std::printf("%s: %s\n", shape.name, std::string(s.message()).c_str());
+  return backend.prepare(bound.launch);
+}
+
+int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak) {
+  std::unique_ptr<Stream> stream = backend.createStream();
+  int64_t t = shape.tokens, d = shape.d, f = shape.f, e = shape.experts;
+  auto fail = [&](const absl::Status &status) {
+    std::printf("%s tokens %lld: %s\n", shape.name, (long long)t,
+                std::string(status.message()).c_str());
     return 1;
-  }
-  double ms = medianMillis(repeat, [&] {
-    if (auto s = backend.launch(launch, *stream); !s.ok())
+  };
+  Bound forward, backward;
+  if (auto s = bind(backend, *stream, fb::OpKind::FusedExperts, {shape.k, 1},
+                    {{{t, d}, DType::kF32, 1.0f},
+                     {{e, d}, DType::kBF16, 0.02f},
+                     {{e, f, d}, DType::kBF16, 0.02f},
+                     {{e, f, d}, DType::kBF16, 0.02f},
+                     {{e, d, f}, DType::kBF16, 0.02f}},
+                    {}, {{{t, d}, DType::kF32, 0}, {{t, e}, DType::kF32, 0}},
+                    forward);
+      !s.ok())
+    return fail(s);
+  auto step = [&](Bound &bound) {
+    if (auto s = backend.launch(bound.launch, *stream); !s.ok())
       return s;
     return stream->synchronize();
-  });
-  if (ms < 0) {
-    std::printf("%s tokens %lld: the launch failed\n", shape.name,
-                (long long)t);
-    return 1;
-  }
+  };
+  double ms = medianMillis(repeat, [&] { return step(forward); });
+  if (ms < 0)
+    return fail(absl::InternalError("the forward launch failed"));
   double flops = double(t) * (2.0 * d * e + shape.k * 3 * 2.0 * d * f);
-  double tflops = flops / ms / 1e9;
   std::printf("moe_forward %s d=%lld ffn=%lld experts=%lld top-%lld tokens=%lld: "
               "%.3f ms, %.1f TFLOP/s, %.1f%% of the dense bf16 GEMM rate\n",
               shape.name, (long long)d, (long long)f, (long long)e,
-              (long long)shape.k, (long long)t, ms, tflops,
-              100.0 * tflops / peak);
+              (long long)shape.k, (long long)t, ms, flops / ms / 1e9,
+              100.0 * flops / ms / 1e9 / peak);
+
+  // The backward from the forward's input, weights and logits.
+  std::vector<TensorRef> given(forward.launch.operands.begin(),
+                               forward.launch.operands.end());
+  given.push_back(forward.launch.results[1]);
+  if (auto s = bind(backend, *stream, fb::OpKind::FusedExpertsGrad,
+                    {shape.k, 1}, {{{t, d}, DType::kF32, 1.0f}}, given,
+                    {{{t, d}, DType::kF32, 0},
+                     {{e, d}, DType::kF32, 0},
+                     {{e, f, d}, DType::kF32, 0},
+                     {{e, f, d}, DType::kF32, 0},
+                     {{e, d, f}, DType::kF32, 0}},
+                    backward);
+      !s.ok())
+    return fail(s);
+  double both = medianMillis(repeat, [&]() -> absl::Status {
+    if (auto s = step(forward); !s.ok())
+      return s;
+    return step(backward);
+  });
+  if (both < 0)
+    return fail(absl::InternalError("the backward launch failed"));
+  // Model FLOPs (3x the forward's); the backward recomputes the hidden
+  // states besides (two more expert GEMMs, not counted).
+  std::printf("moe_forward_backward %s d=%lld ffn=%lld experts=%lld "
+              "top-%lld tokens=%lld: %.3f ms, %.1f TFLOP/s (3x forward "
+              "FLOPs), %.1f%% of the dense bf16 GEMM rate\n",
+              shape.name, (long long)d, (long long)f, (long long)e,
+              (long long)shape.k, (long long)t, both, 3 * flops / both / 1e9,
+              100.0 * 3 * flops / both / 1e9 / peak);
   return 0;
 }
 
@@ -206,7 +256,5 @@ int main(int argc, char **argv) {
   int failed = 0;
   for (const Shape &shape : shapes)
     failed += benchLayer(**backend, shape, repeat, peak);
-  std::printf("moe_backward: not built yet (the CUDA backward kernels are "
-              "the next step)\n");
   return failed ? 1 : 0;
 }

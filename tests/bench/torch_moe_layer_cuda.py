@@ -79,10 +79,26 @@ def main():
             try:
                 with torch.no_grad():
                     ms = median_ms(layer, args.repeat)
-                print(f"torch_{path} {name} tokens={tokens}: {ms:.3f} ms, "
+                print(f"torch_{path} forward {name} tokens={tokens}: {ms:.3f} ms, "
                       f"{flops / ms / 1e9:.1f} TFLOP/s")
             except Exception as exc:  # a path this PyTorch lacks for a shape
-                print(f"torch_{path} {name} tokens={tokens}: failed ({exc})")
+                print(f"torch_{path} forward {name} tokens={tokens}: failed ({exc})")
+            # Forward and autograd's backward (input and every weight), the
+            # same 3x forward FLOPs cuda_moe_bench counts.
+            try:
+                for tensor in (x, router, w1, w3, w2):
+                    tensor.requires_grad_(True)
+                dout = torch.randn_like(x)
+                ms = median_ms(lambda: layer().backward(dout), args.repeat)
+                print(f"torch_{path} forward_backward {name} tokens={tokens}: "
+                      f"{ms:.3f} ms, {3 * flops / ms / 1e9:.1f} TFLOP/s")
+            except Exception as exc:
+                print(f"torch_{path} forward_backward {name} tokens={tokens}: "
+                      f"failed ({exc})")
+            finally:
+                for tensor in (x, router, w1, w3, w2):
+                    tensor.requires_grad_(False)
+                    tensor.grad = None
         del router, w1, w3, w2, x
         torch.cuda.empty_cache()
     return 0
