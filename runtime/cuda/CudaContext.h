@@ -34,6 +34,10 @@ struct CudaContext {
   }
 };
 
+/// Refuses a launch whose heads (operand 0's width over int attribute 0,
+/// the head count) are wider than `most` features.
+absl::Status checkHeadWidth(const KernelLaunch &launch, int64_t most,
+                            const char *what);
 /// Whether the CUDA backend runs this launch's op (checked when prepared).
 absl::Status checkCudaLaunch(const KernelLaunch &launch);
 /// Enqueues a prepared launch on `stream`, whose fault slot is `fault`.

@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/cuda/CheckLaunchShape.h"
+#include "runtime/cuda/Enqueue.h"
 #include "runtime/cuda/CudaGradLaunch.h"
 #include "runtime/cuda/StreamScratch.h"
 #include "runtime/cuda/kernels/GradKernels.h"
@@ -19,13 +19,6 @@ using namespace launch_attrs;
 
 namespace {
 
-template <typename Enqueue>
-absl::Status run(const char *kernel, const LaunchShape &shape,
-                 const CudaContext &context, Enqueue enqueue) {
-  if (auto s = checkLaunchShape(shape, kernel, context.limits); !s.ok())
-    return s;
-  return cudaStatus(enqueue(shape), kernel);
-}
 
 /// The router losses over every layer's logits (operands 1..layers):
 /// each token's statistics, stacked, summed by column, then the loss or
@@ -52,7 +45,7 @@ absl::Status routerLoss(const KernelLaunch &l, CudaContext &context,
   for (int64_t layer = 0, first = 0; layer < layers; ++layer) {
     const TensorRef &logits = in[1 + layer];
     int64_t n = rows(logits);
-    if (auto s = run("cuda.router_stats", elementwiseShape(n, 128), context,
+    if (auto s = enqueue("cuda.router_stats", elementwiseShape(n, 128), context.limits,
                      [&](const LaunchShape &shape) {
                        return routerStats(logits.as<float>(), n, experts,
                                           int(k), in[0].as<int32_t>(), ignore,
@@ -62,7 +55,7 @@ absl::Status routerLoss(const KernelLaunch &l, CudaContext &context,
       return s;
     first += n;
   }
-  if (auto s = run("cuda.column_sums", columns, context,
+  if (auto s = enqueue("cuda.column_sums", columns, context.limits,
                    [&](const LaunchShape &shape) {
                      return columnSums(stats, tokens, width, partials, sums,
                                        shape, stream);
@@ -79,7 +72,7 @@ absl::Status routerLoss(const KernelLaunch &l, CudaContext &context,
   for (int64_t layer = 0; layer < layers; ++layer) {
     const TensorRef &logits = in[1 + layer];
     int64_t n = rows(logits);
-    if (auto s = run("cuda.router_loss_grad", elementwiseShape(n, 128), context,
+    if (auto s = enqueue("cuda.router_loss_grad", elementwiseShape(n, 128), context.limits,
                      [&](const LaunchShape &shape) {
                        return routerLossGrad(
                            logits.as<float>(), n, experts, in[0].as<int32_t>(),
@@ -111,12 +104,7 @@ absl::Status checkCudaGradLaunch(const KernelLaunch &launch) {
   case fb::OpKind::CombineGrad:
     return absl::OkStatus();
   case fb::OpKind::AttentionGrad:
-    if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
-        headDim > kMaxAttentionHeadDim)
-      return absl::UnimplementedError(absl::StrCat(
-          "the CUDA attention takes heads of at most ", kMaxAttentionHeadDim,
-          " features, not ", headDim));
-    return absl::OkStatus();
+    return checkHeadWidth(launch, kMaxAttentionHeadDim, "attention");
   case fb::OpKind::RouterGrad:
   case fb::OpKind::LoadBalancingLoss:
   case fb::OpKind::LoadBalancingLossGrad:
@@ -143,7 +131,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
   const TensorRef &out = l.results[0];
   switch (l.kernel->op()) {
   case fb::OpKind::EmbeddingGrad:
-    return run("cuda.embedding_grad", rowShape(out.shape[0], 256), context,
+    return enqueue("cuda.embedding_grad", rowShape(out.shape[0], 256), context.limits,
                [&](const LaunchShape &s) {
                  return embeddingGrad(in[1].as<int32_t>(), in[1].numElements(),
                                       in[0].as<float>(), out.shape[1],
@@ -159,7 +147,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                            scratch.take(columns.gridY * group, partials)})
       if (!s.ok())
         return s;
-    if (auto s = run("cuda.rms_norm_grad", rowShape(groups, 256), context,
+    if (auto s = enqueue("cuda.rms_norm_grad", rowShape(groups, 256), context.limits,
                      [&](const LaunchShape &shape) {
                        return rmsNormGrad(in[0].as<float>(), in[1].data,
                                           in[1].dtype, in[2].as<float>(), group,
@@ -168,7 +156,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                      });
         !s.ok())
       return s;
-    return run("cuda.rms_norm_weight_grad", columns, context,
+    return enqueue("cuda.rms_norm_weight_grad", columns, context.limits,
                [&](const LaunchShape &shape) {
                  return columnSums(in[2].as<float>(), in[0].as<float>(),
                                    inverses, groups, group, partials,
@@ -182,7 +170,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
     LaunchShape columns = columnShape(n, width);
     if (auto s = scratch.take(columns.gridY * width, partials); !s.ok())
       return s;
-    return run("cuda.bias_grad", columns, context, [&](const LaunchShape &s) {
+    return enqueue("cuda.bias_grad", columns, context.limits, [&](const LaunchShape &s) {
       return columnSums(in[0].as<float>(), nullptr, nullptr, n, width,
                         partials, out.as<float>(), s, stream);
     });
@@ -191,8 +179,8 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
   case fb::OpKind::SiluGrad: {
     bool clamp = l.kernel->op() == fb::OpKind::ClampGrad;
     int64_t n = out.numElements();
-    return run(clamp ? "cuda.clamp_grad" : "cuda.silu_grad",
-               elementwiseShape(n), context, [&](const LaunchShape &s) {
+    return enqueue(clamp ? "cuda.clamp_grad" : "cuda.silu_grad",
+               elementwiseShape(n), context.limits, [&](const LaunchShape &s) {
                  return unaryGrad(clamp ? UnaryGrad::kClamp : UnaryGrad::kSilu,
                                   in[0].as<float>(), in[1].as<float>(), n,
                                   clamp ? float(floatAttr(l, 0)) : 0.0f,
@@ -200,7 +188,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                });
   }
   case fb::OpKind::SwigluGrad:
-    return run("cuda.swiglu_grad", elementwiseShape(out.numElements()), context,
+    return enqueue("cuda.swiglu_grad", elementwiseShape(out.numElements()), context.limits,
                [&](const LaunchShape &s) {
                  return swigluGrad(in[0].as<float>(), in[1].as<float>(),
                                    in[2].as<float>(), out.numElements(),
@@ -208,7 +196,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                                    stream);
                });
   case fb::OpKind::SigmoidGateGrad:
-    return run("cuda.sigmoid_gate_grad", rowShape(rows(in[0]), 256), context,
+    return enqueue("cuda.sigmoid_gate_grad", rowShape(rows(in[0]), 256), context.limits,
                [&](const LaunchShape &s) {
                  return sigmoidGateGrad(in[0].as<float>(), in[1].as<float>(),
                                         in[2].as<float>(), rows(in[0]),
@@ -264,7 +252,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
     if (auto s = scratch.take(slots, rowOfSlot); !s.ok())
       return s;
     int32_t site = context.site(l);
-    if (auto s = run("cuda.invert_slots", elementwiseShape(slots), context,
+    if (auto s = enqueue("cuda.invert_slots", elementwiseShape(slots), context.limits,
                      [&](const LaunchShape &shape) {
                        return invertSlots(slotsOf.as<int32_t>(), slots,
                                           rowOfSlot, fault, site, shape,
@@ -273,13 +261,13 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
         !s.ok())
       return s;
     if (dispatch) // the transpose of a gather: each token's rows, summed
-      return run("cuda.dispatch_grad", elementwiseShape(out.numElements()),
-                 context, [&](const LaunchShape &shape) {
+      return enqueue("cuda.dispatch_grad", elementwiseShape(out.numElements()),
+                 context.limits, [&](const LaunchShape &shape) {
                    return combineRows(in[0].as<float>(), rowOfSlot, nullptr,
                                       slots / k, k, d, /*inSlotOrder=*/true,
                                       out.as<float>(), shape, stream);
                  });
-    return run("cuda.combine_grad", rowShape(slots, 256), context,
+    return enqueue("cuda.combine_grad", rowShape(slots, 256), context.limits,
                [&](const LaunchShape &shape) {
                  return combineGrad(in[0].as<float>(), in[1].as<float>(),
                                     slotsOf.as<int32_t>(), k, d,
@@ -288,7 +276,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                });
   }
   case fb::OpKind::RouterGrad:
-    return run("cuda.router_grad", elementwiseShape(rows(in[0]), 128), context,
+    return enqueue("cuda.router_grad", elementwiseShape(rows(in[0]), 128), context.limits,
                [&](const LaunchShape &s) {
                  return routerGrad(in[0].as<float>(), in[1].as<int32_t>(),
                                    in[2].as<float>(),
@@ -306,7 +294,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
       if (!s.ok())
         return s;
     int32_t site = context.site(l);
-    if (auto s = run("cuda.cross_entropy_rows", rowShape(n, 256), context,
+    if (auto s = enqueue("cuda.cross_entropy_rows", rowShape(n, 256), context.limits,
                      [&](const LaunchShape &shape) {
                        return crossEntropyRows(in[0].as<float>(),
                                                in[1].as<int32_t>(), vocab,
@@ -318,7 +306,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
     if (l.kernel->op() == fb::OpKind::CrossEntropy)
       return cudaStatus(meanOfTerms(terms, counted, n, out.as<float>(), stream),
                         "cuda.cross_entropy_mean");
-    return run("cuda.cross_entropy_grad", rowShape(n, 256), context,
+    return enqueue("cuda.cross_entropy_grad", rowShape(n, 256), context.limits,
                [&](const LaunchShape &shape) {
                  return crossEntropyGrad(in[0].as<float>(), in[1].as<int32_t>(),
                                          n, vocab, attr(l, 0),

@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/cuda/CheckLaunchShape.h"
+#include "runtime/cuda/Enqueue.h"
 #include "runtime/cuda/CudaContext.h"
 #include "runtime/cuda/CudaGradLaunch.h"
 #include "runtime/cuda/CudaStatus.h"
@@ -23,6 +23,16 @@ int32_t CudaContext::site(const KernelLaunch &launch) {
   if (added)
     siteLocations.push_back(location);
   return at->second;
+}
+
+absl::Status checkHeadWidth(const KernelLaunch &launch, int64_t most,
+                            const char *what) {
+  int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
+  if (headDim <= most)
+    return absl::OkStatus();
+  return absl::UnimplementedError(absl::StrCat("the CUDA ", what,
+                                               " takes heads of at most ", most,
+                                               " features, not ", headDim));
 }
 
 absl::Status checkCudaLaunch(const KernelLaunch &launch) {
@@ -61,20 +71,10 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
           launch.operands[1].shape[0]));
     return absl::OkStatus();
   case fb::OpKind::Rope:
-    if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
-        headDim > kMaxRopeHeadDim)
-      return absl::UnimplementedError(absl::StrCat(
-          "the CUDA RoPE takes heads of at most ", kMaxRopeHeadDim,
-          " features, not ", headDim));
-    return absl::OkStatus();
+    return checkHeadWidth(launch, kMaxRopeHeadDim, "RoPE");
   case fb::OpKind::Attention:
   case fb::OpKind::CachedAttention:
-    if (int64_t headDim = lastDim(launch.operands[0]) / attr(launch, 0);
-        headDim > kMaxAttentionHeadDim)
-      return absl::UnimplementedError(absl::StrCat(
-          "the CUDA attention takes heads of at most ", kMaxAttentionHeadDim,
-          " features, not ", headDim));
-    return absl::OkStatus();
+    return checkHeadWidth(launch, kMaxAttentionHeadDim, "attention");
   default:
     return checkCudaGradLaunch(launch);
   }
@@ -82,21 +82,13 @@ absl::Status checkCudaLaunch(const KernelLaunch &launch) {
 
 namespace {
 
-/// Checks `shape`, then runs `enqueue(shape)`; a failure names the kernel
-/// and the CUDA error.
-template <typename Enqueue>
-absl::Status run(const char *kernel, const LaunchShape &shape,
-                 const CudaContext &context, Enqueue enqueue) {
-  if (auto s = checkLaunchShape(shape, kernel, context.limits); !s.ok())
-    return s;
-  return cudaStatus(enqueue(shape), kernel);
-}
 
 absl::Status elementwise(const char *kernel, const TensorRef &out,
                          const CudaContext &context, cudaStream_t stream,
                          Unary op, const float *x, float param) {
   int64_t n = out.numElements();
-  return run(kernel, elementwiseShape(n), context, [&](const LaunchShape &s) {
+  return enqueue(kernel, elementwiseShape(n), context.limits,
+                 [&](const LaunchShape &s) {
     return unary(op, x, n, param, out.as<float>(), s, stream);
   });
 }
@@ -105,7 +97,8 @@ absl::Status elementwise(const char *kernel, const TensorRef &out,
                          const CudaContext &context, cudaStream_t stream,
                          Binary op, const float *a, const float *b) {
   int64_t n = out.numElements();
-  return run(kernel, elementwiseShape(n), context, [&](const LaunchShape &s) {
+  return enqueue(kernel, elementwiseShape(n), context.limits,
+                 [&](const LaunchShape &s) {
     return binary(op, a, b, n, out.as<float>(), s, stream);
   });
 }
@@ -120,8 +113,8 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
     if (rows.numElements() == 0)
       return absl::OkStatus();
     int32_t site = context.site(l);
-    return run("cuda.cache_write", elementwiseShape(rows.numElements()),
-               context, [&](const LaunchShape &s) {
+    return enqueue("cuda.cache_write", elementwiseShape(rows.numElements()),
+               context.limits, [&](const LaunchShape &s) {
                  return cacheWrite(rows.as<float>(), in[2].as<int32_t>(),
                                    rows.shape[0], rows.shape[1], rows.shape[2],
                                    cache.shape[1], cache.as<float>(), fault,
@@ -138,7 +131,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
     const TensorRef &table = in[0], &ids = in[1];
     int64_t count = ids.numElements(), d = table.shape[1];
     int32_t site = context.site(l);
-    return run("cuda.embedding", elementwiseShape(count * d), context,
+    return enqueue("cuda.embedding", elementwiseShape(count * d), context.limits,
                [&](const LaunchShape &s) {
                  return embedding(table.data, table.dtype, table.shape[0], d,
                                   ids.as<int32_t>(), count, out.as<float>(),
@@ -147,7 +140,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
   }
   case fb::OpKind::RmsNorm: {
     int64_t group = in[1].shape[0], groups = in[0].numElements() / group;
-    return run("cuda.rms_norm", rowShape(groups, 256), context,
+    return enqueue("cuda.rms_norm", rowShape(groups, 256), context.limits,
                [&](const LaunchShape &s) {
                  return rmsNorm(in[0].as<float>(), in[1].data, in[1].dtype,
                                 groups, group, floatAttr(l, 0),
@@ -155,15 +148,15 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                });
   }
   case fb::OpKind::AddBias:
-    return run("cuda.add_bias", elementwiseShape(out.numElements()), context,
+    return enqueue("cuda.add_bias", elementwiseShape(out.numElements()), context.limits,
                [&](const LaunchShape &s) {
                  return addBias(in[0].as<float>(), in[1].data, in[1].dtype,
                                 rows(in[0]), lastDim(in[0]), out.as<float>(),
                                 s, stream);
                });
   case fb::OpKind::SigmoidGate:
-    return run("cuda.sigmoid_gate", elementwiseShape(out.numElements()),
-               context, [&](const LaunchShape &s) {
+    return enqueue("cuda.sigmoid_gate", elementwiseShape(out.numElements()),
+               context.limits, [&](const LaunchShape &s) {
                  return sigmoidGate(in[0].as<float>(), in[1].as<float>(),
                                     rows(in[0]), lastDim(in[0]),
                                     out.as<float>(), s, stream);
@@ -201,7 +194,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
     for (int64_t i = 0; i < headDim / 2; ++i)
       frequencies.inverse[i] = cuda_math::ropeInverseFrequency(
           i, headDim, float(floatAttr(l, 0)));
-    return run("cuda.rope", rowShape(tokens, 128), context,
+    return enqueue("cuda.rope", rowShape(tokens, 128), context.limits,
                [&](const LaunchShape &s) {
                  return rope(in[0].as<float>(), out.as<float>(), tokens,
                              in[0].shape[1], heads, headDim, frequencies,
@@ -213,8 +206,8 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
   case fb::OpKind::Attention: {
     const TensorRef &q = in[0];
     int64_t heads = attr(l, 0), headDim = lastDim(q) / heads;
-    return run("cuda.attention",
-               attentionShape(q.shape[0], q.shape[1], heads, headDim), context,
+    return enqueue("cuda.attention",
+               attentionShape(q.shape[0], q.shape[1], heads, headDim), context.limits,
                [&](const LaunchShape &s) {
                  return attention(q.as<float>(), in[1].as<float>(),
                                   in[2].as<float>(), q.shape[1], heads,
@@ -232,7 +225,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
                                       stream);
         !s.ok())
       return s;
-    return run("cuda.router_top_k", elementwiseShape(tokens, 128), context,
+    return enqueue("cuda.router_top_k", elementwiseShape(tokens, 128), context.limits,
                [&](const LaunchShape &s) {
                  return routerTopK(logits, tokens, int(experts), int(k),
                                    attr(l, 1) != 0, l.results[1].as<float>(),
@@ -257,8 +250,8 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
     const TensorRef &q = in[0], &keys = in[2];
     int64_t heads = attr(l, 0), headDim = lastDim(q) / heads;
     int32_t site = context.site(l);
-    return run("cuda.cached_attention",
-               attentionShape(q.shape[0], q.shape[1], heads, headDim), context,
+    return enqueue("cuda.cached_attention",
+               attentionShape(q.shape[0], q.shape[1], heads, headDim), context.limits,
                [&](const LaunchShape &s) {
                  return cachedAttention(
                      q.as<float>(), in[1].as<int32_t>(), keys.as<float>(),
@@ -269,7 +262,7 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
   }
   case fb::OpKind::SelectRows: {
     int32_t site = context.site(l);
-    return run("cuda.select_rows", elementwiseShape(out.numElements()), context,
+    return enqueue("cuda.select_rows", elementwiseShape(out.numElements()), context.limits,
                [&](const LaunchShape &s) {
                  return selectRows(in[0].as<float>(), in[1].as<int32_t>(),
                                    in[0].shape[0], in[0].shape[1],

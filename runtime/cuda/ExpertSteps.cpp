@@ -181,6 +181,25 @@ absl::StatusOr<const uint8_t *> asInputs(const float *x, int64_t n, bool bf16,
   return reinterpret_cast<const uint8_t *>(rounded);
 }
 
+absl::StatusOr<GroupedInput> groupedInput(const KernelLaunch &launch,
+                                          const ExpertWeights &w,
+                                          CudaContext &context,
+                                          StreamScratch &scratch,
+                                          cudaStream_t stream) {
+  const TensorRef &grouped = launch.operands[0];
+  int64_t total = grouped.shape[0];
+  absl::StatusOr<std::vector<int64_t>> counts = hostCounts(
+      launch.operands[1].as<int64_t>(), w.experts(), total, stream);
+  if (!counts.ok())
+    return counts.status();
+  absl::StatusOr<const uint8_t *> rows =
+      asInputs(grouped.as<float>(), total * lastDim(grouped), w.bf16(), context,
+               scratch, stream);
+  if (!rows.ok())
+    return rows.status();
+  return GroupedInput{std::move(*counts), *rows};
+}
+
 namespace {
 
 /// Each expert's gate and up GEMMs over its rows, into gateRows/upRows.

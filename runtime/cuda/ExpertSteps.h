@@ -9,22 +9,13 @@
 #ifndef MOERT_CUDA_EXPERTSTEPS_H
 #define MOERT_CUDA_EXPERTSTEPS_H
 
-#include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/CudaContext.h"
+#include "runtime/cuda/Enqueue.h"
 #include "runtime/cuda/StreamScratch.h"
 
 #include <vector>
 
 namespace moert::cuda {
-
-/// Checks `shape` and enqueues; a failure names the kernel.
-template <typename Enqueue>
-absl::Status enqueue(const char *kernel, const LaunchShape &shape,
-                     const DeviceLimits &limits, Enqueue body) {
-  if (auto s = checkLaunchShape(shape, kernel, limits); !s.ok())
-    return s;
-  return cudaStatus(body(shape), kernel);
-}
 
 /// An MoE block's experts: gate, up and down [E, F, D], [E, F, D], [E, D, F].
 struct ExpertWeights {
@@ -74,6 +65,18 @@ absl::StatusOr<SkippedTokens> skippedTokens(const KernelLaunch &launch,
                                             CudaContext &context,
                                             StreamScratch &scratch,
                                             cudaStream_t stream);
+
+/// An expert_mlp launch's grouped rows (operand 0) in the GEMMs' input
+/// type, and its counts (operand 1), checked, on the host.
+struct GroupedInput {
+  std::vector<int64_t> counts;
+  const uint8_t *rows;
+};
+absl::StatusOr<GroupedInput> groupedInput(const KernelLaunch &launch,
+                                          const ExpertWeights &w,
+                                          CudaContext &context,
+                                          StreamScratch &scratch,
+                                          cudaStream_t stream);
 
 /// `x` [n] fp32 rounded to bf16 in scratch (or x itself when !bf16).
 absl::StatusOr<const uint8_t *> asInputs(const float *x, int64_t n, bool bf16,

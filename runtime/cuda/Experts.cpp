@@ -97,23 +97,18 @@ absl::Status dispatchForward(const KernelLaunch &l, CudaContext &context,
 
 absl::Status expertMlpForward(const KernelLaunch &l, CudaContext &context,
                               cudaStream_t stream) {
-  const TensorRef &grouped = l.operands[0];
   ExpertWeights w{l.operands[2], l.operands[3], l.operands[4]};
-  int64_t total = grouped.shape[0], d = lastDim(grouped);
-  absl::StatusOr<std::vector<int64_t>> counts =
-      hostCounts(l.operands[1].as<int64_t>(), w.experts(), total, stream);
-  if (!counts.ok())
-    return counts.status();
   StreamScratch scratch(stream);
-  absl::StatusOr<const uint8_t *> inputs = asInputs(
-      grouped.as<float>(), total * d, w.bf16(), context, scratch, stream);
-  if (!inputs.ok())
-    return inputs.status();
+  absl::StatusOr<GroupedInput> input =
+      groupedInput(l, w, context, scratch, stream);
+  if (!input.ok())
+    return input.status();
   KeptRows kept; // ExpertMlpTrain: the gate and up rows are results
   if (l.results.size() == 3)
     kept = {l.results[1].as<float>(), l.results[2].as<float>()};
-  return expertsForward(*inputs, *counts, w, l.results[0].as<float>(), context,
-                        scratch, stream, kept);
+  return expertsForward(input->rows, input->counts, w,
+                        l.results[0].as<float>(), context, scratch, stream,
+                        kept);
 }
 
 absl::Status combineForward(const KernelLaunch &l, CudaContext &context,

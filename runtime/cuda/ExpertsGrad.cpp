@@ -119,25 +119,20 @@ absl::Status fusedExpertsBackward(const KernelLaunch &l, CudaContext &context,
 absl::Status expertMlpBackward(const KernelLaunch &l, CudaContext &context,
                                cudaStream_t stream) {
   const auto &in = l.operands;
-  const TensorRef &grouped = in[0];
   ExpertWeights w{in[2], in[3], in[4]};
-  int64_t total = grouped.shape[0], d = lastDim(grouped);
-  absl::StatusOr<std::vector<int64_t>> counts =
-      hostCounts(in[1].as<int64_t>(), w.experts(), total, stream);
-  if (!counts.ok())
-    return counts.status();
   StreamScratch scratch(stream);
-  absl::StatusOr<const uint8_t *> inputs = asInputs(
-      grouped.as<float>(), total * d, w.bf16(), context, scratch, stream);
-  if (!inputs.ok())
-    return inputs.status();
+  absl::StatusOr<GroupedInput> input =
+      groupedInput(l, w, context, scratch, stream);
+  if (!input.ok())
+    return input.status();
   KeptRows saved;
   if (in.size() == 8)
     saved = {in[6].as<float>(), in[7].as<float>()};
   ExpertGrads grads{l.results[0].as<float>(), l.results[1].as<float>(),
                     l.results[2].as<float>(), l.results[3].as<float>()};
-  return expertsBackward(*inputs, in[5].as<float>(), *counts, w, nullptr,
-                         nullptr, saved, grads, context, scratch, stream);
+  return expertsBackward(input->rows, in[5].as<float>(), input->counts, w,
+                         nullptr, nullptr, saved, grads, context, scratch,
+                         stream);
 }
 
 } // namespace moert::cuda

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/base/MedianTime.h"
 #include "runtime/cuda/CudaBackend.h"
 #include "runtime/cuda/Gemm.h"
 #include "tests/runtime/cuda/OneKernel.h"
@@ -18,7 +19,6 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -28,21 +28,11 @@
 namespace {
 using namespace moert;
 
-double medianMillis(int repeat, const std::function<absl::Status()> &body) {
-  std::vector<double> times;
-  if (!body().ok()) // warm-up: plans, pools
-    return -1;
-  for (int i = 0; i < repeat; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    if (!body().ok())
-      return -1;
-    times.push_back(std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - start)
-                        .count());
-  }
-  std::sort(times.begin(), times.end());
-  size_t m = times.size() / 2;
-  return times.size() % 2 ? times[m] : (times[m - 1] + times[m]) / 2;
+/// The median milliseconds of `body` (MedianTime.h), or -1 when it failed.
+double timed(int repeat, const std::function<absl::Status()> &body) {
+  bool failed = false;
+  double ms = moert::medianMillis(repeat, [&] { failed |= !body().ok(); });
+  return failed ? -1 : ms;
 }
 
 /// Device memory filled from one random block (repeated past its end).
@@ -151,7 +141,7 @@ int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak) {
       return s;
     return stream->synchronize();
   };
-  double ms = medianMillis(repeat, [&] { return step(forward); });
+  double ms = timed(repeat, [&] { return step(forward); });
   if (ms < 0)
     return fail(absl::InternalError("the forward launch failed"));
   double flops = double(t) * (2.0 * d * e + shape.k * 3 * 2.0 * d * f);
@@ -175,7 +165,7 @@ int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak) {
                     backward);
       !s.ok())
     return fail(s);
-  double both = medianMillis(repeat, [&]() -> absl::Status {
+  double both = timed(repeat, [&]() -> absl::Status {
     if (auto s = step(forward); !s.ok())
       return s;
     return step(backward);
@@ -205,7 +195,7 @@ double denseRate(Backend &backend, int repeat, int64_t n) {
   cudaStream_t raw;
   if (cudaStreamCreate(&raw) != cudaSuccess)
     return -1;
-  double ms = medianMillis(repeat, [&]() -> absl::Status {
+  double ms = timed(repeat, [&]() -> absl::Status {
     if (auto s = (*gemm)->matmul((*a)->data(), (*b)->data(),
                                  static_cast<float *>((*c)->data()), n, n, n,
                                  DType::kBF16, raw);

@@ -64,6 +64,25 @@ __device__ void dots(const float *a, const float *b, int64_t headDim,
   }
 }
 
+/// Loads key tile `firstKey` of the query kernel's KV head, then its
+/// scores against the block's queries and <dO_i, v_j> against its output
+/// gradients.
+__device__ void keyTile(const Args &a, int64_t kvOffset, int64_t firstKey,
+                        float keyScale, const float *queries,
+                        const float *grads, float *keys, float *values,
+                        float *scores, float *products) {
+  int64_t kvStride = a.kvHeads * a.headDim;
+  __syncthreads(); // the previous tile is no longer read
+  load(a.k + kvOffset, firstKey, a.seq, kvStride, a.headDim, keyScale, a.bf16,
+       keys);
+  load(a.v + kvOffset, firstKey, a.seq, kvStride, a.headDim, 1.0f, a.bf16,
+       values);
+  __syncthreads();
+  dots(queries, keys, a.headDim, scores);
+  dots(grads, values, a.headDim, products);
+  __syncthreads();
+}
+
 __device__ bool visible(const Args &a, int64_t query, int64_t key) {
   return query < a.seq && key < a.seq && !(a.causal && key > query);
 }
@@ -93,13 +112,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
   SoftmaxRow state;
   float delta = 0; // sum of exp(s - largest) <dO, v>, rescaled as it goes
   for (int64_t firstKey = 0; firstKey < keysEnd; firstKey += kTile) {
-    __syncthreads();
-    load(a.k + kvOffset, firstKey, a.seq, kvStride, hd, keyScale, a.bf16, keys);
-    load(a.v + kvOffset, firstKey, a.seq, kvStride, hd, 1.0f, a.bf16, values);
-    __syncthreads();
-    dots(queries, keys, hd, scores);
-    dots(grads, values, hd, products);
-    __syncthreads();
+    keyTile(a, kvOffset, firstKey, keyScale, queries, grads, keys, values,
+            scores, products);
     float largest = -INFINITY;
     for (int c = 0; c < kTile; ++c)
       if (visible(a, query, firstKey + c))
@@ -122,13 +136,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
 
   float accumulated[kDimsPerLane] = {};
   for (int64_t firstKey = 0; firstKey < keysEnd; firstKey += kTile) {
-    __syncthreads();
-    load(a.k + kvOffset, firstKey, a.seq, kvStride, hd, keyScale, a.bf16, keys);
-    load(a.v + kvOffset, firstKey, a.seq, kvStride, hd, 1.0f, a.bf16, values);
-    __syncthreads();
-    dots(queries, keys, hd, scores);
-    dots(grads, values, hd, products);
-    __syncthreads();
+    keyTile(a, kvOffset, firstKey, keyScale, queries, grads, keys, values,
+            scores, products);
     for (int c = 0; c < kTile; ++c) {
       if (!visible(a, query, firstKey + c))
         continue;

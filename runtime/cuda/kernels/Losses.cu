@@ -33,6 +33,15 @@ __device__ float blockMax(const float *row, int64_t n) {
   return best;
 }
 
+/// sum(exp(row - best)) in double over the block, `best` the row's largest.
+__device__ double expSum(const float *row, int64_t n, float &best) {
+  best = blockMax(row, n);
+  double sum = 0;
+  for (int64_t v = threadIdx.x; v < n; v += blockDim.x)
+    sum += expf(row[v] - best);
+  return blockSum(sum);
+}
+
 __global__ void crossEntropyRowsKernel(const float *logits,
                                        const int32_t *labels, int64_t vocab,
                                        int64_t ignoreIndex, double *terms,
@@ -50,11 +59,8 @@ __global__ void crossEntropyRowsKernel(const float *logits,
     return;
   }
   const float *row = logits + r * vocab;
-  float best = blockMax(row, vocab);
-  double sum = 0;
-  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
-    sum += expf(row[v] - best);
-  sum = blockSum(sum);
+  float best;
+  double sum = expSum(row, vocab, best);
   if (threadIdx.x == 0) {
     terms[r] = best + log(sum) - row[label];
     counted[r] = 1;
@@ -93,11 +99,8 @@ __global__ void crossEntropyGradKernel(const float *logits,
   total = blockSum(total);
   float perRow = total > 0 ? *dloss / float(total) : 0.0f;
   const float *row = logits + r * vocab;
-  float best = blockMax(row, vocab);
-  double sum = 0;
-  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
-    sum += expf(row[v] - best);
-  sum = blockSum(sum);
+  float best;
+  double sum = expSum(row, vocab, best);
   float factor = float(perRow / sum);
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
     out[v] = expf(row[v] - best) * factor - (v == label ? perRow : 0.0f);
