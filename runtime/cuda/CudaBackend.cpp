@@ -60,6 +60,9 @@ std::string faultMessage(const cuda::DeviceFault &f) {
   case cuda::kLabelOutOfRange:
     return absl::StrCat("label ", f.value, " at position ", f.position,
                         " is outside the vocabulary [0, ", f.limit, ")");
+  case cuda::kSliceIndexOutOfRange:
+    return absl::StrCat("slice index ", f.value, " is outside [0, ", f.limit,
+                        ")");
   case cuda::kNotPermutation:
     return absl::StrCat("source slots are not a permutation of [0, ", f.limit,
                         ")");

@@ -118,10 +118,7 @@ absl::Status checkCudaGradLaunch(const KernelLaunch &launch) {
     return absl::OkStatus();
   }
   default:
-    return absl::UnimplementedError(
-        absl::StrCat("the CUDA backend has no kernel for ",
-                     fb::EnumNameOpKind(launch.kernel->op()), " yet (",
-                     launch.kernel->location()->str(), ")"));
+    return checkCudaInitLaunch(launch);
   }
 }
 
@@ -331,7 +328,7 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                       in.back().as<float>(), nullptr, scale);
   }
   default:
-    return checkCudaGradLaunch(l); // refused when prepared; never reached
+    return launchCudaInit(l, context, stream, fault);
   }
 }
 

@@ -1,4 +1,4 @@
-//===- CudaGradLaunch.h - the CUDA backend's training ops -------*- C++ -*-===//
+//===- CudaGradLaunch.h - training and initialisation ops -------*- C++ -*-===//
 
 #ifndef MOERT_CUDA_CUDAGRADLAUNCH_H
 #define MOERT_CUDA_CUDAGRADLAUNCH_H
@@ -13,6 +13,13 @@ absl::Status checkCudaGradLaunch(const KernelLaunch &launch);
 /// `fault`.
 absl::Status launchCudaGrad(const KernelLaunch &launch, CudaContext &context,
                             cudaStream_t stream, DeviceFault *fault);
+
+/// The same for the ops of initialisation programs (CudaInitLaunch.cpp).
+absl::Status checkCudaInitLaunch(const KernelLaunch &launch);
+absl::Status launchCudaInit(const KernelLaunch &launch, CudaContext &context,
+                            cudaStream_t stream, DeviceFault *fault);
+/// "the CUDA backend has no kernel for OP yet (LOCATION)".
+absl::Status noKernel(const KernelLaunch &launch);
 
 } // namespace moert::cuda
 

@@ -113,6 +113,7 @@ absl::Status runInitialization(const Artifact &artifact,
           model.values()->Get(id)->kind() == fb::ValueKind::Source)
         lastUse[id] = k;
   std::map<int32_t, std::vector<float>> widened;
+  std::map<int32_t, std::unique_ptr<DeviceBuffer>> uploaded;
   auto widen = [&](int32_t id) -> absl::Status {
     const fb::Value &value = *model.values()->Get(id);
     std::string name = model.sources()->Get(value.index())->str();
@@ -132,6 +133,21 @@ absl::Status runInitialization(const Artifact &artifact,
                   int64_t(data.size()));
     release(*tensor);
     values[id].data = data.data();
+    if (backend.sharesHostMemory())
+      return absl::OkStatus();
+    // A device backend reads its own copy (freed after the last reader).
+    absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer =
+        backend.allocate(data.size() * sizeof(float));
+    if (!buffer.ok())
+      return buffer.status();
+    if (auto status = backend.copyToDevice(data.data(), (*buffer)->data(),
+                                           data.size() * sizeof(float),
+                                           *stream);
+        !status.ok())
+      return status;
+    values[id].data = (*buffer)->data();
+    uploaded[id] = std::move(*buffer);
+    widened.erase(id);
     return absl::OkStatus();
   };
 
@@ -150,7 +166,7 @@ absl::Status runInitialization(const Artifact &artifact,
     KernelLaunch launch;
     launch.kernel = kernel;
     for (int32_t id : *kernel->operands()) {
-      if (lastUse.count(id) && !widened.count(id))
+      if (lastUse.count(id) && !widened.count(id) && !uploaded.count(id))
         if (absl::Status status = widen(id); !status.ok())
           return status;
       launch.operands.push_back(values[id]);
@@ -191,8 +207,10 @@ absl::Status runInitialization(const Artifact &artifact,
         return where(status);
     }
     for (int32_t id : *kernel->operands())
-      if (auto last = lastUse.find(id); last != lastUse.end() && last->second == k)
+      if (auto last = lastUse.find(id); last != lastUse.end() && last->second == k) {
         widened.erase(id);
+        uploaded.erase(id);
+      }
   }
   return stream->synchronize();
 }

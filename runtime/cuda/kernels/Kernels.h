@@ -37,6 +37,7 @@ enum FaultCode : int32_t {
   kRowOutOfRange,    // value: the row index, position: its sequence
   kNotPermutation,   // limit: the slots
   kLabelOutOfRange,  // value: the label, position: its row, limit: vocab
+  kSliceIndexOutOfRange, // value: the index, limit: the axis
 };
 
 enum class Unary { kSilu, kClamp, kScale, kFill };

@@ -8,12 +8,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/base/Float16.h"
+#include "runtime/checkpoint/Init.h"
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/math/Activations.h"
 #include "runtime/cuda/math/GradMath.h"
 #include "runtime/cuda/math/OnlineSoftmax.h"
+#include "runtime/cuda/math/Philox.h"
 #include "runtime/cuda/math/RowMath.h"
 #include "runtime/cuda/math/Storage.h"
 #include "tests/runtime/cpu/KernelTestUtil.h"
@@ -196,6 +198,19 @@ TEST(CudaMathTest, RouterGradRowsAreTheCpuKernelsExactly) {
         }
       }
     }
+}
+
+TEST(CudaMathTest, RandomStreamsAreTheCpusExactly) {
+  uint64_t key = moert::keyOf("model.layers.0.mlp.experts.*.w1.weight");
+  for (uint64_t seed : {uint64_t(0), uint64_t(1234), uint64_t(1) << 40}) {
+    std::vector<float> uniform(2000);
+    moert::fillUniform(uniform.data(), int64_t(uniform.size()), seed, key, 7);
+    for (uint64_t i = 0; i < 2000; ++i) {
+      EXPECT_EQ(standardNormalAt(seed, key, i),
+                moert::standardNormalAt(seed, key, i));
+      EXPECT_EQ(uniformAt(seed, key, i + 7), uniform[i]);
+    }
+  }
 }
 
 /// The CUDA attention's algorithm on the host: keys in tiles of 32, each

@@ -11,6 +11,7 @@
 #include "runtime/artifact/Artifact.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace moert::testing {
@@ -19,14 +20,15 @@ namespace moert::testing {
 class OneKernel {
 public:
   OneKernel(fb::OpKind op, const std::vector<int64_t> &ints,
-            const std::vector<double> &floats, size_t operands,
-            size_t results) {
+            const std::vector<double> &floats, size_t operands, size_t results,
+            const std::string &stream = "") {
     flatbuffers::FlatBufferBuilder b;
     auto kernel = fb::CreateKernel(
         b, op, b.CreateString("test"),
         b.CreateVector(std::vector<int32_t>(operands)),
         b.CreateVector(std::vector<int32_t>(results)), b.CreateVector(ints),
-        b.CreateVector(floats), b.CreateString("test.mlir:1:1"));
+        b.CreateVector(floats), b.CreateString("test.mlir:1:1"),
+        stream.empty() ? 0 : b.CreateString(stream));
     b.Finish(kernel);
     buffer_.assign(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
   }
