@@ -7,7 +7,8 @@ compared with the reference's. Greedy generation over the KV caches runs
 with `moe-run generate --device cuda` against the reference's continuations
 (test_generate.py's checks). Training runs 3 AdamW steps with `moe-run
 train --device cuda` against the float64 reference's losses, gradients and
-weights (test_training.py's cases and bounds). Where transformers is
+weights (test_training.py's cases and bounds), and Drop-Upcycling on load
+(--init-from) must give the CPU's weights. Where transformers is
 installed (the GPU
 machine has it), the fp32 cases are also run through transformers' own
 implementation of the architecture on the GPU: a reference nobody here
@@ -78,9 +79,63 @@ def prepare(bin_dir, work):
     generation = [prepare_generation(bin_dir, work, case, prefill)
                   for case in test_generate.CASES for prefill in (0, 4)]
     training = prepare_training(bin_dir, os.path.join(work, "training"))
+    upcycling = prepare_upcycling(bin_dir, os.path.join(work, "upcycling"))
     with open(os.path.join(work, "manifest.json"), "w") as f:
-        json.dump({"forward": manifest, "generate": generation, "training": training},
-                  f, indent=1)
+        json.dump({"forward": manifest, "generate": generation, "training": training,
+                   "upcycling": upcycling}, f, indent=1)
+
+
+# Drop-Upcycling on load (moe-run --init-from): the initialisation
+# programs of these moe-upcycle options run on the GPU and must give the
+# weights the CPU gives (the same Philox streams; sums in another order).
+UPCYCLE_OPTIONS = {"drop": "experts=4 top-k=2 ratio=0.5",
+                   "noise": "experts=4 top-k=2 method=noise ratio=0.5",
+                   "fine": "experts=4 top-k=2 ratio=0.5 granularity=2"}
+UPCYCLE_TOLERANCE = 1e-5
+
+
+def prepare_upcycling(bin_dir, work):
+    """A dense checkpoint, the upcycling artifacts, and the CPU's weights."""
+    os.makedirs(work, exist_ok=True)
+    moec, moe_run = os.path.join(bin_dir, "moec"), os.path.join(bin_dir, "moe-run")
+    dense = os.path.join(work, "dense")
+    models = os.path.join(HERE, "..", "..", "models")
+    run([moec, "compile", os.path.join(models, "tiny-llama"), "-o",
+         os.path.join(work, "dense.moex"), "--batch", "1", "--seq", "8"])
+    run([moe_run, os.path.join(work, "dense.moex"), "--seed", "3", "--save-weights", dense])
+    for name, options in UPCYCLE_OPTIONS.items():
+        imported = run([moec, "import", os.path.join(models, "tiny-llama")])
+        upcycled = subprocess.run([os.path.join(bin_dir, "moe-opt"),
+                                   f"--moe-upcycle={options}"], input=imported,
+                                  capture_output=True, text=True, check=True).stdout
+        with open(os.path.join(work, f"{name}.mlir"), "w") as f:
+            f.write(upcycled)
+        run([moec, "compile", os.path.join(work, f"{name}.mlir"), "-o",
+             os.path.join(work, f"{name}.moex"), "--batch", "1", "--seq", "8"])
+        run([moe_run, os.path.join(work, f"{name}.moex"), "--init-from", dense,
+             "--save-weights", os.path.join(work, f"{name}-cpu")])
+    return list(UPCYCLE_OPTIONS)
+
+
+def check_upcycling(bin_dir, work, name, report):
+    """The GPU's upcycled weights against the CPU's, tensor by tensor."""
+    what = f"upcycle {name} [--init-from on cuda vs cpu]"
+    try:
+        ours = os.path.join(work, f"{name}-cuda")
+        run([os.path.join(bin_dir, "moe-run"), os.path.join(work, f"{name}.moex"),
+             "--device", "cuda", "--init-from", os.path.join(work, "dense"),
+             "--save-weights", ours])
+        a = safetensors_io.read(os.path.join(ours, "model.safetensors"))
+        b = safetensors_io.read(os.path.join(work, f"{name}-cpu", "model.safetensors"))
+        if sorted(a) != sorted(b):
+            report(False, what, "different tensors")
+            return
+        worst = max((relative_error(a[key].double(), b[key].double()), key) for key in b)
+        report(worst[0] <= UPCYCLE_TOLERANCE, what,
+               f"worst tensor {worst[1]} rel_error {worst[0]:.2e} "
+               f"(tolerance {UPCYCLE_TOLERANCE:g})")
+    except Exception as exc:
+        report(False, what, str(exc))
 
 
 def prepare_training(bin_dir, work):
@@ -187,6 +242,8 @@ def check(bin_dir, work):
 
     for entry in manifest["generate"]:
         check_generation(bin_dir, work, entry, report)
+    for name in manifest["upcycling"]:
+        check_upcycling(bin_dir, os.path.join(work, "upcycling"), name, report)
     for prepared in manifest["training"]:
         what = f"{prepared['name']} [3 training steps on cuda vs reference]"
         try:
