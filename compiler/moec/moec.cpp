@@ -310,6 +310,17 @@ int runCompile(MLIRContext *context) {
                  << prefillRows << "\n";
     return 1;
   }
+  // Options of the training step, not silently ignored elsewhere.
+  for (auto [name, given] :
+       {std::pair{"--recompute", bool(recompute)},
+        std::pair{"--keep-expert-hidden", bool(keepExpertHidden)},
+        std::pair{"--aux-loss-coef", auxLossCoef.getNumOccurrences() > 0},
+        std::pair{"--z-loss-coef", zLossCoef.getNumOccurrences() > 0}})
+    if (given && mode != "train") {
+      llvm::errs() << "moec compile: error: " << name
+                   << " applies to --mode train\n";
+      return 1;
+    }
   for (auto [name, value] : {std::pair{"--aux-loss-coef", double(auxLossCoef)},
                              std::pair{"--z-loss-coef", double(zLossCoef)}})
     if (!std::isfinite(value)) {
