@@ -11,6 +11,7 @@
 #include "runtime/cuda/CudaBackend.h"
 
 #include "runtime/cuda/CudaContext.h"
+#include "runtime/cuda/CudaOptimizer.h"
 #include "runtime/cuda/CudaStatus.h"
 #include "runtime/exec/LaunchChecks.h"
 
@@ -251,6 +252,8 @@ public:
                             cudaStreamOf(stream).fault());
   }
 
+  DeviceOptimizer *optimizer() override { return &optimizer_; }
+
 private:
   static constexpr size_t kStagingBytes = size_t(64) << 20;
   explicit CudaBackend(int device) : device_(device) {}
@@ -270,6 +273,7 @@ private:
   void *staging_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
   cuda::CudaContext context_;
+  cuda::CudaOptimizer optimizer_{context_, raw};
 };
 
 absl::Status deviceCount(int &count) {

@@ -59,6 +59,35 @@ public:
   virtual absl::Status synchronize() = 0;
 };
 
+/// One AdamW update's constants, as runtime/train/AdamW.cpp forms them
+/// (in double, then rounded): master = master * decayFactor - stepSize * m /
+/// (sqrt(v) * invBias2Sqrt + eps), with the gradient scaled by gradScale.
+struct AdamWStep {
+  float decayFactor, stepSize, invBias2Sqrt, beta1, beta2, eps, gradScale;
+};
+
+/// The optimiser's element-wise work on a backend's own memory, so a
+/// trainer whose parameters live on a device keeps its masters and moments
+/// there too.
+class DeviceOptimizer {
+public:
+  virtual ~DeviceOptimizer() = default;
+  /// One AdamW update of master, m and v [n] from grad; with a compute copy
+  /// (bf16 or f16; null for fp32 parameters), the master rounded into it.
+  virtual absl::Status adamw(float *master, const float *grad, float *m,
+                             float *v, int64_t n, const AdamWStep &step,
+                             void *computeCopy, DType copyType,
+                             Stream &stream) = 0;
+  /// The sum of squares of x [n], in double, in a fixed order.
+  virtual absl::StatusOr<double> sumOfSquares(const float *x, int64_t n,
+                                              Stream &stream) = 0;
+  /// acc = (first ? 0 : acc) + scale * x, over n elements.
+  virtual absl::Status accumulate(float *acc, const float *x, int64_t n,
+                                  float scale, bool first, Stream &stream) = 0;
+  /// x [n] = 0.
+  virtual absl::Status zero(float *x, int64_t n, Stream &stream) = 0;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
@@ -81,6 +110,10 @@ public:
   virtual absl::Status prepare(const KernelLaunch &launch) = 0;
   /// Enqueues a prepared launch.
   virtual absl::Status launch(const KernelLaunch &launch, Stream &stream) = 0;
+
+  /// The optimiser's work on this backend's memory; null where the trainer
+  /// does it on the host (the CPU backend, whose memory is the host's).
+  virtual DeviceOptimizer *optimizer() { return nullptr; }
 };
 
 } // namespace moert

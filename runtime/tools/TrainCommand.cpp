@@ -372,6 +372,8 @@ int runTrain(const std::string &modelPath) {
   if (!created.ok())
     return fail(created.status());
   Trainer &trainer = **created;
+  // --grads-out reads the first step's gradients on the host.
+  trainer.setKeepHostGradients(!absl::GetFlag(FLAGS_grads_out).empty());
 
   std::string tokens = absl::GetFlag(FLAGS_tokens);
   absl::StatusOr<std::unique_ptr<BatchSource>> data = openRankSource(

@@ -54,6 +54,19 @@ double globalNorm(const std::vector<GradientView> &grads) {
   return std::sqrt(sum);
 }
 
+AdamWStep adamwStep(bool decay, double lr, int64_t step, double scale,
+                    const OptimizerOptions &o) {
+  // fp32 arithmetic, as torch's AdamW on fp32 tensors; the constants are
+  // formed in double.
+  return {float(decay ? 1.0 - lr * o.weightDecay : 1.0),
+          float(lr / (1.0 - std::pow(o.beta1, double(step)))),
+          float(1.0 / std::sqrt(1.0 - std::pow(o.beta2, double(step)))),
+          float(o.beta1),
+          float(o.beta2),
+          float(o.eps),
+          float(scale)};
+}
+
 void adamwUpdate(float *master, const float *grad, AdamState &state,
                  int64_t count, bool decay, double lr, int64_t step,
                  double scale, const OptimizerOptions &o, uint16_t *bf16Copy) {
@@ -61,14 +74,10 @@ void adamwUpdate(float *master, const float *grad, AdamState &state,
     state.expAvg.assign(count, 0.0f);
     state.expAvgSq.assign(count, 0.0f);
   }
-  // fp32 arithmetic, as torch's AdamW on fp32 tensors; the constants are
-  // formed in double.
-  const float decayFactor = float(decay ? 1.0 - lr * o.weightDecay : 1.0);
-  const float stepSize = float(lr / (1.0 - std::pow(o.beta1, double(step))));
-  const float invBias2Sqrt =
-      float(1.0 / std::sqrt(1.0 - std::pow(o.beta2, double(step))));
-  const float b1 = float(o.beta1), b2 = float(o.beta2), eps = float(o.eps);
-  const float gradScale = float(scale);
+  const AdamWStep c = adamwStep(decay, lr, step, scale, o);
+  const float decayFactor = c.decayFactor, stepSize = c.stepSize,
+              invBias2Sqrt = c.invBias2Sqrt, b1 = c.beta1, b2 = c.beta2,
+              eps = c.eps, gradScale = c.gradScale;
   float *m = state.expAvg.data(), *v = state.expAvgSq.data();
   auto update = [&](int64_t i) {
     float g = grad[i] * gradScale;

@@ -11,6 +11,8 @@
 #ifndef MOERT_TRAIN_ADAMW_H
 #define MOERT_TRAIN_ADAMW_H
 
+#include "runtime/exec/Backend.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -53,6 +55,11 @@ double globalNorm(const std::vector<GradientView> &grads);
 struct AdamState {
   std::vector<float> expAvg, expAvgSq;
 };
+
+/// The constants of one AdamW update (`step` 1-based, as torch counts it),
+/// for the host's adamwUpdate and a device optimiser alike.
+AdamWStep adamwStep(bool decay, double lr, int64_t step, double scale,
+                    const OptimizerOptions &options);
 
 /// Scales `grad` by `scale` and applies one AdamW update to `master`
 /// (`step` is 1-based, as torch counts it). When `bf16Copy` is given, the

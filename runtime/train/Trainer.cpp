@@ -102,6 +102,9 @@ absl::Status Trainer::bind(const Weights &initial) {
     }
     if (absl::Status status = uploadParams(); !status.ok())
       return status;
+    if (deviceOptimizer())
+      if (absl::Status status = bindDeviceOptimizer(); !status.ok())
+        return status;
   }
   values_ = bindValues(model_, computePointers,
                        {ids_->data(), labels_->data()}, arena_->data());
@@ -254,12 +257,20 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     report.losses.aux += losses->aux * scale;
     report.losses.z += losses->z * scale;
     report.losses.total += losses->total * scale;
+    if (deviceOptimizer()) {
+      if (microBatches.size() > 1)
+        if (auto status = accumulateOnDevice(m == 0, scale); !status.ok())
+          return status;
+      continue;
+    }
     if (mirrored())
       if (auto status = downloadGradients(); !status.ok())
         return status;
     if (microBatches.size() > 1)
       accumulateGradients(m == 0, scale);
   }
+  if (deviceOptimizer())
+    return deviceStep(report, microBatches.size() > 1);
   // One micro-batch: the optimiser reads the program's gradient outputs in
   // place. Several: the fp32 means accumulated in grads_.
   gradients_.clear();
@@ -328,6 +339,219 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     if (auto status = uploadParams(); !status.ok())
       return status;
   return report;
+}
+
+absl::StatusOr<StepReport> Trainer::deviceStep(StepReport report,
+                                               bool accumulated) {
+  gradients_.clear();
+  {
+    profile::Profiler::Scope phase(profiler_, "gradient clipping", "phase");
+    absl::StatusOr<double> norm = deviceNorm(accumulated);
+    if (!norm.ok())
+      return norm.status();
+    report.gradNorm = *norm;
+  }
+  bool finite =
+      std::isfinite(report.losses.total) && std::isfinite(report.gradNorm);
+  if (keepHostGradients_ || !finite)
+    if (auto status = hostGradientsFromDevice(accumulated); !status.ok())
+      return status;
+  if (!finite) {
+    std::string what = describeNonFinite(report.losses);
+    if (!options_.skipNonFinite)
+      return absl::DataLossError(absl::StrCat(
+          what, "; stopped before updating the weights (--skip-nonfinite "
+                "skips such steps instead)"));
+    report.lr = learningRate(options_, steps_);
+    ++steps_;
+    report.skipped = what;
+    return report;
+  }
+  double clipScale = 1.0;
+  if (options_.clip > 0)
+    clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
+  report.lr = learningRate(options_, steps_);
+  ++steps_;
+  ++updates_;
+  profile::Profiler::Scope phase(profiler_, "optimizer", "phase");
+  if (auto status = updateOnDevice(accumulated, report.lr, clipScale);
+      !status.ok())
+    return status;
+  return report;
+}
+
+absl::Status Trainer::bindDeviceOptimizer() {
+  DeviceOptimizer &optimizer = *deviceOptimizer();
+  size_t params = masters_.size();
+  deviceMasters_.resize(params);
+  deviceAvg_.resize(params);
+  deviceAvgSq_.resize(params);
+  deviceAccumulators_.resize(params);
+  int64_t most = 1;
+  for (size_t p = 0; p < params; ++p) {
+    size_t bytes = masters_[p].size() * sizeof(float);
+    most = std::max<int64_t>(most, int64_t(masters_[p].size()));
+    for (auto *buffer : {&deviceAvg_[p], &deviceAvgSq_[p]}) {
+      absl::StatusOr<std::unique_ptr<DeviceBuffer>> allocated =
+          backend_.allocate(std::max<size_t>(bytes, 1));
+      if (!allocated.ok())
+        return allocated.status();
+      *buffer = std::move(*allocated);
+    }
+    if (!computeCopies_[p].empty()) { // the fp32 master beside its copy
+      absl::StatusOr<std::unique_ptr<DeviceBuffer>> allocated =
+          backend_.allocate(std::max<size_t>(bytes, 1));
+      if (!allocated.ok())
+        return allocated.status();
+      deviceMasters_[p] = std::move(*allocated);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> zeros =
+      backend_.allocate(most * sizeof(float));
+  if (!zeros.ok())
+    return zeros.status();
+  deviceZeros_ = std::move(*zeros);
+  if (auto status = optimizer.zero(static_cast<float *>(deviceZeros_->data()),
+                                   most, *stream_);
+      !status.ok())
+    return status;
+  return pushOptimizerState();
+}
+
+const float *Trainer::deviceGradient(size_t p, bool accumulated) const {
+  if (accumulated)
+    return static_cast<const float *>(deviceAccumulators_[p]->data());
+  if (gradOutput_[p] >= 0)
+    return values_[gradOutput_[p]].as<float>();
+  return static_cast<const float *>(deviceZeros_->data());
+}
+
+absl::Status Trainer::accumulateOnDevice(bool first, float scale) {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    int64_t count = int64_t(masters_[p].size());
+    if (!deviceAccumulators_[p]) {
+      absl::StatusOr<std::unique_ptr<DeviceBuffer>> allocated =
+          backend_.allocate(std::max<size_t>(count * sizeof(float), 1));
+      if (!allocated.ok())
+        return allocated.status();
+      deviceAccumulators_[p] = std::move(*allocated);
+    }
+    auto *acc = static_cast<float *>(deviceAccumulators_[p]->data());
+    absl::Status status =
+        gradOutput_[p] < 0
+            ? deviceOptimizer()->zero(acc, count, *stream_)
+            : deviceOptimizer()->accumulate(
+                  acc, values_[gradOutput_[p]].as<float>(), count, scale,
+                  first, *stream_);
+    if (!status.ok())
+      return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> Trainer::deviceNorm(bool accumulated) {
+  double sum = 0; // in parameter order, as globalNorm
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    absl::StatusOr<double> squares = deviceOptimizer()->sumOfSquares(
+        deviceGradient(p, accumulated), int64_t(masters_[p].size()), *stream_);
+    if (!squares.ok())
+      return squares.status();
+    sum += *squares;
+  }
+  return std::sqrt(sum);
+}
+
+absl::Status Trainer::updateOnDevice(bool accumulated, double lr,
+                                     double clipScale) {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    const fb::Param &param = *model_.params()->Get(p);
+    DType type = fromSchema(param.dtype());
+    if (auto status = deviceOptimizer()->adamw(
+            deviceMaster(p), deviceGradient(p, accumulated),
+            static_cast<float *>(deviceAvg_[p]->data()),
+            static_cast<float *>(deviceAvgSq_[p]->data()),
+            int64_t(masters_[p].size()),
+            adamwStep(decays(param), lr, updates_, clipScale, options_),
+            deviceMasters_[p] ? deviceParams_[p]->data() : nullptr, type,
+            *stream_);
+        !status.ok())
+      return status;
+  }
+  return stream_->synchronize();
+}
+
+absl::Status Trainer::hostGradientsFromDevice(bool accumulated) {
+  gradients_.clear();
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    hostGrads_[p].resize(masters_[p].size());
+    if (auto status = copyDown(deviceGradient(p, accumulated),
+                               hostGrads_[p].data(),
+                               hostGrads_[p].size() * sizeof(float));
+        !status.ok())
+      return status;
+    gradients_.push_back({hostGrads_[p].data(), int64_t(hostGrads_[p].size())});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::pullOptimizerState() {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    size_t bytes = masters_[p].size() * sizeof(float);
+    if (auto status = copyDown(deviceMaster(p), masters_[p].data(), bytes);
+        !status.ok())
+      return status;
+    if (!computeCopies_[p].empty())
+      if (auto status = copyDown(deviceParams_[p]->data(),
+                                 computeCopies_[p].data(),
+                                 computeCopies_[p].size());
+          !status.ok())
+        return status;
+    if (updates_ == 0)
+      continue; // no moments yet: save() writes none
+    moments_[p].expAvg.resize(masters_[p].size());
+    moments_[p].expAvgSq.resize(masters_[p].size());
+    for (auto [from, into] :
+         {std::pair{&deviceAvg_[p], &moments_[p].expAvg},
+          std::pair{&deviceAvgSq_[p], &moments_[p].expAvgSq}})
+      if (auto status = copyDown((*from)->data(), into->data(), bytes);
+          !status.ok())
+        return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::pushOptimizerState() {
+  for (size_t p = 0; p < masters_.size(); ++p) {
+    size_t bytes = masters_[p].size() * sizeof(float);
+    if (deviceMasters_[p])
+      if (auto status =
+              copyUp(masters_[p].data(), deviceMasters_[p]->data(), bytes);
+          !status.ok())
+        return status;
+    for (auto [host, device] :
+         {std::pair{&moments_[p].expAvg, &deviceAvg_[p]},
+          std::pair{&moments_[p].expAvgSq, &deviceAvgSq_[p]}}) {
+      absl::Status status =
+          host->empty()
+              ? deviceOptimizer()->zero(static_cast<float *>((*device)->data()),
+                                        int64_t(masters_[p].size()), *stream_)
+              : copyUp(host->data(), (*device)->data(), bytes);
+      if (!status.ok())
+        return status;
+    }
+  }
+  return stream_->synchronize();
+}
+
+absl::Status Trainer::copyDown(const void *device, void *host, size_t bytes) {
+  if (auto status = backend_.copyToHost(device, host, bytes, *stream_);
+      !status.ok())
+    return status;
+  return stream_->synchronize();
+}
+
+absl::Status Trainer::copyUp(const void *host, void *device, size_t bytes) {
+  return backend_.copyToDevice(host, device, bytes, *stream_);
 }
 
 absl::Status Trainer::uploadParams() {
@@ -472,7 +696,10 @@ absl::Status Trainer::refreshComputeCopies() {
 absl::Status
 Trainer::save(const std::string &dir, const nlohmann::json &runState,
               const std::map<std::string, std::string> &extraFiles,
-              uint64_t maxShardBytes) const {
+              uint64_t maxShardBytes) {
+  if (deviceOptimizer())
+    if (auto status = pullOptimizerState(); !status.ok())
+      return status;
   // Each kind of state, whole: on several ranks the experts are gathered
   // on rank 0, which writes.
   std::vector<std::vector<uint8_t>> gathered;
@@ -617,6 +844,9 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
         absl::StrCat(statePath, ": field 'updates' is outside [0, step]"));
   if (auto status = refreshComputeCopies(); !status.ok())
     return status;
+  if (deviceOptimizer())
+    if (auto status = pushOptimizerState(); !status.ok())
+      return status;
   return state["run"];
 }
 

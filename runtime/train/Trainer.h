@@ -7,10 +7,12 @@
 // One step runs the program once per micro-batch, averages the gradients,
 // clips them by global norm and applies AdamW.
 //
-// On a backend that does not share host memory (CUDA), the program and its
-// parameters run on the device and the optimiser on the host: each step
-// brings the gradients to the host and sends the updated compute copies
-// back (device-resident AdamW is the next step).
+// On a backend that does not share host memory (CUDA), the program, the
+// parameters and, where the backend offers a DeviceOptimizer, the masters,
+// moments and AdamW live on the device: the host sees the losses and the
+// gradient norm each step, the rest only when a checkpoint is saved or
+// restored. Without one, each step brings the gradients to the host and
+// sends the updated compute copies back.
 //
 // On a rank of an expert-parallel run, the losses are those of every rank's
 // micro-batch together (the loss kernels see to it) and the gradients this
@@ -86,6 +88,10 @@ public:
   /// clipping), as fp32 checkpoint tensors named `prefix` + the HF name.
   /// Valid until the next step.
   std::vector<TensorToWrite> gradientTensors(const std::string &prefix) const;
+  /// Keeps each step's gradients in host memory for gradientTensors() even
+  /// where the optimiser runs on the device (which otherwise never copies
+  /// them).
+  void setKeepHostGradients(bool keep) { keepHostGradients_ = keep; }
   int64_t batch() const { return model_.batch(); }
   int64_t seq() const { return model_.seq(); }
   int64_t vocab() const { return vocab_; }
@@ -98,7 +104,7 @@ public:
   /// experts are gathered and rank 0 writes what one process would.
   absl::Status save(const std::string &dir, const nlohmann::json &runState,
                     const std::map<std::string, std::string> &extraFiles,
-                    uint64_t maxShardBytes = kDefaultMaxShardBytes) const;
+                    uint64_t maxShardBytes = kDefaultMaxShardBytes);
   /// Restores masters, moments and the step from a directory save() wrote
   /// (on a rank, its share of the experts); returns the saved `runState`.
   absl::StatusOr<nlohmann::json> restore(const std::string &dir);
@@ -140,6 +146,31 @@ private:
   absl::Status uploadParams();
   absl::Status downloadGradients();
   absl::StatusOr<float> readScalar(int32_t value);
+  absl::Status copyDown(const void *device, void *host, size_t bytes);
+  absl::Status copyUp(const void *host, void *device, size_t bytes);
+
+  /// With a DeviceOptimizer: the device state bound, a step's optimiser
+  /// work there, and the host mirrors brought up to date (for a save) or
+  /// sent (after a restore).
+  DeviceOptimizer *deviceOptimizer() const {
+    return mirrored() ? backend_.optimizer() : nullptr;
+  }
+  absl::Status bindDeviceOptimizer();
+  /// The rest of step() with a DeviceOptimizer: norm, checks, AdamW.
+  absl::StatusOr<StepReport> deviceStep(StepReport report, bool accumulated);
+  absl::Status accumulateOnDevice(bool first, float scale);
+  absl::StatusOr<double> deviceNorm(bool accumulated);
+  absl::Status updateOnDevice(bool accumulated, double lr, double clipScale);
+  absl::Status hostGradientsFromDevice(bool accumulated);
+  absl::Status pullOptimizerState();
+  absl::Status pushOptimizerState();
+  /// Parameter p's gradient in device memory (the program's output, the
+  /// accumulated mean, or zeros).
+  const float *deviceGradient(size_t p, bool accumulated) const;
+  float *deviceMaster(size_t p) const {
+    return static_cast<float *>(deviceMasters_[p] ? deviceMasters_[p]->data()
+                                                  : deviceParams_[p]->data());
+  }
   /// The program's gradient output of parameter p, in host memory.
   const float *gradientOutput(size_t p) const {
     return mirrored() ? hostGrads_[p].data()
@@ -162,6 +193,12 @@ private:
   // Device backends: the parameters on the device, the gradients on the host.
   std::vector<std::unique_ptr<DeviceBuffer>> deviceParams_;
   std::vector<std::vector<float>> hostGrads_;
+  // A DeviceOptimizer's state: fp32 masters (null where the parameter is
+  // fp32 and deviceParams_ is its master), moments, accumulators, zeros.
+  std::vector<std::unique_ptr<DeviceBuffer>> deviceMasters_, deviceAvg_,
+      deviceAvgSq_, deviceAccumulators_;
+  std::unique_ptr<DeviceBuffer> deviceZeros_;
+  bool keepHostGradients_ = false;
   std::vector<AdamState> moments_;
   std::vector<int32_t> gradOutput_; // per parameter: its output, or -1
   std::vector<int32_t> paramOfGradient_; // per value: its parameter, or -1

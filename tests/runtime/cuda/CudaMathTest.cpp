@@ -11,8 +11,10 @@
 #include "runtime/checkpoint/Init.h"
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/train/AdamW.h"
 #include "runtime/cuda/CheckLaunchShape.h"
 #include "runtime/cuda/math/Activations.h"
+#include "runtime/cuda/math/AdamWMath.h"
 #include "runtime/cuda/math/GradMath.h"
 #include "runtime/cuda/math/OnlineSoftmax.h"
 #include "runtime/cuda/math/Philox.h"
@@ -210,6 +212,29 @@ TEST(CudaMathTest, RandomStreamsAreTheCpusExactly) {
                 moert::standardNormalAt(seed, key, i));
       EXPECT_EQ(uniformAt(seed, key, i + 7), uniform[i]);
     }
+  }
+}
+
+TEST(CudaMathTest, AdamWElementsAreTheTrainersExactly) {
+  int64_t n = 999;
+  auto master = randomVector(n, 40), grad = randomVector(n, 41, 0.1f);
+  train::OptimizerOptions options;
+  train::AdamState state;
+  std::vector<float> expected = master, ours = master, m(n, 0.0f), v(n, 0.0f);
+  for (int64_t step = 1; step <= 3; ++step) {
+    double lr = 1e-3 * double(step), clipScale = 0.5;
+    train::adamwUpdate(expected.data(), grad.data(), state, n, /*decay=*/true,
+                       lr, step, clipScale, options);
+    AdamWStep c = train::adamwStep(true, lr, step, clipScale, options);
+    for (int64_t i = 0; i < n; ++i)
+      ours[i] = adamwElement(ours[i], grad[i], m[i], v[i], c.decayFactor,
+                             c.stepSize, c.invBias2Sqrt, c.beta1, c.beta2,
+                             c.eps, c.gradScale);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(ours[i], expected[i]) << i;
+    EXPECT_EQ(m[i], state.expAvg[i]) << i;
+    EXPECT_EQ(v[i], state.expAvgSq[i]) << i;
   }
 }
 
