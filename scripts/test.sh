@@ -20,6 +20,7 @@ cmake -G Ninja -S . -B "$asan" -DMOEC_BUILD_COMPILER=OFF -DMOEC_CUDA=OFF \
 cmake --build "$asan" -j "$(nproc)" \
   --target moert-tests moert-checkpoint-tests moert-cpu-kernels-tests \
   moert-data-tests moert-generate-tests moe-data moe-run moert-train-tests \
+  moert-cuda-math-tests \
   fuzz-replay-safetensors fuzz-replay-artifact fuzz-replay-tokens \
   fuzz-replay-sentencepiece
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -155,6 +155,7 @@ public:
         cudaFreeHost(staging_[i]);
     }
     context_.gemm.reset();
+    context_.grouped.reset();
     if (internal_)
       cudaStreamDestroy(internal_);
   }
@@ -338,6 +339,11 @@ CudaBackend::create(const CudaOptions &options) {
   if (!gemm.ok())
     return gemm.status();
   backend->context_.gemm = std::move(*gemm);
+  absl::StatusOr<std::unique_ptr<cuda::GroupedGemm>> grouped =
+      cuda::GroupedGemm::create(options.tf32);
+  if (!grouped.ok())
+    return grouped.status();
+  backend->context_.grouped = std::move(*grouped);
   return std::unique_ptr<Backend>(std::move(backend));
 }
 

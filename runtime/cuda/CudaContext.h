@@ -4,6 +4,7 @@
 #define MOERT_CUDA_CUDACONTEXT_H
 
 #include "runtime/cuda/Gemm.h"
+#include "runtime/cuda/GroupedGemm.h"
 #include "runtime/cuda/LaunchShape.h"
 #include "runtime/cuda/kernels/Kernels.h"
 #include "runtime/exec/Backend.h"
@@ -20,6 +21,7 @@ namespace moert::cuda {
 struct CudaContext {
   DeviceLimits limits;
   std::unique_ptr<Gemm> gemm; // one workspace: one stream at a time
+  std::unique_ptr<GroupedGemm> grouped; // the experts' GEMMs in one call
   /// The source locations of launches that can fault, by the site index
   /// their kernels write into a fault slot.
   std::vector<std::string> siteLocations;

@@ -284,32 +284,40 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                });
   case fb::OpKind::CrossEntropy:
   case fb::OpKind::CrossEntropyGrad: {
+    bool grad = l.kernel->op() == fb::OpKind::CrossEntropyGrad;
     int64_t n = rows(in[0]), vocab = lastDim(in[0]);
     StreamScratch scratch(stream);
     double *terms = nullptr, *counted = nullptr;
-    for (absl::Status s : {scratch.take(n, terms), scratch.take(n, counted)})
+    float *count = nullptr;
+    for (absl::Status s : {scratch.take(n, terms), scratch.take(n, counted),
+                           scratch.take(1, count)})
       if (!s.ok())
         return s;
     int32_t site = context.site(l);
-    if (auto s = enqueue("cuda.cross_entropy_rows", rowShape(n, 256), context.limits,
-                     [&](const LaunchShape &shape) {
-                       return crossEntropyRows(in[0].as<float>(),
-                                               in[1].as<int32_t>(), vocab,
-                                               attr(l, 0), terms, counted,
-                                               fault, site, shape, stream);
-                     });
-        !s.ok())
+    if (n > 0) // no rows: the mean of nothing, 0
+      if (auto s = enqueue("cuda.cross_entropy_rows", rowShape(n, 256),
+                           context.limits, [&](const LaunchShape &shape) {
+                             return crossEntropyRows(
+                                 in[0].as<float>(), in[1].as<int32_t>(), vocab,
+                                 attr(l, 0), terms, counted, fault, site, shape,
+                                 stream);
+                           });
+          !s.ok())
+        return s;
+    if (auto s = cudaStatus(meanOfTerms(terms, counted, n,
+                                        grad ? nullptr : out.as<float>(),
+                                        grad ? count : nullptr, stream),
+                            "cuda.cross_entropy_mean");
+        !s.ok() || !grad)
       return s;
-    if (l.kernel->op() == fb::OpKind::CrossEntropy)
-      return cudaStatus(meanOfTerms(terms, counted, n, out.as<float>(), stream),
-                        "cuda.cross_entropy_mean");
     return enqueue("cuda.cross_entropy_grad", rowShape(n, 256), context.limits,
-               [&](const LaunchShape &shape) {
-                 return crossEntropyGrad(in[0].as<float>(), in[1].as<int32_t>(),
-                                         n, vocab, attr(l, 0),
-                                         in[2].as<float>(), counted,
-                                         out.as<float>(), shape, stream);
-               });
+                   [&](const LaunchShape &shape) {
+                     return crossEntropyGrad(in[0].as<float>(),
+                                             in[1].as<int32_t>(), vocab,
+                                             attr(l, 0), in[2].as<float>(),
+                                             count, out.as<float>(), shape,
+                                             stream);
+                   });
   }
   case fb::OpKind::LoadBalancingLoss:
   case fb::OpKind::RouterZLoss: {

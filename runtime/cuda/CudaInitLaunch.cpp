@@ -123,10 +123,10 @@ absl::Status launchCudaInit(const KernelLaunch &l, CudaContext &context,
     return enqueue("cuda.random_tensor", elementwiseShape(n), context.limits,
                    [&](const LaunchShape &shape) {
                      return centered
-                                ? randomUniform(out.as<float>(), n,
-                                                floatAttr(l, 0), sum,
-                                                randomStream(l, 0), shape,
-                                                stream)
+                                ? centeredUniform(out.as<float>(), n,
+                                                  floatAttr(l, 0), sum,
+                                                  randomStream(l, 0), shape,
+                                                  stream)
                                 : randomNormal(out.as<float>(), n, 0.0f,
                                                float(floatAttr(l, 0)),
                                                randomStream(l, 0), shape,

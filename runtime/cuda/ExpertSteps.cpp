@@ -202,30 +202,51 @@ absl::StatusOr<GroupedInput> groupedInput(const KernelLaunch &launch,
 
 namespace {
 
+/// One GEMM per expert with rows, y_e[n_e, n] = x_e[n_e, k] w_e[n, k]^T
+/// for each weight stack of `stacks` (with its output), in one grouped
+/// cuBLAS call where it takes the types, else one cuBLASLt call each.
+struct ExpertProducts {
+  const uint8_t *rows;                 // the grouped rows [total, k]
+  std::vector<std::pair<const uint8_t *, float *>> stacks; // w, y
+  int64_t n, k;
+};
+absl::Status runProducts(const ExpertProducts &p,
+                         const std::vector<int64_t> &counts, DType inputs,
+                         CudaContext &context, StreamScratch &scratch,
+                         cudaStream_t stream) {
+  int64_t bytes = inputs == DType::kBF16 ? 2 : 4;
+  std::vector<GroupedGemm::Problem> problems;
+  for (int64_t e = 0, first = 0; e < int64_t(counts.size());
+       first += counts[e], ++e)
+    if (counts[e] > 0)
+      for (auto [w, y] : p.stacks)
+        problems.push_back({p.rows + first * p.k * bytes,
+                            w + e * p.n * p.k * bytes, y + first * p.n,
+                            counts[e]});
+  if (context.grouped && !context.grouped->refused()) {
+    absl::Status status =
+        context.grouped->run(problems, p.n, p.k, inputs, scratch, stream);
+    if (status.code() != absl::StatusCode::kUnimplemented)
+      return status;
+  }
+  for (const GroupedGemm::Problem &problem : problems)
+    if (auto s = context.gemm->matmul(problem.a, problem.b, problem.c,
+                                      problem.m, p.k, p.n, inputs, stream);
+        !s.ok())
+      return s;
+  return absl::OkStatus();
+}
+
 /// Each expert's gate and up GEMMs over its rows, into gateRows/upRows.
 absl::Status gateAndUp(const uint8_t *grouped,
                        const std::vector<int64_t> &counts,
                        const ExpertWeights &w, const Stacks &stack,
                        float *gateRows, float *upRows, CudaContext &context,
-                       cudaStream_t stream) {
-  int64_t f = w.f(), d = w.d(), bytes = w.bf16() ? 2 : 4;
-  DType inputs = w.bf16() ? DType::kBF16 : DType::kF32;
-  for (int64_t e = 0, first = 0; e < w.experts(); first += counts[e], ++e) {
-    if (counts[e] == 0)
-      continue;
-    const uint8_t *x = grouped + first * d * bytes;
-    if (auto s = context.gemm->matmul(x, stack.gate + e * f * d * bytes,
-                                      gateRows + first * f, counts[e], d, f,
-                                      inputs, stream);
-        !s.ok())
-      return s;
-    if (auto s = context.gemm->matmul(x, stack.up + e * f * d * bytes,
-                                      upRows + first * f, counts[e], d, f,
-                                      inputs, stream);
-        !s.ok())
-      return s;
-  }
-  return absl::OkStatus();
+                       StreamScratch &scratch, cudaStream_t stream) {
+  return runProducts({grouped, {{stack.gate, gateRows}, {stack.up, upRows}},
+                      w.f(), w.d()},
+                     counts, w.bf16() ? DType::kBF16 : DType::kF32, context,
+                     scratch, stream);
 }
 
 } // namespace
@@ -253,7 +274,7 @@ absl::Status expertsForward(const uint8_t *grouped,
   if (auto s = scratch.take(total * f * bytes, hidden); !s.ok())
     return s;
   if (auto s = gateAndUp(grouped, counts, w, *stack, gateRows, upRows, context,
-                         stream);
+                         scratch, stream);
       !s.ok())
     return s;
   if (auto s = enqueue("cuda.swiglu_rows", elementwiseShape(total * f),
@@ -263,16 +284,8 @@ absl::Status expertsForward(const uint8_t *grouped,
                        });
       !s.ok())
     return s;
-  for (int64_t e = 0, first = 0; e < w.experts(); first += counts[e], ++e) {
-    if (counts[e] == 0)
-      continue;
-    if (auto s = context.gemm->matmul(
-            hidden + first * f * bytes, stack->down + e * d * f * bytes,
-            rows + first * d, counts[e], f, d, inputs, stream);
-        !s.ok())
-      return s;
-  }
-  return absl::OkStatus();
+  return runProducts({hidden, {{stack->down, rows}}, d, f}, counts, inputs,
+                     context, scratch, stream);
 }
 
 absl::Status expertsBackward(const uint8_t *grouped, const float *dRows,
@@ -311,7 +324,7 @@ absl::Status expertsBackward(const uint8_t *grouped, const float *dRows,
       if (!s.ok())
         return s;
     if (auto s = gateAndUp(grouped, counts, w, *stack, gateRows, upRows,
-                           context, stream);
+                           context, scratch, stream);
         !s.ok())
       return s;
   }

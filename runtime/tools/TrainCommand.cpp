@@ -267,7 +267,11 @@ public:
     std::string jsonl;
     for (const nlohmann::json &record : metrics) {
       jsonl += record.dump() + "\n";
-      if (record.contains("loss"))
+      // A skipped step's loss is NaN, which JSON writes as null (and a
+      // resumed run reads back so): no point of the curve.
+      if (record.contains("loss") && record["loss"].is_number() &&
+          std::isfinite(record["loss"].get<double>()) &&
+          record["step"].is_number())
         curve.points.push_back({record["step"].get<double>(),
                                 record["loss"].get<double>()});
     }

@@ -52,6 +52,10 @@ Trainer::create(const Artifact &artifact, const Weights &initial,
 }
 
 absl::Status Trainer::bind(const Weights &initial) {
+  if (parallel_ && mirrored())
+    return absl::UnimplementedError(absl::StrCat(
+        "training on the ", std::string(backend_.name()),
+        " backend runs on one process only, for now"));
   stream_ = backend_.createStream();
   auto allocate = [&](size_t bytes, std::unique_ptr<DeviceBuffer> &into) {
     absl::StatusOr<std::unique_ptr<DeviceBuffer>> buffer =
@@ -798,6 +802,16 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
   if (!file.ok())
     return file.status();
   int64_t step = state["step"].get<int64_t>();
+  // Steps that updated the weights (states saved before steps could be
+  // skipped have none): the moments exist only after one.
+  int64_t updates = step;
+  if (state.contains("updates"))
+    updates = state["updates"].is_number_integer()
+                  ? state["updates"].get<int64_t>()
+                  : -1;
+  if (updates < 0 || updates > step)
+    return absl::InvalidArgumentError(
+        absl::StrCat(statePath, ": field 'updates' is outside [0, step]"));
   // A rank takes its share of the experts' state, saved whole.
   auto load = [&](const std::string &name, std::vector<float> &into,
                   int64_t count, bool share) -> absl::Status {
@@ -824,7 +838,7 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
         !status.ok())
       return status;
     moments_[p] = AdamState();
-    if (step > 0) {
+    if (updates > 0) {
       for (auto [prefix, into] :
            {std::pair{"exp_avg.", &moments_[p].expAvg},
             std::pair{"exp_avg_sq.", &moments_[p].expAvgSq}})
@@ -834,14 +848,7 @@ absl::StatusOr<nlohmann::json> Trainer::restore(const std::string &dir) {
     }
   }
   steps_ = step;
-  updates_ = step; // states saved before steps could be skipped
-  if (state.contains("updates"))
-    updates_ = state["updates"].is_number_integer()
-                   ? state["updates"].get<int64_t>()
-                   : -1;
-  if (updates_ < 0 || updates_ > step)
-    return absl::InvalidArgumentError(
-        absl::StrCat(statePath, ": field 'updates' is outside [0, step]"));
+  updates_ = updates;
   if (auto status = refreshComputeCopies(); !status.ok())
     return status;
   if (deviceOptimizer())

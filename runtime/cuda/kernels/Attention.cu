@@ -160,13 +160,12 @@ __global__ void __launch_bounds__(kAttentionThreads)
 
 cudaError_t launchAttention(const AttentionArgs &args, const LaunchShape &shape,
                             cudaStream_t stream) {
-  // Above 48 KiB, dynamic shared memory is opted into per kernel: once, for
-  // the most any head width asks (kMaxAttentionHeadDim).
-  static cudaError_t optedIn = cudaFuncSetAttribute(
-      attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      int(attentionShape(1, 1, 1, kMaxAttentionHeadDim).sharedBytes));
-  if (optedIn != cudaSuccess)
-    return optedIn;
+  // For the most any head width asks (kMaxAttentionHeadDim).
+  if (cudaError_t error = optInSharedMemory(
+          attentionKernel,
+          attentionShape(1, 1, 1, kMaxAttentionHeadDim).sharedBytes);
+      error != cudaSuccess)
+    return error;
   return launchWith(shape, stream, attentionKernel, args);
 }
 

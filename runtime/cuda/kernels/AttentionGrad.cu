@@ -10,7 +10,8 @@
 //   q_i over every query head of the group and query tile in order, so no
 //   two blocks write one row and no atomics are needed.
 // With bf16, q, scale * k, v, dO, P and dS are rounded to bf16 before each
-// product, as the CPU's mixed-precision kernel takes them.
+// product: the CPU's mixed-precision kernel rounds k and scale * dS
+// instead, the same arithmetic rounded at another place (bf16's tolerance).
 //
 //===----------------------------------------------------------------------===//
 
@@ -241,18 +242,11 @@ cudaError_t attentionGrad(const float *q, const float *k, const float *v,
                           bool causal, float scale, bool bf16, float *dq,
                           float *dk, float *dv, float *lse, float *delta,
                           cudaStream_t stream) {
-  static cudaError_t optedIn = [] {
-    int most = int(attentionGradSharedBytes(kMaxAttentionHeadDim));
-    cudaError_t error = cudaFuncSetAttribute(
-        queryGradKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
-    return error != cudaSuccess
-               ? error
-               : cudaFuncSetAttribute(
-                     keyGradKernel,
-                     cudaFuncAttributeMaxDynamicSharedMemorySize, most);
-  }();
-  if (optedIn != cudaSuccess)
-    return optedIn;
+  int64_t most = attentionGradSharedBytes(kMaxAttentionHeadDim);
+  for (cudaError_t error : {optInSharedMemory(queryGradKernel, most),
+                            optInSharedMemory(keyGradKernel, most)})
+    if (error != cudaSuccess)
+      return error;
   Args args{q,     k,   v,     dout,    dq,      dk,     dv,    lse,
             delta, seq, heads, kvHeads, headDim, causal, scale, bf16};
   auto [queries, keys] =

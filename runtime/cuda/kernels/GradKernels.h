@@ -103,15 +103,16 @@ cudaError_t crossEntropyRows(const float *logits, const int32_t *labels,
                              int64_t vocab, int64_t ignoreIndex, double *terms,
                              double *counted, DeviceFault *fault, int32_t site,
                              const LaunchShape &shape, cudaStream_t stream);
-/// loss = sum(terms) / sum(counted) (0 when none count), sums in order
-/// (one block).
+/// loss = sum(terms) / sum(counted) (0 when none count) and count =
+/// sum(counted), either null, sums in order (one block).
 cudaError_t meanOfTerms(const double *terms, const double *counted,
-                        int64_t rows, float *loss, cudaStream_t stream);
+                        int64_t rows, float *loss, float *count,
+                        cudaStream_t stream);
 /// Cross-entropy backward (one block per row): dloss * (softmax - onehot) /
-/// the counted rows (`counted` [rows] as crossEntropyRows wrote it).
+/// count (the predicted rows, as meanOfTerms counted them).
 cudaError_t crossEntropyGrad(const float *logits, const int32_t *labels,
-                             int64_t rows, int64_t vocab, int64_t ignoreIndex,
-                             const float *dloss, const double *counted,
+                             int64_t vocab, int64_t ignoreIndex,
+                             const float *dloss, const float *count,
                              float *dlogits, const LaunchShape &shape,
                              cudaStream_t stream);
 

@@ -109,19 +109,19 @@ cudaError_t randomNormal(float *out, int64_t n, float mean, float std,
   return launchWith(shape, cuda, randomNormalKernel, out, n, mean, std, stream);
 }
 
-cudaError_t randomUniform(float *out, int64_t n, double centeredStd,
-                          double *sum, RandomStream stream,
-                          const LaunchShape &shape, cudaStream_t cuda) {
+cudaError_t centeredUniform(float *out, int64_t n, double std, double *sum,
+                            RandomStream stream, const LaunchShape &shape,
+                            cudaStream_t cuda) {
   if (cudaError_t error =
           launchWith(shape, cuda, randomUniformKernel, out, n, stream);
-      error != cudaSuccess || centeredStd <= 0)
+      error != cudaSuccess)
     return error;
   if (cudaError_t error = launchWith(rowShape(1, 1024), cuda, sumKernel,
                                      static_cast<const float *>(out), n, sum);
       error != cudaSuccess)
     return error;
-  return launchWith(shape, cuda, centerKernel, out, n,
-                    centeredStd * sqrt(12.0), static_cast<const double *>(sum));
+  return launchWith(shape, cuda, centerKernel, out, n, std * sqrt(12.0),
+                    static_cast<const double *>(sum));
 }
 
 cudaError_t sliceMoments(const float *x, int64_t rows, int64_t cols,

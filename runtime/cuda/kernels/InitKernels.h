@@ -22,12 +22,12 @@ struct RandomStream {
 cudaError_t randomNormal(float *out, int64_t n, float mean, float std,
                          RandomStream stream, const LaunchShape &shape,
                          cudaStream_t cuda);
-/// out[i] = uniform [0, 1) (i), then, with `centeredStd` > 0, shifted by
-/// the draws' mean and scaled to that std: (u - mean(u)) * std * sqrt(12).
-/// `sum` is scratch of one double. Elementwise shape.
-cudaError_t randomUniform(float *out, int64_t n, double centeredStd,
-                          double *sum, RandomStream stream,
-                          const LaunchShape &shape, cudaStream_t cuda);
+/// out[i] = uniform [0, 1) (i) shifted by the draws' mean and scaled to
+/// `std`: (u - mean(u)) * std * sqrt(12). `sum` is scratch of one double.
+/// Elementwise shape.
+cudaError_t centeredUniform(float *out, int64_t n, double std, double *sum,
+                            RandomStream stream, const LaunchShape &shape,
+                            cudaStream_t cuda);
 /// The chosen rows (axis 0) or columns (axis 1) `indices` [count] of x
 /// [rows, cols]: their mean and unbiased std (device scalars), in double
 /// (one block). An index outside the axis faults.

@@ -21,6 +21,15 @@ cudaError_t launchWith(const LaunchShape &shape, cudaStream_t stream,
   return cudaGetLastError();
 }
 
+/// Lets `kernel` take `bytes` of dynamic shared memory on the current
+/// device (above 48 KiB it must opt in). A host-side attribute call, cheap
+/// beside the launch: set at every launch, so every device gets it.
+template <typename Kernel>
+cudaError_t optInSharedMemory(Kernel kernel, int64_t bytes) {
+  return cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+}
+
 /// The first index of this thread and the stride of a grid-stride loop.
 __device__ inline int64_t firstIndex() {
   return int64_t(blockIdx.x) * blockDim.x + threadIdx.x;

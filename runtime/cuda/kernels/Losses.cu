@@ -68,23 +68,26 @@ __global__ void crossEntropyRowsKernel(const float *logits,
 }
 
 __global__ void meanOfTermsKernel(const double *terms, const double *counted,
-                                  int64_t rows, float *loss) {
-  double sum = 0, count = 0;
+                                  int64_t rows, float *loss, float *count) {
+  double sum = 0, total = 0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
     sum += terms[r];
-    count += counted[r];
+    total += counted[r];
   }
   sum = blockSum(sum);
-  count = blockSum(count);
-  if (threadIdx.x == 0)
-    *loss = count > 0 ? float(sum / count) : 0.0f;
+  total = blockSum(total);
+  if (threadIdx.x == 0) {
+    if (loss)
+      *loss = total > 0 ? float(sum / total) : 0.0f;
+    if (count)
+      *count = float(total);
+  }
 }
 
 __global__ void crossEntropyGradKernel(const float *logits,
-                                       const int32_t *labels, int64_t rows,
-                                       int64_t vocab, int64_t ignoreIndex,
-                                       const float *dloss,
-                                       const double *counted, float *dlogits) {
+                                       const int32_t *labels, int64_t vocab,
+                                       int64_t ignoreIndex, const float *dloss,
+                                       const float *count, float *dlogits) {
   int64_t r = blockIdx.x;
   float *out = dlogits + r * vocab;
   int64_t label = labels[r];
@@ -93,10 +96,7 @@ __global__ void crossEntropyGradKernel(const float *logits,
       out[v] = 0.0f;
     return;
   }
-  double total = 0;
-  for (int64_t i = threadIdx.x; i < rows; i += blockDim.x)
-    total += counted[i];
-  total = blockSum(total);
+  double total = *count; // the predicted rows, which meanOfTerms counted
   float perRow = total > 0 ? *dloss / float(total) : 0.0f;
   const float *row = logits + r * vocab;
   float best;
@@ -205,18 +205,19 @@ cudaError_t crossEntropyRows(const float *logits, const int32_t *labels,
 }
 
 cudaError_t meanOfTerms(const double *terms, const double *counted,
-                        int64_t rows, float *loss, cudaStream_t stream) {
+                        int64_t rows, float *loss, float *count,
+                        cudaStream_t stream) {
   return launchWith(rowShape(1, 1024), stream, meanOfTermsKernel, terms,
-                    counted, rows, loss);
+                    counted, rows, loss, count);
 }
 
 cudaError_t crossEntropyGrad(const float *logits, const int32_t *labels,
-                             int64_t rows, int64_t vocab, int64_t ignoreIndex,
-                             const float *dloss, const double *counted,
+                             int64_t vocab, int64_t ignoreIndex,
+                             const float *dloss, const float *count,
                              float *dlogits, const LaunchShape &shape,
                              cudaStream_t stream) {
   return launchWith(shape, stream, crossEntropyGradKernel, logits, labels,
-                    rows, vocab, ignoreIndex, dloss, counted, dlogits);
+                    vocab, ignoreIndex, dloss, count, dlogits);
 }
 
 cudaError_t routerGrad(const float *logits, const int32_t *indices,
