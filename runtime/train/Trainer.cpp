@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -308,23 +309,11 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
       report.gradNorm = globalNorm(gradients_);
     }
   }
-  if (!std::isfinite(report.losses.total) || !std::isfinite(report.gradNorm)) {
-    std::string what = describeNonFinite(report.losses);
-    if (!options_.skipNonFinite)
-      return absl::DataLossError(absl::StrCat(
-          what, "; stopped before updating the weights (--skip-nonfinite "
-                "skips such steps instead)"));
-    report.lr = learningRate(options_, steps_);
-    ++steps_;
-    report.skipped = what;
-    return report;
-  }
-  double clipScale = 1.0;
-  if (options_.clip > 0)
-    clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
-  report.lr = learningRate(options_, steps_);
-  ++steps_;
-  ++updates_;
+  absl::StatusOr<std::optional<double>> clipScale = admitStep(report);
+  if (!clipScale.ok())
+    return clipScale.status();
+  if (!*clipScale)
+    return report; // skipped
   profile::Profiler::Scope phase(profiler_, "optimizer", "phase");
   for (size_t p = 0; p < masters_.size(); ++p) {
     DType type = fromSchema(model_.params()->Get(p)->dtype());
@@ -334,7 +323,7 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
             : nullptr;
     adamwUpdate(masters_[p].data(), gradients_[p].data, moments_[p],
                 int64_t(masters_[p].size()), decays(*model_.params()->Get(p)),
-                report.lr, updates_, clipScale, options_, bf16Copy);
+                report.lr, updates_, **clipScale, options_, bf16Copy);
     if (type == DType::kF16) // rare: rounded in a second pass
       convertFloats(masters_[p].data(), DType::kF32, computeCopies_[p].data(),
                     type, int64_t(masters_[p].size()));
@@ -343,6 +332,26 @@ absl::StatusOr<StepReport> Trainer::step(const std::vector<Batch> &microBatches)
     if (auto status = uploadParams(); !status.ok())
       return status;
   return report;
+}
+
+absl::StatusOr<std::optional<double>>
+Trainer::admitStep(StepReport &report) {
+  report.lr = learningRate(options_, steps_);
+  ++steps_;
+  if (!std::isfinite(report.losses.total) || !std::isfinite(report.gradNorm)) {
+    std::string what = describeNonFinite(report.losses);
+    if (!options_.skipNonFinite)
+      return absl::DataLossError(absl::StrCat(
+          what, "; stopped before updating the weights (--skip-nonfinite "
+                "skips such steps instead)"));
+    report.skipped = what;
+    return std::nullopt;
+  }
+  ++updates_;
+  // clip_grad_norm_'s scale: clip / (norm + 1e-6) when that is below 1.
+  return options_.clip > 0
+             ? std::min(1.0, options_.clip / (report.gradNorm + 1e-6))
+             : 1.0;
 }
 
 absl::StatusOr<StepReport> Trainer::deviceStep(StepReport report,
@@ -360,25 +369,13 @@ absl::StatusOr<StepReport> Trainer::deviceStep(StepReport report,
   if (keepHostGradients_ || !finite)
     if (auto status = hostGradientsFromDevice(accumulated); !status.ok())
       return status;
-  if (!finite) {
-    std::string what = describeNonFinite(report.losses);
-    if (!options_.skipNonFinite)
-      return absl::DataLossError(absl::StrCat(
-          what, "; stopped before updating the weights (--skip-nonfinite "
-                "skips such steps instead)"));
-    report.lr = learningRate(options_, steps_);
-    ++steps_;
-    report.skipped = what;
-    return report;
-  }
-  double clipScale = 1.0;
-  if (options_.clip > 0)
-    clipScale = std::min(1.0, options_.clip / (report.gradNorm + 1e-6));
-  report.lr = learningRate(options_, steps_);
-  ++steps_;
-  ++updates_;
+  absl::StatusOr<std::optional<double>> clipScale = admitStep(report);
+  if (!clipScale.ok())
+    return clipScale.status();
+  if (!*clipScale)
+    return report; // skipped
   profile::Profiler::Scope phase(profiler_, "optimizer", "phase");
-  if (auto status = updateOnDevice(accumulated, report.lr, clipScale);
+  if (auto status = updateOnDevice(accumulated, report.lr, **clipScale);
       !status.ok())
     return status;
   return report;

@@ -37,6 +37,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,10 @@ private:
     return mirrored() ? backend_.optimizer() : nullptr;
   }
   absl::Status bindDeviceOptimizer();
+  /// After the step's norm: its learning rate and count, then the clipping
+  /// scale of an update, nothing for a skipped non-finite step, or the
+  /// error that stops training.
+  absl::StatusOr<std::optional<double>> admitStep(StepReport &report);
   /// The rest of step() with a DeviceOptimizer: norm, checks, AdamW.
   absl::StatusOr<StepReport> deviceStep(StepReport report, bool accumulated);
   absl::Status accumulateOnDevice(bool first, float scale);
