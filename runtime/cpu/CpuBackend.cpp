@@ -12,12 +12,16 @@
 #include "runtime/cpu/CpuLaunch.h"
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/PackedExperts.h"
 #include "runtime/exec/LaunchChecks.h"
 
 #include "absl/strings/str_cat.h"
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 namespace moert {
 using namespace cpu_launch;
@@ -100,15 +104,48 @@ public:
     std::memcpy(host, device, bytes);
     return absl::OkStatus();
   }
-  absl::Status prepare(const KernelLaunch &launch) override {
+  absl::Status prepare(KernelLaunch &launch) override {
     if (auto status = ranks_.check(launch); !status.ok())
       return status;
-    return checkLaunch(launch);
+    if (auto status = checkLaunch(launch); !status.ok())
+      return status;
+    return packExperts(launch);
   }
   absl::Status launch(const KernelLaunch &launch, Stream &) override;
 
 private:
+  /// A fused forward block whose weights are constant and whose experts are
+  /// all this rank's gets them repacked for the GEMM (PackedExperts.h).
+  /// Launches of the same weights (generation's prefill and decode steps)
+  /// share one copy: while a launch holds it, the weights it was made from
+  /// keep their values.
+  absl::Status packExperts(KernelLaunch &launch) {
+    if (!launch.constantWeights ||
+        launch.kernel->op() != fb::OpKind::FusedExperts ||
+        ranks_.experts(launch) != nullptr)
+      return absl::OkStatus();
+    cpu::MoeBlockWeights block = moeBlockWeights(launch);
+    std::lock_guard<std::mutex> lock(packedMutex_);
+    std::weak_ptr<const cpu::PackedExperts> &shared =
+        packed_[{block.gate.data, block.up.data, block.down.data}];
+    if (auto alive = shared.lock()) {
+      launch.prepared = std::move(alive);
+      return absl::OkStatus();
+    }
+    auto packed = cpu::PackedExperts::pack(block);
+    if (!packed.ok())
+      return packed.status();
+    shared = *packed;
+    launch.prepared = *std::move(packed);
+    return absl::OkStatus();
+  }
+
   Ranks ranks_;
+  std::mutex packedMutex_;
+  std::map<std::tuple<const void *, const void *, const void *>,
+           std::weak_ptr<const cpu::PackedExperts>>
+      packed_; // by the gate, up and down weights' addresses
+
 };
 
 absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {

@@ -19,7 +19,9 @@ inline cpu::Weight weight(const TensorRef &t) { return {t.data, t.dtype}; }
 inline cpu::MoeBlockWeights moeBlockWeights(const KernelLaunch &launch) {
   const auto &in = launch.operands;
   return {weight(in[1]),   weight(in[2]),   weight(in[3]), weight(in[4]),
-          in[1].shape[0], in[2].shape[2], in[2].shape[1]};
+          in[1].shape[0], in[2].shape[2], in[2].shape[1],
+          // What CpuBackend::prepare made of a fused forward launch.
+          static_cast<const cpu::PackedExperts *>(launch.prepared.get())};
 }
 
 /// Expert row counts come from a dispatch of this run: checked before a

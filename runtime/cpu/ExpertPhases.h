@@ -28,6 +28,13 @@ absl::Status expertsForward(const float *x, const ExpertRouting &routing,
                             const MoeBlockWeights &block, float *out,
                             float *staging, KeptHidden kept = {});
 
+/// The experts phase of the forward pass over block.packed for every expert
+/// that is not streamed (PackedExpertsForward.cpp): each grouped row's
+/// output lands in `staging`, unweighted.
+absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
+                                  const MoeBlockWeights &block,
+                                  float *staging);
+
 /// The experts phase of the backward pass: the experts' weight gradients
 /// (dgate, dup, ddown, [routing.experts, ...]), the routing weights'
 /// gradients (dweights, by slot) and the rows' input gradients: unweighted

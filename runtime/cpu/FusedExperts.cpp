@@ -8,6 +8,10 @@
 // deterministic when experts run side by side). No [tokens * k, D] value
 // exists between the kernel's input and output.
 //
+// Where the launch's weights are constant they come repacked for the GEMM
+// (PackedExperts.h), and the experts run as the tasks of
+// PackedExpertsForward.cpp instead of one GEMM call per expert and weight.
+//
 // Experts that got only a few rows skip the GEMMs: their weights are
 // streamed (ExpertStreaming.h) and their rows staged (unless the hidden
 // states are kept for the backward pass: streaming makes none). The choice is made per
@@ -110,20 +114,25 @@ absl::Status expertsForward(const float *x, const ExpertRouting &routing,
             out, nullptr, kept};
   bool streams = std::any_of(routing.counts.begin(), routing.counts.end(),
                              [&](int64_t rows) { return p.streams(rows); });
-  bool ownStaging = !staging && (streams || expertsSideBySide(
-                                                routing.counts.data(),
-                                                routing.experts));
+  // Packed weights are read only by the tasks of PackedExpertsForward.cpp,
+  // which stage their rows; kept hidden states take the per-expert GEMMs.
+  bool packed = block.packed && !kept.gate;
+  bool ownStaging =
+      !staging && (packed || streams ||
+                   expertsSideBySide(routing.counts.data(), routing.experts));
   if (ownStaging)
     staging = scratch<float, 5>(routing.tokens * routing.k * block.d);
   if (!staging)
     std::fill(out, out + routing.tokens * block.d, 0.0f);
   p.staging = staging;
-  if (auto s = forEachExpert(routing.counts.data(), routing.experts,
+  absl::Status status =
+      packed ? packedExpertsForward(x, routing, block, staging)
+             : forEachExpert(routing.counts.data(), routing.experts,
                              [&](int64_t e, int64_t firstRow, Threads threads) {
                                return expertForward(p, e, firstRow, threads);
                              });
-      !s.ok())
-    return s;
+  if (!status.ok())
+    return status;
   if (streams)
     streamExperts(x, routing, block, bf16, staging);
   if (ownStaging)

@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/GradMatmul.h"
+#include "runtime/cpu/OneDnnThreads.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -58,20 +59,6 @@ Context &context() {
 }
 
 tag tagOf(Layout layout) { return layout == Layout::kAsIs ? tag::ab : tag::ba; }
-
-/// Restores the calling thread's OpenMP thread count on scope exit.
-class ThreadCount {
-public:
-  explicit ThreadCount(int threads) : saved_(omp_get_max_threads()) {
-    omp_set_num_threads(threads);
-  }
-  ~ThreadCount() { omp_set_num_threads(saved_); }
-  ThreadCount(const ThreadCount &) = delete;
-  ThreadCount &operator=(const ThreadCount &) = delete;
-
-private:
-  int saved_;
-};
 
 /// The run-time-shaped matmul for a layout pair, dtype and post-op, planned
 /// for threadCount threads.

@@ -152,9 +152,14 @@ absl::Status combine(const float *y, const float *weights,
 
 /// The weights of a fused MoE block: router [E, D], gate and up [E, F, D],
 /// down [E, D, F]; the experts' three share a dtype.
+class PackedExperts;
+
 struct MoeBlockWeights {
   Weight router, gate, up, down;
   int64_t experts, d, f;
+  /// The experts repacked for the GEMM when the weights are constant
+  /// (PackedExperts.h); null: read in place.
+  const PackedExperts *packed = nullptr;
 };
 
 /// The tokens of a fused block that skip the experts (their rows of the

@@ -239,7 +239,7 @@ public:
     return absl::OkStatus();
   }
 
-  absl::Status prepare(const KernelLaunch &launch) override {
+  absl::Status prepare(KernelLaunch &launch) override {
     // The shape rules first: the CUDA checks read operands they vouch for.
     if (auto s = checkLaunch(launch); !s.ok())
       return s;

@@ -42,6 +42,12 @@ struct KernelLaunch {
   const fb::Kernel *kernel = nullptr;
   std::vector<TensorRef> operands;
   std::vector<TensorRef> results;
+  /// The parameters among the operands keep their values for as long as the
+  /// launch lives (inference and generation, not training), so the backend
+  /// may derive copies of them once, such as weights repacked for its GEMMs.
+  bool constantWeights = false;
+  /// What the backend's prepare() derived for the launch; null: nothing.
+  std::shared_ptr<const void> prepared;
 };
 
 class DeviceBuffer {
@@ -106,8 +112,9 @@ public:
 
   /// Checks once, before any run, that a launch is well formed (operand
   /// shapes agree with each other and with the kernel's attributes), so a
-  /// damaged artifact is refused instead of read out of bounds.
-  virtual absl::Status prepare(const KernelLaunch &launch) = 0;
+  /// damaged artifact is refused instead of read out of bounds; may set
+  /// launch.prepared (its parameters must then hold their values).
+  virtual absl::Status prepare(KernelLaunch &launch) = 0;
   /// Enqueues a prepared launch.
   virtual absl::Status launch(const KernelLaunch &launch, Stream &stream) = 0;
 

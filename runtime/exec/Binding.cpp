@@ -69,11 +69,13 @@ std::vector<TensorRef> bindValues(const fb::Model &model,
 
 absl::StatusOr<std::vector<KernelLaunch>>
 prepareLaunches(const fb::Program &program,
-                const std::vector<TensorRef> &values, Backend &backend) {
+                const std::vector<TensorRef> &values, Backend &backend,
+                bool constantWeights) {
   std::vector<KernelLaunch> launches;
   for (const fb::Kernel *kernel : *program.kernels()) {
     KernelLaunch launch;
     launch.kernel = kernel;
+    launch.constantWeights = constantWeights;
     for (int32_t id : *kernel->operands())
       launch.operands.push_back(values[id]);
     for (int32_t id : *kernel->results())

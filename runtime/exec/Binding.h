@@ -33,10 +33,12 @@ std::vector<TensorRef> bindValues(const fb::Model &model,
                                   void *arena, void *caches = nullptr);
 
 /// The launches of `program` over `values`, each prepared by `backend`; an
-/// error names the kernel and where it came from.
+/// error names the kernel and where it came from. `constantWeights`: the
+/// parameters keep their values while the launches live (KernelLaunch).
 absl::StatusOr<std::vector<KernelLaunch>>
 prepareLaunches(const fb::Program &program,
-                const std::vector<TensorRef> &values, Backend &backend);
+                const std::vector<TensorRef> &values, Backend &backend,
+                bool constantWeights);
 
 } // namespace moert
 

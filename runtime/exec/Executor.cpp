@@ -62,7 +62,8 @@ absl::Status Executor::bind(const Weights &weights) {
   vocab_ = logits.shape[2];
 
   absl::StatusOr<std::vector<KernelLaunch>> launches =
-      prepareLaunches(*model_.forward(), values_, backend_);
+      prepareLaunches(*model_.forward(), values_, backend_,
+                      /*constantWeights=*/true);
   if (!launches.ok())
     return launches.status();
   launches_ = std::move(*launches);

@@ -64,7 +64,8 @@ absl::Status Generator::bind(const Weights &weights) {
   for (auto [program, bound] : {std::pair{generation.prefill(), &prefill_},
                                 std::pair{generation.decode_step(), &decode_}}) {
     absl::StatusOr<std::vector<KernelLaunch>> launches =
-        prepareLaunches(*program, values_, backend_);
+        prepareLaunches(*program, values_, backend_,
+                        /*constantWeights=*/true);
     if (!launches.ok())
       return launches.status();
     bound->program = program;

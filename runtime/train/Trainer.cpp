@@ -135,7 +135,8 @@ absl::Status Trainer::bind(const Weights &initial) {
       paramOfGradient_[gradOutput_[p]] = int32_t(p);
 
   absl::StatusOr<std::vector<KernelLaunch>> launches =
-      prepareLaunches(program, values_, backend_);
+      prepareLaunches(program, values_, backend_,
+                      /*constantWeights=*/false);
   if (!launches.ok())
     return launches.status();
   launches_ = std::move(*launches);

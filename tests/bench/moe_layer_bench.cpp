@@ -1,7 +1,9 @@
 //===- moe_layer_bench.cpp - MoE layer forward on the CPU -----------------===//
 //
 // Times one dropless MoE layer with the runtime's kernels, forward and
-// forward + backward, both fused (fusedExperts, fusedExpertsGrad) and as the
+// forward + backward, both fused (fusedExperts, fusedExpertsGrad; the forward
+// over weights repacked as inference has them, and read in place as
+// training's forward reads them) and as the
 // unfused chain (router GEMM + top-k, dispatch, grouped SwiGLU experts,
 // combine, and their backward kernels); and the machine's limits: a plain
 // oneDNN GEMM of the expert's shape on all tokens, and the memory bandwidth
@@ -19,6 +21,7 @@
 #include "runtime/base/MedianTime.h"
 #include "runtime/profile/Ceilings.h"
 #include "runtime/cpu/Grad.h"
+#include "runtime/cpu/PackedExperts.h"
 
 #include <algorithm>
 #include <chrono>
@@ -152,6 +155,17 @@ int main(int argc, char **argv) {
     ok = ok && check(cpu::fusedExperts(x.data(), tokens, block, k, true,
                                        out.data(), logits.data()));
   };
+  // Inference repacks the experts once (PackedExperts.h); training, whose
+  // weights change every step, reads them in place.
+  auto packed = cpu::PackedExperts::pack(block);
+  if (!check(packed.status()))
+    return 1;
+  cpu::MoeBlockWeights packedBlock = block;
+  packedBlock.packed = packed->get();
+  auto packedForward = [&] {
+    ok = ok && check(cpu::fusedExperts(x.data(), tokens, packedBlock, k, true,
+                                       out.data(), logits.data()));
+  };
   auto fusedBackward = [&] {
     ok = ok && check(cpu::fusedExpertsGrad(
                    x.data(), tokens, block, k, true, logits.data(), dout.data(),
@@ -163,7 +177,8 @@ int main(int argc, char **argv) {
     unfusedForward();
     unfusedBackward();
   });
-  double fusedMs = medianMillis(repeat, fusedForward);
+  double fusedMs = medianMillis(repeat, packedForward);
+  double fusedUnpackedMs = medianMillis(repeat, fusedForward);
   double fusedTrainMs = medianMillis(repeat, [&] {
     fusedForward();
     fusedBackward();
@@ -199,6 +214,7 @@ int main(int argc, char **argv) {
   std::printf("moe_layer_gflops: %.1f\n", layerFlops / layerMs / 1e6);
   std::printf("fused_moe_layer_ms_median: %.3f\n", fusedMs);
   std::printf("fused_moe_layer_gflops: %.1f\n", layerFlops / fusedMs / 1e6);
+  std::printf("fused_unpacked_moe_layer_ms_median: %.3f\n", fusedUnpackedMs);
   std::printf("moe_layer_train_ms_median: %.3f\n", layerTrainMs);
   std::printf("fused_moe_layer_train_ms_median: %.3f\n", fusedTrainMs);
   std::printf("onednn_gemm_gflops: %.1f\n", gemmFlops / gemmMs / 1e6);

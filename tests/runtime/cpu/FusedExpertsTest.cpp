@@ -7,12 +7,14 @@
 // top-2 of 3 to 64 experts, widths that are not multiples of the vector
 // width, fp32 and bf16 weights, and 1, 2 and 3 threads (bit-identical).
 // Experts of up to 4 rows take the streaming path (ExpertStreaming.h): every
-// expert in the 3-token case, some of them in the 64-expert ones.
+// expert in the 3-token case, some of them in the 64-expert ones. Weights
+// repacked for the GEMM (PackedExperts.h) are checked the same way.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cpu/ExpertRouting.h"
 #include "runtime/cpu/Grad.h"
+#include "runtime/cpu/PackedExperts.h"
 #include "tests/runtime/cpu/KernelTestUtil.h"
 
 #include <gtest/gtest.h>
@@ -202,12 +204,48 @@ TEST_P(FusedExpertsTest, KeptHiddenStatesGiveTheRecomputedGradients) {
   }
 }
 
+// Weights repacked for the GEMM (a launch with constant weights): the
+// forward as (expert, row block, chunk) tasks gives the chain's output to
+// rounding and the same bits on any thread count. The widths of the cases
+// cut the chunks unevenly; expert 0's every row makes several row blocks.
+TEST_P(FusedExpertsTest, PackedWeightsGiveTheChainsOutputOnAnyThreadCount) {
+  Block block(GetParam());
+  const Case &c = block.c;
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !bf16MatmulIsNative())
+      continue;
+    MoeBlockWeights w = block.weights(bf16);
+    auto packed = PackedExperts::pack(w);
+    ASSERT_TRUE(packed.ok()) << packed.status();
+    ASSERT_NE(*packed, nullptr);
+    w.packed = packed->get();
+    auto forward = [&](int threads) {
+      std::vector<float> out(block.x.size()), logits(c.tokens * c.experts);
+      withThreads(threads, [&] {
+        EXPECT_TRUE(fusedExperts(block.x.data(), c.tokens, w, c.k, true,
+                                 out.data(), logits.data(), nullptr, 1, {}, {})
+                        .ok());
+      });
+      return out;
+    };
+    Result chain;
+    withThreads(2, [&] { chain = runChain(block, bf16); });
+    std::vector<float> one = forward(1), two = forward(2), three = forward(3);
+    EXPECT_TRUE(one == two && two == three) << "bf16 " << bf16;
+    EXPECT_LT(relativeError(two, std::vector<double>(chain[0].begin(),
+                                                     chain[0].end())),
+              bf16 ? 1e-2 : 2e-6)
+        << "bf16 " << bf16;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Routings, FusedExpertsTest,
     ::testing::Values(Case{3, 1, 24, 40, 37}, Case{4, 2, 33, 17, 37},
                       Case{8, 2, 64, 96, 130}, Case{8, 1, 33, 40, 9},
                       Case{8, 2, 33, 100, 3},
-                      Case{64, 2, 40, 24, 200}, Case{64, 1, 24, 16, 7}),
+                      Case{64, 2, 40, 24, 200}, Case{64, 1, 24, 16, 7},
+                      Case{8, 2, 260, 300, 150}),
     [](const auto &info) {
       const Case &c = info.param;
       return "E" + std::to_string(c.experts) + "_top" + std::to_string(c.k) +
