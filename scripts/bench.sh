@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, each against its baseline measured in the same run (medians):
 #  1. one MoE layer (E=8, top-2, d=512, ffn=1408) at 16 to 4096 tokens, fp32
-#     and bf16, forward and forward + backward: the fused kernels, the unfused
+#     and bf16, forward and forward + backward: the fused kernels (the forward
+#     over repacked weights as inference runs it, and in place), the unfused
 #     chain (--no-fuse) and the PyTorch eager loop a user writes, next to
 #     oneDNN's plain GEMM rate and the weight-streaming bound (the active
 #     experts' weight bytes over the triad bandwidth) on this machine;
@@ -48,12 +49,14 @@ for dtype in f32 bf16; do
                    --repeat "$repeat" --threads "$OMP_NUM_THREADS" --backward)
     fused=$(echo "$ours" | value fused_moe_layer_ms_median)
     unfused=$(echo "$ours" | value moe_layer_ms_median)
+    in_place=$(echo "$ours" | value fused_unpacked_moe_layer_ms_median)
     torch_ms=$(echo "$theirs" | value torch_moe_layer_ms_median)
     bound=$(echo "$ours" | value weight_streaming_bound_ms)
     fused_train=$(echo "$ours" | value fused_moe_layer_train_ms_median)
     unfused_train=$(echo "$ours" | value moe_layer_train_ms_median)
     torch_train=$(echo "$theirs_train" | value torch_moe_layer_ms_median)
-    echo "$dtype $tokens tokens: forward fused $fused, --no-fuse $unfused, pytorch $torch_ms" \
+    echo "$dtype $tokens tokens: forward fused $fused (weights in place, as training: $in_place)," \
+         "--no-fuse $unfused, pytorch $torch_ms" \
          "(fused: $(ratio "$torch_ms" "$fused")x pytorch, $(ratio "$unfused" "$fused")x --no-fuse," \
          "$(ratio "$fused" "$bound")x the streaming bound $bound ms at" \
          "$(echo "$ours" | value triad_gb_per_s) GB/s, $(echo "$ours" | value fused_moe_layer_gflops)" \

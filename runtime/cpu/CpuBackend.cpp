@@ -79,7 +79,8 @@ public:
 
 class CpuBackend : public Backend {
 public:
-  explicit CpuBackend(comm::Parallelism *parallel) : ranks_{parallel} {}
+  CpuBackend(comm::Parallelism *parallel, CpuBackendOptions options)
+      : ranks_{parallel}, options_(options) {}
   std::string_view name() const override { return "cpu"; }
   bool sharesHostMemory() const override { return true; }
 
@@ -120,7 +121,7 @@ private:
   /// share one copy: while a launch holds it, the weights it was made from
   /// keep their values.
   absl::Status packExperts(KernelLaunch &launch) {
-    if (!launch.constantWeights ||
+    if (!options_.repackExperts || !launch.constantWeights ||
         launch.kernel->op() != fb::OpKind::FusedExperts ||
         ranks_.experts(launch) != nullptr)
       return absl::OkStatus();
@@ -141,6 +142,7 @@ private:
   }
 
   Ranks ranks_;
+  CpuBackendOptions options_;
   std::mutex packedMutex_;
   std::map<std::tuple<const void *, const void *, const void *>,
            std::weak_ptr<const cpu::PackedExperts>>
@@ -336,8 +338,9 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
 }
 } // namespace
 
-std::unique_ptr<Backend> createCpuBackend(comm::Parallelism *parallel) {
-  return std::make_unique<CpuBackend>(parallel);
+std::unique_ptr<Backend> createCpuBackend(comm::Parallelism *parallel,
+                                          CpuBackendOptions options) {
+  return std::make_unique<CpuBackend>(parallel, options);
 }
 
 } // namespace moert

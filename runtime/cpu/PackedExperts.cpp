@@ -104,7 +104,7 @@ absl::StatusOr<std::shared_ptr<const PackedExperts>>
 PackedExperts::pack(const MoeBlockWeights &block) {
   DType type = block.gate.dtype;
   bool bf16 = type == DType::kBF16 && bf16MatmulIsNative();
-  if (!bf16 && type != DType::kF32)
+  if ((!bf16 && type != DType::kF32) || block.d == 0 || block.f == 0)
     return std::shared_ptr<const PackedExperts>();
   std::shared_ptr<PackedExperts> packed(
       new PackedExperts(block.d, block.f, bf16));

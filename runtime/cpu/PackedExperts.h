@@ -45,7 +45,7 @@ public:
   }
 
   /// `block`'s experts repacked; null where its weights are not repacked
-  /// (fp16, or bf16 where the GEMM widens bf16 to fp32).
+  /// (fp16, bf16 where the GEMM widens bf16 to fp32, or empty matrices).
   static absl::StatusOr<std::shared_ptr<const PackedExperts>>
   pack(const MoeBlockWeights &block);
 

@@ -16,6 +16,10 @@
 ABSL_FLAG(std::string, device, "cpu",
           "where the kernels run: cpu, cuda (device 0) or cuda:N; "
           "`moe-run devices` lists them");
+ABSL_FLAG(bool, repack_experts, true,
+          "cpu: inference and generation keep the MoE experts' weights "
+          "repacked for the GEMM (faster prompts; the expert weights take "
+          "their bytes once more in memory); false reads them in place");
 ABSL_FLAG(bool, tf32, false,
           "cuda: run fp32 GEMMs on TF32 tensor cores (inputs rounded to "
           "10 mantissa bits)");
@@ -26,7 +30,8 @@ absl::StatusOr<std::unique_ptr<Backend>>
 backendFromFlags(comm::Parallelism *parallel) {
   const std::string device = absl::GetFlag(FLAGS_device);
   if (device == "cpu")
-    return createCpuBackend(parallel);
+    return createCpuBackend(parallel,
+                            {absl::GetFlag(FLAGS_repack_experts)});
   int index = 0;
   bool cuda = device == "cuda" ||
               (device.rfind("cuda:", 0) == 0 &&
