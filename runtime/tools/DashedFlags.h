@@ -47,6 +47,15 @@ inline const absl::CommandLineFlag *findFlag(const std::string &name) {
   return flag && flag->IsOfType<bool>() ? flag : nullptr;
 }
 
+/// Whether `name` (underscored) is no_x for a boolean flag x, the dashed
+/// spelling of false (--no-repack-experts).
+inline bool isNegatedBool(const std::string &name) {
+  if (name.rfind("no_", 0) != 0 || absl::FindCommandLineFlag(name))
+    return false;
+  const absl::CommandLineFlag *flag = absl::FindCommandLineFlag(name.substr(3));
+  return flag && flag->IsOfType<bool>();
+}
+
 /// Parses the command line whose flags are spelled with dashes, as the
 /// tools' contracts are (--logits-out), into Abseil flags (which are named
 /// with underscores: logits_out); returns the positional arguments. An
@@ -67,6 +76,10 @@ inline std::vector<std::string> parseDashedFlags(int argc, char **argv) {
       size_t end = std::min(arg.find('='), arg.size());
       std::replace(arg.begin() + dashes, arg.begin() + end, '-', '_');
       std::string name = arg.substr(dashes, end - dashes);
+      if (isNegatedBool(name)) { // --no-x: Abseil's --nox
+        name = "no" + name.substr(3);
+        arg = arg.substr(0, dashes) + name + arg.substr(end);
+      }
       if (name == "help" || name == "helpfull")
         printHelp();
       const absl::CommandLineFlag *flag = findFlag(name);

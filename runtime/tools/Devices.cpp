@@ -19,7 +19,8 @@ ABSL_FLAG(std::string, device, "cpu",
 ABSL_FLAG(bool, repack_experts, true,
           "cpu: inference and generation keep the MoE experts' weights "
           "repacked for the GEMM (faster prompts; the expert weights take "
-          "their bytes once more in memory); false reads them in place");
+          "their bytes once more in memory); --no-repack-experts reads them in "
+          "place");
 ABSL_FLAG(bool, tf32, false,
           "cuda: run fp32 GEMMs on TF32 tensor cores (inputs rounded to "
           "10 mantissa bits)");
