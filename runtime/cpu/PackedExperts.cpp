@@ -144,6 +144,11 @@ absl::Status PackedExperts::packFamily(Family &family, const Weight &first,
   std::vector<char> joined(second ? size_t(2 * chunk * k) * bytes : 0);
   try {
     dnnl::stream stream(engine());
+    std::vector<dnnl::reorder> reorders; // by chunk, the same for every expert
+    for (int64_t j = 0; j < count; ++j)
+      reorders.emplace_back(dnnl::reorder::primitive_desc(
+          engine(), {{k, family.shapes[j]->n}, type, tag::ba}, engine(),
+          family.shapes[j]->weights));
     for (int64_t e = 0; e < experts; ++e)
       for (int64_t j = 0; j < count; ++j) {
         const Shape &shape = *family.shapes[j];
@@ -162,7 +167,7 @@ absl::Status PackedExperts::packFamily(Family &family, const Weight &first,
         dnnl::memory packed(shape.weights, engine(),
                             family.data + e * family.expertBytes +
                                 family.offsets[j]);
-        dnnl::reorder(source, packed).execute(stream, source, packed);
+        reorders[j].execute(stream, source, packed);
         stream.wait();
       }
   } catch (const dnnl::error &error) {
