@@ -78,13 +78,8 @@ private:
 
 int64_t moe::arenaBytesOf(int64_t bytes) { return alignUp(bytes); }
 
-int64_t moe::storageBytes(Type elementType) {
-  if (llvm::isa<FloatType>(elementType))
-    return 4;
-  return std::max<int64_t>(1, elementType.getIntOrFloatBitWidth() / 8);
-}
-
-FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
+FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function,
+                                       const ActivationStorage &storage) {
   // Program order, and the last position at which each value is read.
   llvm::DenseMap<Operation *, int64_t> position;
   int64_t index = 0;
@@ -124,7 +119,7 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function) {
                << "result type " << result.getType()
                << " is not a static tensor; run moe-specialize-shapes first";
       // Checked: shapes from absurd batch and seq sizes wrapped around.
-      int64_t bytes = storageBytes(type.getElementType());
+      int64_t bytes = storage.elementBytes(result);
       for (int64_t extent : type.getShape())
         if (__builtin_mul_overflow(bytes, extent, &bytes) ||
             bytes > kMaxValueBytes)

@@ -14,6 +14,8 @@
 #ifndef MOEC_ARTIFACT_BUFFERPLAN_H
 #define MOEC_ARTIFACT_BUFFERPLAN_H
 
+#include "compiler/artifact/ActivationStorage.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
 
@@ -47,12 +49,10 @@ struct BufferPlan {
 /// arena's alignment.
 int64_t arenaBytesOf(int64_t bytes);
 
-/// Bytes of one element as the runtime stores activations: floating-point
-/// values in fp32 (compute is fp32-accumulated whatever the weights' dtype).
-int64_t storageBytes(Type elementType);
-
-/// Plans `function`, whose values must all have static shapes.
-FailureOr<BufferPlan> planBuffers(func::FuncOp function);
+/// Plans `function`, whose values must all have static shapes, each taking
+/// the bytes `storage` gives it.
+FailureOr<BufferPlan> planBuffers(func::FuncOp function,
+                                  const ActivationStorage &storage);
 
 } // namespace mlir::moe
 

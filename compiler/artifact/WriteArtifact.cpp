@@ -37,7 +37,8 @@ FailureOr<fb::DType> dtypeOf(Type type, Location loc) {
   return emitError(loc) << "no artifact dtype for " << element;
 }
 
-/// Activations are stored in fp32 whatever their IR float type.
+/// Activations are stored in fp32 whatever their IR float type, apart from
+/// those ActivationStorage picks.
 fb::DType activationDtype(fb::DType dtype) {
   return dtype == fb::DType::BF16 || dtype == fb::DType::F16 ? fb::DType::F32
                                                              : dtype;
@@ -396,7 +397,8 @@ namespace {
 /// over a shared value table.
 class ArtifactBuilder {
 public:
-  explicit ArtifactBuilder(ModuleOp module) : module(module), builder(1 << 16) {}
+  ArtifactBuilder(ModuleOp module, ActivationStorage storage)
+      : module(module), storage(storage), builder(1 << 16) {}
 
   LogicalResult addParams(ArtifactSummary &summary);
   /// Writes `program.function` as a program, counting the kernels chosen
@@ -410,6 +412,7 @@ public:
   FailureOr<std::vector<int32_t>> gradientParams(func::FuncOp train);
 
   ModuleOp module;
+  ActivationStorage storage;
   flatbuffers::FlatBufferBuilder builder;
   /// The caches' memory, placed one after another as programs name them.
   int64_t cacheBytes = 0;
@@ -480,8 +483,11 @@ LogicalResult ArtifactBuilder::addValue(Value value, fb::ValueKind kind,
   FailureOr<fb::DType> dtype = dtypeOf(type, value.getLoc());
   if (failed(dtype))
     return failure();
-  // Activations and source tensors are fp32 in the runtime.
-  if (kind == fb::ValueKind::Arena || kind == fb::ValueKind::Source)
+  // Activations and source tensors are fp32 in the runtime, except the
+  // activations whose every reader rounds them to bf16.
+  if (kind == fb::ValueKind::Arena && storage.storedAsBf16(value))
+    *dtype = fb::DType::BF16;
+  else if (kind == fb::ValueKind::Arena || kind == fb::ValueKind::Source)
     *dtype = activationDtype(*dtype);
   auto shape = type.getShape();
   valueIds[value] = values.size();
@@ -619,7 +625,8 @@ ArtifactBuilder::addProgram(ProgramSummary &program, bool sourced) {
 }
 } // namespace
 
-FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
+FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path,
+                                              ActivationStorage storage) {
   auto function = [&](StringRef name) {
     return module.lookupSymbol<func::FuncOp>(name);
   };
@@ -632,7 +639,7 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
            << "no function @forward (or @prefill and @decode_step) to compile";
 
   ArtifactSummary summary;
-  ArtifactBuilder artifact(module);
+  ArtifactBuilder artifact(module, storage);
   if (failed(artifact.addParams(summary)))
     return failure();
   // The programs run at different times and share one arena.
@@ -641,7 +648,7 @@ FailureOr<ArtifactSummary> moe::writeArtifact(ModuleOp module, StringRef path) {
       -> FailureOr<flatbuffers::Offset<fb::Program>> {
     if (!function)
       return flatbuffers::Offset<fb::Program>();
-    FailureOr<BufferPlan> plan = planBuffers(function);
+    FailureOr<BufferPlan> plan = planBuffers(function, storage);
     if (failed(plan))
       return failure();
     arenaBytes = std::max(arenaBytes, plan->arenaBytes);

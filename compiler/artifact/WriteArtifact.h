@@ -47,8 +47,10 @@ struct ArtifactSummary {
 /// Writes `module` (with a static-shaped @forward, after
 /// moe-specialize-shapes, or @prefill and @decode_step after moe-generate)
 /// to `path` atomically: a temporary file renamed
-/// into place. Reports problems as diagnostics on the offending op.
-FailureOr<ArtifactSummary> writeArtifact(ModuleOp module, StringRef path);
+/// into place, its activations stored as `storage` says. Reports problems as
+/// diagnostics on the offending op.
+FailureOr<ArtifactSummary> writeArtifact(ModuleOp module, StringRef path,
+                                         ActivationStorage storage = {});
 
 } // namespace mlir::moe
 

@@ -124,6 +124,11 @@ cl::opt<bool> recompute("recompute",
                         cl::desc("compile --mode train: recompute per-token "
                                  "ops in the backward pass"),
                         cl::init(false));
+cl::opt<bool> f32Activations(
+    "f32-activations",
+    cl::desc("compile: store every activation in fp32, also those that a "
+             "bf16 model only reads rounded to bf16"),
+    cl::init(false));
 cl::opt<bool> keepExpertHidden(
     "keep-expert-hidden",
     cl::desc("compile --mode train: fused MoE blocks keep their experts' "
@@ -175,12 +180,14 @@ constexpr const char *kUsage = R"(moec: compiler for Mixture-of-Experts models
   moec compile PATH -o MODEL.moex [--batch B] [--seq S] [--dtype f32|bf16]
       [--mode inference|train|generate] [--aux-loss-coef A] [--z-loss-coef Z]
       [--recompute] [--keep-expert-hidden] [--prefill N] [--no-fuse]
-      [--report]
+      [--f32-activations] [--report]
       [--ranks N [--expert-parallel E]]
       compile to an artifact for moe-run (with --mode train, also the
       training step for moe-run train; with --mode generate, prefill and
       decode programs for moe-run generate, where --seq is the context
-      capacity and --prefill the prompt rows per prefill run); --report adds each pass's time,
+      capacity and --prefill the prompt rows per prefill run); activations
+      that a bf16 model reads only rounded to bf16 are stored as bf16 unless
+      --f32-activations; --report adds each pass's time,
       the kernels chosen and the planned memory by kind (for training, the
       activations kept for backward, per layer and per token); --ranks plans
       for `mpirun -np N moe-run`, E ranks splitting each block's experts
@@ -359,7 +366,8 @@ int runCompile(MLIRContext *context) {
   if (failed(pm.run(*module)))
     return 1;
   FailureOr<moe::ArtifactSummary> summary =
-      moe::writeArtifact(*module, outputPath);
+      moe::writeArtifact(*module, outputPath,
+                         moe::ActivationStorage{/*bf16=*/!f32Activations});
   if (failed(summary))
     return 1;
   llvm::outs() << "artifact: " << outputPath << "\n";

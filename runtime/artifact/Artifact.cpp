@@ -3,6 +3,8 @@
 #include "runtime/base/ReadFile.h"
 #include "runtime/artifact/Artifact.h"
 
+#include "runtime/artifact/Bf16Activations.h"
+
 #include "absl/strings/str_cat.h"
 
 #include <algorithm>
@@ -151,6 +153,40 @@ absl::Status checkGeneration(const fb::Model &model, const std::string &path) {
   if (auto status = check(prefill, 3, rows); !status.ok())
     return status;
   return check(*generation.decode_step(), 2, 1);
+}
+
+using ValueTable = flatbuffers::Vector<flatbuffers::Offset<fb::Value>>;
+
+/// Activations are fp32 or integers, except bf16 ones in the kernel slots
+/// that read or write them as bf16 (Bf16Activations.h): a kernel reading
+/// floats from a value of half the size would run past it.
+absl::Status checkActivationDtypes(const fb::Kernel &kernel,
+                                   const ValueTable &values,
+                                   const std::string &what,
+                                   const std::string &path) {
+  struct Slots {
+    const flatbuffers::Vector<int32_t> &ids;
+    bool (*bf16)(fb::OpKind, size_t);
+    const char *name, *access;
+  };
+  for (const Slots &slots :
+       {Slots{*kernel.operands(), readsBf16Activation, "operand", "read"},
+        Slots{*kernel.results(), writesBf16Activation, "result", "write"}})
+    for (size_t i = 0; i < slots.ids.size(); ++i) {
+      int32_t id = slots.ids.Get(i);
+      const fb::Value &value = *values.Get(id);
+      fb::DType dtype = value.dtype();
+      if (value.kind() != fb::ValueKind::Arena || dtype == fb::DType::F32 ||
+          dtype == fb::DType::I32 || dtype == fb::DType::I64 ||
+          (dtype == fb::DType::BF16 && slots.bf16(kernel.op(), i)))
+        continue; // parameters and caches are checked elsewhere
+      return invalid(path, absl::StrCat(what, " ", slots.name, " #", i,
+                                        " (value #", id, ") is ",
+                                        fb::EnumNameDType(dtype),
+                                        ", which the kernel does not ",
+                                        slots.access));
+    }
+  return absl::OkStatus();
 }
 
 absl::Status checkValue(const fb::Model &model, const fb::Value &value,
@@ -305,6 +341,9 @@ absl::Status checkModel(const fb::Model &model, const std::string &path) {
         if (values.Get(id)->kind() != fb::ValueKind::Arena)
           return invalid(path, absl::StrCat(what, " writes value #", id,
                                             ", which is not in the arena"));
+      if (auto status = checkActivationDtypes(kernel, values, what, path);
+          !status.ok())
+        return status;
       // Caches are operands of these two only, and nothing else is a cache
       // there: a cache write must not land in the (mapped) weights.
       for (size_t o = 0; o < kernel.operands()->size(); ++o) {

@@ -36,9 +36,9 @@ MOERT_BF16_INLINE uint32_t pairOf(float lo, float hi) {
 }
 
 /// A operand with pairs along rows: out[i, p] = (rows[i, 2p], rows[i, 2p+1])
-/// * scale for i < count, 2p < width; zeros up to [countPadded, pairsPadded].
+/// for i < count, 2p < width; zeros up to [countPadded, pairsPadded].
 MOERT_BF16_INLINE void pairsAlongRows(const float *rows, int64_t stride,
-                                      int64_t count, int64_t width, float scale,
+                                      int64_t count, int64_t width,
                                       uint32_t *out, int64_t countPadded,
                                       int64_t pairsPadded) {
   int64_t pairs = width / 2;
@@ -48,7 +48,7 @@ MOERT_BF16_INLINE void pairsAlongRows(const float *rows, int64_t stride,
     const float *from = rows + i * stride;
 #pragma omp simd
     for (int64_t p = 0; p < filled; ++p)
-      to[p] = pairOf(from[2 * p] * scale, from[2 * p + 1] * scale);
+      to[p] = pairOf(from[2 * p], from[2 * p + 1]);
     std::fill(to + filled, to + pairsPadded, 0u);
   }
 }
@@ -79,12 +79,12 @@ MOERT_BF16_INLINE void pairsAcrossRows(const float *rows, int64_t stride,
 }
 
 /// B operand whose depth runs along the source's rows (a transposed
-/// operand): out[p, j] = (rows[j, 2p], rows[j, 2p+1]) * scale for j < count;
+/// operand): out[p, j] = (rows[j, 2p], rows[j, 2p+1]) for j < count;
 /// zeros for j up to countPadded. Sixteen source rows at a time are rounded
 /// into a small block, then written out a column of pairs at a time.
 MOERT_BF16_INLINE void pairsTransposed(const float *rows, int64_t stride,
                                        int64_t count, int64_t width,
-                                       float scale, uint32_t *out,
+                                       uint32_t *out,
                                        int64_t countPadded) {
   int64_t pairs = width / 2;
   constexpr int64_t kBlock = 16;
@@ -101,7 +101,7 @@ MOERT_BF16_INLINE void pairsTransposed(const float *rows, int64_t stride,
         const float *from = rows + j * stride + 2 * p0;
 #pragma omp simd
         for (int64_t p = 0; p < n; ++p)
-          block[i][p] = pairOf(from[2 * p] * scale, from[2 * p + 1] * scale);
+          block[i][p] = pairOf(from[2 * p], from[2 * p + 1]);
       }
       for (int64_t p = 0; p < n; ++p) {
         uint32_t *to = out + (p0 + p) * countPadded + first;
@@ -155,6 +155,19 @@ pairGemm(int64_t m, int64_t n, int64_t pairs, const uint32_t *a, int64_t aRow,
   }
 }
 
+/// scores[r, j] *= scale for r < rows, j < width: the softmax scale is
+/// applied to the fp32 scores rather than folded into the rounded keys, so
+/// that a key is rounded to bf16 as it is, as a key stored as bf16 is.
+MOERT_BF16_INLINE void scaleScores(float *scores, int64_t ld, int64_t rows,
+                                   int64_t width, float scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = scores + r * ld;
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j)
+      row[j] *= scale;
+  }
+}
+
 /// This thread's buffer of at least n packed pairs (Scratch.h).
 struct PairScratch;
 uint32_t *pairScratch(size_t n) {
@@ -172,18 +185,18 @@ uint32_t *pairScratch(size_t n) {
   uint32_t *probs = queries + kRows * depth;
   float *scores = scratch(kRows * (keys + dim)),
         *outputs = scores + kRows * keys;
-  // The scale goes into the packed keys, so the scores come out scaled.
-  pairsTransposed(k, s.kvStride, s.seq, s.headDim, s.scale, keysT, keys);
+  pairsTransposed(k, s.kvStride, s.seq, s.headDim, keysT, keys);
   pairsAcrossRows(v, s.kvStride, s.seq, s.headDim, values, keys / 2, dim);
   for (int64_t first = 0; first < s.seq; first += kRows) {
     int64_t rows = std::min(kRows, s.seq - first), tileRows = roundUp(rows, 4);
     int64_t width = roundUp(s.causal ? first + rows : s.seq, kLanes);
-    pairsAlongRows(q + first * s.qStride, s.qStride, rows, s.headDim, 1.0f,
+    pairsAlongRows(q + first * s.qStride, s.qStride, rows, s.headDim,
                    queries, tileRows, depth);
     pairGemm<false>(tileRows, width, depth, queries, depth, 1, keysT, keys,
                     scores, keys);
+    scaleScores(scores, keys, tileRows, width, s.scale);
     softmaxRows(scores, keys, tileRows, first, s.seq, s.causal, width);
-    pairsAlongRows(scores, keys, tileRows, width, 1.0f, probs, tileRows,
+    pairsAlongRows(scores, keys, tileRows, width, probs, tileRows,
                    keys / 2);
     pairGemm<false>(tileRows, dim, width / 2, probs, keys / 2, 1, values, dim,
                     outputs, dim);
@@ -199,7 +212,7 @@ uint32_t *pairScratch(size_t n) {
                                         float *dv, int64_t dkvStride) {
   int64_t keys = s.keys, dim = s.dim, depth = s.headDim / 2;
   int64_t blockPairs = kRows / 2;
-  // K packed for the scores (scaled) and for dq, V for dP; per block: q and
+  // K packed for the scores and for dq, V for dP; per block: q and
   // dO as A (pairs along rows) and as B (pairs across rows), dS and P
   // transposed as A (pairs across rows), dS as A.
   uint32_t *keysT = pairScratch(2 * depth * keys + (keys / 2) * dim +
@@ -216,8 +229,8 @@ uint32_t *pairScratch(size_t n) {
   float *dKeys = scratch(2 * keys * dim + kRows * (2 * keys + dim));
   float *dValues = dKeys + keys * dim, *probs = dValues + keys * dim;
   float *dScores = probs + kRows * keys, *dQueries = dScores + kRows * keys;
-  pairsTransposed(k, s.kvStride, s.seq, s.headDim, s.scale, keysT, keys);
-  pairsTransposed(v, s.kvStride, s.seq, s.headDim, 1.0f, valuesT, keys);
+  pairsTransposed(k, s.kvStride, s.seq, s.headDim, keysT, keys);
+  pairsTransposed(v, s.kvStride, s.seq, s.headDim, valuesT, keys);
   pairsAcrossRows(k, s.kvStride, s.seq, s.headDim, keyPairs, keys / 2, dim);
   std::fill(dKeys, dKeys + 2 * keys * dim, 0.0f); // and dValues
   for (int64_t first = 0; first < s.seq; first += kRows) {
@@ -225,18 +238,19 @@ uint32_t *pairScratch(size_t n) {
     int64_t width = roundUp(s.causal ? first + rows : s.seq, kLanes);
     const float *qBlock = q + first * s.qStride;
     const float *dOutBlock = dOut + first * s.qStride;
-    pairsAlongRows(qBlock, s.qStride, rows, s.headDim, 1.0f, queries, tileRows,
+    pairsAlongRows(qBlock, s.qStride, rows, s.headDim, queries, tileRows,
                    depth);
-    pairsAlongRows(dOutBlock, s.qStride, rows, s.headDim, 1.0f, dOutRows,
+    pairsAlongRows(dOutBlock, s.qStride, rows, s.headDim, dOutRows,
                    tileRows, depth);
     pairGemm<false>(tileRows, width, depth, queries, depth, 1, keysT, keys,
                     probs, keys);
+    scaleScores(probs, keys, tileRows, width, s.scale);
     softmaxRows(probs, keys, tileRows, first, s.seq, s.causal, width);
     pairGemm<false>(tileRows, width, depth, dOutRows, depth, 1, valuesT, keys,
                     dScores, keys);
     scoreGradRows(probs, dScores, keys, tileRows, width, s.scale);
     // dq = dS k.
-    pairsAlongRows(dScores, keys, tileRows, width, 1.0f, dScoresA, tileRows,
+    pairsAlongRows(dScores, keys, tileRows, width, dScoresA, tileRows,
                    keys / 2);
     pairGemm<false>(tileRows, dim, width / 2, dScoresA, keys / 2, 1, keyPairs,
                     dim, dQueries, dim);

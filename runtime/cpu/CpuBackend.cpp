@@ -13,6 +13,8 @@
 #include "runtime/cpu/Grad.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/PackedExperts.h"
+#include "runtime/cpu/Scratch.h"
+#include "runtime/exec/Fp32View.h"
 #include "runtime/exec/LaunchChecks.h"
 
 #include "absl/strings/str_cat.h"
@@ -77,6 +79,21 @@ public:
   absl::Status synchronize() override { return absl::OkStatus(); }
 };
 
+// The fp32 views of launches (Fp32View.h): copies in the calling thread's
+// scratch, converted on all threads.
+struct Fp32ViewScratch;
+absl::StatusOr<float *> fp32Scratch(int64_t count) {
+  return cpu::threadScratch<float, Fp32ViewScratch>(size_t(count));
+}
+absl::Status widenBf16(const uint16_t *from, int64_t count, float *to) {
+  cpu::widenBf16(from, count, to);
+  return absl::OkStatus();
+}
+absl::Status roundToBf16(const float *from, int64_t count, uint16_t *to) {
+  cpu::roundToBf16(from, count, to);
+  return absl::OkStatus();
+}
+
 class CpuBackend : public Backend {
 public:
   CpuBackend(comm::Parallelism *parallel, CpuBackendOptions options)
@@ -112,9 +129,34 @@ public:
       return status;
     return packExperts(launch);
   }
-  absl::Status launch(const KernelLaunch &launch, Stream &) override;
+  absl::Status launch(const KernelLaunch &launch, Stream &) override {
+    // A kernel without a path for the bf16 activations it was given runs on
+    // an fp32 view of them.
+    if (hasBf16Activations(launch) && !readsStoredBf16(launch))
+      return launchOnFp32View(
+          launch, {&fp32Scratch, &widenBf16, &roundToBf16},
+          [&](const KernelLaunch &view) { return run(view); });
+    return run(launch);
+  }
 
 private:
+  absl::Status run(const KernelLaunch &launch);
+
+
+  /// The kernels that read and write bf16 activations as they are stored:
+  /// the bf16 GEMMs, when they are native.
+  static bool readsStoredBf16(const KernelLaunch &launch) {
+    switch (launch.kernel->op()) {
+    case fb::OpKind::Linear:
+      return launch.operands[1].dtype == DType::kBF16 &&
+             cpu::bf16MatmulIsNative();
+    case fb::OpKind::LinearGradWeight:
+      return attrOr(launch, 0, 0) != 0 && cpu::bf16MatmulIsNative();
+    default:
+      return false;
+    }
+  }
+
   /// A fused forward block whose weights are constant and whose experts are
   /// all this rank's gets them repacked for the GEMM (PackedExperts.h).
   /// Launches of the same weights (generation's prefill and decode steps)
@@ -150,7 +192,7 @@ private:
 
 };
 
-absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
+absl::Status CpuBackend::run(const KernelLaunch &l) {
   const auto &in = l.operands;
   if (l.kernel->op() == fb::OpKind::CacheWrite) { // the one without results
     const TensorRef &cache = in[0], &rows = in[1];
@@ -183,8 +225,10 @@ absl::Status CpuBackend::launch(const KernelLaunch &l, Stream &) {
                      lastDim(in[0]), out.as<float>());
     return absl::OkStatus();
   case fb::OpKind::Linear:
-    return cpu::linear(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
-                       weight(in[1]), in[1].shape[0], out.as<float>());
+    return cpu::linearStored(in[0].data, in[0].dtype == DType::kBF16,
+                             rows(in[0]), lastDim(in[0]), weight(in[1]),
+                             in[1].shape[0], out.data,
+                             out.dtype == DType::kBF16);
   case fb::OpKind::Rope: {
     int64_t heads = attr(l, 0);
     cpu::rope(in[0].as<float>(), out.as<float>(), in[0].shape[0],

@@ -49,6 +49,10 @@ absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
     return cpu::linearGradInput(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
                                 weight(in[1]), in[1].shape[1], out.as<float>());
   case fb::OpKind::LinearGradWeight:
+    if (in[1].dtype == DType::kBF16) // stored as bf16 (bf16 GEMMs are native)
+      return cpu::linearGradWeightBf16(in[0].as<float>(), in[1].as<uint16_t>(),
+                                       rows(in[0]), lastDim(in[0]),
+                                       lastDim(in[1]), out.as<float>());
     return cpu::linearGradWeight(
         in[0].as<float>(), in[1].as<float>(), rows(in[0]), lastDim(in[0]),
         lastDim(in[1]), out.as<float>(), /*bf16=*/attrOr(l, 0, 0) != 0);

@@ -26,6 +26,11 @@ absl::Status linearGradWeight(const float *dy, const float *x, int64_t m,
                               int64_t n, int64_t k, float *dw,
                               bool bf16 = false);
 
+/// linearGradWeight as a bf16 GEMM (needs native bf16 GEMMs) for an x stored
+/// as bf16, read as it is.
+absl::Status linearGradWeightBf16(const float *dy, const uint16_t *x, int64_t m,
+                                  int64_t n, int64_t k, float *dw);
+
 /// rmsNorm backward: dx [rows, d] and dw [d] (dw summed over rows in a
 /// fixed order).
 void rmsNormGrad(const float *x, Weight w, const float *dy, int64_t rows,

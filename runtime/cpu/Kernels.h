@@ -37,12 +37,22 @@ absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
 absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
                         int64_t n, float *y);
 
+/// linear() over an input and a result each stored as fp32 or bf16 (the
+/// activations runtime/artifact/Bf16Activations.h allows), for a bf16 weight
+/// when bf16 GEMMs are native: a bf16 input is read as it is, a bf16 result
+/// is the fp32 one rounded, so both give linear()'s values.
+absl::Status linearStored(const void *x, bool xBf16, int64_t m, int64_t k,
+                          Weight w, int64_t n, void *y, bool yBf16);
+
 /// Whether bf16 GEMMs run natively here (AVX512-BF16 or AMX).
 bool bf16MatmulIsNative();
 
 /// out[i] = in[i] rounded to bf16 (nearest even), on all threads: the
 /// operands of the bf16 GEMMs.
 void roundToBf16(const float *in, int64_t n, uint16_t *out);
+
+/// out[i] = in[i] widened from bf16 (exact), on all threads.
+void widenBf16(const uint16_t *in, int64_t n, float *out);
 
 /// y = x / sqrt(mean(x^2) + eps) * w over rows of width d.
 void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
@@ -70,6 +80,11 @@ bool streamsLinear(Weight w, int64_t rows);
 /// y [rows, n] = x [rows, k] w[n, k]^T, each weight row read once.
 void streamLinear(const float *x, int64_t rows, int64_t k, Weight w, int64_t n,
                   float *y);
+
+/// streamLinear over an input stored as bf16, for a bf16 weight when bf16
+/// GEMMs are native.
+void streamLinearBf16(const uint16_t *x, int64_t rows, int64_t k, Weight w,
+                      int64_t n, float *y);
 
 /// Stores row t of sequence b of rows [B, T, W] at cache[b, positions[b, t]]
 /// (cache [B, capacity, W]); negative positions store nothing, positions at

@@ -98,28 +98,29 @@ bool bf16MatmulIsNative() {
   return native;
 }
 
-MOERT_ISA_CLONES
-void roundRangeToBf16(const float *in, int64_t begin, int64_t end,
-                      uint16_t *out) {
-#pragma omp simd
-  for (int64_t i = begin; i < end; ++i)
-    out[i] = floatToBf16(in[i]);
-}
-
-void roundToBf16(const float *in, int64_t n, uint16_t *out) {
-  // Large blocks, so that threads seldom share a cache line.
-  constexpr int64_t kBlock = 1 << 14;
-  int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b)
-    roundRangeToBf16(in, b * kBlock, std::min(n, (b + 1) * kBlock), out);
-}
-
 absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
                         int64_t n, float *y) {
   if (m == 0 || n == 0)
     return absl::OkStatus();
   return run(x, w.data, y, m, k, n, dt::bf16);
+}
+
+absl::Status linearStored(const void *x, bool xBf16, int64_t m, int64_t k,
+                          Weight w, int64_t n, void *y, bool yBf16) {
+  if (m == 0 || n == 0)
+    return absl::OkStatus();
+  float *out = yBf16 ? threadScratch<float, LinearScratch, 1>(size_t(m * n))
+                     : static_cast<float *>(y);
+  absl::Status status = absl::OkStatus();
+  if (!xBf16)
+    status = linear(static_cast<const float *>(x), m, k, w, n, out);
+  else if (streamsLinear(w, m))
+    streamLinearBf16(static_cast<const uint16_t *>(x), m, k, w, n, out);
+  else
+    status = run(x, w.data, out, m, k, n, dt::bf16);
+  if (status.ok() && yBf16)
+    roundToBf16(out, m * n, static_cast<uint16_t *>(y));
+  return status;
 }
 
 absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,

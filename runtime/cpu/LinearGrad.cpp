@@ -49,12 +49,17 @@ absl::Status linearGradWeight(const float *dy, const float *x, int64_t m,
   if (!bf16 || !bf16MatmulIsNative())
     return gradMatmul(dy, Layout::kTransposed, x, Layout::kAsIs, dw, n, m, k,
                       /*bf16=*/false);
-  uint16_t *dyBf16 = bf16Scratch<0>(size_t(m * n));
   uint16_t *xBf16 = bf16Scratch<1>(size_t(m * k));
-  roundToBf16(dy, m * n, dyBf16);
   roundToBf16(x, m * k, xBf16);
-  return gradMatmul(dyBf16, Layout::kTransposed, xBf16, Layout::kAsIs, dw, n, m,
-                    k, /*bf16=*/true);
+  return linearGradWeightBf16(dy, xBf16, m, n, k, dw);
+}
+
+absl::Status linearGradWeightBf16(const float *dy, const uint16_t *x, int64_t m,
+                                  int64_t n, int64_t k, float *dw) {
+  uint16_t *dyBf16 = bf16Scratch<0>(size_t(m * n));
+  roundToBf16(dy, m * n, dyBf16);
+  return gradMatmul(dyBf16, Layout::kTransposed, x, Layout::kAsIs, dw, n, m, k,
+                    /*bf16=*/true);
 }
 
 } // namespace moert::cpu

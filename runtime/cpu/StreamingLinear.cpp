@@ -68,6 +68,13 @@ template <typename X, typename W> BlockFn blockFor() {
   return cpuHasAvx512() ? &blockAvx512<X, W> : &blockBaseline<X, W>;
 }
 
+void runBlocks(const Plan &p, BlockFn block) {
+  int64_t blocks = (p.n + kOutputBlock - 1) / kOutputBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < blocks; ++t)
+    block(p, t);
+}
+
 struct StreamingLinearScratch;
 } // namespace
 
@@ -91,10 +98,12 @@ void streamLinear(const float *x, int64_t rows, int64_t k, Weight w, int64_t n,
       block = blockFor<uint16_t, uint16_t>();
     }
   }
-  int64_t blocks = (n + kOutputBlock - 1) / kOutputBlock;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < blocks; ++t)
-    block(p, t);
+  runBlocks(p, block);
+}
+
+void streamLinearBf16(const uint16_t *x, int64_t rows, int64_t k, Weight w,
+                      int64_t n, float *y) {
+  runBlocks({x, w.data, rows, k, n, y}, blockFor<uint16_t, uint16_t>());
 }
 
 } // namespace moert::cpu

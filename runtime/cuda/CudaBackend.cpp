@@ -13,6 +13,10 @@
 #include "runtime/cuda/CudaContext.h"
 #include "runtime/cuda/CudaOptimizer.h"
 #include "runtime/cuda/CudaStatus.h"
+#include "runtime/cuda/Enqueue.h"
+#include "runtime/cuda/StreamScratch.h"
+#include "runtime/cuda/kernels/Kernels.h"
+#include "runtime/exec/Fp32View.h"
 #include "runtime/exec/LaunchChecks.h"
 
 #include <cuda_runtime.h>
@@ -249,8 +253,39 @@ public:
   absl::Status launch(const KernelLaunch &launch, Stream &stream) override {
     if (auto s = ready(stream); !s.ok())
       return s;
-    return cuda::launchCuda(launch, context_, raw(stream),
-                            cudaStreamOf(stream).fault());
+    cudaStream_t on = raw(stream);
+    auto run = [&](const KernelLaunch &l) {
+      return cuda::launchCuda(l, context_, on, cudaStreamOf(stream).fault());
+    };
+    if (!hasBf16Activations(launch))
+      return run(launch);
+    // The CUDA kernels read and write fp32 activations: the bf16 ones go
+    // through stream-ordered fp32 copies (Fp32View.h).
+    cuda::StreamScratch scratch(on);
+    auto take = [&](int64_t count) -> absl::StatusOr<float *> {
+      float *copies = nullptr;
+      if (auto s = scratch.take(count, copies); !s.ok())
+        return s;
+      return copies;
+    };
+    auto widen = [&](const uint16_t *from, int64_t count, float *to) {
+      if (count == 0)
+        return absl::OkStatus();
+      return cuda::enqueue("cuda.widen_bf16", cuda::elementwiseShape(count),
+                           context_.limits, [&](const cuda::LaunchShape &s) {
+                             return cuda::widen(from, DType::kBF16, count, to,
+                                                s, on);
+                           });
+    };
+    auto round = [&](const float *from, int64_t count, uint16_t *to) {
+      if (count == 0)
+        return absl::OkStatus();
+      return cuda::enqueue("cuda.round_bf16", cuda::elementwiseShape(count),
+                           context_.limits, [&](const cuda::LaunchShape &s) {
+                             return cuda::roundToBf16(from, count, to, s, on);
+                           });
+    };
+    return launchOnFp32View(launch, {take, widen, round}, run);
   }
 
   DeviceOptimizer *optimizer() override { return &optimizer_; }

@@ -8,6 +8,7 @@
 
 #include "runtime/exec/LaunchChecks.h"
 
+#include "runtime/artifact/Bf16Activations.h"
 #include "runtime/exec/LaunchChecker.h"
 
 namespace moert {
@@ -351,10 +352,15 @@ absl::Status checkLaunch(const KernelLaunch &launch) {
   }
   if (!c.ok())
     return c.done();
-  // Activations are fp32 everywhere (weights may be bf16/f16).
-  for (const TensorRef &result : launch.results)
-    if (!f32(result.dtype) && !isInt(result.dtype))
+  // Activations are fp32 (weights may be bf16/f16), except where the kernel
+  // writes them rounded to bf16 (Bf16Activations.h).
+  for (size_t r = 0; r < launch.results.size(); ++r) {
+    DType dtype = launch.results[r].dtype;
+    bool bf16 = dtype == DType::kBF16 &&
+                writesBf16Activation(launch.kernel->op(), r);
+    if (!f32(dtype) && !isInt(dtype) && !bf16)
       return bad("results must be fp32 or integer");
+  }
   return absl::OkStatus();
 }
 

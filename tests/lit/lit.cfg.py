@@ -38,3 +38,12 @@ except (OSError, subprocess.SubprocessError):
     devices = ""
 if any(line.startswith("cuda:0:") for line in devices.splitlines()):
     config.available_features.add("cuda-device")
+
+# Tests of bf16 compute that expect the bf16 kernels (AVX512-BF16 dot
+# products) say so with the 'avx512-bf16' feature.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        if " avx512_bf16" in cpuinfo.read():
+            config.available_features.add("avx512-bf16")
+except OSError:
+    pass

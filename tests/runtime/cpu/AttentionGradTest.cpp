@@ -155,5 +155,22 @@ TEST(AttentionGradTest, Bf16ProductsStayCloseToFp32) {
   }
 }
 
+// As AttentionTest's: q, k and v stored as bf16 give the bf16 kernel's bits.
+TEST(AttentionGradTest, Bf16ProductsGiveTheSameBitsForRoundedInputs) {
+  Config c{2, 45, 4, 2, 24, true};
+  if (!attention_blocks::attentionBf16IsNative(c.headDim))
+    GTEST_SKIP() << "no AVX512-BF16: the fp32 kernel runs";
+  double scale = 1.0 / std::sqrt(double(c.headDim));
+  auto q = randomVector(c.batch * c.seq * c.heads * c.headDim, 41);
+  auto k = randomVector(c.batch * c.seq * c.kvHeads * c.headDim, 42);
+  auto v = randomVector(k.size(), 43), dy = randomVector(q.size(), 44);
+  AttentionGrads stored = grads(roundedToBf16(q), roundedToBf16(k),
+                                roundedToBf16(v), dy, c, scale, /*bf16=*/true);
+  AttentionGrads ours = grads(q, k, v, dy, c, scale, /*bf16=*/true);
+  EXPECT_EQ(stored.dq, ours.dq);
+  EXPECT_EQ(stored.dk, ours.dk);
+  EXPECT_EQ(stored.dv, ours.dv);
+}
+
 } // namespace
 } // namespace moert::cpu::testing

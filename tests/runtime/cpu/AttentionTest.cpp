@@ -166,5 +166,24 @@ TEST(AttentionTest, Bf16ProductsStayCloseToTheReference) {
   }
 }
 
+// Activations a bf16 model reads only rounded are stored rounded
+// (runtime/artifact/Bf16Activations.h): the bf16 kernel must give the same
+// bits for q, k, v and for their bf16 roundings, whatever the scale (heads of
+// 24 and 20 features: scales that are not powers of two).
+TEST(AttentionTest, Bf16ProductsGiveTheSameBitsForRoundedInputs) {
+  for (Problem p : {Problem{2, 70, 4, 2, 24, true}, Problem{1, 40, 2, 1, 20, false}}) {
+    if (!attention_blocks::attentionBf16IsNative(p.headDim))
+      GTEST_SKIP() << "no AVX512-BF16: the fp32 kernel runs";
+    auto q = randomVector(p.batch * p.seq * p.heads * p.headDim, 31, 2.0f);
+    auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 32, 2.0f);
+    auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 33);
+    double scale = 1.0 / std::sqrt(double(p.headDim));
+    EXPECT_EQ(run(p, q, k, v, scale, /*bf16=*/true),
+              run(p, roundedToBf16(q), roundedToBf16(k), roundedToBf16(v),
+                  scale, /*bf16=*/true))
+        << "Dh=" << p.headDim;
+  }
+}
+
 } // namespace
 } // namespace moert::cpu::testing

@@ -67,6 +67,27 @@ TEST(LinearTest, PreconvertedBf16Input) {
   EXPECT_LE(relativeError(y, naiveLinear(x, w, m, k, n)), 1e-5);
 }
 
+// A bf16 model's activations that only linear layers read are stored as bf16
+// (runtime/artifact/Bf16Activations.h): a bf16 input gives the bits of the
+// fp32 one it rounds, a bf16 result is the fp32 result rounded, on both the
+// streaming (up to 8 rows) and the GEMM path.
+TEST(LinearTest, StoredBf16ActivationsGiveTheFp32PathsBits) {
+  if (!bf16MatmulIsNative())
+    GTEST_SKIP() << "bf16 activations are read as they are with native bf16 GEMMs";
+  for (auto [m, k, n] : {Shape{3, 37, 131}, Shape{19, 45, 23}, Shape{70, 130, 9}}) {
+    auto x = randomVector(m * k, 11), w = randomVector(n * k, 12);
+    std::vector<uint16_t> wBits = toBf16(w), xBits = toBf16(x);
+    Weight weight{wBits.data(), DType::kBF16};
+    std::vector<float> expected(m * n), y(m * n);
+    ASSERT_TRUE(linear(x.data(), m, k, weight, n, expected.data()).ok());
+    ASSERT_TRUE(linearStored(xBits.data(), true, m, k, weight, n, y.data(), false).ok());
+    EXPECT_EQ(y, expected) << "bf16 input " << m << "x" << k << "x" << n;
+    std::vector<uint16_t> yBits(m * n);
+    ASSERT_TRUE(linearStored(x.data(), false, m, k, weight, n, yBits.data(), true).ok());
+    EXPECT_EQ(yBits, toBf16(expected)) << "bf16 result " << m << "x" << k << "x" << n;
+  }
+}
+
 // 1 to 8 rows stream the weights instead of calling a GEMM; odd widths and
 // output counts take the kernel's tails.
 TEST(LinearTest, FewRowsStreamTheWeights) {
