@@ -4,7 +4,9 @@
 
 #include "dialects/moe/MoeOps.h"
 
-#include <map>
+#include <algorithm>
+#include <numeric>
+#include <vector>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -20,60 +22,63 @@ int64_t alignUp(int64_t bytes) {
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
 }
 
-/// Free ranges of the arena keyed by offset, merged with their neighbours.
-class FreeList {
-public:
-  /// Best fit among free ranges, else the end of the arena (which grows).
-  int64_t allocate(int64_t bytes) {
-    auto best = free.end();
-    for (auto it = free.begin(); it != free.end(); ++it)
-      if (it->second >= bytes &&
-          (best == free.end() || it->second < best->second))
-        best = it;
-    if (best == free.end()) {
-      // Extend a free range that ends the arena rather than skipping it.
-      if (!free.empty() && std::prev(free.end())->first +
-                                   std::prev(free.end())->second == end) {
-        auto last = std::prev(free.end());
-        int64_t offset = last->first;
-        end = offset + bytes;
-        free.erase(last);
-        return offset;
-      }
-      int64_t offset = end;
-      end += bytes;
-      return offset;
-    }
-    int64_t offset = best->first, size = best->second;
-    free.erase(best);
-    if (size > bytes)
-      free[offset + bytes] = size - bytes;
-    return offset;
+/// A planned value, the program positions it is live over (from its
+/// definition to its last reader, both included) and its place.
+struct Lifetime {
+  Value value;
+  int64_t bytes; // aligned
+  int64_t first, last;
+  int64_t offset = 0;
+
+  bool overlaps(const Lifetime &other) const {
+    return first <= other.last && other.first <= last;
   }
-
-  void release(int64_t offset, int64_t bytes) {
-    auto [it, inserted] = free.emplace(offset, bytes);
-    (void)inserted;
-    auto next = std::next(it);
-    if (next != free.end() && it->first + it->second == next->first) {
-      it->second += next->second;
-      free.erase(next);
-    }
-    if (it != free.begin()) {
-      auto prev = std::prev(it);
-      if (prev->first + prev->second == it->first) {
-        prev->second += it->second;
-        free.erase(it);
-      }
-    }
-  }
-
-  int64_t size() const { return end; }
-
-private:
-  std::map<int64_t, int64_t> free;
-  int64_t end = 0;
 };
+
+/// Places the values largest first, each at the smallest gap that fits among
+/// the values already placed that are live at the same time, else above
+/// them (the greedy-by-size placement of TFLite's arena planner). Knowing
+/// every lifetime up front, it packs mixed sizes far tighter than placing
+/// values as the program creates them.
+void placeBySize(std::vector<Lifetime> &values) {
+  std::vector<size_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return values[a].bytes > values[b].bytes;
+  });
+  std::vector<size_t> placed;
+  std::vector<std::pair<int64_t, int64_t>> busy; // [offset, end) in use
+  for (size_t i : order) {
+    Lifetime &value = values[i];
+    busy.clear();
+    for (size_t j : placed)
+      if (values[j].overlaps(value))
+        busy.emplace_back(values[j].offset, values[j].offset + values[j].bytes);
+    std::sort(busy.begin(), busy.end());
+    int64_t top = 0, best = -1, bestGap = 0;
+    for (auto [begin, end] : busy) {
+      int64_t gap = begin - top;
+      if (gap >= value.bytes && (best < 0 || gap < bestGap)) {
+        best = top;
+        bestGap = gap;
+      }
+      top = std::max(top, end);
+    }
+    value.offset = best >= 0 ? best : top;
+    placed.push_back(i);
+  }
+}
+
+/// The bytes of the values in `values` live at `position`.
+int64_t liveBytesAt(const std::vector<Lifetime> &values, int64_t position,
+                    const llvm::DenseSet<Value> *excluding = nullptr) {
+  int64_t bytes = 0;
+  for (const Lifetime &value : values)
+    if (value.first <= position && position <= value.last &&
+        !(excluding && excluding->contains(value.value)))
+      bytes += value.bytes;
+  return bytes;
+}
 } // namespace
 
 int64_t moe::arenaBytesOf(int64_t bytes) { return alignUp(bytes); }
@@ -96,20 +101,8 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function,
     returned.insert(result);
 
   BufferPlan plan;
-  FreeList arena;
-  int64_t liveActivations = 0;
-  std::multimap<int64_t, Value> dying; // last use -> value
+  std::vector<Lifetime> values;
   for (Operation &op : function.getBody().front()) {
-    int64_t here = position[&op];
-    // Values whose last reader ran before this op are free again.
-    while (!dying.empty() && dying.begin()->first < here) {
-      Value value = dying.begin()->second;
-      BufferSlot slot = plan.slots[value];
-      arena.release(slot.offset, alignUp(slot.bytes));
-      if (!returned.contains(value))
-        liveActivations -= alignUp(slot.bytes);
-      dying.erase(dying.begin());
-    }
     if (isa<ReadParamOp>(op) || op.getNumResults() == 0)
       continue;
     for (Value result : op.getResults()) {
@@ -125,24 +118,38 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function,
             bytes > kMaxValueBytes)
           return op.emitOpError() << "result type " << type
                                   << " needs more than 2^48 bytes";
-      int64_t before = arena.size();
-      BufferSlot slot{arena.allocate(alignUp(bytes)), bytes};
-      plan.slots[result] = slot;
+      plan.slots[result] = {0, bytes};
       plan.unplannedBytes += alignUp(bytes);
-      dying.emplace(lastUse(result), result);
-      if (arena.size() > before) { // the live values are those in `dying`
-        plan.liveAtPeak.clear();
-        for (auto &live : dying)
-          plan.liveAtPeak.push_back(live.second);
-        plan.peakOp = &op;
-      }
       if (returned.contains(result))
         plan.resultBytes += alignUp(bytes);
-      else
-        liveActivations += alignUp(bytes);
+      values.push_back({result, alignUp(bytes), position[&op], lastUse(result)});
     }
-    plan.activationBytes = std::max(plan.activationBytes, liveActivations);
   }
-  plan.arenaBytes = arena.size();
+  placeBySize(values);
+
+  // The activation peak: the most bytes of values the function does not
+  // return live at once (the live set grows only where a value is defined).
+  for (const Lifetime &value : values)
+    plan.activationBytes = std::max(
+        plan.activationBytes, liveBytesAt(values, value.first, &returned));
+  for (const Lifetime &value : values) {
+    plan.slots[value.value].offset = value.offset;
+    plan.arenaBytes = std::max(plan.arenaBytes, value.offset + value.bytes);
+  }
+  // For the report: the arena where it is fullest, the first such point.
+  int64_t fullest = -1;
+  for (const Lifetime &defined : values) {
+    int64_t live = liveBytesAt(values, defined.first);
+    if (live <= fullest)
+      continue;
+    fullest = live;
+    plan.peakOp = defined.value.getDefiningOp();
+  }
+  plan.liveAtPeak.clear();
+  if (plan.peakOp)
+    for (const Lifetime &value : values)
+      if (value.first <= position[plan.peakOp] &&
+          position[plan.peakOp] <= value.last)
+        plan.liveAtPeak.push_back(value.value);
   return plan;
 }

@@ -2,7 +2,8 @@
 //
 // Places every activation of a static-shaped function in one arena, reusing
 // the memory of values whose last use has passed (liveness in program
-// order, best-fit over a coalescing free list). The function's results (the
+// order; placed largest first, each in the tightest gap among the values
+// live beside it). The function's results (the
 // logits; a training step's losses and parameter gradients) share the arena
 // with the activations, taking memory the forward values free as the
 // backward pass goes; the peak of the activations alone is reported apart,
@@ -38,8 +39,8 @@ struct BufferPlan {
   int64_t resultBytes = 0;
   /// What the same values would take without reuse, for reports.
   int64_t unplannedBytes = 0;
-  /// The arena at its high-water mark, for reports: the values live when it
-  /// grew to `arenaBytes`, and the op whose result made it grow. Their
+  /// The arena where it is fullest, for reports: the values live after the
+  /// first op at which the most bytes are live, and that op. Their
   /// `arenaBytesOf` sizes and the arena's holes add up to `arenaBytes`.
   llvm::SmallVector<Value> liveAtPeak;
   Operation *peakOp = nullptr;
