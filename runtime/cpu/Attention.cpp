@@ -13,6 +13,8 @@
 #include "runtime/cpu/AttentionBlocks.h"
 #include "runtime/cpu/Kernels.h"
 
+#include <type_traits>
+
 namespace moert::cpu {
 namespace {
 using namespace attention_blocks;
@@ -43,26 +45,51 @@ void attendHead(const HeadShape &s, const float *q, const float *k, const float 
                s.qStride);
   }
 }
-} // namespace
 
-void attention(const float *q, const float *k, const float *v, int64_t batch,
-               int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
-               bool causal, double scale, float *out, bool bf16) {
+/// Every (batch, query head) task, on bf16 products where `bf16Products`
+/// (always for activations stored as bf16).
+template <typename T, typename O>
+void attendAllHeads(const T *q, const T *k, const T *v, int64_t batch,
+                    int64_t seq, int64_t heads, int64_t kvHeads,
+                    int64_t headDim, bool causal, double scale, O *out,
+                    bool bf16Products) {
   int64_t group = heads / kvHeads;
   HeadShape s =
       HeadShape::of(seq, heads, kvHeads, headDim, causal, float(scale));
-  bool bf16Products = bf16 && attentionBf16IsNative(headDim);
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
       int64_t kvOffset = b * seq * s.kvStride + (h / group) * headDim;
       int64_t qOffset = b * seq * s.qStride + h * headDim;
-      if (bf16Products)
-        attentionBf16Head(s, q + qOffset, k + kvOffset, v + kvOffset,
-                          out + qOffset);
-      else
-        attendHead(s, q + qOffset, k + kvOffset, v + kvOffset, out + qOffset);
+      if constexpr (std::is_same_v<T, float>)
+        if (!bf16Products) {
+          attendHead(s, q + qOffset, k + kvOffset, v + kvOffset,
+                     out + qOffset);
+          continue;
+        }
+      attentionBf16Head(s, q + qOffset, k + kvOffset, v + kvOffset,
+                        out + qOffset);
     }
+}
+} // namespace
+
+void attention(const float *q, const float *k, const float *v, int64_t batch,
+               int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+               bool causal, double scale, float *out, bool bf16) {
+  attendAllHeads(q, k, v, batch, seq, heads, kvHeads, headDim, causal, scale,
+                 out, bf16 && attentionBf16IsNative(headDim));
+}
+
+void attentionStoredBf16(const uint16_t *q, const uint16_t *k,
+                         const uint16_t *v, int64_t batch, int64_t seq,
+                         int64_t heads, int64_t kvHeads, int64_t headDim,
+                         bool causal, double scale, uint16_t *out) {
+  attendAllHeads(q, k, v, batch, seq, heads, kvHeads, headDim, causal, scale,
+                 out, true);
+}
+
+bool bf16AttentionIsNative(int64_t headDim) {
+  return attentionBf16IsNative(headDim);
 }
 
 } // namespace moert::cpu

@@ -21,6 +21,8 @@
 
 #include <immintrin.h>
 
+#include <type_traits>
+
 
 namespace moert::cpu {
 namespace {
@@ -30,14 +32,35 @@ using namespace attention_blocks;
   gnu::target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")
 #define MOERT_BF16_INLINE [[gnu::always_inline, MOERT_BF16_TARGET]] inline
 
-/// The pair (lo, hi) rounded to bf16, lo in the low half.
-MOERT_BF16_INLINE uint32_t pairOf(float lo, float hi) {
-  return uint32_t(floatToBf16(lo)) | uint32_t(floatToBf16(hi)) << 16;
+/// A value's bf16 bits: fp32 rounded, or an activation stored as bf16.
+MOERT_BF16_INLINE uint16_t bf16Bits(float value) { return floatToBf16(value); }
+MOERT_BF16_INLINE uint16_t bf16Bits(uint16_t value) { return value; }
+
+/// The pair (lo, hi) as bf16, lo in the low half.
+template <typename T> MOERT_BF16_INLINE uint32_t pairOf(T lo, T hi) {
+  return uint32_t(bf16Bits(lo)) | uint32_t(bf16Bits(hi)) << 16;
+}
+
+/// The first `count` rows, `width` columns of packed [*, ldPacked] out to
+/// rows `stride` apart, rounded where they are stored as bf16.
+template <typename O>
+MOERT_BF16_INLINE void storeRows(const float *packed, int64_t ldPacked,
+                                 int64_t count, int64_t width, O *rows,
+                                 int64_t stride) {
+  if constexpr (std::is_same_v<O, float>) {
+    unpackRows(packed, ldPacked, count, width, rows, stride);
+  } else {
+    for (int64_t i = 0; i < count; ++i)
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j)
+        rows[i * stride + j] = floatToBf16(packed[i * ldPacked + j]);
+  }
 }
 
 /// A operand with pairs along rows: out[i, p] = (rows[i, 2p], rows[i, 2p+1])
 /// for i < count, 2p < width; zeros up to [countPadded, pairsPadded].
-MOERT_BF16_INLINE void pairsAlongRows(const float *rows, int64_t stride,
+template <typename T>
+MOERT_BF16_INLINE void pairsAlongRows(const T *rows, int64_t stride,
                                       int64_t count, int64_t width,
                                       uint32_t *out, int64_t countPadded,
                                       int64_t pairsPadded) {
@@ -45,7 +68,7 @@ MOERT_BF16_INLINE void pairsAlongRows(const float *rows, int64_t stride,
   for (int64_t i = 0; i < countPadded; ++i) {
     uint32_t *to = out + i * pairsPadded;
     int64_t filled = i < count ? pairs : 0;
-    const float *from = rows + i * stride;
+    const T *from = rows + i * stride;
 #pragma omp simd
     for (int64_t p = 0; p < filled; ++p)
       to[p] = pairOf(from[2 * p], from[2 * p + 1]);
@@ -56,23 +79,24 @@ MOERT_BF16_INLINE void pairsAlongRows(const float *rows, int64_t stride,
 /// B operand whose depth runs down the rows: out[p, j] = (rows[2p, j],
 /// rows[2p+1, j]) for j < width; rows past count and columns past width up
 /// to [pairsPadded, widthPadded] are zeros.
-MOERT_BF16_INLINE void pairsAcrossRows(const float *rows, int64_t stride,
+template <typename T>
+MOERT_BF16_INLINE void pairsAcrossRows(const T *rows, int64_t stride,
                                        int64_t count, int64_t width,
                                        uint32_t *out, int64_t pairsPadded,
                                        int64_t widthPadded) {
   for (int64_t p = 0; p < pairsPadded; ++p) {
     uint32_t *to = out + p * widthPadded;
     int64_t filled = 2 * p < count ? width : 0;
-    const float *even = rows + 2 * p * stride;
+    const T *even = rows + 2 * p * stride;
     if (2 * p + 1 < count) {
-      const float *odd = even + stride;
+      const T *odd = even + stride;
 #pragma omp simd
       for (int64_t j = 0; j < filled; ++j)
         to[j] = pairOf(even[j], odd[j]);
     } else {
 #pragma omp simd
       for (int64_t j = 0; j < filled; ++j)
-        to[j] = pairOf(even[j], 0.0f);
+        to[j] = pairOf(even[j], T(0));
     }
     std::fill(to + filled, to + widthPadded, 0u);
   }
@@ -82,7 +106,8 @@ MOERT_BF16_INLINE void pairsAcrossRows(const float *rows, int64_t stride,
 /// operand): out[p, j] = (rows[j, 2p], rows[j, 2p+1]) for j < count;
 /// zeros for j up to countPadded. Sixteen source rows at a time are rounded
 /// into a small block, then written out a column of pairs at a time.
-MOERT_BF16_INLINE void pairsTransposed(const float *rows, int64_t stride,
+template <typename T>
+MOERT_BF16_INLINE void pairsTransposed(const T *rows, int64_t stride,
                                        int64_t count, int64_t width,
                                        uint32_t *out,
                                        int64_t countPadded) {
@@ -98,7 +123,7 @@ MOERT_BF16_INLINE void pairsTransposed(const float *rows, int64_t stride,
           std::fill(block[i], block[i] + n, 0u);
           continue;
         }
-        const float *from = rows + j * stride + 2 * p0;
+        const T *from = rows + j * stride + 2 * p0;
 #pragma omp simd
         for (int64_t p = 0; p < n; ++p)
           block[i][p] = pairOf(from[2 * p], from[2 * p + 1]);
@@ -174,10 +199,11 @@ uint32_t *pairScratch(size_t n) {
   return threadScratch<uint32_t, PairScratch>(n);
 }
 
-/// One query head forward, as Attention.cpp's attendHead.
-[[MOERT_BF16_TARGET]] void attendHead(const HeadShape &s, const float *q,
-                                      const float *k, const float *v,
-                                      float *out) {
+/// One query head forward, as Attention.cpp's attendHead; q, k, v and out
+/// fp32 or stored as bf16.
+template <typename T, typename O>
+[[MOERT_BF16_TARGET]] void attendHead(const HeadShape &s, const T *q,
+                                      const T *k, const T *v, O *out) {
   int64_t keys = s.keys, dim = s.dim, depth = s.headDim / 2;
   uint32_t *keysT =
       pairScratch(depth * keys + (keys / 2) * dim + kRows * (depth + keys / 2));
@@ -200,14 +226,16 @@ uint32_t *pairScratch(size_t n) {
                    keys / 2);
     pairGemm<false>(tileRows, dim, width / 2, probs, keys / 2, 1, values, dim,
                     outputs, dim);
-    unpackRows(outputs, dim, rows, s.headDim, out + first * s.qStride,
-               s.qStride);
+    storeRows(outputs, dim, rows, s.headDim, out + first * s.qStride,
+              s.qStride);
   }
 }
 
-/// One query head backward, as AttentionGrad.cpp's backwardHead.
-[[MOERT_BF16_TARGET]] void backwardHead(const HeadShape &s, const float *q,
-                                        const float *k, const float *v,
+/// One query head backward, as AttentionGrad.cpp's backwardHead; q, k and v
+/// fp32 or stored as bf16.
+template <typename T>
+[[MOERT_BF16_TARGET]] void backwardHead(const HeadShape &s, const T *q,
+                                        const T *k, const T *v,
                                         const float *dOut, float *dq, float *dk,
                                         float *dv, int64_t dkvStride) {
   int64_t keys = s.keys, dim = s.dim, depth = s.headDim / 2;
@@ -236,7 +264,7 @@ uint32_t *pairScratch(size_t n) {
   for (int64_t first = 0; first < s.seq; first += kRows) {
     int64_t rows = std::min(kRows, s.seq - first), tileRows = roundUp(rows, 4);
     int64_t width = roundUp(s.causal ? first + rows : s.seq, kLanes);
-    const float *qBlock = q + first * s.qStride;
+    const T *qBlock = q + first * s.qStride;
     const float *dOutBlock = dOut + first * s.qStride;
     pairsAlongRows(qBlock, s.qStride, rows, s.headDim, queries, tileRows,
                    depth);
@@ -284,9 +312,21 @@ void attentionBf16Head(const HeadShape &s, const float *q, const float *k,
   attendHead(s, q, k, v, out);
 }
 
+void attentionBf16Head(const HeadShape &s, const uint16_t *q,
+                       const uint16_t *k, const uint16_t *v, uint16_t *out) {
+  attendHead(s, q, k, v, out);
+}
+
 void attentionGradBf16Head(const HeadShape &s, const float *q, const float *k,
                            const float *v, const float *dOut, float *dq,
                            float *dk, float *dv, int64_t dkvStride) {
+  backwardHead(s, q, k, v, dOut, dq, dk, dv, dkvStride);
+}
+
+void attentionGradBf16Head(const HeadShape &s, const uint16_t *q,
+                           const uint16_t *k, const uint16_t *v,
+                           const float *dOut, float *dq, float *dk, float *dv,
+                           int64_t dkvStride) {
   backwardHead(s, q, k, v, dOut, dq, dk, dv, dkvStride);
 }
 } // namespace attention_blocks

@@ -218,13 +218,20 @@ struct HeadShape {
 
 /// AttentionBf16.cpp: whether its kernels run here (AVX512-BF16, an even
 /// head size), and one query head forward and backward on bf16 products,
-/// with the arguments of Attention.cpp's and AttentionGrad.cpp's.
+/// with the arguments of Attention.cpp's and AttentionGrad.cpp's, over fp32
+/// values or activations stored as bf16.
 bool attentionBf16IsNative(int64_t headDim);
 void attentionBf16Head(const HeadShape &s, const float *q, const float *k,
                        const float *v, float *out);
+void attentionBf16Head(const HeadShape &s, const uint16_t *q,
+                       const uint16_t *k, const uint16_t *v, uint16_t *out);
 void attentionGradBf16Head(const HeadShape &s, const float *q, const float *k,
                            const float *v, const float *dOut, float *dq,
                            float *dk, float *dv, int64_t dkvStride);
+void attentionGradBf16Head(const HeadShape &s, const uint16_t *q,
+                           const uint16_t *k, const uint16_t *v,
+                           const float *dOut, float *dq, float *dk, float *dv,
+                           int64_t dkvStride);
 
 /// This thread's attention buffer of at least n floats (Scratch.h).
 struct AttentionScratch;

@@ -13,6 +13,7 @@
 #include "runtime/cpu/AttentionBlocks.h"
 #include "runtime/cpu/Grad.h"
 
+#include <type_traits>
 #include <vector>
 
 namespace moert::cpu {
@@ -73,16 +74,18 @@ void accumulate(const float *x, float *y, int64_t n) {
   for (int64_t t = 0; t < n; ++t)
     y[t] += x[t];
 }
-} // namespace
 
-void attentionGrad(const float *q, const float *k, const float *v,
-                   const float *dOut, int64_t batch, int64_t seq, int64_t heads,
-                   int64_t kvHeads, int64_t headDim, bool causal, double scale,
-                   float *dq, float *dk, float *dv, bool bf16) {
+/// attentionGrad over q, k, v fp32 or stored as bf16 (then always on bf16
+/// products).
+template <typename T>
+void attentionGradOf(const T *q, const T *k, const T *v, const float *dOut,
+                     int64_t batch, int64_t seq, int64_t heads,
+                     int64_t kvHeads, int64_t headDim, bool causal,
+                     double scale, float *dq, float *dk, float *dv,
+                     bool bf16Products) {
   int64_t group = heads / kvHeads;
   HeadShape s =
       HeadShape::of(seq, heads, kvHeads, headDim, causal, float(scale));
-  bool bf16Products = bf16 && attentionBf16IsNative(headDim);
   // With shared KV heads, per (batch, query head) dk and dv [B, H, S, Dh],
   // reduced over the group at the end.
   std::vector<float> dkPartial, dvPartial;
@@ -105,13 +108,16 @@ void attentionGrad(const float *q, const float *k, const float *v,
           dValue = dvPartial.data() + partial;
           dkvStride = headDim;
         }
-        if (bf16Products)
-          attentionGradBf16Head(s, q + qOffset, k + kvOffset, v + kvOffset,
-                                dOut + qOffset, dq + qOffset, dKey, dValue,
-                                dkvStride);
-        else
-          backwardHead(s, q + qOffset, k + kvOffset, v + kvOffset,
-                       dOut + qOffset, dq + qOffset, dKey, dValue, dkvStride);
+        if constexpr (std::is_same_v<T, float>)
+          if (!bf16Products) {
+            backwardHead(s, q + qOffset, k + kvOffset, v + kvOffset,
+                         dOut + qOffset, dq + qOffset, dKey, dValue,
+                         dkvStride);
+            continue;
+          }
+        attentionGradBf16Head(s, q + qOffset, k + kvOffset, v + kvOffset,
+                              dOut + qOffset, dq + qOffset, dKey, dValue,
+                              dkvStride);
       }
     if (group > 1) {
 #pragma omp for collapse(3) schedule(static)
@@ -130,6 +136,24 @@ void attentionGrad(const float *q, const float *k, const float *v,
           }
     }
   }
+}
+} // namespace
+
+void attentionGrad(const float *q, const float *k, const float *v,
+                   const float *dOut, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t kvHeads, int64_t headDim, bool causal, double scale,
+                   float *dq, float *dk, float *dv, bool bf16) {
+  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
+                  scale, dq, dk, dv, bf16 && attentionBf16IsNative(headDim));
+}
+
+void attentionGradStoredBf16(const uint16_t *q, const uint16_t *k,
+                             const uint16_t *v, const float *dOut,
+                             int64_t batch, int64_t seq, int64_t heads,
+                             int64_t kvHeads, int64_t headDim, bool causal,
+                             double scale, float *dq, float *dk, float *dv) {
+  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
+                  scale, dq, dk, dv, true);
 }
 
 } // namespace moert::cpu

@@ -144,14 +144,29 @@ private:
 
 
   /// The kernels that read and write bf16 activations as they are stored:
-  /// the bf16 GEMMs, when they are native.
+  /// norms and rope, and the bf16 GEMMs and bf16 attention (q, k, v and its
+  /// output all bf16) where they are native.
   static bool readsStoredBf16(const KernelLaunch &launch) {
+    const auto &in = launch.operands;
     switch (launch.kernel->op()) {
+    case fb::OpKind::RmsNorm:
+    case fb::OpKind::Rope:
+      return true;
     case fb::OpKind::Linear:
-      return launch.operands[1].dtype == DType::kBF16 &&
-             cpu::bf16MatmulIsNative();
+      return in[1].dtype == DType::kBF16 && cpu::bf16MatmulIsNative();
     case fb::OpKind::LinearGradWeight:
       return attrOr(launch, 0, 0) != 0 && cpu::bf16MatmulIsNative();
+    case fb::OpKind::Attention:
+    case fb::OpKind::AttentionGrad: {
+      bool forward = launch.kernel->op() == fb::OpKind::Attention;
+      bool allBf16 = true;
+      for (const TensorRef &t : {in[0], in[1], in[2]})
+        allBf16 = allBf16 && t.dtype == DType::kBF16;
+      if (forward)
+        allBf16 = allBf16 && launch.results[0].dtype == DType::kBF16;
+      return allBf16 && attrOr(launch, 3, 0) != 0 &&
+             cpu::bf16AttentionIsNative(lastDim(in[0]) / attr(launch, 0));
+    }
     default:
       return false;
     }
@@ -208,8 +223,13 @@ absl::Status CpuBackend::run(const KernelLaunch &l) {
                           out.as<float>());
   case fb::OpKind::RmsNorm: {
     int64_t group = in[1].shape[0]; // the launch checks made it divide
-    cpu::rmsNorm(in[0].as<float>(), weight(in[1]), in[0].numElements() / group,
-                 group, floatAttr(l, 0), out.as<float>());
+    int64_t rows = in[0].numElements() / group;
+    if (out.dtype == DType::kBF16)
+      cpu::rmsNormToBf16(in[0].as<float>(), weight(in[1]), rows, group,
+                         floatAttr(l, 0), out.as<uint16_t>());
+    else
+      cpu::rmsNorm(in[0].as<float>(), weight(in[1]), rows, group,
+                   floatAttr(l, 0), out.as<float>());
     return absl::OkStatus();
   }
   case fb::OpKind::AddBias:
@@ -231,15 +251,29 @@ absl::Status CpuBackend::run(const KernelLaunch &l) {
                              out.dtype == DType::kBF16);
   case fb::OpKind::Rope: {
     int64_t heads = attr(l, 0);
-    cpu::rope(in[0].as<float>(), out.as<float>(), in[0].shape[0],
-              in[0].shape[1], heads, lastDim(in[0]) / heads, floatAttr(l, 0),
-              in.size() > 1 ? in[1].data : nullptr,
-              in.size() > 1 ? in[1].dtype : DType::kI32,
-              /*inverse=*/attrOr(l, 1, 0) != 0);
+    const void *positions = in.size() > 1 ? in[1].data : nullptr;
+    DType positionsType = in.size() > 1 ? in[1].dtype : DType::kI32;
+    bool inverse = attrOr(l, 1, 0) != 0;
+    if (out.dtype == DType::kBF16)
+      cpu::ropeToBf16(in[0].as<float>(), out.as<uint16_t>(), in[0].shape[0],
+                      in[0].shape[1], heads, lastDim(in[0]) / heads,
+                      floatAttr(l, 0), positions, positionsType, inverse);
+    else
+      cpu::rope(in[0].as<float>(), out.as<float>(), in[0].shape[0],
+                in[0].shape[1], heads, lastDim(in[0]) / heads, floatAttr(l, 0),
+                positions, positionsType, inverse);
     return absl::OkStatus();
   }
   case fb::OpKind::Attention: {
     int64_t heads = attr(l, 0);
+    if (out.dtype == DType::kBF16) { // with q, k and v (readsStoredBf16)
+      cpu::attentionStoredBf16(in[0].as<uint16_t>(), in[1].as<uint16_t>(),
+                               in[2].as<uint16_t>(), in[0].shape[0],
+                               in[0].shape[1], heads, attr(l, 1),
+                               lastDim(in[0]) / heads, attr(l, 2) != 0,
+                               floatAttr(l, 0), out.as<uint16_t>());
+      return absl::OkStatus();
+    }
     cpu::attention(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(),
                    in[0].shape[0], in[0].shape[1], heads, attr(l, 1),
                    lastDim(in[0]) / heads, attr(l, 2) != 0, floatAttr(l, 0),

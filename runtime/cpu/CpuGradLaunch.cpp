@@ -58,6 +58,14 @@ absl::Status launchGrad(const KernelLaunch &l, const Ranks &ranks) {
         lastDim(in[1]), out.as<float>(), /*bf16=*/attrOr(l, 0, 0) != 0);
   case fb::OpKind::AttentionGrad: {
     int64_t heads = attr(l, 0);
+    if (in[0].dtype == DType::kBF16) { // with k and v (readsStoredBf16)
+      cpu::attentionGradStoredBf16(
+          in[0].as<uint16_t>(), in[1].as<uint16_t>(), in[2].as<uint16_t>(),
+          in[3].as<float>(), in[0].shape[0], in[0].shape[1], heads, attr(l, 1),
+          lastDim(in[0]) / heads, attr(l, 2) != 0, floatAttr(l, 0),
+          out.as<float>(), l.results[1].as<float>(), l.results[2].as<float>());
+      return absl::OkStatus();
+    }
     cpu::attentionGrad(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(),
                        in[3].as<float>(), in[0].shape[0], in[0].shape[1], heads,
                        attr(l, 1), lastDim(in[0]) / heads, attr(l, 2) != 0,

@@ -50,6 +50,14 @@ void attentionGrad(const float *q, const float *k, const float *v,
                    bool causal, double scale, float *dq, float *dk, float *dv,
                    bool bf16 = false);
 
+/// attentionGrad on bf16 products over q, k and v stored as bf16
+/// (runtime/artifact/Bf16Activations.h); needs bf16AttentionIsNative.
+void attentionGradStoredBf16(const uint16_t *q, const uint16_t *k,
+                             const uint16_t *v, const float *dOut,
+                             int64_t batch, int64_t seq, int64_t heads,
+                             int64_t kvHeads, int64_t headDim, bool causal,
+                             double scale, float *dq, float *dk, float *dv);
+
 /// silu backward: dx = dy * s * (1 + x (1 - s)), s = sigmoid(x).
 void siluGrad(const float *x, const float *dy, int64_t n, float *dx);
 

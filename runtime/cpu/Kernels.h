@@ -58,6 +58,11 @@ void widenBf16(const uint16_t *in, int64_t n, float *out);
 void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
              float *y);
 
+/// rmsNorm into y stored as bf16 (runtime/artifact/Bf16Activations.h):
+/// rmsNorm's values rounded.
+void rmsNormToBf16(const float *x, Weight w, int64_t rows, int64_t d,
+                   double eps, uint16_t *y);
+
 /// out = rotary embedding of x [B, S, heads * headDim] (HF rotate_half
 /// pairing i with i + headDim/2); out may be x. positions: [B, S]
 /// int32/int64 or null for 0..S-1. `inverse` rotates by the negated angles
@@ -66,6 +71,13 @@ void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
           int64_t headDim, double theta, const void *positions,
           DType positionsType, bool inverse = false);
 
+/// rope into out stored as bf16 (runtime/artifact/Bf16Activations.h):
+/// rope's values rounded.
+void ropeToBf16(const float *x, uint16_t *out, int64_t batch, int64_t seq,
+                int64_t heads, int64_t headDim, double theta,
+                const void *positions, DType positionsType,
+                bool inverse = false);
+
 /// Scaled dot-product attention: q [B, S, H*Dh], k and v [B, S, Hkv*Dh],
 /// query head h reads KV head h / (H / Hkv). With `bf16`, where AVX512-BF16
 /// runs, every product is taken on bf16-rounded operands accumulating in fp32
@@ -73,6 +85,16 @@ void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
 void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
                bool causal, double scale, float *out, bool bf16 = false);
+
+/// Whether attention takes bf16 products here for heads of `headDim`.
+bool bf16AttentionIsNative(int64_t headDim);
+
+/// attention() on bf16 products over q, k, v and an output stored as bf16
+/// (runtime/artifact/Bf16Activations.h); needs bf16AttentionIsNative.
+void attentionStoredBf16(const uint16_t *q, const uint16_t *k,
+                         const uint16_t *v, int64_t batch, int64_t seq,
+                         int64_t heads, int64_t kvHeads, int64_t headDim,
+                         bool causal, double scale, uint16_t *out);
 
 /// Whether linear() streams the weights for `rows` input rows rather than
 /// calling a GEMM: 1 to 8 rows of fp32 or bf16 weights (StreamingLinear.cpp).

@@ -1,16 +1,21 @@
 //===- Norm.cpp - RMSNorm -------------------------------------------------===//
 
+#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/RowSums.h"
+#include "runtime/cpu/Scratch.h"
 #include "runtime/cpu/WeightElement.h"
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace moert::cpu {
 namespace {
+
+struct NormScratch;
 
 MOERT_ISA_CLONES
 void normalizeRows(const float *x, const float *scale, int64_t begin,
@@ -25,19 +30,38 @@ void normalizeRows(const float *x, const float *scale, int64_t begin,
   }
 }
 
-} // namespace
 
-void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
-             float *y) {
+/// rmsNorm into y of fp32, or of bf16 through a tile per task.
+template <typename O>
+void normalize(const float *x, Weight w, int64_t rows, int64_t d, double eps,
+               O *y) {
   std::vector<float> scale(d);
   for (int64_t i = 0; i < d; ++i)
     scale[i] = weightElement(w, i);
   constexpr int64_t kRowsPerTask = 16;
   int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t)
-    normalizeRows(x, scale.data(), t * kRowsPerTask,
-                  std::min(rows, (t + 1) * kRowsPerTask), d, eps, y);
+  for (int64_t t = 0; t < tasks; ++t) {
+    int64_t begin = t * kRowsPerTask, end = std::min(rows, begin + kRowsPerTask);
+    if constexpr (std::is_same_v<O, float>) {
+      normalizeRows(x, scale.data(), begin, end, d, eps, y);
+    } else {
+      float *tile = threadScratch<float, NormScratch>(size_t(kRowsPerTask * d));
+      normalizeRows(x + begin * d, scale.data(), 0, end - begin, d, eps, tile);
+      roundRangeToBf16(tile, 0, (end - begin) * d, y + begin * d);
+    }
+  }
+}
+} // namespace
+
+void rmsNorm(const float *x, Weight w, int64_t rows, int64_t d, double eps,
+             float *y) {
+  normalize(x, w, rows, d, eps, y);
+}
+
+void rmsNormToBf16(const float *x, Weight w, int64_t rows, int64_t d,
+                   double eps, uint16_t *y) {
+  normalize(x, w, rows, d, eps, y);
 }
 
 } // namespace moert::cpu

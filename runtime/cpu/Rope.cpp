@@ -9,11 +9,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Scratch.h"
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace moert::cpu {
@@ -59,6 +62,7 @@ const RopeTable &defaultTable(int64_t seq, int64_t headDim, double theta) {
 
 /// Rotates the heads of tokens [begin, end); the transpose of a rotation by
 /// `angle` is the rotation by -angle, so `inverse` negates the sines.
+/// Tokens [begin, end): x and y point at token `begin`.
 MOERT_ISA_CLONES
 void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
                   int64_t seq, int64_t heads, int64_t headDim,
@@ -70,8 +74,8 @@ void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
     const float *c = table.cosines.data() + tableRow * half;
     const float *sn = table.sines.data() + tableRow * half;
     for (int64_t h = 0; h < heads; ++h) {
-      const float *head = x + (index * heads + h) * headDim;
-      float *out = y + (index * heads + h) * headDim;
+      const float *head = x + ((index - begin) * heads + h) * headDim;
+      float *out = y + ((index - begin) * heads + h) * headDim;
 #pragma omp simd
       for (int64_t i = 0; i < half; ++i) {
         float first = head[i], second = head[i + half], s = sn[i] * sign;
@@ -82,11 +86,14 @@ void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
   }
 }
 
-} // namespace
 
-void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
-          int64_t headDim, double theta, const void *positions,
-          DType positionsType, bool inverse) {
+struct RopeScratch;
+
+/// rope into out of fp32, or of bf16 through a tile per task.
+template <typename O>
+void rotate(const float *x, O *out, int64_t batch, int64_t seq, int64_t heads,
+            int64_t headDim, double theta, const void *positions,
+            DType positionsType, bool inverse) {
   RopeTable perToken;
   if (positions) {
     std::vector<float> at(batch * seq);
@@ -99,13 +106,38 @@ void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
   const RopeTable &table =
       positions ? perToken : defaultTable(seq, headDim, theta);
   constexpr int64_t kTokensPerTask = 16;
-  int64_t tokens = batch * seq;
+  int64_t tokens = batch * seq, width = heads * headDim;
   int64_t tasks = (tokens + kTokensPerTask - 1) / kTokensPerTask;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t)
-    rotateTokens(x, out, t * kTokensPerTask,
-                 std::min(tokens, (t + 1) * kTokensPerTask), seq, heads,
-                 headDim, table, positions != nullptr, inverse);
+  for (int64_t t = 0; t < tasks; ++t) {
+    int64_t begin = t * kTokensPerTask;
+    int64_t end = std::min(tokens, begin + kTokensPerTask);
+    if constexpr (std::is_same_v<O, float>) {
+      rotateTokens(x + begin * width, out + begin * width, begin, end, seq,
+                   heads, headDim, table, positions != nullptr, inverse);
+    } else {
+      float *tile =
+          threadScratch<float, RopeScratch>(size_t(kTokensPerTask * width));
+      rotateTokens(x + begin * width, tile, begin, end, seq, heads, headDim,
+                   table, positions != nullptr, inverse);
+      roundRangeToBf16(tile, 0, (end - begin) * width, out + begin * width);
+    }
+  }
+}
+} // namespace
+
+void rope(const float *x, float *out, int64_t batch, int64_t seq, int64_t heads,
+          int64_t headDim, double theta, const void *positions,
+          DType positionsType, bool inverse) {
+  rotate(x, out, batch, seq, heads, headDim, theta, positions, positionsType,
+         inverse);
+}
+
+void ropeToBf16(const float *x, uint16_t *out, int64_t batch, int64_t seq,
+                int64_t heads, int64_t headDim, double theta,
+                const void *positions, DType positionsType, bool inverse) {
+  rotate(x, out, batch, seq, heads, headDim, theta, positions, positionsType,
+         inverse);
 }
 
 } // namespace moert::cpu

@@ -170,6 +170,17 @@ TEST(AttentionGradTest, Bf16ProductsGiveTheSameBitsForRoundedInputs) {
   EXPECT_EQ(stored.dq, ours.dq);
   EXPECT_EQ(stored.dk, ours.dk);
   EXPECT_EQ(stored.dv, ours.dv);
+  // And read as stored.
+  std::vector<uint16_t> qBits = toBf16(q), kBits = toBf16(k), vBits = toBf16(v);
+  AttentionGrads read{std::vector<float>(q.size()), std::vector<float>(k.size()),
+                      std::vector<float>(v.size())};
+  attentionGradStoredBf16(qBits.data(), kBits.data(), vBits.data(), dy.data(),
+                          c.batch, c.seq, c.heads, c.kvHeads, c.headDim,
+                          c.causal, scale, read.dq.data(), read.dk.data(),
+                          read.dv.data());
+  EXPECT_EQ(read.dq, ours.dq);
+  EXPECT_EQ(read.dk, ours.dk);
+  EXPECT_EQ(read.dv, ours.dv);
 }
 
 } // namespace

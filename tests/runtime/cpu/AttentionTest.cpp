@@ -178,10 +178,17 @@ TEST(AttentionTest, Bf16ProductsGiveTheSameBitsForRoundedInputs) {
     auto k = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 32, 2.0f);
     auto v = randomVector(p.batch * p.seq * p.kvHeads * p.headDim, 33);
     double scale = 1.0 / std::sqrt(double(p.headDim));
-    EXPECT_EQ(run(p, q, k, v, scale, /*bf16=*/true),
-              run(p, roundedToBf16(q), roundedToBf16(k), roundedToBf16(v),
-                  scale, /*bf16=*/true))
+    std::vector<float> ours = run(p, q, k, v, scale, /*bf16=*/true);
+    EXPECT_EQ(ours, run(p, roundedToBf16(q), roundedToBf16(k),
+                        roundedToBf16(v), scale, /*bf16=*/true))
         << "Dh=" << p.headDim;
+    // And read as stored, with the output stored rounded.
+    std::vector<uint16_t> qBits = toBf16(q), kBits = toBf16(k),
+                          vBits = toBf16(v), stored(q.size());
+    attentionStoredBf16(qBits.data(), kBits.data(), vBits.data(), p.batch,
+                        p.seq, p.heads, p.kvHeads, p.headDim, p.causal, scale,
+                        stored.data());
+    EXPECT_EQ(stored, toBf16(ours)) << "stored, Dh=" << p.headDim;
   }
 }
 

@@ -123,5 +123,37 @@ TEST(RopeTest, TheKeptTableFollowsShapeAndTheta) {
     }
 }
 
+// Results stored as bf16 (runtime/artifact/Bf16Activations.h) are the fp32
+// results rounded, over more rows than one task's tile and a ragged last one.
+TEST(RmsNormTest, Bf16ResultIsTheFp32ResultRounded) {
+  int64_t rows = 37, d = 72;
+  auto x = randomVector(rows * d, 51), w = randomVector(d, 52);
+  std::vector<float> y(rows * d);
+  rmsNorm(x.data(), {w.data(), DType::kF32}, rows, d, 1e-6, y.data());
+  std::vector<uint16_t> stored(rows * d);
+  rmsNormToBf16(x.data(), {w.data(), DType::kF32}, rows, d, 1e-6,
+                stored.data());
+  EXPECT_EQ(stored, toBf16(y));
+}
+
+TEST(RopeTest, Bf16ResultIsTheFp32ResultRounded) {
+  int64_t batch = 2, seq = 21, heads = 3, headDim = 8;
+  auto x = randomVector(batch * seq * heads * headDim, 53);
+  std::vector<int32_t> positions(batch * seq);
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = int32_t(3 * i % 17);
+  for (bool inverse : {false, true})
+    for (const void *at : {static_cast<const void *>(nullptr),
+                           static_cast<const void *>(positions.data())}) {
+      std::vector<float> y(x.size());
+      std::vector<uint16_t> stored(x.size());
+      rope(x.data(), y.data(), batch, seq, heads, headDim, 10000.0, at,
+           DType::kI32, inverse);
+      ropeToBf16(x.data(), stored.data(), batch, seq, heads, headDim, 10000.0,
+                 at, DType::kI32, inverse);
+      EXPECT_EQ(stored, toBf16(y)) << "inverse " << inverse;
+    }
+}
+
 } // namespace
 } // namespace moert::cpu::testing

@@ -36,6 +36,11 @@ struct HostTensor {
     return n;
   }
   float at(int64_t i) const {
+    if (dtype == DType::kBF16) {
+      uint16_t bits;
+      std::memcpy(&bits, bytes.data() + i * 2, 2);
+      return bf16ToFloat(bits);
+    }
     float value;
     std::memcpy(&value, bytes.data() + i * 4, 4);
     return value;
@@ -250,6 +255,29 @@ TEST_F(CudaBackendTest, Attention) {
                    {empty({batch, seq, heads * headDim})}},
                   1e-5);
     }
+}
+
+// Activations a bf16 model stores as bf16 (runtime/artifact/
+// Bf16Activations.h): the CUDA kernels read them through fp32 views, the CPU
+// kernels as they are; both round the results they store.
+TEST_F(CudaBackendTest, Bf16StoredActivations) {
+  HostTensor x = randomTensor({70, 64}, 16, DType::kBF16);
+  expectAgree({fb::OpKind::Linear, {}, {},
+               {x, randomTensor({40, 64}, 17, DType::kBF16)},
+               {empty({70, 40}, DType::kBF16)}},
+              1e-2);
+  int64_t batch = 2, seq = 33, heads = 4, kvHeads = 2, headDim = 64;
+  HostTensor q = randomTensor({batch, seq, heads * headDim}, 18, DType::kBF16),
+             k = randomTensor({batch, seq, kvHeads * headDim}, 19, DType::kBF16),
+             v = randomTensor({batch, seq, kvHeads * headDim}, 20, DType::kBF16);
+  expectAgree({fb::OpKind::Attention, {heads, kvHeads, 1, 1}, {0.125},
+               {q, k, v}, {empty({batch, seq, heads * headDim}, DType::kBF16)}},
+              1e-2);
+  HostTensor rows = randomTensor({3, 11, 64}, 21);
+  expectAgree({fb::OpKind::RmsNorm, {}, {1e-6},
+               {rows, randomTensor({64}, 22, DType::kBF16)},
+               {empty({3, 11, 64}, DType::kBF16)}},
+              1e-2);
 }
 
 TEST_F(CudaBackendTest, RouterTopK) {
