@@ -25,6 +25,9 @@ std::optional<fb::OpKind> bf16Kind(Operation *op) {
       .Case([](AttentionGradOp) { return fb::OpKind::AttentionGrad; })
       .Case([](RopeOp) { return fb::OpKind::Rope; })
       .Case([](RMSNormOp) { return fb::OpKind::RmsNorm; })
+      .Case([](FusedExpertsOp) { return fb::OpKind::FusedExperts; })
+      .Case([](FusedExpertsTrainOp) { return fb::OpKind::FusedExpertsTrain; })
+      .Case([](FusedExpertsGradOp) { return fb::OpKind::FusedExpertsGrad; })
       .Default([](Operation *) { return Kind(); });
 }
 } // namespace

@@ -31,6 +31,10 @@ constexpr bool readsBf16Activation(fb::OpKind op, size_t operand) {
   case fb::OpKind::Attention:     // query, key, value
   case fb::OpKind::AttentionGrad: // the same (operand 3 is the output's gradient)
     return operand < 3;
+  case fb::OpKind::FusedExperts: // the block's input, into the router and
+  case fb::OpKind::FusedExpertsTrain: // expert GEMMs (and their backward)
+  case fb::OpKind::FusedExpertsGrad:
+    return operand == 0;
   default:
     return false;
   }
