@@ -131,7 +131,10 @@ void listKernels(const moert::fb::Model &model) {
       text += text.empty() ? "[" : " [";
       for (size_t i = 0; i < value.shape()->size(); ++i)
         text += (i ? "x" : "") + std::to_string(value.shape()->Get(i));
-      text += "]";
+      // Activations are fp32 unless stored as bf16 (Bf16Activations.h).
+      bool bf16 = value.kind() == moert::fb::ValueKind::Arena &&
+                  value.dtype() == moert::fb::DType::BF16;
+      text += bf16 ? " bf16]" : "]";
     }
     return text;
   };
