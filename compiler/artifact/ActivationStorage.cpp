@@ -30,6 +30,28 @@ std::optional<fb::OpKind> bf16Kind(Operation *op) {
       .Case([](FusedExpertsGradOp) { return fb::OpKind::FusedExpertsGrad; })
       .Default([](Operation *) { return Kind(); });
 }
+
+bool isBf16(Value value) {
+  return getElementTypeOrSelf(value.getType()).isBF16();
+}
+
+/// Whether the kernel chosen for `reader` rounds its activation operands to
+/// bf16: the bf16 GEMMs (by the weight's type, or for a weight gradient its
+/// own), the bf16 attention (by the query's type), the fused blocks with
+/// bf16 router and experts.
+bool roundsToBf16(Operation *reader) {
+  return llvm::TypeSwitch<Operation *, bool>(reader)
+      .Case([](LinearOp op) { return isBf16(op.getWeight()); })
+      .Case([](LinearGradWeightOp op) { return isBf16(op.getResult()); })
+      .Case([](AttentionOp op) { return isBf16(op.getQuery()); })
+      .Case([](AttentionGradOp op) { return isBf16(op.getQuery()); })
+      .Case<FusedExpertsOp, FusedExpertsTrainOp, FusedExpertsGradOp>(
+          [](auto op) {
+            return isBf16(op.getRouter()) && isBf16(op.getGate()) &&
+                   isBf16(op.getUp()) && isBf16(op.getDown());
+          })
+      .Default([](Operation *) { return false; });
+}
 } // namespace
 
 bool ActivationStorage::storedAsBf16(Value value) const {
@@ -46,7 +68,8 @@ bool ActivationStorage::storedAsBf16(Value value) const {
   for (OpOperand &use : value.getUses()) {
     std::optional<fb::OpKind> reader = bf16Kind(use.getOwner());
     if (!reader ||
-        !moert::readsBf16Activation(*reader, use.getOperandNumber()))
+        !moert::readsBf16Activation(*reader, use.getOperandNumber()) ||
+        !roundsToBf16(use.getOwner()))
       return false;
   }
   return true;

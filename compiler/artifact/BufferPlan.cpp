@@ -145,7 +145,6 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function,
     fullest = live;
     plan.peakOp = defined.value.getDefiningOp();
   }
-  plan.liveAtPeak.clear();
   if (plan.peakOp)
     for (const Lifetime &value : values)
       if (value.first <= position[plan.peakOp] &&

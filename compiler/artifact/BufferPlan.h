@@ -39,8 +39,9 @@ struct BufferPlan {
   int64_t resultBytes = 0;
   /// What the same values would take without reuse, for reports.
   int64_t unplannedBytes = 0;
-  /// The arena where it is fullest, for reports: the values live after the
-  /// first op at which the most bytes are live, and that op. Their
+  /// The arena where it is fullest, for reports: the values live at the
+  /// first op where the most bytes are (its operands and results), and that
+  /// op. Their
   /// `arenaBytesOf` sizes and the arena's holes add up to `arenaBytes`.
   llvm::SmallVector<Value> liveAtPeak;
   Operation *peakOp = nullptr;

@@ -21,7 +21,7 @@
 namespace moert {
 
 /// Incremented on every incompatible change of moex.fbs.
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = 4;
 
 DType fromSchema(fb::DType type);
 fb::DType toSchema(DType type);

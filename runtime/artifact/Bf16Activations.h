@@ -2,7 +2,8 @@
 //
 // A model compiled with bf16 compute rounds an activation to bf16 on its way
 // into a product. Where every reader of a value does that, storing the value
-// rounded loses nothing and halves its memory: the compiler then types it
+// rounded loses nothing (with native bf16 kernels; runtime/exec/Fp32View.h)
+// and halves its memory: the compiler then types it
 // BF16 in the artifact. These are the kernel slots for which that holds: the
 // operands a kernel only ever reads as a product's bf16 operand, and the
 // results a kernel can write rounded. One table, read by the compiler (what

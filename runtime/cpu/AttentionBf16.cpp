@@ -20,9 +20,7 @@
 #include "runtime/cpu/AttentionBlocks.h"
 
 #include <immintrin.h>
-
 #include <type_traits>
-
 
 namespace moert::cpu {
 namespace {

@@ -1,7 +1,6 @@
 //===- Bf16Convert.cpp - fp32 to bf16 and back, on all threads ------------===//
 
 #include "runtime/base/Float16.h"
-#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 

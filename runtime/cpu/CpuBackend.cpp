@@ -85,11 +85,11 @@ struct Fp32ViewScratch;
 absl::StatusOr<float *> fp32Scratch(int64_t count) {
   return cpu::threadScratch<float, Fp32ViewScratch>(size_t(count));
 }
-absl::Status widenBf16(const uint16_t *from, int64_t count, float *to) {
+absl::Status widenCopy(const uint16_t *from, int64_t count, float *to) {
   cpu::widenBf16(from, count, to);
   return absl::OkStatus();
 }
-absl::Status roundToBf16(const float *from, int64_t count, uint16_t *to) {
+absl::Status roundCopy(const float *from, int64_t count, uint16_t *to) {
   cpu::roundToBf16(from, count, to);
   return absl::OkStatus();
 }
@@ -134,14 +134,13 @@ public:
     // an fp32 view of them.
     if (hasBf16Activations(launch) && !readsStoredBf16(launch))
       return launchOnFp32View(
-          launch, {&fp32Scratch, &widenBf16, &roundToBf16},
+          launch, {&fp32Scratch, &widenCopy, &roundCopy},
           [&](const KernelLaunch &view) { return run(view); });
     return run(launch);
   }
 
 private:
   absl::Status run(const KernelLaunch &launch);
-
 
   /// The kernels that read and write bf16 activations as they are stored:
   /// norms and rope, and the bf16 GEMMs and bf16 attention (q, k, v and its

@@ -41,11 +41,6 @@ absl::Status gradMatmul(const void *a, Layout aLayout, const void *b,
                         int64_t n, bool bf16, bool accumulate = false,
                         Threads threads = Threads::kAll);
 
-/// out[i] = in[i] rounded to bf16 for i in [begin, end), on the calling
-/// thread (roundToBf16 shares the work among all threads).
-void roundRangeToBf16(const float *in, int64_t begin, int64_t end,
-                      uint16_t *out);
-
 //===----------------------------------------------------------------------===//
 // The SwiGLU of the grouped experts (ExpertMlpGrad.cpp), shared by expertMlp
 // and expertMlpGrad so that both compute silu(gate) * up alike. They run on

@@ -1,7 +1,9 @@
 //===- Kernels.h - the CPU backend's kernels --------------------*- C++ -*-===//
 //
-// Row-major contiguous buffers. Activations are fp32; weights are fp32,
-// bf16 or f16 (stored as uint16_t) and say so with a DType. Kernels run on
+// Row-major contiguous buffers. Activations are fp32 (the *Bf16 and
+// *Stored* variants read or write those a bf16 model stores as bf16);
+// weights are fp32, bf16 or f16 (stored as uint16_t) and say so with a
+// DType. Kernels run on
 // the OpenMP threads of the process and give the same result for any thread
 // count (no order-dependent reductions across threads).
 //
@@ -50,6 +52,11 @@ bool bf16MatmulIsNative();
 /// out[i] = in[i] rounded to bf16 (nearest even), on all threads: the
 /// operands of the bf16 GEMMs.
 void roundToBf16(const float *in, int64_t n, uint16_t *out);
+
+/// out[i] = in[i] rounded to bf16 for i in [begin, end), on the calling
+/// thread.
+void roundRangeToBf16(const float *in, int64_t begin, int64_t end,
+                      uint16_t *out);
 
 /// out[i] = in[i] widened from bf16 (exact), on all threads.
 void widenBf16(const uint16_t *in, int64_t n, float *out);

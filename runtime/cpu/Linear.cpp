@@ -107,6 +107,9 @@ absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
 
 absl::Status linearStored(const void *x, bool xBf16, int64_t m, int64_t k,
                           Weight w, int64_t n, void *y, bool yBf16) {
+  if (xBf16 && (w.dtype != DType::kBF16 || !bf16MatmulIsNative()))
+    return absl::InvalidArgumentError(
+        "a bf16 input needs a bf16 weight and native bf16 GEMMs");
   if (m == 0 || n == 0)
     return absl::OkStatus();
   float *out = yBf16 ? threadScratch<float, LinearScratch, 1>(size_t(m * n))

@@ -1,6 +1,5 @@
 //===- Norm.cpp - RMSNorm -------------------------------------------------===//
 
-#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/RowSums.h"
@@ -29,7 +28,6 @@ void normalizeRows(const float *x, const float *scale, int64_t begin,
       out[i] = in[i] * inverse * scale[i];
   }
 }
-
 
 /// rmsNorm into y of fp32, or of bf16 through a tile per task.
 template <typename O>

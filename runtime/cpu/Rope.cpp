@@ -9,7 +9,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/cpu/GradMatmul.h"
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Scratch.h"
@@ -60,9 +59,9 @@ const RopeTable &defaultTable(int64_t seq, int64_t headDim, double theta) {
   return table;
 }
 
-/// Rotates the heads of tokens [begin, end); the transpose of a rotation by
-/// `angle` is the rotation by -angle, so `inverse` negates the sines.
-/// Tokens [begin, end): x and y point at token `begin`.
+/// Rotates the heads of tokens [begin, end), x and y pointing at token
+/// `begin`; the transpose of a rotation by `angle` is the rotation by
+/// -angle, so `inverse` negates the sines.
 MOERT_ISA_CLONES
 void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
                   int64_t seq, int64_t heads, int64_t headDim,
@@ -85,7 +84,6 @@ void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
     }
   }
 }
-
 
 struct RopeScratch;
 

@@ -26,6 +26,14 @@ bool hasBf16Activations(const KernelLaunch &launch) {
   return false;
 }
 
+namespace {
+/// A copy's floats, rounded up so that the next one starts 64 bytes on, as
+/// arena values do (vector loads, cuBLASLt's alignment-keyed plans).
+int64_t paddedCount(const TensorRef &ref) {
+  return (ref.numElements() + 15) / 16 * 16;
+}
+} // namespace
+
 absl::Status
 launchOnFp32View(const KernelLaunch &launch, const Fp32ViewMeans &means,
                  absl::FunctionRef<absl::Status(const KernelLaunch &)> kernel) {
@@ -33,10 +41,10 @@ launchOnFp32View(const KernelLaunch &launch, const Fp32ViewMeans &means,
   int64_t total = 0;
   for (size_t i = 0; i < launch.operands.size(); ++i)
     if (isBf16Operand(launch, i))
-      total += launch.operands[i].numElements();
+      total += paddedCount(launch.operands[i]);
   for (size_t i = 0; i < launch.results.size(); ++i)
     if (isBf16Result(launch, i))
-      total += launch.results[i].numElements();
+      total += paddedCount(launch.results[i]);
   absl::StatusOr<float *> block = means.take(total);
   if (!block.ok())
     return block.status();
@@ -44,7 +52,7 @@ launchOnFp32View(const KernelLaunch &launch, const Fp32ViewMeans &means,
   auto retype = [&](TensorRef &ref) {
     ref.data = next;
     ref.dtype = DType::kF32;
-    next += ref.numElements();
+    next += paddedCount(ref);
   };
   KernelLaunch view = launch;
   for (size_t i = 0; i < launch.operands.size(); ++i) {

@@ -3,11 +3,13 @@
 // The artifact stores some activations as bf16 (runtime/artifact/
 // Bf16Activations.h). A kernel without a bf16 path for one runs on an fp32
 // view of its launch: the bf16 operands widened into backend memory, the
-// bf16 results written there and rounded into place after. Widening is
-// exact and each such reader rounds its operand to bf16 again on the way into
-// a product, so the view computes what the kernel would on the stored values.
-// Backends give the memory and the two conversions; kernels that read and
-// write bf16 themselves skip the copies.
+// bf16 results written there and rounded into place after (so a kernel
+// must only write its results, never read them). Widening is exact: a kernel
+// that rounds its operand to bf16 on the way into a product computes what it
+// would on fp32 storage; one that runs fp32 products (machines without
+// native bf16 kernels) computes on the rounded values. Backends give the
+// memory and the two conversions; kernels that read and write bf16
+// themselves skip the copies.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,9 +30,9 @@ bool isBf16Result(const KernelLaunch &launch, size_t i);
 /// Whether any operand or result of `launch` is one.
 bool hasBf16Activations(const KernelLaunch &launch);
 
-/// A backend's means for the view: `take` gives memory for `count` floats
-/// that lasts until the launch's kernels have run; `widen` and `round`
-/// convert `count` elements.
+/// A backend's means for the view: `take` gives memory for `count` floats,
+/// 64-byte aligned, that lasts until the launch's kernels have run; `widen`
+/// and `round` convert `count` elements.
 struct Fp32ViewMeans {
   absl::FunctionRef<absl::StatusOr<float *>(int64_t count)> take;
   absl::FunctionRef<absl::Status(const uint16_t *from, int64_t count,

@@ -14,7 +14,7 @@
 #include "runtime/base/MedianTime.h"
 #include "runtime/cuda/CudaBackend.h"
 #include "runtime/cuda/Gemm.h"
-#include "tests/runtime/cuda/OneKernel.h"
+#include "tests/runtime/OneKernel.h"
 
 #include <cuda_runtime_api.h>
 

@@ -11,7 +11,7 @@
 #include "runtime/base/Float16.h"
 #include "runtime/cpu/CpuBackend.h"
 #include "runtime/cpu/Kernels.h"
-#include "tests/runtime/cuda/OneKernel.h"
+#include "tests/runtime/OneKernel.h"
 
 #include <gtest/gtest.h>
 

@@ -7,8 +7,9 @@
 // stop at their last query's key. GQA: query head h reads KV head
 // h / (heads / kvHeads). Scalar fp32 products: a tensor-core version is the
 // next step; this one is the reference the CUDA backend starts from. With
-// bf16, q, scale * k, v and the (unnormalised) probabilities are rounded to
-// bf16 before each product.
+// bf16, q, k, v and the (unnormalised) probabilities are rounded to bf16
+// before each product and the scale multiplies the fp32 dot products, as the
+// CPU's kernel does: a key stored as bf16 is then the operand as it is.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,14 +30,14 @@ __device__ inline float operand(float x, bool bf16) {
 }
 
 /// Rows [first, first + kAttentionTile) of one head of `x` (rows of
-/// `stride` floats), times `scale`, into `tile`, zeros past the sequence.
+/// `stride` floats) into `tile`, zeros past the sequence.
 __device__ void loadTile(const float *x, int64_t first, int64_t seq,
-                         int64_t stride, int64_t headDim, float scale,
-                         bool bf16, float *tile) {
+                         int64_t stride, int64_t headDim, bool bf16,
+                         float *tile) {
   for (int64_t i = threadIdx.x; i < kAttentionTile * headDim; i += blockDim.x) {
     int64_t r = i / headDim, d = i % headDim;
     tile[i] = first + r < seq
-                  ? operand(x[(first + r) * stride + d] * scale, bf16)
+                  ? operand(x[(first + r) * stride + d], bf16)
                   : 0;
   }
 }
@@ -88,10 +89,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   const float *qHead = a.q + batch * a.queries * qStride + head * headDim;
   const float *kHead = a.k + batch * a.keys * kvStride + kvHead * headDim;
   const float *vHead = a.v + batch * a.keys * kvStride + kvHead * headDim;
-  // bf16 products take the scale inside the rounded keys, as the CPU's
-  // mixed-precision kernel does; fp32 ones scale the dot product.
-  float keyScale = a.bf16 ? a.scale : 1.0f, scoreScale = a.bf16 ? 1.0f : a.scale;
-  loadTile(qHead, firstQuery, a.queries, qStride, headDim, 1.0f, a.bf16,
+  loadTile(qHead, firstQuery, a.queries, qStride, headDim, a.bf16,
            queries);
   if (threadIdx.x == 0)
     keysEnd = 0;
@@ -110,9 +108,9 @@ __global__ void __launch_bounds__(kAttentionThreads)
   for (int64_t firstKey = 0; firstKey < int64_t(keysEnd);
        firstKey += kAttentionTile) {
     __syncthreads(); // the previous tile is no longer read
-    loadTile(kHead, firstKey, a.keys, kvStride, headDim, keyScale, a.bf16,
+    loadTile(kHead, firstKey, a.keys, kvStride, headDim, a.bf16,
              keys);
-    loadTile(vHead, firstKey, a.keys, kvStride, headDim, 1.0f, a.bf16, values);
+    loadTile(vHead, firstKey, a.keys, kvStride, headDim, a.bf16, values);
     __syncthreads();
     for (int i = threadIdx.x; i < kAttentionTile * kAttentionTile;
          i += blockDim.x) {
@@ -123,7 +121,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
         float dot = 0;
         for (int64_t d = 0; d < headDim; ++d)
           dot += queries[r * headDim + d] * keys[c * headDim + d];
-        score = dot * scoreScale;
+        score = dot * a.scale;
       }
       scores[r * kScoreStride + c] = score;
     }

@@ -9,9 +9,10 @@
 // - by key tile and KV head: dv_j = sum_i P_ij dO_i and dk_j = sum_i dS_ij
 //   q_i over every query head of the group and query tile in order, so no
 //   two blocks write one row and no atomics are needed.
-// With bf16, q, scale * k, v, dO, P and dS are rounded to bf16 before each
-// product: the CPU's mixed-precision kernel rounds k and scale * dS
-// instead, the same arithmetic rounded at another place (bf16's tolerance).
+// With bf16, q, k, v, dO, P and dS are rounded to bf16 before each product
+// and the scale multiplies fp32 values, as in the forward kernel: the CPU's
+// mixed-precision kernel rounds scale * dS instead of dS, the same
+// arithmetic rounded at another place (bf16's tolerance).
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,13 +43,13 @@ struct Args {
   bool bf16;
 };
 
-/// Rows [first, first + kTile) of one head, times `scale`, into `tile`.
+/// Rows [first, first + kTile) of one head into `tile`.
 __device__ void load(const float *x, int64_t first, int64_t seq,
-                     int64_t stride, int64_t headDim, float scale, bool bf16,
+                     int64_t stride, int64_t headDim, bool bf16,
                      float *tile) {
   for (int64_t i = threadIdx.x; i < kTile * headDim; i += blockDim.x) {
     int64_t r = i / headDim, d = i % headDim;
-    tile[i] = first + r < seq ? operand(x[(first + r) * stride + d] * scale, bf16)
+    tile[i] = first + r < seq ? operand(x[(first + r) * stride + d], bf16)
                               : 0.0f;
   }
 }
@@ -69,14 +70,14 @@ __device__ void dots(const float *a, const float *b, int64_t headDim,
 /// scores against the block's queries and <dO_i, v_j> against its output
 /// gradients.
 __device__ void keyTile(const Args &a, int64_t kvOffset, int64_t firstKey,
-                        float keyScale, const float *queries,
+                        const float *queries,
                         const float *grads, float *keys, float *values,
                         float *scores, float *products) {
   int64_t kvStride = a.kvHeads * a.headDim;
   __syncthreads(); // the previous tile is no longer read
-  load(a.k + kvOffset, firstKey, a.seq, kvStride, a.headDim, keyScale, a.bf16,
+  load(a.k + kvOffset, firstKey, a.seq, kvStride, a.headDim, a.bf16,
        keys);
-  load(a.v + kvOffset, firstKey, a.seq, kvStride, a.headDim, 1.0f, a.bf16,
+  load(a.v + kvOffset, firstKey, a.seq, kvStride, a.headDim, a.bf16,
        values);
   __syncthreads();
   dots(queries, keys, a.headDim, scores);
@@ -102,10 +103,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
   int64_t qStride = a.heads * hd, kvStride = a.kvHeads * hd;
   int64_t qOffset = batch * a.seq * qStride + head * hd;
   int64_t kvOffset = batch * a.seq * kvStride + kvHead * hd;
-  // bf16 rounds scale * k (the CPU's packed keys); fp32 scales the dots.
-  float keyScale = a.bf16 ? a.scale : 1.0f, dotScale = a.bf16 ? 1.0f : a.scale;
-  load(a.q + qOffset, firstQuery, a.seq, qStride, hd, 1.0f, a.bf16, queries);
-  load(a.dout + qOffset, firstQuery, a.seq, qStride, hd, 1.0f, a.bf16, grads);
+  load(a.q + qOffset, firstQuery, a.seq, qStride, hd, a.bf16, queries);
+  load(a.dout + qOffset, firstQuery, a.seq, qStride, hd, a.bf16, grads);
 
   int row = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   int64_t query = firstQuery + row;
@@ -113,16 +112,16 @@ __global__ void __launch_bounds__(kAttentionThreads)
   SoftmaxRow state;
   float delta = 0; // sum of exp(s - largest) <dO, v>, rescaled as it goes
   for (int64_t firstKey = 0; firstKey < keysEnd; firstKey += kTile) {
-    keyTile(a, kvOffset, firstKey, keyScale, queries, grads, keys, values,
+    keyTile(a, kvOffset, firstKey, queries, grads, keys, values,
             scores, products);
     float largest = -INFINITY;
     for (int c = 0; c < kTile; ++c)
       if (visible(a, query, firstKey + c))
-        largest = fmaxf(largest, scores[row * kStride + c] * dotScale);
+        largest = fmaxf(largest, scores[row * kStride + c] * a.scale);
     delta *= softmaxRescale(state, largest);
     for (int c = 0; c < kTile; ++c) {
       float s = visible(a, query, firstKey + c)
-                    ? scores[row * kStride + c] * dotScale
+                    ? scores[row * kStride + c] * a.scale
                     : -INFINITY;
       delta += softmaxWeight(state, s) * products[row * kStride + c];
     }
@@ -137,12 +136,12 @@ __global__ void __launch_bounds__(kAttentionThreads)
 
   float accumulated[kDimsPerLane] = {};
   for (int64_t firstKey = 0; firstKey < keysEnd; firstKey += kTile) {
-    keyTile(a, kvOffset, firstKey, keyScale, queries, grads, keys, values,
+    keyTile(a, kvOffset, firstKey, queries, grads, keys, values,
             scores, products);
     for (int c = 0; c < kTile; ++c) {
       if (!visible(a, query, firstKey + c))
         continue;
-      float p = expf(scores[row * kStride + c] * dotScale - lse);
+      float p = expf(scores[row * kStride + c] * a.scale - lse);
       float dS = operand(p * (products[row * kStride + c] - delta), a.bf16);
       for (int j = 0; j < kDimsPerLane; ++j) {
         int64_t d = lane + int64_t(j) * kLanes;
@@ -157,7 +156,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   for (int j = 0; j < kDimsPerLane; ++j) {
     int64_t d = lane + int64_t(j) * kLanes;
     if (d < hd)
-      out[d] = accumulated[j] * dotScale;
+      out[d] = accumulated[j] * a.scale;
   }
 }
 
@@ -175,9 +174,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
   int64_t group = a.heads / a.kvHeads;
   int64_t qStride = a.heads * hd, kvStride = a.kvHeads * hd;
   int64_t kvOffset = batch * a.seq * kvStride + kvHead * hd;
-  float keyScale = a.bf16 ? a.scale : 1.0f, dotScale = a.bf16 ? 1.0f : a.scale;
-  load(a.k + kvOffset, firstKey, a.seq, kvStride, hd, keyScale, a.bf16, keys);
-  load(a.v + kvOffset, firstKey, a.seq, kvStride, hd, 1.0f, a.bf16, values);
+  load(a.k + kvOffset, firstKey, a.seq, kvStride, hd, a.bf16, keys);
+  load(a.v + kvOffset, firstKey, a.seq, kvStride, hd, a.bf16, values);
 
   int row = threadIdx.x / kLanes, lane = threadIdx.x % kLanes; // a key row
   int64_t key = firstKey + row;
@@ -189,9 +187,9 @@ __global__ void __launch_bounds__(kAttentionThreads)
     for (int64_t firstQuery = firstTile * kTile; firstQuery < a.seq;
          firstQuery += kTile) {
       __syncthreads();
-      load(a.q + qOffset, firstQuery, a.seq, qStride, hd, 1.0f, a.bf16,
+      load(a.q + qOffset, firstQuery, a.seq, qStride, hd, a.bf16,
            queries);
-      load(a.dout + qOffset, firstQuery, a.seq, qStride, hd, 1.0f, a.bf16,
+      load(a.dout + qOffset, firstQuery, a.seq, qStride, hd, a.bf16,
            grads);
       if (threadIdx.x < kTile) {
         int64_t query = firstQuery + threadIdx.x;
@@ -208,7 +206,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
         int64_t query = firstQuery + i;
         if (!visible(a, query, key))
           continue;
-        float p = expf(scores[row * kStride + i] * dotScale - rowLse[i]);
+        float p = expf(scores[row * kStride + i] * a.scale - rowLse[i]);
         float dS = p * (products[row * kStride + i] - rowDelta[i]);
         float pRounded = operand(p, a.bf16), dSRounded = operand(dS, a.bf16);
         for (int j = 0; j < kDimsPerLane; ++j) {

@@ -12,7 +12,7 @@
 #include "runtime/cpu/CpuBackend.h"
 #include "runtime/cuda/CudaBackend.h"
 #include "runtime/train/AdamW.h"
-#include "tests/runtime/cuda/OneKernel.h"
+#include "tests/runtime/OneKernel.h"
 
 #include <gtest/gtest.h>
 
@@ -270,7 +270,8 @@ TEST_F(CudaBackendTest, Bf16StoredActivations) {
   HostTensor q = randomTensor({batch, seq, heads * headDim}, 18, DType::kBF16),
              k = randomTensor({batch, seq, kvHeads * headDim}, 19, DType::kBF16),
              v = randomTensor({batch, seq, kvHeads * headDim}, 20, DType::kBF16);
-  expectAgree({fb::OpKind::Attention, {heads, kvHeads, 1, 1}, {0.125},
+  // A scale that is not a power of two: rounding scale * k would differ.
+  expectAgree({fb::OpKind::Attention, {heads, kvHeads, 1, 1}, {0.3},
                {q, k, v}, {empty({batch, seq, heads * headDim}, DType::kBF16)}},
               1e-2);
   HostTensor rows = randomTensor({3, 11, 64}, 21);

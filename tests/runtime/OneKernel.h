@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOERT_TESTS_RUNTIME_CUDA_ONEKERNEL_H
-#define MOERT_TESTS_RUNTIME_CUDA_ONEKERNEL_H
+#ifndef MOERT_TESTS_RUNTIME_ONEKERNEL_H
+#define MOERT_TESTS_RUNTIME_ONEKERNEL_H
 
 #include "runtime/artifact/Artifact.h"
 
@@ -42,4 +42,4 @@ private:
 
 } // namespace moert::testing
 
-#endif // MOERT_TESTS_RUNTIME_CUDA_ONEKERNEL_H
+#endif // MOERT_TESTS_RUNTIME_ONEKERNEL_H
