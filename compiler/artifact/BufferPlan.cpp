@@ -69,16 +69,6 @@ void placeBySize(std::vector<Lifetime> &values) {
   }
 }
 
-/// The bytes of the values in `values` live at `position`.
-int64_t liveBytesAt(const std::vector<Lifetime> &values, int64_t position,
-                    const llvm::DenseSet<Value> *excluding = nullptr) {
-  int64_t bytes = 0;
-  for (const Lifetime &value : values)
-    if (value.first <= position && position <= value.last &&
-        !(excluding && excluding->contains(value.value)))
-      bytes += value.bytes;
-  return bytes;
-}
 } // namespace
 
 int64_t moe::arenaBytesOf(int64_t bytes) { return alignUp(bytes); }
@@ -127,28 +117,38 @@ FailureOr<BufferPlan> moe::planBuffers(func::FuncOp function,
   }
   placeBySize(values);
 
-  // The activation peak: the most bytes of values the function does not
-  // return live at once (the live set grows only where a value is defined).
-  for (const Lifetime &value : values)
-    plan.activationBytes = std::max(
-        plan.activationBytes, liveBytesAt(values, value.first, &returned));
+  // Bytes live at each position, in all and of the values the function does
+  // not return (its activation peak), by one sweep over where lifetimes
+  // begin and end.
+  std::vector<int64_t> all(index + 1), activations(index + 1);
+  for (const Lifetime &value : values) {
+    all[value.first] += value.bytes;
+    all[value.last + 1] -= value.bytes;
+    if (!returned.contains(value.value)) {
+      activations[value.first] += value.bytes;
+      activations[value.last + 1] -= value.bytes;
+    }
+  }
+  // For the report: the arena where it is fullest, the first such position
+  // (where a value is defined: the live set grows only there).
+  int64_t fullest = 0, liveAll = 0, liveActivations = 0, peak = -1;
+  for (int64_t at = 0; at < index; ++at) {
+    liveAll += all[at];
+    liveActivations += activations[at];
+    plan.activationBytes = std::max(plan.activationBytes, liveActivations);
+    if (liveAll > fullest) {
+      fullest = liveAll;
+      peak = at;
+    }
+  }
   for (const Lifetime &value : values) {
     plan.slots[value.value].offset = value.offset;
     plan.arenaBytes = std::max(plan.arenaBytes, value.offset + value.bytes);
+    if (value.first <= peak && peak <= value.last) {
+      plan.liveAtPeak.push_back(value.value);
+      if (value.first == peak)
+        plan.peakOp = value.value.getDefiningOp();
+    }
   }
-  // For the report: the arena where it is fullest, the first such point.
-  int64_t fullest = -1;
-  for (const Lifetime &defined : values) {
-    int64_t live = liveBytesAt(values, defined.first);
-    if (live <= fullest)
-      continue;
-    fullest = live;
-    plan.peakOp = defined.value.getDefiningOp();
-  }
-  if (plan.peakOp)
-    for (const Lifetime &value : values)
-      if (value.first <= position[plan.peakOp] &&
-          position[plan.peakOp] <= value.last)
-        plan.liveAtPeak.push_back(value.value);
   return plan;
 }

@@ -158,11 +158,9 @@ private:
     case fb::OpKind::Attention:
     case fb::OpKind::AttentionGrad: {
       bool forward = launch.kernel->op() == fb::OpKind::Attention;
-      bool allBf16 = true;
-      for (const TensorRef &t : {in[0], in[1], in[2]})
-        allBf16 = allBf16 && t.dtype == DType::kBF16;
-      if (forward)
-        allBf16 = allBf16 && launch.results[0].dtype == DType::kBF16;
+      auto bf16 = [](const TensorRef &t) { return t.dtype == DType::kBF16; };
+      bool allBf16 = bf16(in[0]) && bf16(in[1]) && bf16(in[2]) &&
+                     (!forward || bf16(launch.results[0]));
       return allBf16 && attrOr(launch, 3, 0) != 0 &&
              cpu::bf16AttentionIsNative(lastDim(in[0]) / attr(launch, 0));
     }

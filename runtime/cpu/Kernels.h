@@ -34,8 +34,9 @@ struct Weight {
 absl::Status linear(const float *x, int64_t m, int64_t k, Weight w, int64_t n,
                     float *y);
 
-/// As linear, for an x already in bf16 and a bf16 weight; needs
-/// bf16MatmulIsNative(). Lets a caller convert x once for several GEMMs.
+/// As linear, for an x already in bf16 and a bf16 weight (a few rows
+/// stream the weight, as linear's do); needs bf16MatmulIsNative(). Lets a
+/// caller convert x once for several GEMMs.
 absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
                         int64_t n, float *y);
 

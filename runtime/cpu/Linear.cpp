@@ -102,6 +102,10 @@ absl::Status linearBf16(const uint16_t *x, int64_t m, int64_t k, Weight w,
                         int64_t n, float *y) {
   if (m == 0 || n == 0)
     return absl::OkStatus();
+  if (streamsLinear(w, m)) {
+    streamLinearBf16(x, m, k, w, n, y);
+    return absl::OkStatus();
+  }
   return run(x, w.data, y, m, k, n, dt::bf16);
 }
 
@@ -114,13 +118,9 @@ absl::Status linearStored(const void *x, bool xBf16, int64_t m, int64_t k,
     return absl::OkStatus();
   float *out = yBf16 ? threadScratch<float, LinearScratch, 1>(size_t(m * n))
                      : static_cast<float *>(y);
-  absl::Status status = absl::OkStatus();
-  if (!xBf16)
-    status = linear(static_cast<const float *>(x), m, k, w, n, out);
-  else if (streamsLinear(w, m))
-    streamLinearBf16(static_cast<const uint16_t *>(x), m, k, w, n, out);
-  else
-    status = run(x, w.data, out, m, k, n, dt::bf16);
+  absl::Status status =
+      xBf16 ? linearBf16(static_cast<const uint16_t *>(x), m, k, w, n, out)
+            : linear(static_cast<const float *>(x), m, k, w, n, out);
   if (status.ok() && yBf16)
     roundToBf16(out, m * n, static_cast<uint16_t *>(y));
   return status;

@@ -3,12 +3,11 @@
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/RowSums.h"
-#include "runtime/cpu/Scratch.h"
+#include "runtime/cpu/StoredTile.h"
 #include "runtime/cpu/WeightElement.h"
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 namespace moert::cpu {
@@ -29,7 +28,7 @@ void normalizeRows(const float *x, const float *scale, int64_t begin,
   }
 }
 
-/// rmsNorm into y of fp32, or of bf16 through a tile per task.
+/// rmsNorm into y stored as fp32 or bf16.
 template <typename O>
 void normalize(const float *x, Weight w, int64_t rows, int64_t d, double eps,
                O *y) {
@@ -41,13 +40,9 @@ void normalize(const float *x, Weight w, int64_t rows, int64_t d, double eps,
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tasks; ++t) {
     int64_t begin = t * kRowsPerTask, end = std::min(rows, begin + kRowsPerTask);
-    if constexpr (std::is_same_v<O, float>) {
-      normalizeRows(x, scale.data(), begin, end, d, eps, y);
-    } else {
-      float *tile = threadScratch<float, NormScratch>(size_t(kRowsPerTask * d));
-      normalizeRows(x + begin * d, scale.data(), 0, end - begin, d, eps, tile);
-      roundRangeToBf16(tile, 0, (end - begin) * d, y + begin * d);
-    }
+    computeStored<NormScratch>(y + begin * d, (end - begin) * d, [&](float *to) {
+      normalizeRows(x + begin * d, scale.data(), 0, end - begin, d, eps, to);
+    });
   }
 }
 } // namespace

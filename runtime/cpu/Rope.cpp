@@ -11,11 +11,10 @@
 
 #include "runtime/cpu/IsaClones.h"
 #include "runtime/cpu/Kernels.h"
-#include "runtime/cpu/Scratch.h"
+#include "runtime/cpu/StoredTile.h"
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 namespace moert::cpu {
@@ -87,7 +86,7 @@ void rotateTokens(const float *x, float *y, int64_t begin, int64_t end,
 
 struct RopeScratch;
 
-/// rope into out of fp32, or of bf16 through a tile per task.
+/// rope into out stored as fp32 or bf16.
 template <typename O>
 void rotate(const float *x, O *out, int64_t batch, int64_t seq, int64_t heads,
             int64_t headDim, double theta, const void *positions,
@@ -110,16 +109,11 @@ void rotate(const float *x, O *out, int64_t batch, int64_t seq, int64_t heads,
   for (int64_t t = 0; t < tasks; ++t) {
     int64_t begin = t * kTokensPerTask;
     int64_t end = std::min(tokens, begin + kTokensPerTask);
-    if constexpr (std::is_same_v<O, float>) {
-      rotateTokens(x + begin * width, out + begin * width, begin, end, seq,
-                   heads, headDim, table, positions != nullptr, inverse);
-    } else {
-      float *tile =
-          threadScratch<float, RopeScratch>(size_t(kTokensPerTask * width));
-      rotateTokens(x + begin * width, tile, begin, end, seq, heads, headDim,
-                   table, positions != nullptr, inverse);
-      roundRangeToBf16(tile, 0, (end - begin) * width, out + begin * width);
-    }
+    computeStored<RopeScratch>(
+        out + begin * width, (end - begin) * width, [&](float *y) {
+          rotateTokens(x + begin * width, y, begin, end, seq, heads, headDim,
+                       table, positions != nullptr, inverse);
+        });
   }
 }
 } // namespace
