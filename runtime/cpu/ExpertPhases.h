@@ -28,12 +28,20 @@ absl::Status expertsForward(const float *x, const ExpertRouting &routing,
                             const MoeBlockWeights &block, float *out,
                             float *staging, KeptHidden kept = {});
 
+/// Where the packed experts phase puts its rows: with `out`, weighted into
+/// the tokens' outputs (zeroed first), the streamed experts' rows read from
+/// `staging` by grouped row; without, unweighted into `staging` by grouped
+/// row, the streamed experts' rows left as they are.
+struct ExpertOutputs {
+  float *out = nullptr;
+  float *staging = nullptr;
+};
+
 /// The experts phase of the forward pass over block.packed for every expert
-/// that is not streamed (PackedExpertsForward.cpp): each grouped row's
-/// output lands in `staging`, unweighted.
+/// that is not streamed (PackedExpertsForward.cpp).
 absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
                                   const MoeBlockWeights &block,
-                                  float *staging);
+                                  ExpertOutputs outputs);
 
 /// The experts phase of the backward pass: the experts' weight gradients
 /// (dgate, dup, ddown, [routing.experts, ...]), the routing weights'

@@ -10,7 +10,8 @@
 //
 // Where the launch's weights are constant they come repacked for the GEMM
 // (PackedExperts.h), and the experts run as the tasks of
-// PackedExpertsForward.cpp instead of one GEMM call per expert and weight.
+// PackedExpertsForward.cpp instead of one GEMM call per expert and weight;
+// those add the down GEMM's rows into the output themselves.
 //
 // Experts that got only a few rows skip the GEMMs: their weights are
 // streamed (ExpertStreaming.h) and their rows staged (unless the hidden
@@ -114,25 +115,34 @@ absl::Status expertsForward(const float *x, const ExpertRouting &routing,
             out, nullptr, kept};
   bool streams = std::any_of(routing.counts.begin(), routing.counts.end(),
                              [&](int64_t rows) { return p.streams(rows); });
-  // Packed weights are read only by the tasks of PackedExpertsForward.cpp,
-  // which stage their rows; kept hidden states take the per-expert GEMMs.
-  bool packed = block.packed && !kept.gate;
+  // Packed weights are read only by the tasks of PackedExpertsForward.cpp;
+  // kept hidden states take the per-expert GEMMs.
+  if (block.packed && !kept.gate) {
+    // The streamed experts' rows come first: the packed tasks add them in
+    // expert order with the others.
+    float *streamed = staging;
+    if (streams && !streamed)
+      streamed = scratch<float, 5>(routing.tokens * routing.k * block.d);
+    if (streams)
+      streamExperts(x, routing, block, bf16, streamed);
+    return packedExpertsForward(x, routing, block,
+                                staging ? ExpertOutputs{nullptr, staging}
+                                        : ExpertOutputs{out, streamed});
+  }
   bool ownStaging =
-      !staging && (packed || streams ||
-                   expertsSideBySide(routing.counts.data(), routing.experts));
+      !staging &&
+      (streams || expertsSideBySide(routing.counts.data(), routing.experts));
   if (ownStaging)
     staging = scratch<float, 5>(routing.tokens * routing.k * block.d);
   if (!staging)
     std::fill(out, out + routing.tokens * block.d, 0.0f);
   p.staging = staging;
-  absl::Status status =
-      packed ? packedExpertsForward(x, routing, block, staging)
-             : forEachExpert(routing.counts.data(), routing.experts,
+  if (auto s = forEachExpert(routing.counts.data(), routing.experts,
                              [&](int64_t e, int64_t firstRow, Threads threads) {
                                return expertForward(p, e, firstRow, threads);
                              });
-  if (!status.ok())
-    return status;
+      !s.ok())
+    return s;
   if (streams)
     streamExperts(x, routing, block, bf16, staging);
   if (ownStaging)

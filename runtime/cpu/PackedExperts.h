@@ -11,8 +11,7 @@
 //    neurons, so one GEMM gives a chunk's SwiGLU inputs side by side while
 //    they are in cache;
 //  - down in column chunks of kDownChunk outputs.
-// The chunks are the column blocks of the (expert, row block, column block)
-// tasks of PackedExpertsForward.cpp. Every GEMM over them runs on the calling
+// The chunks are the column blocks of the tasks of PackedExpertsForward.cpp. Every GEMM over them runs on the calling
 // thread with a fixed plan per row count, so a row's result does not depend
 // on the thread count. The packed copy costs the experts' weight bytes again.
 //
@@ -34,7 +33,7 @@ namespace moert::cpu {
 class PackedExperts {
 public:
   static constexpr int64_t kGateUpChunk = 256; // neurons per gate/up chunk
-  static constexpr int64_t kDownChunk = 256;   // outputs per down chunk
+  static constexpr int64_t kDownChunk = 128;   // outputs per down chunk
   static constexpr int64_t kRowBlock = 64;     // most rows of one GEMM
   static constexpr int64_t kRowStep = 8; // a GEMM's rows are a multiple of it
 

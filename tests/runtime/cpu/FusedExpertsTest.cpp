@@ -205,9 +205,10 @@ TEST_P(FusedExpertsTest, KeptHiddenStatesGiveTheRecomputedGradients) {
 }
 
 // Weights repacked for the GEMM (a launch with constant weights): the
-// forward as (expert, row block, chunk) tasks gives the chain's output to
-// rounding and the same bits on any thread count. The widths of the cases
-// cut the chunks unevenly; expert 0's every row makes several row blocks.
+// forward as (expert, row block, chunk) and (token block, chunk) tasks gives
+// the chain's output to rounding and the same bits on any thread count. The
+// widths of the cases cut the chunks unevenly; expert 0's every row makes
+// several row blocks; 1100 tokens make three token blocks.
 TEST_P(FusedExpertsTest, PackedWeightsGiveTheChainsOutputOnAnyThreadCount) {
   Block block(GetParam());
   const Case &c = block.c;
@@ -245,7 +246,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{8, 2, 64, 96, 130}, Case{8, 1, 33, 40, 9},
                       Case{8, 2, 33, 100, 3},
                       Case{64, 2, 40, 24, 200}, Case{64, 1, 24, 16, 7},
-                      Case{8, 2, 260, 300, 150}),
+                      Case{8, 2, 260, 300, 150}, Case{4, 2, 24, 40, 1100}),
     [](const auto &info) {
       const Case &c = info.param;
       return "E" + std::to_string(c.experts) + "_top" + std::to_string(c.k) +
