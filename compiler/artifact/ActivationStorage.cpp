@@ -2,6 +2,7 @@
 
 #include "compiler/artifact/ActivationStorage.h"
 
+#include "compiler/artifact/KernelChoice.h"
 #include "dialects/moe/MoeOps.h"
 #include "runtime/artifact/Bf16Activations.h"
 
@@ -15,20 +16,11 @@ using namespace mlir::moe;
 namespace fb = moert::fb;
 
 namespace {
-/// The artifact op of the ops that can read or write bf16 activations.
-std::optional<fb::OpKind> bf16Kind(Operation *op) {
-  using Kind = std::optional<fb::OpKind>;
-  return llvm::TypeSwitch<Operation *, Kind>(op)
-      .Case([](LinearOp) { return fb::OpKind::Linear; })
-      .Case([](LinearGradWeightOp) { return fb::OpKind::LinearGradWeight; })
-      .Case([](AttentionOp) { return fb::OpKind::Attention; })
-      .Case([](AttentionGradOp) { return fb::OpKind::AttentionGrad; })
-      .Case([](RopeOp) { return fb::OpKind::Rope; })
-      .Case([](RMSNormOp) { return fb::OpKind::RmsNorm; })
-      .Case([](FusedExpertsOp) { return fb::OpKind::FusedExperts; })
-      .Case([](FusedExpertsTrainOp) { return fb::OpKind::FusedExpertsTrain; })
-      .Case([](FusedExpertsGradOp) { return fb::OpKind::FusedExpertsGrad; })
-      .Default([](Operation *) { return Kind(); });
+/// The artifact op that `op` becomes, if any.
+std::optional<fb::OpKind> opKind(Operation *op) {
+  if (std::optional<KernelInfo> kernel = kernelChoice(op))
+    return kernel->op;
+  return std::nullopt;
 }
 
 bool isBf16(Value value) {
@@ -58,7 +50,7 @@ bool ActivationStorage::storedAsBf16(Value value) const {
   auto result = llvm::dyn_cast<OpResult>(value);
   if (!bf16 || !result || !getElementTypeOrSelf(value.getType()).isBF16())
     return false;
-  std::optional<fb::OpKind> producer = bf16Kind(result.getOwner());
+  std::optional<fb::OpKind> producer = opKind(result.getOwner());
   if (!producer ||
       !moert::writesBf16Activation(*producer, result.getResultNumber()))
     return false;
@@ -66,7 +58,7 @@ bool ActivationStorage::storedAsBf16(Value value) const {
   if (value.use_empty())
     return false;
   for (OpOperand &use : value.getUses()) {
-    std::optional<fb::OpKind> reader = bf16Kind(use.getOwner());
+    std::optional<fb::OpKind> reader = opKind(use.getOwner());
     if (!reader ||
         !moert::readsBf16Activation(*reader, use.getOperandNumber()) ||
         !roundsToBf16(use.getOwner()))
