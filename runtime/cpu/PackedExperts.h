@@ -33,7 +33,7 @@ namespace moert::cpu {
 class PackedExperts {
 public:
   static constexpr int64_t kGateUpChunk = 256; // neurons per gate/up chunk
-  static constexpr int64_t kDownChunk = 128;   // outputs per down chunk
+  static constexpr int64_t kDownChunk = 256;   // outputs per down chunk
   static constexpr int64_t kRowBlock = 64;     // most rows of one GEMM
   static constexpr int64_t kRowStep = 8; // a GEMM's rows are a multiple of it
 

@@ -6,15 +6,20 @@
 // of hidden neurons for its rows: one GEMM over the chunk's gate and up
 // columns, then the SwiGLU over that tile while it is in cache.
 //
-// The second phase writes the output. Its tasks are (block of kTokenBlock
-// tokens, chunk of output columns): each runs the down GEMM of every expert,
-// in ascending expert order, over that expert's rows of its tokens, and
-// adds the weighted rows straight into the tokens' outputs. A token's rows
-// are thus added in ascending expert order by one thread, with no staging
-// copy and no combine pass after, and the tasks are cut from the batch
-// alone, so the result does not depend on the thread count. A GEMM reads
-// its row count rounded up to kRowStep: the rows past its own are the
-// next ones (or zeros at the end), computed and dropped.
+// The second phase runs the down GEMM as (row block, output chunk) tasks
+// too. Into a staging buffer (the expert-parallel split's rows) they run
+// all at once; into the output they run expert after expert, each adding
+// its rows, weighted, straight into the tokens' outputs: a token has one
+// row per expert, so one expert's tasks never add into the same row, and
+// every token's rows are added in ascending expert order whatever the
+// thread count, with no staging copy and no combine pass after. Experts in
+// turn keep each expert's weights in cache across its row blocks, as the
+// tasks of all experts at once would.
+//
+// Every task runs its GEMM on its own thread over the same rows, whatever
+// the thread count, so the result does not depend on it. A GEMM reads its
+// row count rounded up to kRowStep: the rows past its own are the next
+// ones (or zeros at the end), computed and dropped.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,10 +38,6 @@ struct TaskScratch;
 template <typename T, int Slot> T *scratch(size_t count) {
   return threadScratch<T, TaskScratch, Slot>(count);
 }
-
-/// Tokens per task of the output phase: enough rows per expert for full
-/// GEMMs at large batches, few tasks' worth of weight re-reads.
-constexpr int64_t kTokenBlock = 512;
 
 /// One expert's block of rows: grouped rows [firstRow, firstRow + rows).
 struct RowBlock {
@@ -60,15 +61,13 @@ absl::Status runTasks(int64_t count, const Task &task) {
   return first;
 }
 
-/// Grouped rows [begin, end) of expert e whose tokens are in [t0, t1): its
-/// rows ascend with the token.
-std::pair<int64_t, int64_t> rowsOfTokens(const ExpertRouting &routing,
-                                         int64_t e, int64_t t0, int64_t t1) {
-  const int32_t *rows = routing.slots.data() + routing.first[e];
-  const int32_t *end = rows + routing.counts[e];
-  const int32_t *begin = std::lower_bound(rows, end, int32_t(t0 * routing.k));
-  end = std::lower_bound(begin, end, int32_t(t1 * routing.k));
-  return {routing.first[e] + (begin - rows), routing.first[e] + (end - rows)};
+/// Adds grouped row `row`'s output `values` (columns [column, column + w)),
+/// weighted by its routing weight, into its token's row of out [*, d].
+void addRow(const ExpertRouting &routing, int64_t row, const float *values,
+            int64_t column, int64_t w, int64_t d, float *out) {
+  int32_t slot = routing.slots[row];
+  addScaledRow(out + slot / routing.k * d + column, routing.weights[slot],
+               values, w);
 }
 } // namespace
 
@@ -128,50 +127,53 @@ absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
       return s;
   }
 
-  // One task per (block of tokens, output chunk) adds every expert's rows of
-  // those tokens, experts in ascending order, so each output element is
-  // summed in that order by one thread whatever the thread count.
-  int64_t tokenBlocks = (routing.tokens + kTokenBlock - 1) / kTokenBlock;
-  auto down = [&](int64_t t) {
-    int64_t t0 = t / packed.downChunks() * kTokenBlock;
-    int64_t t1 = std::min(routing.tokens, t0 + kTokenBlock);
-    int64_t j = t % packed.downChunks(), w = packed.downWidth(j);
-    int64_t column = j * PackedExperts::kDownChunk;
-    auto take = [&](int64_t row, const float *values) {
-      if (!outputs.out) {
-        std::memcpy(outputs.staging + row * d + column, values,
-                    w * sizeof(float));
-        return;
-      }
-      int32_t slot = routing.slots[row];
-      addScaledRow(outputs.out + slot / routing.k * d + column,
-                   routing.weights[slot], values, w);
-    };
-    if (outputs.out)
-      for (int64_t token = t0; token < t1; ++token)
-        std::fill_n(outputs.out + token * d + column, w, 0.0f);
+  auto down = [&](const RowBlock &b, int64_t j) {
+    int64_t w = packed.downWidth(j), column = j * PackedExperts::kDownChunk;
     float *tile =
         scratch<float, 3>(PackedExperts::kRowBlock * PackedExperts::kDownChunk);
-    for (int64_t e = 0; e < routing.experts; ++e) {
-      auto [begin, end] = rowsOfTokens(routing, e, t0, t1);
-      if (streamsExpert(block, routing.counts[e])) {
-        for (int64_t row = begin; outputs.out && row < end; ++row)
-          take(row, outputs.staging + row * d + column);
-        continue;
-      }
-      for (int64_t first = begin; first < end;
-           first += PackedExperts::kRowBlock) {
-        int64_t n = std::min(PackedExperts::kRowBlock, end - first);
-        if (auto s = packed.down(e, j, hidden + first * f * bytes, n, tile);
-            !s.ok())
-          return s;
-        for (int64_t r = 0; r < n; ++r)
-          take(first + r, tile + r * w);
-      }
-    }
+    if (auto s = packed.down(b.expert, j, hidden + b.firstRow * f * bytes,
+                             b.rows, tile);
+        !s.ok())
+      return s;
+    for (int64_t r = 0; r < b.rows; ++r)
+      if (outputs.out)
+        addRow(routing, b.firstRow + r, tile + r * w, column, w, d,
+               outputs.out);
+      else
+        std::memcpy(outputs.staging + (b.firstRow + r) * d + column,
+                    tile + r * w, w * sizeof(float));
     return absl::OkStatus();
   };
-  return runTasks(tokenBlocks * packed.downChunks(), down);
+  int64_t chunks = packed.downChunks();
+  auto runBlocks = [&](size_t begin, size_t end) {
+    return runTasks(int64_t(end - begin) * chunks, [&](int64_t t) {
+      return down(blocks[begin + t / chunks], t % chunks);
+    });
+  };
+  if (!outputs.out)
+    return runBlocks(0, blocks.size());
+
+  forEachRow(routing.tokens, d, Threads::kAll, [&](int64_t t) {
+    std::fill_n(outputs.out + t * d, d, 0.0f);
+  });
+  size_t begin = 0; // the expert's first row block
+  for (int64_t e = 0; e < routing.experts; ++e) {
+    int64_t first = routing.first[e], n = routing.counts[e];
+    if (streamsExpert(block, n)) {
+      forEachRow(n, d, Threads::kAll, [&](int64_t r) {
+        addRow(routing, first + r, outputs.staging + (first + r) * d, 0, d, d,
+               outputs.out);
+      });
+      continue;
+    }
+    size_t end = begin;
+    while (end < blocks.size() && blocks[end].expert == e)
+      ++end;
+    if (auto s = runBlocks(begin, end); !s.ok())
+      return s;
+    begin = end;
+  }
+  return absl::OkStatus();
 }
 
 } // namespace moert::cpu

@@ -205,10 +205,11 @@ TEST_P(FusedExpertsTest, KeptHiddenStatesGiveTheRecomputedGradients) {
 }
 
 // Weights repacked for the GEMM (a launch with constant weights): the
-// forward as (expert, row block, chunk) and (token block, chunk) tasks gives
-// the chain's output to rounding and the same bits on any thread count. The
-// widths of the cases cut the chunks unevenly; expert 0's every row makes
-// several row blocks; 1100 tokens make three token blocks.
+// forward as (expert, row block, chunk) tasks, the down GEMM's expert after
+// expert straight into the output, gives the chain's output to rounding and
+// the same bits on any thread count. The widths of the cases cut the chunks
+// unevenly; expert 0's every row makes several row blocks, and at 1100
+// tokens every expert's do.
 TEST_P(FusedExpertsTest, PackedWeightsGiveTheChainsOutputOnAnyThreadCount) {
   Block block(GetParam());
   const Case &c = block.c;
