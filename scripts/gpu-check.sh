@@ -52,7 +52,7 @@ cd "$bundle"
 step cuda-math-tests 60 bin/moert-cuda-math-tests
 step cuda-kernel-tests 120 bin/moert-cuda-tests
 step e2e-cuda-reference 150 "$python" tests/e2e/test_cuda.py check bin work
-step cuda-moe-bench 150 bin/cuda_moe_bench --repeat 10 "${quick[@]}"
+step cuda-moe-bench 210 bin/cuda_moe_bench --repeat 10 "${quick[@]}"
 step torch-moe-bench 120 "$python" tests/bench/torch_moe_layer_cuda.py --repeat 10 "${quick[@]}"
 step train-step-bench 120 "$python" tests/bench/cuda_train_step.py bin \
   work/bench/train-8x152m.moex work/bench/batch.txt

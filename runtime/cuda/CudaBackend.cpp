@@ -379,6 +379,7 @@ CudaBackend::create(const CudaOptions &options) {
   if (!grouped.ok())
     return grouped.status();
   backend->context_.grouped = std::move(*grouped);
+  backend->context_.expertGemms = options.expertGemms;
   return std::unique_ptr<Backend>(std::move(backend));
 }
 

@@ -13,11 +13,19 @@
 
 namespace moert {
 
+/// How a fused MoE forward runs its bf16 experts' GEMMs: the tiled GEMMs
+/// that read the experts' row counts on the device (the SwiGLU in the
+/// gate/up GEMM's epilogue, no round trip to the host), cuBLAS's grouped
+/// GEMM over counts brought to the host, or by the batch (kAuto: tiled up
+/// to kTiledRowsPerExpert rows per expert on average).
+enum class ExpertGemms { kAuto, kTiled, kCublas };
+
 struct CudaOptions {
   int device = 0;
   /// fp32 GEMMs through TF32 tensor cores (opt-in: it rounds inputs to 10
   /// mantissa bits).
   bool tf32 = false;
+  ExpertGemms expertGemms = ExpertGemms::kAuto;
 };
 
 /// The CUDA backend on one device: a stream-ordered memory pool, streams,

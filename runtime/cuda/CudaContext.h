@@ -3,6 +3,7 @@
 #ifndef MOERT_CUDA_CUDACONTEXT_H
 #define MOERT_CUDA_CUDACONTEXT_H
 
+#include "runtime/cuda/CudaBackend.h"
 #include "runtime/cuda/Gemm.h"
 #include "runtime/cuda/GroupedGemm.h"
 #include "runtime/cuda/LaunchShape.h"
@@ -22,6 +23,7 @@ struct CudaContext {
   DeviceLimits limits;
   std::unique_ptr<Gemm> gemm; // one workspace: one stream at a time
   std::unique_ptr<GroupedGemm> grouped; // the experts' GEMMs in one call
+  ExpertGemms expertGemms = ExpertGemms::kAuto;
   /// The source locations of launches that can fault, by the site index
   /// their kernels write into a fault slot.
   std::vector<std::string> siteLocations;

@@ -1,9 +1,10 @@
 //===- ExpertSteps.cpp - the steps MoE blocks are made of, on the device --===//
 //
-// The experts' GEMMs run one cuBLASLt call per expert over its grouped
-// rows (a grouped GEMM is the next step); the experts' row counts come to
-// the host once per block for their sizes. Everything else stays on the
-// device.
+// The experts' GEMMs run as cuBLAS's grouped GEMM (or one cuBLASLt call
+// per expert) over their grouped rows, the experts' row counts brought to
+// the host once per block for their sizes; or, in a fused forward with
+// bf16 experts, as the tiled GEMMs of kernels/ExpertGemm.cu, which read the
+// counts on the device. Everything else stays on the device.
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,13 +87,19 @@ absl::StatusOr<std::vector<int64_t>> hostCounts(const int64_t *counts,
 absl::Status group(const int32_t *indices, int64_t slots, int64_t experts,
                    const SkippedTokens &skip, Routing &r, CudaContext &context,
                    int32_t site, DeviceFault *fault, StreamScratch &scratch,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, bool countsOnHost) {
   for (absl::Status s :
        {scratch.take(experts, r.counts), scratch.take(slots, r.rowOfSlot)})
     if (!s.ok())
       return s;
   if (!r.slotOfRow)
     if (auto s = scratch.take(slots, r.slotOfRow); !s.ok())
+      return s;
+  if (!countsOnHost) // the rows past the grouped ones read -1
+    if (auto s = cudaStatus(
+            cudaMemsetAsync(r.slotOfRow, 0xff, slots * sizeof(int32_t), stream),
+            "grouped rows");
+        !s.ok())
       return s;
   if (auto s = enqueue("cuda.group_rows", rowShape(experts, 256),
                        context.limits,
@@ -103,6 +110,10 @@ absl::Status group(const int32_t *indices, int64_t slots, int64_t experts,
                        });
       !s.ok())
     return s;
+  if (!countsOnHost) {
+    r.total = slots;
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::vector<int64_t>> counts =
       hostCounts(r.counts, experts, /*rows=*/-1, stream);
   if (!counts.ok())
@@ -117,7 +128,7 @@ absl::Status route(const float *logits, int64_t tokens, int64_t experts,
                    int64_t k, bool normalize, const SkippedTokens &skip,
                    Routing &r, CudaContext &context, int32_t site,
                    DeviceFault *fault, StreamScratch &scratch,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, bool countsOnHost) {
   int64_t slots = tokens * k;
   for (absl::Status s :
        {scratch.take(slots, r.weights), scratch.take(slots, r.indices)})
@@ -132,7 +143,7 @@ absl::Status route(const float *logits, int64_t tokens, int64_t experts,
       !s.ok())
     return s;
   return group(r.indices, slots, experts, skip, r, context, site, fault,
-               scratch, stream);
+               scratch, stream, countsOnHost);
 }
 
 absl::StatusOr<SkippedTokens> skippedTokens(const KernelLaunch &launch,
@@ -286,6 +297,51 @@ absl::Status expertsForward(const uint8_t *grouped,
     return s;
   return runProducts({hidden, {{stack->down, rows}}, d, f}, counts, inputs,
                      context, scratch, stream);
+}
+
+bool tiledExperts(const ExpertWeights &w, int64_t slots,
+                  const CudaContext &context) {
+  auto aligned = [](const TensorRef &t) {
+    return reinterpret_cast<uintptr_t>(t.data) % 16 == 0;
+  };
+  bool fits = w.bf16() && w.d() % 8 == 0 && w.f() % 8 == 0 &&
+              aligned(w.gate) && aligned(w.up) && aligned(w.down);
+  switch (context.expertGemms) {
+  case ExpertGemms::kTiled:
+    return fits;
+  case ExpertGemms::kCublas:
+    return false;
+  default:
+    return fits && slots <= kTiledRowsPerExpert * w.experts();
+  }
+}
+
+absl::Status tiledExpertsForward(const uint8_t *grouped, const int64_t *counts,
+                                 int64_t rowsBound, const ExpertWeights &w,
+                                 float *rows, CudaContext &context,
+                                 StreamScratch &scratch, cudaStream_t stream,
+                                 KeptRows kept) {
+  int64_t f = w.f(), d = w.d(), experts = w.experts();
+  uint16_t *hidden = nullptr; // the SwiGLU, bf16: the down GEMM's input
+  if (auto s = scratch.take(rowsBound * f, hidden); !s.ok())
+    return s;
+  const auto *x = reinterpret_cast<const uint16_t *>(grouped);
+  if (auto s = enqueue("cuda.expert_gate_up",
+                       expertGemmShape(rowsBound, experts, f), context.limits,
+                       [&](const LaunchShape &shape) {
+                         return expertGateUp(x, counts, experts, d, f,
+                                             w.gate.as<uint16_t>(),
+                                             w.up.as<uint16_t>(), hidden,
+                                             kept.gate, kept.up, shape, stream);
+                       });
+      !s.ok())
+    return s;
+  return enqueue("cuda.expert_down", expertGemmShape(rowsBound, experts, d),
+                 context.limits, [&](const LaunchShape &shape) {
+                   return expertDown(hidden, counts, experts, f, d,
+                                     w.down.as<uint16_t>(), rows, shape,
+                                     stream);
+                 });
 }
 
 absl::Status expertsBackward(const uint8_t *grouped, const float *dRows,

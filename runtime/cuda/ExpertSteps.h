@@ -31,27 +31,30 @@ struct ExpertWeights {
 };
 
 /// A block's routing: top-k weights and experts by slot, and the slots
-/// grouped by expert (ExpertRows.cu), with the counts on the host.
+/// grouped by expert (ExpertRows.cu), with the counts on the host unless
+/// the experts' GEMMs read them on the device.
 struct Routing {
   float *weights = nullptr;
   int32_t *indices = nullptr, *slotOfRow = nullptr;
   int64_t *counts = nullptr, *rowOfSlot = nullptr;
-  std::vector<int64_t> hostCounts;
-  int64_t total = 0; // grouped rows
+  std::vector<int64_t> hostCounts; // empty when the counts stay
+  int64_t total = 0; // grouped rows; when the counts stay, the slots (a
+                     // bound), slotOfRow -1 past the grouped rows
 };
 
 /// Top-k of `logits` [tokens, experts] into r.weights and r.indices, then
-/// the grouping (skipping `skip`'s tokens) and the counts on the host.
+/// the grouping (skipping `skip`'s tokens) and, with `countsOnHost`, the
+/// counts on the host.
 absl::Status route(const float *logits, int64_t tokens, int64_t experts,
                    int64_t k, bool normalize, const SkippedTokens &skip,
                    Routing &r, CudaContext &context, int32_t site,
                    DeviceFault *fault, StreamScratch &scratch,
-                   cudaStream_t stream);
+                   cudaStream_t stream, bool countsOnHost = true);
 /// The grouping of given slot experts (`indices` [slots]) into r.
 absl::Status group(const int32_t *indices, int64_t slots, int64_t experts,
                    const SkippedTokens &skip, Routing &r, CudaContext &context,
                    int32_t site, DeviceFault *fault, StreamScratch &scratch,
-                   cudaStream_t stream);
+                   cudaStream_t stream, bool countsOnHost = true);
 /// Device counts [experts] on the host; an error unless they are
 /// non-negative and (rows >= 0) sum to rows, as the CPU checks counts it
 /// did not compute.
@@ -97,6 +100,26 @@ absl::Status expertsForward(const uint8_t *grouped,
                             const ExpertWeights &w, float *rows,
                             CudaContext &context, StreamScratch &scratch,
                             cudaStream_t stream, KeptRows kept = {});
+
+/// Rows per expert on average up to which ExpertGemms::kAuto takes the
+/// tiled GEMMs: there the experts' weights, which both read once, cost more
+/// than the products, and the tiled path saves the host round trip.
+constexpr int64_t kTiledRowsPerExpert = 64;
+
+/// Whether a fused forward of `slots` token copies runs `w` as the tiled
+/// GEMMs: bf16 experts, d and f multiples of 8, 16-byte aligned weights,
+/// and the context's choice.
+bool tiledExperts(const ExpertWeights &w, int64_t slots,
+                  const CudaContext &context);
+
+/// expertsForward's rows by the tiled GEMMs of ExpertGemm.cu, the counts
+/// [experts] read on the device: `grouped` bf16 [rowsBound, d], `rows`
+/// [rowsBound, d], of which only the grouped rows are written.
+absl::Status tiledExpertsForward(const uint8_t *grouped, const int64_t *counts,
+                                 int64_t rowsBound, const ExpertWeights &w,
+                                 float *rows, CudaContext &context,
+                                 StreamScratch &scratch, cudaStream_t stream,
+                                 KeptRows kept = {});
 
 /// The experts' backward over grouped rows, as the CPU's expertsBackward:
 /// from `grouped` (GEMM input type), `dRows` [total, d] (each row's output

@@ -4,7 +4,9 @@
 // step for step: the router GEMM, top-k, the grouping of ExpertRows.cu
 // (leaving out the tokens a training step skips), the grouped rows gathered
 // once (rounded to bf16 beside bf16 experts), the experts' SwiGLU MLPs, and
-// the weighted combine in ascending expert order. The unfused chain
+// the weighted combine in ascending expert order. bf16 experts of a small
+// batch run as the tiled GEMMs (ExpertSteps.h: tiledExperts), with the
+// SwiGLU in the gate/up GEMM and no round trip to the host. The unfused chain
 // (dispatch, expert_mlp, combine) runs the same steps one op at a time.
 //
 //===----------------------------------------------------------------------===//
@@ -35,9 +37,13 @@ absl::Status fusedExpertsForward(const KernelLaunch &l, CudaContext &context,
       l, FusedBlockOperands(l).labels, k, context, scratch, stream);
   if (!skip.ok())
     return skip.status();
+  // The tiled GEMMs read the counts on the device: the rows are sized by
+  // their bound, the token copies, and nothing comes back to the host.
+  bool tiled = tiledExperts(w, tokens * k, context);
   Routing r;
   if (auto s = route(logits, tokens, experts, k, attr(l, 1) != 0, *skip, r,
-                     context, context.site(l), fault, scratch, stream);
+                     context, context.site(l), fault, scratch, stream,
+                     /*countsOnHost=*/!tiled);
       !s.ok())
     return s;
   bool bf16 = w.bf16();
@@ -57,8 +63,11 @@ absl::Status fusedExpertsForward(const KernelLaunch &l, CudaContext &context,
   KeptRows kept; // FusedExpertsTrain: the gate and up rows are results
   if (l.results.size() == 4)
     kept = {l.results[2].as<float>(), l.results[3].as<float>()};
-  if (auto s = expertsForward(grouped, r.hostCounts, w, expertRows, context,
-                              scratch, stream, kept);
+  if (auto s = tiled ? tiledExpertsForward(grouped, r.counts, r.total, w,
+                                           expertRows, context, scratch,
+                                           stream, kept)
+                    : expertsForward(grouped, r.hostCounts, w, expertRows,
+                                     context, scratch, stream, kept);
       !s.ok())
     return s;
   return enqueue("cuda.combine_rows", elementwiseShape(tokens * d),

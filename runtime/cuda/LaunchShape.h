@@ -9,6 +9,8 @@
 #ifndef MOERT_CUDA_LAUNCHSHAPE_H
 #define MOERT_CUDA_LAUNCHSHAPE_H
 
+#include "runtime/cuda/math/ExpertTiles.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -39,6 +41,18 @@ inline LaunchShape elementwiseShape(int64_t elements, int64_t threads = 256) {
 inline LaunchShape rowShape(int64_t rows, int64_t threads,
                             int64_t sharedBytes = 0) {
   return {std::max<int64_t>(rows, 1), 1, 1, threads, sharedBytes};
+}
+
+/// The experts' tiled GEMMs (kernels/ExpertGemm.cu) over at most
+/// `rowsBound` grouped rows and `width` output columns: a block per
+/// possible row tile on x (those past the last return at once), a block per
+/// 64 columns on y.
+inline LaunchShape expertGemmShape(int64_t rowsBound, int64_t experts,
+                                   int64_t width) {
+  using namespace cuda_math;
+  return {std::max<int64_t>(expertTileBound(rowsBound, experts), 1),
+          std::max<int64_t>((width + kExpertTileCols - 1) / kExpertTileCols, 1),
+          1, kExpertGemmThreads, 0};
 }
 
 } // namespace moert::cuda

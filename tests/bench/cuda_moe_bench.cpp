@@ -4,7 +4,9 @@
 // activations, as a bf16 model runs) at Mixtral-8x7B's shapes and a
 // fine-grained one, and reports TFLOP/s against the dense bf16 cuBLASLt GEMM
 // rate measured in the same run (8192^3). Medians of --repeat runs, each
-// synchronised. The PyTorch baselines are torch_moe_layer_cuda.py's.
+// synchronised. The PyTorch baselines are torch_moe_layer_cuda.py's. Then
+// the forward at small to medium batches with the experts' GEMMs forced
+// each way (tiled over device counts, cuBLAS over host counts).
 //
 // usage: cuda_moe_bench [--repeat N] [--quick]
 //
@@ -117,7 +119,10 @@ absl::Status bind(Backend &backend, Stream &stream, fb::OpKind op,
   return backend.prepare(bound.launch);
 }
 
-int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak) {
+/// The layer's forward (and, with `backward`, forward+backward) on
+/// `backend`; `label` names the experts' GEMMs where they are forced.
+int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak,
+               const std::string &label = "", bool withBackward = true) {
   std::unique_ptr<Stream> stream = backend.createStream();
   int64_t t = shape.tokens, d = shape.d, f = shape.f, e = shape.experts;
   auto fail = [&](const absl::Status &status) {
@@ -145,12 +150,15 @@ int benchLayer(Backend &backend, const Shape &shape, int repeat, double peak) {
   if (ms < 0)
     return fail(absl::InternalError("the forward launch failed"));
   double flops = double(t) * (2.0 * d * e + shape.k * 3 * 2.0 * d * f);
-  std::printf("moe_forward %s d=%lld ffn=%lld experts=%lld top-%lld tokens=%lld: "
-              "%.3f ms, %.1f TFLOP/s, %.1f%% of the dense bf16 GEMM rate\n",
-              shape.name, (long long)d, (long long)f, (long long)e,
+  std::printf("moe_forward%s %s d=%lld ffn=%lld experts=%lld top-%lld "
+              "tokens=%lld: %.3f ms, %.1f TFLOP/s, %.1f%% of the dense bf16 "
+              "GEMM rate\n",
+              label.c_str(), shape.name, (long long)d, (long long)f, (long long)e,
               (long long)shape.k, (long long)t, ms, flops / ms / 1e9,
               100.0 * flops / ms / 1e9 / peak);
 
+  if (!withBackward)
+    return 0;
   // The backward from the forward's input, weights and logits.
   std::vector<TensorRef> given(forward.launch.operands.begin(),
                                forward.launch.operands.end());
@@ -246,5 +254,29 @@ int main(int argc, char **argv) {
   int failed = 0;
   for (const Shape &shape : shapes)
     failed += benchLayer(**backend, shape, repeat, peak);
+
+  // The fused forward's experts both ways, from decode-sized batches up:
+  // the tiled GEMMs over counts on the device (no host round trip) and
+  // cuBLAS's over counts brought to the host. Where one overtakes the other
+  // sets kTiledRowsPerExpert (runtime/cuda/ExpertSteps.h).
+  std::vector<Shape> crossover = {{"mixtral-8x7b", 4096, 14336, 8, 2, 16},
+                                  {"mixtral-8x7b", 4096, 14336, 8, 2, 256},
+                                  {"mixtral-8x7b", 4096, 14336, 8, 2, 2048}};
+  if (quick)
+    crossover = {{"small", 512, 1408, 8, 2, 16},
+                 {"small", 512, 1408, 8, 2, 1024}};
+  for (ExpertGemms gemms : {ExpertGemms::kTiled, ExpertGemms::kCublas}) {
+    CudaOptions options;
+    options.expertGemms = gemms;
+    auto forced = createCudaBackend(options);
+    if (!forced.ok()) {
+      std::printf("%s\n", std::string(forced.status().message()).c_str());
+      return 1;
+    }
+    for (const Shape &shape : crossover)
+      failed += benchLayer(**forced, shape, repeat, peak,
+                           gemms == ExpertGemms::kTiled ? "_tiled" : "_cublas",
+                           /*backward=*/false);
+  }
   return failed ? 1 : 0;
 }

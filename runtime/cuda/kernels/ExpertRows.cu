@@ -100,7 +100,8 @@ __global__ void gatherRowsKernel(const float *x, const int32_t *slotOfRow,
                                  int64_t rows, int64_t d, int64_t k,
                                  bool toBf16, void *out) {
   for (int64_t i = firstIndex(); i < rows * d; i += gridStride()) {
-    float value = x[(slotOfRow[i / d] / k) * d + i % d];
+    int32_t slot = slotOfRow[i / d];
+    float value = slot < 0 ? 0.0f : x[(slot / k) * d + i % d];
     if (toBf16)
       static_cast<uint16_t *>(out)[i] = floatToBf16(value);
     else

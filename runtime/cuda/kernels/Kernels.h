@@ -144,7 +144,8 @@ cudaError_t invertSlots(const int32_t *sourceSlots, int64_t slots,
                         int64_t *rowOfSlot, DeviceFault *fault, int32_t site,
                         const LaunchShape &shape, cudaStream_t stream);
 /// The grouped rows [rows, d]: row r is x's row of token slotOfRow[r] / k,
-/// in fp32 or rounded to bf16.
+/// in fp32 or rounded to bf16; zeros where slotOfRow[r] is negative (rows
+/// past the grouped ones, when only a bound on them is known).
 cudaError_t gatherRows(const float *x, const int32_t *slotOfRow, int64_t rows,
                        int64_t d, int64_t k, bool toBf16, void *out,
                        const LaunchShape &shape, cudaStream_t stream);
@@ -152,6 +153,20 @@ cudaError_t gatherRows(const float *x, const int32_t *slotOfRow, int64_t rows,
 cudaError_t swigluRows(const float *gate, const float *up, int64_t n,
                        bool toBf16, void *out, const LaunchShape &shape,
                        cudaStream_t stream);
+/// The experts' bf16 GEMMs over grouped rows whose counts [experts] stay on
+/// the device (ExpertGemm.cu): hidden [*, f] = SwiGLU(rows gate[e]^T,
+/// rows up[e]^T) rounded to bf16 (and the pre-activations into keptGate and
+/// keptUp unless null), out [*, d] = hidden down[e]^T. d and f multiples of
+/// 8, every pointer 16-byte aligned. Shape: expertGemmShape (LaunchShape.h).
+cudaError_t expertGateUp(const uint16_t *rows, const int64_t *counts,
+                         int64_t experts, int64_t d, int64_t f,
+                         const uint16_t *gate, const uint16_t *up,
+                         uint16_t *hidden, float *keptGate, float *keptUp,
+                         const LaunchShape &shape, cudaStream_t stream);
+cudaError_t expertDown(const uint16_t *hidden, const int64_t *counts,
+                       int64_t experts, int64_t f, int64_t d,
+                       const uint16_t *down, float *out,
+                       const LaunchShape &shape, cudaStream_t stream);
 /// out [tokens, d]: each token's grouped rows, weighted (weights null: 1),
 /// added in ascending expert order (the fused block's) or, `inSlotOrder`,
 /// in slot order (moe.combine's); slots whose grouped row is -1 are skipped.

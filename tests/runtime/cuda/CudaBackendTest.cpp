@@ -168,6 +168,19 @@ protected:
   std::unique_ptr<Backend> cpu = createCpuBackend();
   std::unique_ptr<Backend> cuda; // null without a GPU, which noGpu explains
   std::string noGpu;
+
+  /// The CUDA backend again, running fused forwards' experts as `gemms`
+  /// says (the tiled GEMMs or cuBLAS's, whatever the batch).
+  void useExpertGemms(ExpertGemms gemms) {
+    if (!cuda)
+      return;
+    CudaOptions options;
+    options.expertGemms = gemms;
+    absl::StatusOr<std::unique_ptr<Backend>> created =
+        createCudaBackend(options);
+    ASSERT_TRUE(created.ok()) << created.status();
+    cuda = std::move(*created);
+  }
 };
 
 TEST_F(CudaBackendTest, Elementwise) {
@@ -316,15 +329,22 @@ Op fusedBlock(int64_t tokens, int64_t experts, int64_t k, DType dtype,
           {empty({2, tokens, d}), empty({2, tokens, experts})}};
 }
 
+// bf16 experts both ways: the tiled GEMMs over counts on the device and
+// cuBLAS's over counts on the host.
 TEST_F(CudaBackendTest, FusedExperts) {
-  for (int64_t experts : {3, 4, 8, 64})
-    for (int64_t k : {1, 2}) {
-      // 3 tokens of 64 experts leave most experts without rows.
-      for (int64_t tokens : {int64_t(3), int64_t(50)}) {
-        expectAgree(fusedBlock(tokens, experts, k, DType::kF32, 20), 1e-5);
-        expectAgree(fusedBlock(tokens, experts, k, DType::kBF16, 30), 2e-2);
+  for (ExpertGemms gemms : {ExpertGemms::kTiled, ExpertGemms::kCublas}) {
+    SCOPED_TRACE(gemms == ExpertGemms::kTiled ? "tiled" : "cublas");
+    useExpertGemms(gemms);
+    for (int64_t experts : {3, 4, 8, 64})
+      for (int64_t k : {1, 2}) {
+        // 3 tokens of 64 experts leave most experts without rows; 150 give
+        // an expert several row tiles.
+        for (int64_t tokens : {int64_t(3), int64_t(50), int64_t(150)}) {
+          expectAgree(fusedBlock(tokens, experts, k, DType::kF32, 20), 1e-5);
+          expectAgree(fusedBlock(tokens, experts, k, DType::kBF16, 30), 2e-2);
+        }
       }
-    }
+  }
 }
 
 TEST_F(CudaBackendTest, FusedExpertsWhereOneExpertGetsEveryRow) {
@@ -333,6 +353,11 @@ TEST_F(CudaBackendTest, FusedExpertsWhereOneExpertGetsEveryRow) {
   Op op = fusedBlock(20, 8, 2, DType::kF32, 40);
   std::fill(op.operands[1].bytes.begin(), op.operands[1].bytes.end(), 0);
   expectAgree(op, 1e-6);
+  // bf16 experts as the tiled GEMMs: 200 rows each, in 4 row tiles.
+  useExpertGemms(ExpertGemms::kTiled);
+  Op tiled = fusedBlock(100, 8, 2, DType::kBF16, 41);
+  std::fill(tiled.operands[1].bytes.begin(), tiled.operands[1].bytes.end(), 0);
+  expectAgree(tiled, 2e-2);
 }
 
 TEST_F(CudaBackendTest, TheUnfusedChain) {
@@ -592,54 +617,57 @@ TEST_F(CudaBackendTest, FusedExpertsTrainingOps) {
   std::vector<int32_t> labelIds = {1, 2, 3, 4, -100, -100, -100,
                                    5, -100, 6, 7, 8, 9, 10};
   HostTensor labels = intTensor({batch, seq}, labelIds);
-  for (int64_t experts : {4, 8})
-    for (int64_t k : {1, 2})
-      for (DType dtype : {DType::kF32, DType::kBF16}) {
-        double tolerance = dtype == DType::kF32 ? 1e-5 : 2e-2;
-        Op forward = fusedBlock(seq, experts, k, dtype, 110);
-        // With labels: the skipped tokens' rows stay zero.
-        Op labelled = forward;
-        labelled.ints = {k, 1, 1, -100};
-        labelled.operands.push_back(labels);
-        EXPECT_ALL_AGREE(labelled, tolerance);
-        // Keeping the hidden states, results 2 and 3 by grouped row: without
-        // labels, so that every row is written.
-        Op kept = forward;
-        kept.op = fb::OpKind::FusedExpertsTrain;
-        kept.results.push_back(empty({batch * seq * k, f}));
-        kept.results.push_back(empty({batch * seq * k, f}));
-        EXPECT_ALL_AGREE(kept, tolerance);
-        kept.ints = labelled.ints;
-        kept.operands.push_back(labels);
-        auto forwardOnCpu = run(*cpu, kept);
-        ASSERT_TRUE(forwardOnCpu.ok()) << forwardOnCpu.status();
-        // The backward: recomputing, with the router losses' logits
-        // gradient, and from the kept hidden states.
-        const HostTensor &logits = (*forwardOnCpu)[1];
-        HostTensor dout = randomTensor({batch, seq, d}, 111);
-        Op grad{fb::OpKind::FusedExpertsGrad,
-                {k, 1, 1, -100},
-                {},
-                {forward.operands[0], forward.operands[1],
-                 forward.operands[2], forward.operands[3],
-                 forward.operands[4], logits, dout},
-                {empty({batch, seq, d}), empty({experts, d}),
-                 empty({experts, f, d}), empty({experts, f, d}),
-                 empty({experts, d, f})}};
-        Op plain = grad;
-        plain.ints = {k, 1};
-        EXPECT_ALL_AGREE(plain, tolerance);
-        Op withLogitsGrad = grad;
-        withLogitsGrad.operands.push_back(
-            randomTensor({batch, seq, experts}, 112));
-        withLogitsGrad.operands.push_back(labels);
-        EXPECT_ALL_AGREE(withLogitsGrad, tolerance);
-        Op fromKept = grad;
-        fromKept.operands.push_back(labels);
-        fromKept.operands.push_back((*forwardOnCpu)[2]);
-        fromKept.operands.push_back((*forwardOnCpu)[3]);
-        EXPECT_ALL_AGREE(fromKept, tolerance);
-      }
+  for (ExpertGemms gemms : {ExpertGemms::kTiled, ExpertGemms::kCublas})
+    for (int64_t experts : {4, 8})
+      for (int64_t k : {1, 2})
+        for (DType dtype : {DType::kF32, DType::kBF16}) {
+          SCOPED_TRACE(gemms == ExpertGemms::kTiled ? "tiled" : "cublas");
+          useExpertGemms(gemms);
+          double tolerance = dtype == DType::kF32 ? 1e-5 : 2e-2;
+          Op forward = fusedBlock(seq, experts, k, dtype, 110);
+          // With labels: the skipped tokens' rows stay zero.
+          Op labelled = forward;
+          labelled.ints = {k, 1, 1, -100};
+          labelled.operands.push_back(labels);
+          EXPECT_ALL_AGREE(labelled, tolerance);
+          // Keeping the hidden states, results 2 and 3 by grouped row: without
+          // labels, so that every row is written.
+          Op kept = forward;
+          kept.op = fb::OpKind::FusedExpertsTrain;
+          kept.results.push_back(empty({batch * seq * k, f}));
+          kept.results.push_back(empty({batch * seq * k, f}));
+          EXPECT_ALL_AGREE(kept, tolerance);
+          kept.ints = labelled.ints;
+          kept.operands.push_back(labels);
+          auto forwardOnCpu = run(*cpu, kept);
+          ASSERT_TRUE(forwardOnCpu.ok()) << forwardOnCpu.status();
+          // The backward: recomputing, with the router losses' logits
+          // gradient, and from the kept hidden states.
+          const HostTensor &logits = (*forwardOnCpu)[1];
+          HostTensor dout = randomTensor({batch, seq, d}, 111);
+          Op grad{fb::OpKind::FusedExpertsGrad,
+                  {k, 1, 1, -100},
+                  {},
+                  {forward.operands[0], forward.operands[1],
+                   forward.operands[2], forward.operands[3],
+                   forward.operands[4], logits, dout},
+                  {empty({batch, seq, d}), empty({experts, d}),
+                   empty({experts, f, d}), empty({experts, f, d}),
+                   empty({experts, d, f})}};
+          Op plain = grad;
+          plain.ints = {k, 1};
+          EXPECT_ALL_AGREE(plain, tolerance);
+          Op withLogitsGrad = grad;
+          withLogitsGrad.operands.push_back(
+              randomTensor({batch, seq, experts}, 112));
+          withLogitsGrad.operands.push_back(labels);
+          EXPECT_ALL_AGREE(withLogitsGrad, tolerance);
+          Op fromKept = grad;
+          fromKept.operands.push_back(labels);
+          fromKept.operands.push_back((*forwardOnCpu)[2]);
+          fromKept.operands.push_back((*forwardOnCpu)[3]);
+          EXPECT_ALL_AGREE(fromKept, tolerance);
+        }
 }
 
 TEST_F(CudaBackendTest, ExpertMlpTrainingOps) {

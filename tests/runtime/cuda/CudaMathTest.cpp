@@ -13,8 +13,10 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/train/AdamW.h"
 #include "runtime/cuda/CheckLaunchShape.h"
+#include "runtime/cuda/LaunchShape.h"
 #include "runtime/cuda/math/Activations.h"
 #include "runtime/cuda/math/AdamWMath.h"
+#include "runtime/cuda/math/ExpertTiles.h"
 #include "runtime/cuda/math/GradMath.h"
 #include "runtime/cuda/math/OnlineSoftmax.h"
 #include "runtime/cuda/math/Philox.h"
@@ -26,6 +28,10 @@
 
 #include <cstring>
 #include <limits>
+#include <random>
+#include <set>
+#include <tuple>
+#include <utility>
 
 namespace moert::cuda_math {
 namespace {
@@ -303,6 +309,142 @@ TEST(CudaMathTest, TiledOnlineSoftmaxAttentionMatchesTheCpuKernel) {
     }
 }
 
+// The tiled expert GEMMs' blocks find their tiles from the counts alone:
+// every grouped row of every expert in exactly one tile of its own expert,
+// tiles in expert order, none past the last, and never more than the bound
+// the grid is sized by.
+TEST(ExpertTilesTest, TilesCoverEachExpertsRowsOnce) {
+  std::mt19937 gen(7);
+  for (int64_t experts : {1, 3, 8, 64, 128})
+    for (int round = 0; round < 20; ++round) {
+      std::vector<int64_t> counts(experts);
+      std::uniform_int_distribution<int64_t> rows(0, round % 2 ? 3 : 200);
+      int64_t total = 0;
+      for (int64_t &count : counts)
+        total += count = round == 0 ? 0 : rows(gen);
+      std::vector<int64_t> expertOfRow;
+      for (int64_t e = 0; e < experts; ++e)
+        expertOfRow.insert(expertOfRow.end(), counts[e], e);
+      std::vector<int> seen(total, 0);
+      int64_t tiles = 0;
+      ExpertTile tile;
+      while (expertTile(counts.data(), experts, tiles, tile)) {
+        ASSERT_GE(tile.rows, 1);
+        ASSERT_LE(tile.rows, kExpertTileRows);
+        for (int64_t r = tile.firstRow; r < tile.firstRow + tile.rows; ++r) {
+          ASSERT_LT(r, total);
+          EXPECT_EQ(expertOfRow[r], tile.expert);
+          ++seen[r];
+        }
+        ++tiles;
+      }
+      for (int64_t r = 0; r < total; ++r)
+        EXPECT_EQ(seen[r], 1) << "row " << r;
+      EXPECT_LE(tiles, expertTileBound(total, experts));
+      // The grid's bound holds for rows counted as the token copies too.
+      EXPECT_LE(tiles, expertTileBound(total + 5, experts));
+    }
+}
+
+// The lanes' registers hold each element of an m16n8k16 operand once, and
+// a block's warps each element of its 64 x 64 output once.
+TEST(ExpertTilesTest, FragmentsCoverTheirTilesOnce) {
+  std::set<std::pair<int, int>> a, b, c, block;
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int reg = 0; reg < 4; ++reg)
+      for (int half = 0; half < 2; ++half) {
+        int row, k;
+        mmaAPosition(lane, reg, half, row, k);
+        EXPECT_TRUE(row < 16 && k < 16 && a.insert({row, k}).second);
+        if (reg < 2) {
+          int col;
+          mmaBPosition(lane, reg, half, k, col);
+          EXPECT_TRUE(k < 16 && col < 8 && b.insert({k, col}).second);
+        }
+      }
+    for (int i = 0; i < 4; ++i) {
+      int row, col;
+      mmaCPosition(lane, i, row, col);
+      EXPECT_TRUE(row < 16 && col < 8 && c.insert({row, col}).second);
+    }
+    for (int warp = 0; warp < kExpertGemmThreads / 32; ++warp)
+      for (int mi = 0; mi < 2; ++mi)
+        for (int ni = 0; ni < 4; ++ni)
+          for (int i = 0; i < 4; ++i) {
+            int row, col;
+            tileElement(warp, lane, mi, ni, i, row, col);
+            EXPECT_TRUE(row < kExpertTileRows && col < kExpertTileCols &&
+                        block.insert({row, col}).second);
+          }
+  }
+  EXPECT_EQ(a.size(), 256u);
+  EXPECT_EQ(b.size(), 128u);
+  EXPECT_EQ(c.size(), 128u);
+  EXPECT_EQ(block.size(), size_t(kExpertTileRows * kExpertTileCols));
+}
+
+// The kernel's arithmetic, block by block as the grid runs it (products
+// summed in fp32 over bf16 operands): each grouped row's hidden state is
+// the SwiGLU of its own expert's gate and up rows, rounded to bf16, and
+// the kept pre-activations are the products; nothing else is written.
+TEST(ExpertTilesTest, TiledGateUpGivesEachRowItsExpertsSwiglu) {
+  const int64_t experts = 5, d = 24, f = 72;
+  std::vector<int64_t> counts = {70, 0, 3, 130, 1};
+  int64_t total = 204, bound = total + 11; // the slots bound the rows
+  auto bf16Vector = [](size_t n, unsigned seed) {
+    std::vector<uint16_t> v(n);
+    std::vector<float> values = randomVector(n, seed, 1.0f);
+    for (size_t i = 0; i < n; ++i)
+      v[i] = floatToBf16(values[i]);
+    return v;
+  };
+  std::vector<uint16_t> x = bf16Vector(bound * d, 1),
+                        gate = bf16Vector(experts * f * d, 2),
+                        up = bf16Vector(experts * f * d, 3);
+  std::vector<uint16_t> hidden(bound * f, 0xffff);
+  std::vector<float> keptGate(bound * f, -1.0f), keptUp(bound * f, -1.0f);
+  auto dot = [&](const uint16_t *a, const uint16_t *w) {
+    float sum = 0;
+    for (int64_t j = 0; j < d; ++j)
+      sum += bf16ToFloat(a[j]) * bf16ToFloat(w[j]);
+    return sum;
+  };
+  int64_t tilesY = (f + kExpertTileCols - 1) / kExpertTileCols;
+  for (int64_t bx = 0; bx < expertTileBound(bound, experts); ++bx) {
+    ExpertTile tile;
+    if (!expertTile(counts.data(), experts, bx, tile))
+      continue;
+    for (int64_t by = 0; by < tilesY; ++by)
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int mi = 0; mi < 2; ++mi)
+            for (int ni = 0; ni < 4; ++ni)
+              for (int i = 0; i < 4; ++i) {
+                int row, col;
+                tileElement(warp, lane, mi, ni, i, row, col);
+                int64_t neuron = by * kExpertTileCols + col;
+                if (row >= tile.rows || neuron >= f)
+                  continue;
+                const uint16_t *in = &x[(tile.firstRow + row) * d];
+                size_t w = (tile.expert * f + neuron) * d;
+                storeGateUp(dot(in, &gate[w]), dot(in, &up[w]),
+                            (tile.firstRow + row) * f + neuron, hidden.data(),
+                            keptGate.data(), keptUp.data());
+              }
+  }
+  for (int64_t e = 0, first = 0; e < experts; first += counts[e], ++e)
+    for (int64_t r = first; r < first + counts[e]; ++r)
+      for (int64_t n = 0; n < f; ++n) {
+        size_t w = (e * f + n) * d;
+        float g = dot(&x[r * d], &gate[w]), u = dot(&x[r * d], &up[w]);
+        ASSERT_EQ(keptGate[r * f + n], g) << "row " << r << " neuron " << n;
+        ASSERT_EQ(keptUp[r * f + n], u);
+        ASSERT_EQ(hidden[r * f + n], floatToBf16(swiglu(g, u)));
+      }
+  for (int64_t i = total * f; i < bound * f; ++i)
+    ASSERT_EQ(hidden[i], 0xffff) << "past the grouped rows";
+}
+
 TEST(LaunchShapeTest, ElementwiseGridsStayValidForAnySize) {
   cuda::DeviceLimits limits;
   for (int64_t n : {int64_t(0), int64_t(1), int64_t(257), int64_t(1) << 40}) {
@@ -323,6 +465,22 @@ TEST(LaunchShapeTest, OversizedShapesAreRefusedNamingTheKernel) {
   EXPECT_FALSE(cuda::checkLaunchShape(shared, "k", limits).ok());
   cuda::LaunchShape threads = cuda::rowShape(1, 2048);
   EXPECT_FALSE(cuda::checkLaunchShape(threads, "k", limits).ok());
+}
+
+// The experts' tiled GEMMs fit the device at the benchmark's largest
+// shapes (16384 tokens of top-8 over 128 experts; Mixtral's 14336 neurons).
+TEST(LaunchShapeTest, ExpertGemmGridsFitTheLargestBatches) {
+  cuda::DeviceLimits limits;
+  for (auto [rows, experts, width] :
+       {std::make_tuple(int64_t(16384 * 8), int64_t(128), int64_t(768)),
+        std::make_tuple(int64_t(16384 * 2), int64_t(8), int64_t(14336)),
+        std::make_tuple(int64_t(0), int64_t(8), int64_t(8))}) {
+    cuda::LaunchShape shape = cuda::expertGemmShape(rows, experts, width);
+    EXPECT_TRUE(cuda::checkLaunchShape(shape, "cuda.expert_gate_up", limits)
+                    .ok());
+    EXPECT_GE(shape.gridX * kExpertTileRows, rows);
+    EXPECT_GE(shape.gridY * kExpertTileCols, width);
+  }
 }
 
 } // namespace
