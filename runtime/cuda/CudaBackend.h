@@ -15,9 +15,10 @@ namespace moert {
 
 /// How a fused MoE forward runs its bf16 experts' GEMMs: the tiled GEMMs
 /// that read the experts' row counts on the device (the SwiGLU in the
-/// gate/up GEMM's epilogue, no round trip to the host), cuBLAS's grouped
-/// GEMM over counts brought to the host, or by the batch (kAuto: tiled up
-/// to kTiledRowsPerExpert rows per expert on average).
+/// gate/up GEMM's epilogue, no round trip to the host) wherever they fit
+/// (d and f multiples of 8, aligned weights), cuBLAS's grouped GEMM over
+/// counts brought to the host, or by the batch (kAuto: tiled up to
+/// kTiledRowsPerExpert rows per expert on average).
 enum class ExpertGemms { kAuto, kTiled, kCublas };
 
 struct CudaOptions {

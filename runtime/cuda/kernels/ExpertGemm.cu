@@ -11,7 +11,8 @@
 //    adds in ascending expert order.
 // The products are mma.sync m16n8k16 bf16 with fp32 accumulation; tiles
 // pass through shared memory in 16-byte loads, so the depth (d or f) must be
-// a multiple of 8 and the operands 16-byte aligned (the caller checks).
+// a multiple of 8 and the operands 16-byte aligned (the caller checks the
+// weights; the rows and hidden states are pool allocations).
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,6 +77,7 @@ __global__ void __launch_bounds__(kExpertGemmThreads)
   __shared__ __align__(16) TileRows b[kWeights];
   const uint16_t *rows = p.rows + tile.firstRow * p.depth;
   const uint16_t *weights[2] = {p.first, p.second};
+#pragma unroll
   for (int w = 0; w < kWeights; ++w)
     weights[w] += (tile.expert * p.width + col0) * p.depth;
   int64_t columns =
@@ -86,6 +88,7 @@ __global__ void __launch_bounds__(kExpertGemmThreads)
   float acc[kWeights][2][4][4] = {};
   for (int64_t k0 = 0; k0 < p.depth; k0 += kExpertTileK) {
     loadTile(a, rows, tile.rows, p.depth, k0);
+#pragma unroll
     for (int w = 0; w < kWeights; ++w)
       loadTile(b[w], weights[w], columns, p.depth, k0);
     __syncthreads();

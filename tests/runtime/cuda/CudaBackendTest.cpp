@@ -316,8 +316,7 @@ TEST_F(CudaBackendTest, RouterTopK) {
 /// native bf16 GEMM it does not round the router's input as the GPU does,
 /// and a near tie could then route a token differently.
 Op fusedBlock(int64_t tokens, int64_t experts, int64_t k, DType dtype,
-              unsigned seed) {
-  int64_t d = 48, f = 40;
+              unsigned seed, int64_t d = 48, int64_t f = 40) {
   return {fb::OpKind::FusedExperts,
           {k, 1},
           {},
@@ -344,6 +343,10 @@ TEST_F(CudaBackendTest, FusedExperts) {
           expectAgree(fusedBlock(tokens, experts, k, DType::kBF16, 30), 2e-2);
         }
       }
+    // Widths past one 64-column tile and off its multiples: several column
+    // tiles, the last partial, in both GEMMs.
+    expectAgree(fusedBlock(40, 8, 2, DType::kBF16, 31, /*d=*/136, /*f=*/200),
+                2e-2);
   }
 }
 
