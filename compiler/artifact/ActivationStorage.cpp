@@ -23,10 +23,6 @@ std::optional<fb::OpKind> opKind(Operation *op) {
   return std::nullopt;
 }
 
-bool isBf16(Value value) {
-  return getElementTypeOrSelf(value.getType()).isBF16();
-}
-
 /// Whether the kernel chosen for `reader` rounds its activation operands to
 /// bf16: the bf16 GEMMs (by the weight's type, or for a weight gradient its
 /// own), the bf16 attention (by the query's type), the fused blocks with
@@ -48,7 +44,7 @@ bool roundsToBf16(Operation *reader) {
 
 bool ActivationStorage::storedAsBf16(Value value) const {
   auto result = llvm::dyn_cast<OpResult>(value);
-  if (!bf16 || !result || !getElementTypeOrSelf(value.getType()).isBF16())
+  if (!bf16 || !result || !isBf16(value))
     return false;
   std::optional<fb::OpKind> producer = opKind(result.getOwner());
   if (!producer ||

@@ -13,12 +13,11 @@ using namespace mlir;
 using namespace mlir::moe;
 namespace fb = moert::fb;
 
-namespace {
-/// Whether a value computes in bf16: its products take bf16 operands.
-bool isBf16(Value value) {
+bool moe::isBf16(Value value) {
   return getElementTypeOrSelf(value.getType()).isBF16();
 }
 
+namespace {
 std::string weightSuffix(Value weight) {
   Type element = getElementTypeOrSelf(weight.getType());
   return element.isBF16() ? ".bf16" : element.isF16() ? ".f16" : ".f32";

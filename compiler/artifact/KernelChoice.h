@@ -29,6 +29,10 @@ struct KernelInfo {
   std::string stream = {};
 };
 
+/// Whether a value computes in bf16: its products take bf16 operands (the
+/// kernels are chosen by it).
+bool isBf16(Value value);
+
 /// The kernel that runs `op`, or none where no runtime kernel does (the
 /// function's return, ops that should have been lowered away).
 std::optional<KernelInfo> kernelChoice(Operation *op);

@@ -85,6 +85,14 @@ void addScaledRow(float *acc, float w, const float *y, int64_t n) {
     acc[i] += w * y[i];
 }
 
+void addWeightedRow(const ExpertRouting &routing, int64_t row,
+                    const float *values, int64_t column, int64_t w, int64_t d,
+                    float *out) {
+  int32_t slot = routing.slots[row];
+  addScaledRow(out + slot / routing.k * d + column, routing.weights[slot],
+               values, w);
+}
+
 void gatherRows(const float *src, int64_t d, const int32_t *slots, int64_t n,
                 int64_t k, float *dstF32, uint16_t *dstBf16, Threads threads) {
   auto copy = [&](int64_t r) {

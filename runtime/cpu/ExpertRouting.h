@@ -74,6 +74,12 @@ void forEachRow(int64_t rows, int64_t width, Threads threads,
 /// acc[i] += w * y[i]: every addition of a row into a token's output.
 void addScaledRow(float *acc, float w, const float *y, int64_t n);
 
+/// Adds grouped row `row`'s output `values` (columns [column, column + w)),
+/// scaled by its routing weight, into its token's row of out [*, d].
+void addWeightedRow(const ExpertRouting &routing, int64_t row,
+                    const float *values, int64_t column, int64_t w, int64_t d,
+                    float *out);
+
 /// Copies rows `slots[r] / k` of src [*, d] into dst [n, d], as fp32
 /// (dstF32) or rounded to bf16 (dstBf16), on the given threads.
 void gatherRows(const float *src, int64_t d, const int32_t *slots, int64_t n,

@@ -98,9 +98,7 @@ absl::Status expertForward(const Forward &p, int64_t e, int64_t firstRow,
   // One after the other: this expert's rows go straight into the output. A
   // token has at most one row per expert, so the rows never collide.
   auto add = [&](int64_t r) {
-    int32_t slot = slots[r];
-    addScaledRow(p.out + (slot / p.routing.k) * d, p.routing.weights[slot],
-                 rows + r * d, d);
+    addWeightedRow(p.routing, firstRow + r, rows + r * d, 0, d, d, p.out);
   };
   forEachRow(n, d, threads, add);
   return absl::OkStatus();

@@ -61,14 +61,6 @@ absl::Status runTasks(int64_t count, const Task &task) {
   return first;
 }
 
-/// Adds grouped row `row`'s output `values` (columns [column, column + w)),
-/// weighted by its routing weight, into its token's row of out [*, d].
-void addRow(const ExpertRouting &routing, int64_t row, const float *values,
-            int64_t column, int64_t w, int64_t d, float *out) {
-  int32_t slot = routing.slots[row];
-  addScaledRow(out + slot / routing.k * d + column, routing.weights[slot],
-               values, w);
-}
 } // namespace
 
 absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
@@ -137,8 +129,8 @@ absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
       return s;
     for (int64_t r = 0; r < b.rows; ++r)
       if (outputs.out)
-        addRow(routing, b.firstRow + r, tile + r * w, column, w, d,
-               outputs.out);
+        addWeightedRow(routing, b.firstRow + r, tile + r * w, column, w, d,
+                       outputs.out);
       else
         std::memcpy(outputs.staging + (b.firstRow + r) * d + column,
                     tile + r * w, w * sizeof(float));
@@ -161,8 +153,8 @@ absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
     int64_t first = routing.first[e], n = routing.counts[e];
     if (streamsExpert(block, n)) {
       forEachRow(n, d, Threads::kAll, [&](int64_t r) {
-        addRow(routing, first + r, outputs.staging + (first + r) * d, 0, d, d,
-               outputs.out);
+        addWeightedRow(routing, first + r, outputs.staging + (first + r) * d,
+                       0, d, d, outputs.out);
       });
       continue;
     }
