@@ -257,10 +257,10 @@ public:
     auto run = [&](const KernelLaunch &l) {
       return cuda::launchCuda(l, context_, on, cudaStreamOf(stream).fault());
     };
-    if (!hasBf16Activations(launch))
+    if (!hasBf16Activations(launch) || cuda::readsStoredBf16(launch))
       return run(launch);
-    // The CUDA kernels read and write fp32 activations: the bf16 ones go
-    // through stream-ordered fp32 copies (Fp32View.h).
+    // The other CUDA kernels read and write fp32 activations: the bf16 ones
+    // go through stream-ordered fp32 copies (Fp32View.h).
     cuda::StreamScratch scratch(on);
     auto take = [&](int64_t count) -> absl::StatusOr<float *> {
       float *copies = nullptr;

@@ -44,6 +44,9 @@ absl::Status checkHeadWidth(const KernelLaunch &launch, int64_t most,
                             const char *what);
 /// Whether the CUDA backend runs this launch's op (checked when prepared).
 absl::Status checkCudaLaunch(const KernelLaunch &launch);
+/// Whether the launch's kernel takes its bf16 activations as they are
+/// stored, with no fp32 view (runtime/exec/Fp32View.h).
+bool readsStoredBf16(const KernelLaunch &launch);
 /// Enqueues a prepared launch on `stream`, whose fault slot is `fault`.
 absl::Status launchCuda(const KernelLaunch &launch, CudaContext &context,
                         cudaStream_t stream, DeviceFault *fault);

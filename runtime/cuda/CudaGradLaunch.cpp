@@ -207,8 +207,9 @@ absl::Status launchCudaGrad(const KernelLaunch &l, CudaContext &context,
                                          out.as<float>(), stream);
   case fb::OpKind::LinearGradWeight:
     return context.gemm->linearGradWeight(
-        in[0].as<float>(), in[1].as<float>(), rows(in[0]), lastDim(in[0]),
-        lastDim(in[1]), attrOr(l, 0, 0) != 0, out.as<float>(), stream);
+        in[0].as<float>(), {in[1].data, in[1].dtype}, rows(in[0]),
+        lastDim(in[0]), lastDim(in[1]), attrOr(l, 0, 0) != 0, out.as<float>(),
+        stream);
   case fb::OpKind::AttentionGrad: {
     const TensorRef &q = in[0];
     int64_t batch = q.shape[0], seq = q.shape[1], heads = attr(l, 0),

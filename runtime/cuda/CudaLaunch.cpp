@@ -35,6 +35,17 @@ absl::Status checkHeadWidth(const KernelLaunch &launch, int64_t most,
                                                " features, not ", headDim));
 }
 
+bool readsStoredBf16(const KernelLaunch &launch) {
+  switch (launch.kernel->op()) {
+  case fb::OpKind::Linear: // cuBLASLt reads and writes them as they are
+    return launch.operands[1].dtype == DType::kBF16;
+  case fb::OpKind::LinearGradWeight: // on operands rounded to bf16
+    return attrOr(launch, 0, 0) != 0;
+  default:
+    return false;
+  }
+}
+
 absl::Status checkCudaLaunch(const KernelLaunch &launch) {
   switch (launch.kernel->op()) {
   case fb::OpKind::Embedding:
@@ -183,9 +194,9 @@ absl::Status launchCuda(const KernelLaunch &l, CudaContext &context,
     return elementwise("cuda.swiglu", out, context, stream, Binary::kSwiglu,
                        in[0].as<float>(), in[1].as<float>());
   case fb::OpKind::Linear:
-    return context.gemm->linear(in[0].as<float>(), rows(in[0]), lastDim(in[0]),
-                                in[1].data, in[1].dtype, in[1].shape[0],
-                                out.as<float>(), stream);
+    return context.gemm->linear({in[0].data, in[0].dtype}, rows(in[0]),
+                                lastDim(in[0]), in[1].data, in[1].dtype,
+                                in[1].shape[0], out.data, out.dtype, stream);
   case fb::OpKind::Rope: {
     int64_t heads = attr(l, 0), tokens = in[0].shape[0] * in[0].shape[1],
             headDim = lastDim(in[0]) / heads;

@@ -110,10 +110,9 @@ absl::Status fusedExpertsBackward(const KernelLaunch &l, CudaContext &context,
                        });
       !s.ok())
     return s;
-  return context.gemm->linearGradWeight(dlogits, x.as<float>(), tokens,
-                                        experts, d,
-                                        router.dtype == DType::kBF16,
-                                        l.results[1].as<float>(), stream);
+  return context.gemm->linearGradWeight(
+      dlogits, {x.as<float>()}, tokens, experts, d,
+      router.dtype == DType::kBF16, l.results[1].as<float>(), stream);
 }
 
 absl::Status expertMlpBackward(const KernelLaunch &l, CudaContext &context,

@@ -64,8 +64,8 @@ int alignmentOf(const void *p) {
 } // namespace
 
 absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
-  auto [m, n, k, inputs, aTransposed, bTransposed, alignA, alignB, alignC] =
-      key;
+  auto [m, n, k, inputs, output, aTransposed, bTransposed, alignA, alignB,
+        alignC] = key;
   if (auto found = plans_.find(key); found != plans_.end())
     return found->second.get();
   // Expert GEMMs see a new row count at almost every batch: bound the cache.
@@ -74,6 +74,7 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
     plans_.clear();
   auto plan = std::make_unique<Plan>();
   cudaDataType_t in = inputs == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
+  cudaDataType_t out = output == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
   cublasComputeType_t compute =
       inputs == DType::kF32 && tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32
                                      : CUBLAS_COMPUTE_32F;
@@ -107,7 +108,7 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
                          : cublasLtMatrixLayoutCreate(&plan->b, in, k, m, k));
       !s.ok())
     return s;
-  if (auto s = check(cublasLtMatrixLayoutCreate(&plan->c, CUDA_R_32F, n, m, n));
+  if (auto s = check(cublasLtMatrixLayoutCreate(&plan->c, out, n, m, n));
       !s.ok())
     return s;
   cublasLtMatmulPreference_t preference;
@@ -145,16 +146,16 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
   return raw;
 }
 
-absl::Status Gemm::product(GemmOperand a, GemmOperand b, float *c, int64_t m,
-                           int64_t n, int64_t k, DType inputs,
+absl::Status Gemm::product(GemmOperand a, GemmOperand b, void *c, DType output,
+                           int64_t m, int64_t n, int64_t k, DType inputs,
                            cudaStream_t stream, bool accumulate) {
   if (m == 0 || n == 0 || (k == 0 && accumulate))
     return absl::OkStatus();
-  if (k == 0) // an empty sum
-    return cudaStatus(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream),
+  if (k == 0) // an empty sum (bf16's zero is all zero bits, as fp32's)
+    return cudaStatus(cudaMemsetAsync(c, 0, m * n * dtypeSize(output), stream),
                       "GEMM");
   absl::StatusOr<Plan *> plan =
-      this->plan({m, n, k, inputs, a.transposed, b.transposed,
+      this->plan({m, n, k, inputs, output, a.transposed, b.transposed,
                   alignmentOf(a.data), alignmentOf(b.data), alignmentOf(c)});
   if (!plan.ok())
     return plan.status();
@@ -210,24 +211,36 @@ private:
 
 } // namespace
 
-absl::Status Gemm::linear(const float *x, int64_t m, int64_t k, const void *w,
-                          DType wType, int64_t n, float *y,
+absl::Status Gemm::linear(Activation x, int64_t m, int64_t k, const void *w,
+                          DType wType, int64_t n, void *y, DType yType,
                           cudaStream_t stream) {
   if (m == 0 || n == 0)
     return absl::OkStatus();
-  Converted converted(stream);
-  if (wType == DType::kF32)
-    return matmul(x, w, y, m, k, n, DType::kF32, stream);
   if (wType == DType::kBF16) {
-    absl::StatusOr<const void *> rounded = converted.bf16(x, m * k);
+    if (x.type == DType::kBF16) // stored rounded, as the GEMM reads it
+      return product({x.data}, {w, true}, y, yType, m, n, k, DType::kBF16,
+                     stream, false);
+    Converted converted(stream);
+    absl::StatusOr<const void *> rounded =
+        converted.bf16(static_cast<const float *>(x.data), m * k);
     if (!rounded.ok())
       return rounded.status();
-    return matmul(*rounded, w, y, m, k, n, DType::kBF16, stream);
+    return product({*rounded}, {w, true}, y, yType, m, n, k, DType::kBF16,
+                   stream, false);
   }
+  if (x.type != DType::kF32 || yType != DType::kF32)
+    return absl::InvalidArgumentError(
+        "a linear layer reads and writes bf16 activations only with bf16 "
+        "weights");
+  if (wType == DType::kF32)
+    return matmul(x.data, w, static_cast<float *>(y), m, k, n, DType::kF32,
+                  stream);
+  Converted converted(stream);
   absl::StatusOr<const void *> wide = converted.widened(w, wType, n * k);
   if (!wide.ok())
     return wide.status();
-  return matmul(x, *wide, y, m, k, n, DType::kF32, stream);
+  return matmul(x.data, *wide, static_cast<float *>(y), m, k, n, DType::kF32,
+                stream);
 }
 
 absl::Status Gemm::linearGradInput(const float *dy, int64_t m, int64_t n,
@@ -250,16 +263,23 @@ absl::Status Gemm::linearGradInput(const float *dy, int64_t m, int64_t n,
   return product({dy}, {*wide}, dx, m, k, n, DType::kF32, stream);
 }
 
-absl::Status Gemm::linearGradWeight(const float *dy, const float *x, int64_t m,
+absl::Status Gemm::linearGradWeight(const float *dy, Activation x, int64_t m,
                                     int64_t n, int64_t k, bool bf16, float *dw,
                                     cudaStream_t stream) {
-  if (!bf16)
-    return product({dy, true}, {x}, dw, n, k, m, DType::kF32, stream);
+  if (!bf16) {
+    if (x.type != DType::kF32)
+      return absl::InvalidArgumentError(
+          "an fp32 weight gradient reads fp32 activations");
+    return product({dy, true}, {x.data}, dw, n, k, m, DType::kF32, stream);
+  }
   Converted dyRounded(stream), xRounded(stream);
   absl::StatusOr<const void *> a = dyRounded.bf16(dy, m * n);
   if (!a.ok())
     return a.status();
-  absl::StatusOr<const void *> b = xRounded.bf16(x, m * k);
+  absl::StatusOr<const void *> b =
+      x.type == DType::kBF16
+          ? absl::StatusOr<const void *>(x.data) // stored rounded
+          : xRounded.bf16(static_cast<const float *>(x.data), m * k);
   if (!b.ok())
     return b.status();
   return product({*a, true}, {*b}, dw, n, k, m, DType::kBF16, stream);

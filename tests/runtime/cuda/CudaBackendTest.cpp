@@ -274,10 +274,20 @@ TEST_F(CudaBackendTest, Attention) {
 // Bf16Activations.h): the CUDA kernels read them through fp32 views, the CPU
 // kernels as they are; both round the results they store.
 TEST_F(CudaBackendTest, Bf16StoredActivations) {
-  HostTensor x = randomTensor({70, 64}, 16, DType::kBF16);
-  expectAgree({fb::OpKind::Linear, {}, {},
-               {x, randomTensor({40, 64}, 17, DType::kBF16)},
-               {empty({70, 40}, DType::kBF16)}},
+  // A linear layer takes each of its input and result stored either way
+  // (cuBLASLt reads and writes them as they are), and so does the weight's
+  // gradient its input.
+  HostTensor w = randomTensor({40, 64}, 17, DType::kBF16);
+  for (DType input : {DType::kBF16, DType::kF32})
+    for (DType result : {DType::kBF16, DType::kF32})
+      expectAgree({fb::OpKind::Linear, {}, {},
+                   {randomTensor({70, 64}, 16, input), w},
+                   {empty({70, 40}, result)}},
+                  1e-2);
+  expectAgree({fb::OpKind::LinearGradWeight, {1}, {},
+               {randomTensor({70, 40}, 23), randomTensor({70, 64}, 16,
+                                                         DType::kBF16)},
+               {empty({40, 64})}},
               1e-2);
   int64_t batch = 2, seq = 33, heads = 4, kvHeads = 2, headDim = 64;
   HostTensor q = randomTensor({batch, seq, heads * headDim}, 18, DType::kBF16),
