@@ -129,6 +129,15 @@ absl::StatusOr<Gemm::Plan *> Gemm::plan(const PlanKey &key) {
   for (int i = 0; i < 4; ++i)
     cublasLtMatmulPreferenceSetAttribute(preference, which[i], &alignments[i],
                                          sizeof(uint32_t));
+  // A bf16 result is the fp32 sum rounded once: a split-K must add its
+  // parts in fp32, not in the output type.
+  if (output == DType::kBF16) {
+    uint32_t reductions =
+        CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &reductions,
+        sizeof(reductions));
+  }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(

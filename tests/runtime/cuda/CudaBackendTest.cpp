@@ -271,12 +271,11 @@ TEST_F(CudaBackendTest, Attention) {
 }
 
 // Activations a bf16 model stores as bf16 (runtime/artifact/
-// Bf16Activations.h): the CUDA kernels read them through fp32 views, the CPU
-// kernels as they are; both round the results they store.
+// Bf16Activations.h): the CUDA linear layers and weight gradients read and
+// write them as they are, its other kernels through fp32 views; both
+// backends round the results they store.
 TEST_F(CudaBackendTest, Bf16StoredActivations) {
-  // A linear layer takes each of its input and result stored either way
-  // (cuBLASLt reads and writes them as they are), and so does the weight's
-  // gradient its input.
+  // A linear layer takes each of its input and result stored either way.
   HostTensor w = randomTensor({40, 64}, 17, DType::kBF16);
   for (DType input : {DType::kBF16, DType::kF32})
     for (DType result : {DType::kBF16, DType::kF32})
@@ -284,11 +283,27 @@ TEST_F(CudaBackendTest, Bf16StoredActivations) {
                    {randomTensor({70, 64}, 16, input), w},
                    {empty({70, 40}, result)}},
                   1e-2);
-  expectAgree({fb::OpKind::LinearGradWeight, {1}, {},
-               {randomTensor({70, 40}, 23), randomTensor({70, 64}, 16,
-                                                         DType::kBF16)},
-               {empty({40, 64})}},
-              1e-2);
+  // A decode step's shape, one row and a deep sum, where cuBLASLt may split
+  // the sum: its bf16 result must still be the fp32 sum rounded once (to
+  // about one bf16 rounding: 2^-9 relative).
+  expectAgree({fb::OpKind::Linear,
+               {},
+               {},
+               {randomTensor({1, 4096}, 24, DType::kBF16),
+                randomTensor({64, 4096}, 25, DType::kBF16)},
+               {empty({1, 64}, DType::kBF16)}},
+              4e-3);
+  // The weight's gradient reads its input either way when its products are
+  // bf16 (attribute 1), and through the view when they are fp32.
+  HostTensor dy = randomTensor({70, 40}, 23);
+  for (auto [bf16, input] :
+       {std::pair{1, DType::kBF16}, {1, DType::kF32}, {0, DType::kBF16}})
+    expectAgree({fb::OpKind::LinearGradWeight,
+                 {bf16},
+                 {},
+                 {dy, randomTensor({70, 64}, 16, input)},
+                 {empty({40, 64})}},
+                bf16 ? 1e-2 : 1e-6);
   int64_t batch = 2, seq = 33, heads = 4, kvHeads = 2, headDim = 64;
   HostTensor q = randomTensor({batch, seq, heads * headDim}, 18, DType::kBF16),
              k = randomTensor({batch, seq, kvHeads * headDim}, 19, DType::kBF16),
