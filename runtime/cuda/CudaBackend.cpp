@@ -89,9 +89,14 @@ public:
     if (created_.ok())
       created_ = cudaStatus(cudaMalloc(&fault_, sizeof(cuda::DeviceFault)),
                             "fault slot");
+    // Zeroed in the stream's order: a non-blocking stream is not ordered
+    // after cudaMemset's legacy default stream.
     if (created_.ok())
-      created_ = cudaStatus(cudaMemset(fault_, 0, sizeof(cuda::DeviceFault)),
-                            "fault slot");
+      created_ = cudaStatus(
+          cudaMemsetAsync(fault_, 0, sizeof(cuda::DeviceFault), stream_),
+          "fault slot");
+    if (created_.ok())
+      created_ = cudaStatus(cudaStreamSynchronize(stream_), "fault slot");
   }
   ~CudaStream() override {
     cudaSetDevice(device_);
@@ -251,6 +256,24 @@ public:
   }
 
   absl::Status launch(const KernelLaunch &launch, Stream &stream) override {
+    absl::Status status = enqueue(launch, stream);
+    if (status.ok())
+      return status;
+    // What failed may follow from a fault an earlier kernel found in its
+    // data (an expert index out of range leaves counts that do not add
+    // up): that fault is the cause to report, and synchronising clears it
+    // for the next run. Faults are InvalidArgument, CUDA errors Internal.
+    if (absl::Status fault = stream.synchronize();
+        absl::IsInvalidArgument(fault))
+      return fault;
+    return status;
+  }
+
+  DeviceOptimizer *optimizer() override { return &optimizer_; }
+
+private:
+  /// launch, without the look for an earlier fault.
+  absl::Status enqueue(const KernelLaunch &launch, Stream &stream) {
     if (auto s = ready(stream); !s.ok())
       return s;
     cudaStream_t on = raw(stream);
@@ -288,9 +311,6 @@ public:
     return launchOnFp32View(launch, {take, widen, round}, run);
   }
 
-  DeviceOptimizer *optimizer() override { return &optimizer_; }
-
-private:
   static constexpr size_t kStagingBytes = size_t(64) << 20;
   explicit CudaBackend(int device) : device_(device) {}
 

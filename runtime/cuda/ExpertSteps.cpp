@@ -234,7 +234,7 @@ absl::Status runProducts(const ExpertProducts &p,
         problems.push_back({p.rows + first * p.k * bytes,
                             w + e * p.n * p.k * bytes, y + first * p.n,
                             counts[e]});
-  if (context.grouped && !context.grouped->refused()) {
+  if (context.grouped && !context.grouped->refused(inputs)) {
     absl::Status status =
         context.grouped->run(problems, p.n, p.k, inputs, scratch, stream);
     if (status.code() != absl::StatusCode::kUnimplemented)

@@ -24,15 +24,57 @@ absl::StatusOr<std::unique_ptr<GroupedGemm>> GroupedGemm::create(bool tf32) {
       status != CUBLAS_STATUS_SUCCESS)
     return absl::InternalError(
         absl::StrCat("cublasCreate: ", cublasGetStatusString(status)));
-  return std::unique_ptr<GroupedGemm>(new GroupedGemm(handle, tf32));
+  cudaEvent_t copied;
+  if (auto s =
+          cudaStatus(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming),
+                     "grouped GEMM event");
+      !s.ok()) {
+    cublasDestroy(handle);
+    return s;
+  }
+  return std::unique_ptr<GroupedGemm>(new GroupedGemm(handle, copied, tf32));
 }
 
-GroupedGemm::~GroupedGemm() { cublasDestroy(handle_); }
+GroupedGemm::~GroupedGemm() {
+  cudaEventSynchronize(copied_);
+  cudaEventDestroy(copied_);
+  cudaFreeHost(const_cast<void **>(staging_));
+  cublasDestroy(handle_);
+}
+
+absl::Status GroupedGemm::stage(const std::vector<const void *> &pointers,
+                                void **device, cudaStream_t stream) {
+  // The previous call's copy must have read the staging buffer.
+  if (auto s = cudaStatus(cudaEventSynchronize(copied_), "grouped GEMM");
+      !s.ok())
+    return s;
+  if (pointers.size() > stagingCount_) {
+    cudaFreeHost(const_cast<void **>(staging_));
+    staging_ = nullptr;
+    stagingCount_ = 0;
+    void *pinned = nullptr;
+    if (auto s = cudaStatus(
+            cudaMallocHost(&pinned, pointers.size() * sizeof(void *)),
+            "grouped GEMM staging");
+        !s.ok())
+      return s;
+    staging_ = static_cast<const void **>(pinned);
+    stagingCount_ = pointers.size();
+  }
+  std::copy(pointers.begin(), pointers.end(), staging_);
+  if (auto s = cudaStatus(cudaMemcpyAsync(device, staging_,
+                                          pointers.size() * sizeof(void *),
+                                          cudaMemcpyHostToDevice, stream),
+                          "grouped GEMM pointers");
+      !s.ok())
+    return s;
+  return cudaStatus(cudaEventRecord(copied_, stream), "grouped GEMM");
+}
 
 absl::Status GroupedGemm::run(const std::vector<Problem> &problems, int64_t n,
                               int64_t k, DType inputs, StreamScratch &scratch,
                               cudaStream_t stream) {
-  if (refused_)
+  if (refused(inputs))
     return absl::UnimplementedError("grouped GEMM refused");
   if (problems.empty())
     return absl::OkStatus();
@@ -77,21 +119,16 @@ absl::Status GroupedGemm::run(const std::vector<Problem> &problems, int64_t n,
   std::vector<const void *> host(a);
   host.insert(host.end(), b.begin(), b.end());
   host.insert(host.end(), c.begin(), c.end());
-  if (auto s = cudaStatus(cudaMemcpyAsync(pointers, host.data(),
-                                          host.size() * sizeof(void *),
-                                          cudaMemcpyHostToDevice, stream),
-                          "grouped GEMM pointers");
-      !s.ok())
-    return s;
-  // The host arrays must outlive the copy.
-  if (auto s = cudaStatus(cudaStreamSynchronize(stream), "grouped GEMM");
-      !s.ok())
+  if (auto s = stage(host, pointers, stream); !s.ok())
     return s;
   cudaDataType_t type = inputs == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
   cublasComputeType_t compute =
       inputs == DType::kF32 && tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32
                                      : CUBLAS_COMPUTE_32F;
-  cublasSetStream(handle_, stream);
+  if (cublasStatus_t status = cublasSetStream(handle_, stream);
+      status != CUBLAS_STATUS_SUCCESS)
+    return absl::InternalError(
+        absl::StrCat("grouped GEMM stream: ", cublasGetStatusString(status)));
   cublasStatus_t status = cublasGemmGroupedBatchedEx(
       handle_, transA.data(), transB.data(), m.data(), ns.data(), ks.data(),
       alpha.data(), const_cast<const void *const *>(pointers), type,
@@ -100,7 +137,7 @@ absl::Status GroupedGemm::run(const std::vector<Problem> &problems, int64_t n,
       int(order.size()), sizes.data(), compute);
   if (status == CUBLAS_STATUS_NOT_SUPPORTED ||
       status == CUBLAS_STATUS_INVALID_VALUE) {
-    refused_ = true;
+    (inputs == DType::kBF16 ? refusedBf16_ : refusedF32_) = true;
     return absl::UnimplementedError(absl::StrCat(
         "grouped GEMM refused: ", cublasGetStatusString(status)));
   }

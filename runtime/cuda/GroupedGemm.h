@@ -4,7 +4,9 @@
 // c_i[m_i, n] = a_i[m_i, k] b_i[n, k]^T (row-major, the linear layout), all
 // of one n, k and input type; problems of equal m form a group. Where this
 // cuBLAS refuses the types (it answers at the call, before any work), the
-// caller runs one cuBLASLt GEMM per problem instead, from then on.
+// caller runs one cuBLASLt GEMM per problem instead, from then on, for
+// inputs of that type (this cuBLAS may take fp32 and refuse bf16 inputs
+// with fp32 outputs).
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,17 +36,28 @@ public:
     int64_t m;
   };
   /// Runs every problem (fp32 outputs, fp32 accumulation); Unimplemented
-  /// when cuBLAS refuses the call, which then stays refused.
+  /// when cuBLAS refuses the call, which then stays refused for inputs of
+  /// that type.
   absl::Status run(const std::vector<Problem> &problems, int64_t n, int64_t k,
                    DType inputs, StreamScratch &scratch, cudaStream_t stream);
-  bool refused() const { return refused_; }
+  bool refused(DType inputs) const {
+    return inputs == DType::kBF16 ? refusedBf16_ : refusedF32_;
+  }
 
 private:
-  GroupedGemm(cublasHandle_t handle, bool tf32)
-      : handle_(handle), tf32_(tf32) {}
+  GroupedGemm(cublasHandle_t handle, cudaEvent_t copied, bool tf32)
+      : handle_(handle), copied_(copied), tf32_(tf32) {}
+  /// Copies `pointers` to `device` in stream order through pinned staging,
+  /// so the host need not wait for the copy (nor the stream drain) before
+  /// the call's host arrays go.
+  absl::Status stage(const std::vector<const void *> &pointers, void **device,
+                     cudaStream_t stream);
   cublasHandle_t handle_;
+  cudaEvent_t copied_; // recorded after the last copy out of staging_
+  const void **staging_ = nullptr; // pinned
+  size_t stagingCount_ = 0;
   bool tf32_;
-  bool refused_ = false;
+  bool refusedBf16_ = false, refusedF32_ = false;
 };
 
 } // namespace moert::cuda

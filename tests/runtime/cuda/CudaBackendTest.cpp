@@ -220,6 +220,31 @@ TEST_F(CudaBackendTest, EmbeddingAndItsOutOfRangeIds) {
                   .ok());
 }
 
+// An expert index out of range leaves dispatch's counts short of its rows,
+// which fails the launch; the error names the index, the fault's cause,
+// and the next run is clean.
+TEST_F(CudaBackendTest, DispatchOfAnExpertOutOfRange) {
+  HostTensor x = randomTensor({1, 3, 8}, 64);
+  auto dispatch = [&](std::vector<int32_t> choice) {
+    return Op{
+        fb::OpKind::Dispatch,
+        {4},
+        {},
+        {x, intTensor({1, 3, 2}, choice)},
+        {empty({6, 8}), empty({4}, DType::kI64), empty({6}, DType::kI32)}};
+  };
+  Op bad = dispatch({0, 1, 2, 5, 3, 0}), good = dispatch({0, 1, 2, 3, 3, 0});
+  ASSERT_FALSE(run(*cpu, bad).ok());
+  ASSERT_TRUE(run(*cpu, good).ok());
+  if (!cuda)
+    GTEST_SKIP() << "no GPU to test on: " << noGpu;
+  auto result = run(*cuda, bad);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "test.mlir:1:1: expert index 5 of slot 3 is outside [0, 4)");
+  EXPECT_TRUE(run(*cuda, good).ok());
+}
+
 TEST_F(CudaBackendTest, RmsNormAndRope) {
   HostTensor x = randomTensor({2, 5, 1000}, 6, DType::kF32, 2.0f);
   for (DType w : {DType::kF32, DType::kBF16})
