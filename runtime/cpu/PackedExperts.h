@@ -11,9 +11,10 @@
 //    neurons, so one GEMM gives a chunk's SwiGLU inputs side by side while
 //    they are in cache;
 //  - down in column chunks of kDownChunk outputs.
-// The chunks are the column blocks of the tasks of PackedExpertsForward.cpp. Every GEMM over them runs on the calling
-// thread with a fixed plan per row count, so a row's result does not depend
-// on the thread count. The packed copy costs the experts' weight bytes again.
+// The chunks are the column blocks of the tasks of PackedExpertsForward.cpp.
+// Every GEMM over them runs on the calling thread with a fixed plan per row
+// count, so a row's result does not depend on the thread count. The packed
+// copy costs the experts' weight bytes again.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,13 +36,6 @@ public:
   static constexpr int64_t kGateUpChunk = 256; // neurons per gate/up chunk
   static constexpr int64_t kDownChunk = 256;   // outputs per down chunk
   static constexpr int64_t kRowBlock = 64;     // most rows of one GEMM
-  static constexpr int64_t kRowStep = 8; // a GEMM's rows are a multiple of it
-
-  /// The rows a GEMM over `rows` rows computes (and reads): rows rounded up
-  /// to kRowStep.
-  static int64_t paddedRows(int64_t rows) {
-    return (rows + kRowStep - 1) / kRowStep * kRowStep;
-  }
 
   /// `block`'s experts repacked; null where its weights are not repacked
   /// (fp16, bf16 where the GEMM widens bf16 to fp32, or empty matrices).
@@ -57,13 +51,13 @@ public:
   int64_t gateUpWidth(int64_t j) const { return width(f_, kGateUpChunk, j); }
   int64_t downWidth(int64_t j) const { return width(d_, kDownChunk, j); }
 
-  /// tile [paddedRows(rows), 2 * gateUpWidth(j)] = x . chunk j of expert
-  /// e's gate then up, transposed; x [paddedRows(rows), d] (fp32 or bf16,
-  /// as bf16()) all readable. 1 <= rows <= kRowBlock.
+  /// tile [rows, 2 * gateUpWidth(j)] = x . chunk j of expert e's gate then
+  /// up, transposed; x [rows, d] (fp32 or bf16, as bf16()).
+  /// 1 <= rows <= kRowBlock.
   absl::Status gateUp(int64_t e, int64_t j, const void *x, int64_t rows,
                       float *tile) const;
-  /// tile [paddedRows(rows), downWidth(j)] = hidden . chunk j of expert e's
-  /// down, transposed; hidden [paddedRows(rows), f] as x above.
+  /// tile [rows, downWidth(j)] = hidden . chunk j of expert e's down,
+  /// transposed; hidden [rows, f] as x above.
   absl::Status down(int64_t e, int64_t j, const void *hidden, int64_t rows,
                     float *tile) const;
 

@@ -17,9 +17,7 @@
 // tasks of all experts at once would.
 //
 // Every task runs its GEMM on its own thread over the same rows, whatever
-// the thread count, so the result does not depend on it. A GEMM reads its
-// row count rounded up to kRowStep: the rows past its own are the next
-// ones (or zeros at the end), computed and dropped.
+// the thread count, so the result does not depend on it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,18 +76,14 @@ absl::Status packedExpertsForward(const float *x, const ExpertRouting &routing,
                         std::min(PackedExperts::kRowBlock, n - r)});
   }
 
-  // Inputs and hidden rows by grouped row, then kRowStep rows of zeros that
-  // the last block's GEMMs may read.
+  // Inputs and hidden rows by grouped row.
   bool bf16 = packed.bf16();
   size_t bytes = bf16 ? sizeof(uint16_t) : sizeof(float);
   int64_t rows = routing.first[routing.experts - 1] +
                  routing.counts[routing.experts - 1];
-  int64_t padded = rows + PackedExperts::kRowStep;
-  char *hidden = scratch<char, 1>(padded * f * bytes);
+  char *hidden = scratch<char, 1>(rows * f * bytes);
   if (!blocks.empty()) {
-    char *inputs = scratch<char, 0>(padded * d * bytes);
-    std::memset(inputs + rows * d * bytes, 0, (padded - rows) * d * bytes);
-    std::memset(hidden + rows * f * bytes, 0, (padded - rows) * f * bytes);
+    char *inputs = scratch<char, 0>(rows * d * bytes);
     gatherRows(x, d, routing.slots.data(), rows, routing.k,
                bf16 ? nullptr : reinterpret_cast<float *>(inputs),
                bf16 ? reinterpret_cast<uint16_t *>(inputs) : nullptr,
