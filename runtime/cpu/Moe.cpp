@@ -35,7 +35,9 @@ void routerTopK(const float *logits, int64_t tokens, int64_t experts,
       float best = *std::max_element(row, row + experts);
       double total = 0;
       for (int64_t e = 0; e < experts; ++e) {
-        probs[e] = std::exp(row[e] - best);
+        // exp in double, rounded once: the GPU's exp then gives the same
+        // float (its expf may differ by an ulp and flip a near tie).
+        probs[e] = float(std::exp(double(row[e] - best)));
         total += probs[e];
       }
       for (int64_t e = 0; e < experts; ++e)

@@ -68,7 +68,9 @@ __device__ int64_t lastKey(const AttentionArgs &a, int64_t batch,
     reportFault(a.fault, kPastCapacity, a.site, position, batch, a.keys);
     return -1;
   }
-  return position;
+  // Any negative position sees no key (zeros), as on the CPU; below -1 it
+  // would also wrap the tile's unsigned key bound.
+  return position < 0 ? -1 : position;
 }
 
 __global__ void __launch_bounds__(kAttentionThreads)

@@ -32,8 +32,9 @@ MOEC_HD inline void ropeRotate(float first, float second, float c, float s,
 }
 
 /// The router's top-k of one token: softmax over the logits (max
-/// subtracted, sum in double), the k largest probabilities with ties to the
-/// lower expert, weights renormalised over the chosen when `normalize`.
+/// subtracted, exp in double rounded to float, so host and device agree,
+/// sum in double), the k largest probabilities with ties to the lower
+/// expert, weights renormalised over the chosen when `normalize`.
 /// `probs` is scratch of `experts` floats. The CPU kernel's order exactly.
 MOEC_HD inline void routerTopKRow(const float *logits, int experts, int k,
                                   bool normalize, float *probs, float *weights,
@@ -43,7 +44,7 @@ MOEC_HD inline void routerTopKRow(const float *logits, int experts, int k,
     best = fmaxf(best, logits[e]);
   double total = 0;
   for (int e = 0; e < experts; ++e) {
-    probs[e] = expf(logits[e] - best);
+    probs[e] = float(exp(double(logits[e] - best))); // as the CPU's
     total += probs[e];
   }
   for (int e = 0; e < experts; ++e)
