@@ -506,6 +506,9 @@ TEST_F(CudaBackendTest, GenerationOps) {
             {q, positions, *cpuCache, randomTensor(cache.shape, 73)},
             {empty({batch, rows, heads * headDim})}};
   expectAgree(attend, 1e-5);
+  // Any negative position gives its row zeros, and only its row.
+  attend.operands[1] = intTensor({batch, rows}, {5, -3, 39, -1, 0, 1});
+  expectAgree(attend, 1e-5);
   expectAgree({fb::OpKind::SelectRows, {}, {},
                {q, intTensor({batch, 2}, {2, 0, 1, 1})},
                {empty({batch, 2, heads * headDim})}},
