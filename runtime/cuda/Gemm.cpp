@@ -226,16 +226,15 @@ absl::Status Gemm::linear(Activation x, int64_t m, int64_t k, const void *w,
   if (m == 0 || n == 0)
     return absl::OkStatus();
   if (wType == DType::kBF16) {
-    if (x.type == DType::kBF16) // stored rounded, as the GEMM reads it
-      return product({x.data}, {w, true}, y, yType, m, n, k, DType::kBF16,
-                     stream, false);
     Converted converted(stream);
-    absl::StatusOr<const void *> rounded =
-        converted.bf16(static_cast<const float *>(x.data), m * k);
-    if (!rounded.ok())
-      return rounded.status();
-    return product({*rounded}, {w, true}, y, yType, m, n, k, DType::kBF16,
-                   stream, false);
+    absl::StatusOr<const void *> in =
+        x.type == DType::kBF16 // stored rounded, as the GEMM reads it
+            ? absl::StatusOr<const void *>(x.data)
+            : converted.bf16(static_cast<const float *>(x.data), m * k);
+    if (!in.ok())
+      return in.status();
+    return product({*in}, {w, true}, y, yType, m, n, k, DType::kBF16, stream,
+                   false);
   }
   if (x.type != DType::kF32 || yType != DType::kF32)
     return absl::InvalidArgumentError(

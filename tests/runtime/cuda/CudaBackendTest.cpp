@@ -147,6 +147,14 @@ protected:
 
   /// Runs `op` on both backends and compares result `index` (fp32):
   /// ||cuda - cpu|| / ||cpu|| <= tolerance.
+  /// Runs `op` on the GPU (there must be one) and expects it to fail with
+  /// `message`.
+  void expectCudaError(const Op &op, const char *message) {
+    auto result = run(*cuda, op);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().message(), message);
+  }
+
   void expectAgree(const Op &op, double tolerance, size_t index = 0) {
     auto onCpu = run(*cpu, op);
     ASSERT_TRUE(onCpu.ok()) << onCpu.status();
@@ -208,12 +216,10 @@ TEST_F(CudaBackendTest, EmbeddingAndItsOutOfRangeIds) {
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
   HostTensor bad = intTensor({2, 3}, {0, 1, 2, 11, 4, 5});
-  auto result = run(*cuda, {fb::OpKind::Embedding, {}, {}, {table, bad},
-                            {empty({2, 3, 37})}});
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().message(),
-            "test.mlir:1:1: token id 11 at position 3 is outside the "
-            "vocabulary [0, 11)");
+  expectCudaError(
+      {fb::OpKind::Embedding, {}, {}, {table, bad}, {empty({2, 3, 37})}},
+      "test.mlir:1:1: token id 11 at position 3 is outside the "
+      "vocabulary [0, 11)");
   // The fault is cleared: the next run is clean.
   EXPECT_TRUE(run(*cuda, {fb::OpKind::Embedding, {}, {}, {table, ids},
                           {empty({2, 3, 37})}})
@@ -238,10 +244,8 @@ TEST_F(CudaBackendTest, DispatchOfAnExpertOutOfRange) {
   ASSERT_TRUE(run(*cpu, good).ok());
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
-  auto result = run(*cuda, bad);
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().message(),
-            "test.mlir:1:1: expert index 5 of slot 3 is outside [0, 4)");
+  expectCudaError(bad,
+                  "test.mlir:1:1: expert index 5 of slot 3 is outside [0, 4)");
   EXPECT_TRUE(run(*cuda, good).ok());
 }
 
@@ -657,13 +661,13 @@ TEST_F(CudaBackendTest, RouterAndLosses) {
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
   labelIds[3] = int32_t(vocab);
-  auto bad = run(*cuda, {fb::OpKind::CrossEntropy, {-100}, {},
-                         {vocabLogits, intTensor({1, tokens}, labelIds)},
-                         {empty({})}});
-  ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.status().message(),
-            "test.mlir:1:1: label 50 at position 3 is outside the vocabulary "
-            "[0, 50)");
+  expectCudaError({fb::OpKind::CrossEntropy,
+                   {-100},
+                   {},
+                   {vocabLogits, intTensor({1, tokens}, labelIds)},
+                   {empty({})}},
+                  "test.mlir:1:1: label 50 at position 3 is outside the "
+                  "vocabulary [0, 50)");
 }
 
 TEST_F(CudaBackendTest, FusedExpertsTrainingOps) {
@@ -884,10 +888,8 @@ TEST_F(CudaBackendTest, ExpertsSplitOverRanksAreRefusedWhenPrepared) {
   split.operands[4] = randomTensor({4, 48, 40}, 143);
   if (!cuda)
     GTEST_SKIP() << "no GPU to test on: " << noGpu;
-  auto result = run(*cuda, split);
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().message(),
-            "the CUDA backend runs MoE blocks on one device only, for now");
+  expectCudaError(
+      split, "the CUDA backend runs MoE blocks on one device only, for now");
 }
 
 } // namespace
